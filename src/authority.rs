@@ -1,0 +1,171 @@
+//! The OpenID Provider an instance signs in against, and what can be known about it without a
+//! network call.
+//!
+//! Entra authorities have the shape `https://<host>/<tenant>/v2.0`, and their authorize, token,
+//! keys and logout endpoints follow fixed paths below `https://<host>/<tenant>`. For those the
+//! login path computes the authorize URL and never waits on discovery. Any other issuer is used
+//! through its discovery document.
+
+use url::{Host, Url};
+
+/// Microsoft's sign-in hosts: public cloud, US Government, China (21Vianet).
+const MICROSOFT_HOSTS: &[&str] = &[
+    "login.microsoftonline.com",
+    "login.microsoft.com",
+    "login.microsoftonline.us",
+    "login.partner.microsoftonline.cn",
+];
+
+/// Tenant names that accept accounts from many tenants.
+const MULTI_TENANT: &[&str] = &["common", "organizations"];
+
+/// A validated authority URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authority {
+    /// The authority without a trailing slash.
+    url: String,
+    /// The tenant segment when the authority has Entra's shape.
+    entra_tenant: Option<String>,
+}
+
+/// Endpoints of an Entra-shaped authority, computed from its URL.
+#[derive(Debug, Clone)]
+pub struct EntraEndpoints {
+    /// `/<tenant>/oauth2/v2.0/authorize`.
+    pub authorize: String,
+    /// `/<tenant>/oauth2/v2.0/token`.
+    pub token: String,
+    /// `/<tenant>/discovery/v2.0/keys`.
+    pub jwks: String,
+    /// `/<tenant>/oauth2/v2.0/logout`.
+    pub end_session: String,
+}
+
+impl Authority {
+    /// `https://login.microsoftonline.com/<tenant>/v2.0` for `SSO_TENANT_ID`.
+    pub fn for_tenant(tenant: &str) -> Result<Self, String> {
+        if !is_tenant_name(tenant) {
+            return Err("must be a tenant GUID, a domain like contoso.onmicrosoft.com, `common`, `organizations` or `consumers`".into());
+        }
+        Self::parse(&format!("https://login.microsoftonline.com/{}/v2.0", tenant.to_ascii_lowercase()))
+    }
+
+    /// Parses `SSO_AUTHORITY`: `https://`, or `http://` on a loopback host only.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let url = crate::config::parse_public_url(value.trim_end_matches('/'))?;
+        if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
+            return Err("must not carry a query or user info".into());
+        }
+        let trimmed = url.as_str().trim_end_matches('/').to_owned();
+        let segments: Vec<&str> =
+            url.path_segments().map(|s| s.filter(|p| !p.is_empty()).collect()).unwrap_or_default();
+        let entra_tenant = match segments.as_slice() {
+            [tenant, "v2.0"] if is_entra_host(&url) && is_tenant_name(tenant) => Some(tenant.to_ascii_lowercase()),
+            _ => None,
+        };
+        Ok(Self { url: trimmed, entra_tenant })
+    }
+
+    /// The authority URL, without a trailing slash.
+    pub fn as_str(&self) -> &str {
+        &self.url
+    }
+
+    /// `<authority>/.well-known/openid-configuration`.
+    pub fn discovery_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.url)
+    }
+
+    /// The tenant segment of an Entra-shaped authority.
+    pub fn entra_tenant(&self) -> Option<&str> {
+        self.entra_tenant.as_deref()
+    }
+
+    /// `common` or `organizations`: the issuer is a `{tenantid}` template and tenants must be
+    /// restricted by policy.
+    pub fn is_multi_tenant(&self) -> bool {
+        self.entra_tenant.as_deref().is_some_and(|t| MULTI_TENANT.contains(&t))
+    }
+
+    /// Computed endpoints when the authority has Entra's shape.
+    pub fn entra_endpoints(&self) -> Option<EntraEndpoints> {
+        self.entra_tenant.as_ref()?;
+        let base = self.url.strip_suffix("/v2.0")?;
+        Some(EntraEndpoints {
+            authorize: format!("{base}/oauth2/v2.0/authorize"),
+            token: format!("{base}/oauth2/v2.0/token"),
+            jwks: format!("{base}/discovery/v2.0/keys"),
+            end_session: format!("{base}/oauth2/v2.0/logout"),
+        })
+    }
+}
+
+/// Microsoft's hosts, External ID (`*.ciamlogin.com`), and loopback hosts (the dev identity
+/// provider mirrors Entra's paths).
+fn is_entra_host(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => {
+            let d = d.to_ascii_lowercase();
+            MICROSOFT_HOSTS.contains(&d.as_str()) || d.ends_with(".ciamlogin.com") || d == "localhost"
+        }
+        _ => is_loopback(url),
+    }
+}
+
+/// Whether the URL's host is `localhost`, `127.0.0.0/8` or `[::1]`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn is_tenant_name(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 253
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !t.starts_with(['.', '-'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_gives_entra_endpoints() {
+        let a = Authority::for_tenant("contoso.onmicrosoft.com").unwrap();
+        assert_eq!(a.as_str(), "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0");
+        let e = a.entra_endpoints().unwrap();
+        assert_eq!(e.authorize, "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize");
+        assert_eq!(e.jwks, "https://login.microsoftonline.com/contoso.onmicrosoft.com/discovery/v2.0/keys");
+        assert!(!a.is_multi_tenant());
+        assert!(Authority::for_tenant("common").unwrap().is_multi_tenant());
+    }
+
+    #[test]
+    fn other_issuers_use_discovery() {
+        let a = Authority::parse("https://accounts.example.com/").unwrap();
+        assert!(a.entra_endpoints().is_none());
+        assert_eq!(a.discovery_url(), "https://accounts.example.com/.well-known/openid-configuration");
+    }
+
+    #[test]
+    fn national_clouds_and_external_id_are_entra_shaped() {
+        for a in [
+            "https://login.microsoftonline.us/t1/v2.0",
+            "https://login.partner.microsoftonline.cn/t1/v2.0",
+            "https://contoso.ciamlogin.com/t1/v2.0",
+            "http://127.0.0.1:7072/t1/v2.0",
+        ] {
+            assert!(Authority::parse(a).unwrap().entra_endpoints().is_some(), "{a}");
+        }
+    }
+
+    #[test]
+    fn plain_http_is_refused_off_loopback() {
+        assert!(Authority::parse("http://login.example.com/t/v2.0").is_err());
+        assert!(Authority::for_tenant("bad/tenant").is_err());
+    }
+}

@@ -1,0 +1,377 @@
+//! Typed settings, read once from the environment at start-up.
+//!
+//! Every problem is reported as one [`ConfigError`] naming the variable, so a misconfigured
+//! instance stops with a line an operator can act on. Secret values never appear in errors.
+
+use std::time::Duration;
+
+use url::Url;
+
+use crate::authority::Authority;
+use crate::secret::SecretString;
+
+/// Shortest accepted `SSO_SECRET` entry, in bytes (256 bits).
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// A setting that is missing or invalid: names the variable and says what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong, without the value when the variable holds a secret.
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self { variable, problem: problem.into() }
+    }
+}
+
+/// How the IdP returns the authorization response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// `GET /api/callback?code=…&state=…` (default; flow cookie `SameSite=Lax`).
+    Query,
+    /// `POST /api/callback` from an auto-submitted form (flow cookie `SameSite=None`).
+    FormPost,
+}
+
+impl ResponseMode {
+    /// The value of the `response_mode` authorize parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseMode::Query => "query",
+            ResponseMode::FormPost => "form_post",
+        }
+    }
+}
+
+/// Which tenants may sign in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantPolicy {
+    /// No list: only meaningful for a fixed-tenant authority, whose issuer check pins the tenant.
+    Unrestricted,
+    /// `SSO_ALLOWED_TENANTS=*`: a multi-tenant app that explicitly accepts every tenant.
+    Any,
+    /// Only these tenant ids (lower-case).
+    Only(Vec<String>),
+}
+
+impl TenantPolicy {
+    /// Whether a token from tenant `tid` may sign in.
+    pub fn allows(&self, tid: &str) -> bool {
+        match self {
+            TenantPolicy::Unrestricted | TenantPolicy::Any => true,
+            TenantPolicy::Only(list) => list.iter().any(|t| t.eq_ignore_ascii_case(tid)),
+        }
+    }
+}
+
+/// What `/api/logout` does after clearing the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutMode {
+    /// Redirect to the IdP's end-session endpoint (signs out of Microsoft too).
+    Idp,
+    /// Only clear the local session and redirect to `return_to`.
+    Local,
+}
+
+/// Everything an instance needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `SSO_CLIENT_ID`.
+    pub client_id: String,
+    /// `SSO_TENANT_ID` or `SSO_AUTHORITY`.
+    pub authority: Authority,
+    /// `SSO_CLIENT_SECRET`; `None` for a public client (PKCE only).
+    pub client_secret: Option<SecretString>,
+    /// `SSO_REDIRECT_URI`, exactly as registered.
+    pub redirect_uri: Url,
+    /// `SSO_SECRET`, split on commas; the first signs, all verify.
+    pub secrets: Vec<SecretString>,
+    /// `SSO_SCOPES`: scopes beyond `openid profile email`.
+    pub extra_scopes: Vec<String>,
+    /// `SSO_RETURN_ORIGINS`: absolute origins allowed in `return_to` (ASCII serialisation).
+    pub return_origins: Vec<String>,
+    /// `SSO_ALLOWED_TENANTS`.
+    pub tenants: TenantPolicy,
+    /// `SSO_STATE_TTL` (default 10 minutes).
+    pub state_ttl: Duration,
+    /// `SSO_SESSION_TTL` (default 8 hours).
+    pub session_ttl: Duration,
+    /// `SSO_POST_LOGOUT_REDIRECT_URI`.
+    pub post_logout_redirect_uri: Option<Url>,
+    /// `SSO_SESSION_NOT_BEFORE`: sessions issued before this Unix time are invalid.
+    pub session_not_before: u64,
+    /// `SSO_RESPONSE_MODE`: `query` (default) or `form_post`.
+    pub response_mode: ResponseMode,
+    /// `SSO_LOGOUT`: `idp` (default) or `local`.
+    pub logout_mode: LogoutMode,
+    /// Connect time-out of every outbound call.
+    pub connect_timeout: Duration,
+    /// Total time-out of every outbound call.
+    pub request_timeout: Duration,
+    /// Shortest interval between two JWKS refetches caused by an unknown `kid`.
+    pub jwks_refetch_interval: Duration,
+    /// Serve the dev start page on `/` (only `entra-sso dev` turns this on).
+    pub dev_pages: bool,
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (tests and `entra-sso dev` pass their own).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let client_id = get("SSO_CLIENT_ID")
+            .ok_or_else(|| ConfigError::new("SSO_CLIENT_ID", "required: the app registration's client id"))?;
+        if !client_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) || client_id.len() > 128 {
+            return Err(ConfigError::new("SSO_CLIENT_ID", "must be a client id (letters, digits, '-', '_', '.')"));
+        }
+        let authority = match (get("SSO_AUTHORITY"), get("SSO_TENANT_ID")) {
+            (Some(a), _) => Authority::parse(&a).map_err(|e| ConfigError::new("SSO_AUTHORITY", e))?,
+            (None, Some(t)) => Authority::for_tenant(&t).map_err(|e| ConfigError::new("SSO_TENANT_ID", e))?,
+            (None, None) => {
+                return Err(ConfigError::new(
+                    "SSO_TENANT_ID",
+                    "required (or SSO_AUTHORITY): the tenant id, domain, `common` or `organizations`",
+                ))
+            }
+        };
+        let redirect_uri = get("SSO_REDIRECT_URI")
+            .ok_or_else(|| ConfigError::new("SSO_REDIRECT_URI", "required: the public URL of /api/callback"))?;
+        let redirect_uri = parse_public_url(&redirect_uri).map_err(|e| ConfigError::new("SSO_REDIRECT_URI", e))?;
+        let secrets = parse_secrets(get("SSO_SECRET"))?;
+        let tenants = parse_tenants(get("SSO_ALLOWED_TENANTS"), &authority)?;
+        Ok(Settings {
+            client_id,
+            authority,
+            client_secret: get("SSO_CLIENT_SECRET").map(SecretString::new),
+            redirect_uri,
+            secrets,
+            extra_scopes: parse_scopes(get("SSO_SCOPES"))?,
+            return_origins: parse_origins(get("SSO_RETURN_ORIGINS"))?,
+            tenants,
+            state_ttl: parse_ttl("SSO_STATE_TTL", get("SSO_STATE_TTL"), 600)?,
+            session_ttl: parse_ttl("SSO_SESSION_TTL", get("SSO_SESSION_TTL"), 8 * 3600)?,
+            post_logout_redirect_uri: get("SSO_POST_LOGOUT_REDIRECT_URI")
+                .map(|v| parse_public_url(&v))
+                .transpose()
+                .map_err(|e| ConfigError::new("SSO_POST_LOGOUT_REDIRECT_URI", e))?,
+            session_not_before: get("SSO_SESSION_NOT_BEFORE")
+                .map(|v| v.parse::<u64>())
+                .transpose()
+                .map_err(|_| ConfigError::new("SSO_SESSION_NOT_BEFORE", "must be a Unix time in seconds"))?
+                .unwrap_or(0),
+            response_mode: match get("SSO_RESPONSE_MODE").as_deref() {
+                None | Some("query") => ResponseMode::Query,
+                Some("form_post") => ResponseMode::FormPost,
+                Some(_) => return Err(ConfigError::new("SSO_RESPONSE_MODE", "must be `query` or `form_post`")),
+            },
+            logout_mode: match get("SSO_LOGOUT").as_deref() {
+                None | Some("idp") => LogoutMode::Idp,
+                Some("local") => LogoutMode::Local,
+                Some(_) => return Err(ConfigError::new("SSO_LOGOUT", "must be `idp` or `local`")),
+            },
+            connect_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(10),
+            jwks_refetch_interval: Duration::from_secs(30),
+            dev_pages: false,
+        })
+    }
+}
+
+/// An absolute `https` URL, or `http` on a loopback host (local development), without fragment.
+pub fn parse_public_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value).map_err(|e| format!("not an absolute URL ({e})"))?;
+    if url.fragment().is_some() {
+        return Err("must not have a #fragment".into());
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if crate::authority::is_loopback(&url) => Ok(url),
+        "http" => Err("http:// is accepted only for loopback hosts; use https://".into()),
+        other => Err(format!("scheme `{other}` is not http(s)")),
+    }
+}
+
+fn parse_secrets(value: Option<String>) -> Result<Vec<SecretString>, ConfigError> {
+    let value = value.ok_or_else(|| {
+        ConfigError::new(
+            "SSO_SECRET",
+            "required: one or more comma-separated random secrets of at least 32 bytes (e.g. `openssl rand -base64 32`)",
+        )
+    })?;
+    let secrets: Vec<SecretString> = value.split(',').map(|s| SecretString::new(s.trim())).collect();
+    if secrets.len() > 8 {
+        return Err(ConfigError::new("SSO_SECRET", "at most 8 secrets may be listed"));
+    }
+    for (i, s) in secrets.iter().enumerate() {
+        if s.expose().len() < MIN_SECRET_LEN {
+            return Err(ConfigError::new(
+                "SSO_SECRET",
+                format!("entry {} is shorter than {MIN_SECRET_LEN} bytes", i + 1),
+            ));
+        }
+    }
+    Ok(secrets)
+}
+
+fn parse_tenants(value: Option<String>, authority: &Authority) -> Result<TenantPolicy, ConfigError> {
+    let policy = match value.as_deref() {
+        None => TenantPolicy::Unrestricted,
+        Some("*") => TenantPolicy::Any,
+        Some(list) => {
+            let ids: Vec<String> = list.split(',').map(|t| t.trim().to_ascii_lowercase()).collect();
+            if ids.iter().any(|t| t.is_empty() || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))) {
+                return Err(ConfigError::new("SSO_ALLOWED_TENANTS", "must be `*` or comma-separated tenant ids"));
+            }
+            TenantPolicy::Only(ids)
+        }
+    };
+    if authority.is_multi_tenant() && policy == TenantPolicy::Unrestricted {
+        return Err(ConfigError::new(
+            "SSO_ALLOWED_TENANTS",
+            "required for a multi-tenant authority (`common`/`organizations`): list the tenant ids that may sign in, or `*` to accept every tenant",
+        ));
+    }
+    if policy == TenantPolicy::Any {
+        tracing::warn!("SSO_ALLOWED_TENANTS=*: users of every Entra tenant can sign in");
+    }
+    Ok(policy)
+}
+
+fn parse_scopes(value: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(value) = value else { return Ok(Vec::new()) };
+    let scopes: Vec<String> = value.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    // RFC 6749 scope-token characters: printable ASCII except space, `"` and `\`.
+    if scopes.iter().any(|s| !s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')) {
+        return Err(ConfigError::new("SSO_SCOPES", "scopes are printable ASCII separated by spaces"));
+    }
+    Ok(scopes.into_iter().filter(|s| !["openid", "profile", "email"].contains(&s.as_str())).collect())
+}
+
+fn parse_origins(value: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(value) = value else { return Ok(Vec::new()) };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let url = parse_public_url(s).map_err(|e| ConfigError::new("SSO_RETURN_ORIGINS", format!("`{s}`: {e}")))?;
+            if url.path() != "/" || url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
+                return Err(ConfigError::new(
+                    "SSO_RETURN_ORIGINS",
+                    format!("`{s}` must be an origin only, like https://app.example.com"),
+                ));
+            }
+            Ok(url.origin().ascii_serialization())
+        })
+        .collect()
+}
+
+fn parse_ttl(variable: &'static str, value: Option<String>, default_secs: u64) -> Result<Duration, ConfigError> {
+    let Some(value) = value else { return Ok(Duration::from_secs(default_secs)) };
+    let (digits, unit) = match value.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => value.split_at(i),
+        None => (value.as_str(), "s"),
+    };
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(ConfigError::new(variable, "a number of seconds, or with a unit: 90s, 10m, 8h")),
+    };
+    let secs = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|&s| (30..=30 * 24 * 3600).contains(&s))
+        .ok_or_else(|| ConfigError::new(variable, "must be between 30 seconds and 30 days"))?;
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("SSO_CLIENT_ID", "11111111-2222-3333-4444-555555555555"),
+        ("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"),
+        ("SSO_REDIRECT_URI", "https://app.example.com/api/callback"),
+        ("SSO_SECRET", "0123456789abcdef0123456789abcdef"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut v: Vec<_> = BASE.iter().filter(|(k, _)| !extra.iter().any(|(e, _)| e == k)).cloned().collect();
+        v.extend_from_slice(extra);
+        v
+    }
+
+    #[test]
+    fn minimal_settings_load_with_defaults() {
+        let s = settings(BASE).unwrap();
+        assert_eq!(s.state_ttl, Duration::from_secs(600));
+        assert_eq!(s.session_ttl, Duration::from_secs(8 * 3600));
+        assert_eq!(s.response_mode, ResponseMode::Query);
+    }
+
+    #[test]
+    fn each_missing_required_variable_is_named() {
+        for name in ["SSO_CLIENT_ID", "SSO_TENANT_ID", "SSO_REDIRECT_URI", "SSO_SECRET"] {
+            let pairs: Vec<_> = BASE.iter().filter(|(k, _)| *k != name).cloned().collect();
+            assert_eq!(settings(&pairs).unwrap_err().variable, name);
+        }
+    }
+
+    #[test]
+    fn short_secret_is_refused_without_echoing_it() {
+        let err = settings(&with(&[("SSO_SECRET", "0123456789abcdef0123456789abcdef,tooshort-secret")])).unwrap_err();
+        assert_eq!(err.variable, "SSO_SECRET");
+        assert!(err.to_string().contains("entry 2"));
+        assert!(!err.to_string().contains("tooshort"));
+    }
+
+    #[test]
+    fn multi_tenant_authority_needs_an_allow_list() {
+        let err = settings(&with(&[("SSO_TENANT_ID", "common")])).unwrap_err();
+        assert_eq!(err.variable, "SSO_ALLOWED_TENANTS");
+        assert!(settings(&with(&[("SSO_TENANT_ID", "organizations"), ("SSO_ALLOWED_TENANTS", "*")])).is_ok());
+    }
+
+    #[test]
+    fn plain_http_redirect_uri_is_only_for_loopback() {
+        assert!(settings(&with(&[("SSO_REDIRECT_URI", "http://localhost:7071/api/callback")])).is_ok());
+        let err = settings(&with(&[("SSO_REDIRECT_URI", "http://app.example.com/api/callback")])).unwrap_err();
+        assert_eq!(err.variable, "SSO_REDIRECT_URI");
+    }
+
+    #[test]
+    fn ttl_units_and_bounds() {
+        let s = settings(&with(&[("SSO_STATE_TTL", "5m"), ("SSO_SESSION_TTL", "90")])).unwrap();
+        assert_eq!(s.state_ttl, Duration::from_secs(300));
+        assert_eq!(s.session_ttl, Duration::from_secs(90));
+        assert_eq!(settings(&with(&[("SSO_STATE_TTL", "1")])).unwrap_err().variable, "SSO_STATE_TTL");
+        assert_eq!(settings(&with(&[("SSO_STATE_TTL", "10d")])).unwrap_err().variable, "SSO_STATE_TTL");
+    }
+
+    #[test]
+    fn return_origins_must_be_bare_origins() {
+        let s =
+            settings(&with(&[("SSO_RETURN_ORIGINS", "https://a.example.com, https://b.example.com:8443")])).unwrap();
+        assert_eq!(s.return_origins, vec!["https://a.example.com", "https://b.example.com:8443"]);
+        let err = settings(&with(&[("SSO_RETURN_ORIGINS", "https://a.example.com/path")])).unwrap_err();
+        assert_eq!(err.variable, "SSO_RETURN_ORIGINS");
+    }
+}

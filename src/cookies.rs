@@ -1,0 +1,105 @@
+//! Strict cookie reading and the `Set-Cookie` values this service sends.
+//!
+//! Cookies are split on `;` only and names compared byte for byte; a name that appears twice is
+//! treated as absent, because an attacker who can set a cookie for a sibling domain can add a
+//! second one but cannot remove ours.
+
+use http::HeaderMap;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "__Host-sso-session";
+
+/// Most `name=value` pairs read from a request; the rest are ignored.
+const MAX_PAIRS: usize = 64;
+
+/// The `SameSite` attribute of a cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// Sent on top-level cross-site GET navigations (the query-mode callback).
+    Lax,
+    /// Sent on cross-site POSTs as well (needed by `form_post`).
+    None,
+}
+
+/// Every `name=value` pair of the request's `Cookie` headers, in order.
+pub fn pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            Some((name.trim_matches([' ', '\t']), value.trim_matches([' ', '\t'])))
+        })
+        .take(MAX_PAIRS)
+}
+
+/// The value of cookie `name`, or `None` if it is absent or present more than once.
+pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut found = None;
+    for (n, v) in pairs(headers) {
+        if n.as_bytes() == name.as_bytes() {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(v);
+        }
+    }
+    found
+}
+
+/// A `Set-Cookie` value for a host-only, secure, HTTP-only cookie.
+pub fn set(name: &str, value: &str, max_age_secs: u64, same_site: SameSite) -> String {
+    let ss = match same_site {
+        SameSite::Lax => "Lax",
+        SameSite::None => "None",
+    };
+    format!("{name}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite={ss}")
+}
+
+/// A `Set-Cookie` value that deletes cookie `name`.
+pub fn expire(name: &str) -> String {
+    set(name, "", 0, SameSite::Lax)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(http::header::COOKIE, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn reads_across_headers_and_trims() {
+        let h = headers(&["a=1; b=2", "c=3"]);
+        assert_eq!(get(&h, "b"), Some("2"));
+        assert_eq!(get(&h, "c"), Some("3"));
+        assert_eq!(get(&h, "B"), None);
+    }
+
+    #[test]
+    fn duplicates_count_as_absent() {
+        assert_eq!(get(&headers(&["a=1; a=2"]), "a"), None);
+        assert_eq!(get(&headers(&["a=1", "a=1"]), "a"), None);
+    }
+
+    #[test]
+    fn only_semicolons_separate() {
+        assert_eq!(get(&headers(&["a=1, b=2"]), "a"), Some("1, b=2"));
+        assert_eq!(get(&headers(&["a=1, b=2"]), "b"), None);
+    }
+
+    #[test]
+    fn set_cookie_attributes() {
+        let c = set(SESSION_COOKIE, "v", 60, SameSite::Lax);
+        assert_eq!(c, "__Host-sso-session=v; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Lax");
+        assert!(expire("x").contains("Max-Age=0"));
+    }
+}

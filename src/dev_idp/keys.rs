@@ -1,0 +1,43 @@
+//! The dev identity provider's RS256 signing key, made fresh at each start.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use sha2::{Digest, Sha256};
+
+pub(super) struct SigningKey {
+    kid: String,
+    encoding: EncodingKey,
+    n: String,
+    e: String,
+    issuer: String,
+}
+
+impl SigningKey {
+    /// A new 2048-bit RSA key whose JWK names `issuer`, as Entra's keys do.
+    pub(super) fn generate(issuer: &str) -> Self {
+        let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("RSA key generation");
+        let der = private.to_pkcs1_der().expect("PKCS#1 encoding");
+        let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
+        let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());
+        let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(n.as_bytes())[..15]);
+        Self { encoding: EncodingKey::from_rsa_der(der.as_bytes()), kid, n, e, issuer: issuer.to_owned() }
+    }
+
+    /// The JWKS document.
+    pub(super) fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({"keys": [{
+            "kty": "RSA", "use": "sig", "kid": self.kid, "x5t": self.kid,
+            "n": self.n, "e": self.e, "issuer": self.issuer,
+        }]})
+    }
+
+    /// Signs `claims` as an RS256 JWT.
+    pub(super) fn sign(&self, claims: &serde_json::Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding).expect("RS256 signing")
+    }
+}

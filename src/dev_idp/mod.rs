@@ -1,0 +1,207 @@
+//! The embedded dev identity provider: a stand-in for the Microsoft identity platform (v2.0
+//! endpoints) so the whole flow runs locally and in tests with no tenant.
+//!
+//! It mirrors Entra's paths, claims and error shapes: discovery, an authorize page listing the
+//! dev users (with cancel), a token endpoint that checks client credentials, the exact redirect
+//! URI, PKCE S256 and single-use, expiring codes, the JWKS, and logout. It is for development
+//! only: it answers loopback `Host` headers only, signs with a key made fresh at each start, and
+//! refuses to start inside Azure Functions or AWS Lambda.
+
+mod authorize;
+mod keys;
+mod token;
+pub mod users;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+
+use crate::pages;
+use crate::secret::SecretString;
+use crate::server::Handler;
+
+/// The dev tenant's id, used when `SSO_TENANT_ID` is not set.
+pub const DEV_TENANT: &str = "00000000-de00-4000-8000-00000000de00";
+
+/// The one client the dev identity provider knows.
+#[derive(Debug, Clone)]
+pub struct DevClient {
+    /// `client_id`.
+    pub client_id: String,
+    /// `client_secret`; `None` for a public client.
+    pub client_secret: Option<SecretString>,
+    /// The registered redirect URI (exact match).
+    pub redirect_uri: String,
+}
+
+/// Why the dev identity provider refuses to start.
+#[derive(Debug, thiserror::Error)]
+pub enum DevIdpError {
+    /// Running inside a cloud runtime.
+    #[error("the dev identity provider refuses to run inside a cloud runtime ({0} is set)")]
+    CloudRuntime(&'static str),
+    /// The tenant is not a GUID.
+    #[error("the dev identity provider's tenant must be a GUID")]
+    Tenant,
+}
+
+/// Fails when the process runs inside Azure Functions or AWS Lambda.
+pub fn refuse_in_cloud() -> Result<(), DevIdpError> {
+    for var in ["FUNCTIONS_WORKER_RUNTIME", "AWS_LAMBDA_FUNCTION_NAME"] {
+        if std::env::var_os(var).is_some() {
+            return Err(DevIdpError::CloudRuntime(var));
+        }
+    }
+    Ok(())
+}
+
+struct Grant {
+    client_id: String,
+    redirect_uri: String,
+    code_challenge: String,
+    nonce: Option<String>,
+    user: &'static users::DevUser,
+    scope: String,
+    expires: Instant,
+}
+
+/// A running dev identity provider's state.
+pub struct DevIdp {
+    tenant: String,
+    issuer: String,
+    client: DevClient,
+    keys: keys::SigningKey,
+    grants: Mutex<HashMap<String, Grant>>,
+    redeemed: Mutex<std::collections::HashSet<String>>,
+}
+
+impl DevIdp {
+    /// A dev identity provider for `tenant` served at `base_url` (e.g. `http://127.0.0.1:7072`).
+    pub fn new(base_url: &str, tenant: &str, client: DevClient) -> Result<Self, DevIdpError> {
+        refuse_in_cloud()?;
+        if !is_guid(tenant) {
+            return Err(DevIdpError::Tenant);
+        }
+        let issuer = format!("{}/{tenant}/v2.0", base_url.trim_end_matches('/'));
+        Ok(Self {
+            keys: keys::SigningKey::generate(&issuer),
+            tenant: tenant.to_ascii_lowercase(),
+            issuer,
+            client,
+            grants: Mutex::new(HashMap::new()),
+            redeemed: Mutex::new(Default::default()),
+        })
+    }
+
+    /// The authority handlers use (`SSO_AUTHORITY`).
+    pub fn authority(&self) -> &str {
+        &self.issuer
+    }
+
+    async fn route(&self, req: Request<Bytes>) -> Response<Bytes> {
+        if !loopback_host(&req) {
+            return pages::text(
+                StatusCode::MISDIRECTED_REQUEST,
+                "the dev identity provider answers loopback hosts only\n",
+            );
+        }
+        let path = req.uri().path().to_owned();
+        let Some(rest) = path.strip_prefix('/').and_then(|p| p.strip_prefix(self.tenant.as_str())) else {
+            return self.unknown(&path);
+        };
+        match (req.method().clone(), rest) {
+            (Method::GET, "/v2.0/.well-known/openid-configuration") => self.discovery(),
+            (Method::GET, "/discovery/v2.0/keys") => pages::json(StatusCode::OK, &self.keys.jwks()),
+            (Method::GET, "/oauth2/v2.0/authorize") => self.authorize_page(&req),
+            (Method::POST, "/oauth2/v2.0/authorize") => self.authorize_decision(&req),
+            (Method::POST, "/oauth2/v2.0/token") => self.token(&req),
+            (Method::GET, "/oauth2/v2.0/logout") | (Method::POST, "/oauth2/v2.0/logout") => self.logout(&req),
+            _ => self.unknown(&path),
+        }
+    }
+
+    fn discovery(&self) -> Response<Bytes> {
+        let base = self.issuer.trim_end_matches("/v2.0");
+        pages::json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "issuer": self.issuer,
+                "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+                "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+                "jwks_uri": format!("{base}/discovery/v2.0/keys"),
+                "end_session_endpoint": format!("{base}/oauth2/v2.0/logout"),
+                "response_types_supported": ["code"],
+                "response_modes_supported": ["query", "form_post"],
+                "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+                "code_challenge_methods_supported": ["S256"],
+                "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "nonce", "name", "preferred_username", "email", "oid", "tid", "roles", "groups", "ver"],
+                "tenant_region_scope": "DEV",
+            }),
+        )
+    }
+
+    fn logout(&self, req: &Request<Bytes>) -> Response<Bytes> {
+        let query = req.uri().query().unwrap_or("");
+        let target = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "post_logout_redirect_uri")
+            .map(|(_, v)| v.into_owned());
+        match target.and_then(|t| url::Url::parse(&t).ok()).filter(crate::authority::is_loopback) {
+            Some(url) => pages::redirect(StatusCode::FOUND, url.as_str(), &[]),
+            None => {
+                dev_page(StatusCode::OK, "Signed out", "<h1>You have signed out</h1><p>You can close this window.</p>")
+            }
+        }
+    }
+
+    fn unknown(&self, path: &str) -> Response<Bytes> {
+        let body = format!(
+            "<h1>entra-sso dev identity provider</h1><p>No endpoint at <code>{}</code>. The authority is <code>{}</code>.</p>",
+            pages::escape(&crate::provider::cap(path, 200)),
+            pages::escape(&self.issuer)
+        );
+        dev_page(StatusCode::NOT_FOUND, "Not found", &body)
+    }
+}
+
+impl Handler for DevIdp {
+    fn handle(&self, req: Request<Bytes>) -> impl Future<Output = Response<Bytes>> + Send {
+        self.route(req)
+    }
+}
+
+/// An HTML page of the dev IdP, marked as a development tool.
+fn dev_page(status: StatusCode, title: &str, body: &str) -> Response<Bytes> {
+    let banner = "<p style=\"background:#fff4ce;padding:.5rem\"><strong>Development identity provider.</strong> Not Microsoft; never use it in production.</p>";
+    pages::html(status, title, &format!("{banner}{body}"))
+}
+
+fn loopback_host(req: &Request<Bytes>) -> bool {
+    let Some(host) = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    url::Url::parse(&format!("http://{host}/")).is_ok_and(|u| crate::authority::is_loopback(&u))
+}
+
+/// A canonical GUID (8-4-4-4-12 hex).
+pub fn is_guid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { *c == b'-' } else { c.is_ascii_hexdigit() })
+}
+
+/// A random base64url string of `n` bytes.
+fn random_token(n: usize) -> String {
+    use base64::Engine;
+    let mut b = vec![0u8; n];
+    getrandom::fill(&mut b).expect("the operating system's random generator is available");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}

@@ -1,0 +1,187 @@
+//! `/<tenant>/oauth2/v2.0/token`: redeems single-use, expiring codes after checking the client's
+//! credentials, the exact redirect URI and PKCE S256; errors in Entra's JSON shape.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use subtle::ConstantTimeEq;
+
+use super::{random_token, DevIdp};
+use crate::app::now;
+use crate::pages;
+
+impl DevIdp {
+    pub(super) fn token(&self, req: &Request<Bytes>) -> Response<Bytes> {
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(req.body()).into_owned().collect();
+        let get = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+
+        if get("client_id") != Some(self.client.client_id.as_str()) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                700016,
+                "Application with the given identifier was not found in the directory.",
+            );
+        }
+        if let Some(secret) = &self.client.client_secret {
+            let given = get("client_secret").unwrap_or_default();
+            if !bool::from(given.as_bytes().ct_eq(secret.expose().as_bytes())) {
+                return error(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.");
+            }
+        }
+        if get("grant_type") != Some("authorization_code") {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                70003,
+                "The app requested an unsupported grant type.",
+            );
+        }
+        let code = get("code").unwrap_or_default();
+        let grant = self.grants.lock().expect("grants lock").remove(code);
+        let Some(grant) = grant else {
+            return if self.redeemed.lock().expect("redeemed lock").contains(code) {
+                error(StatusCode::BAD_REQUEST, "invalid_grant", 54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.")
+            } else {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    70000,
+                    "The provided value for the 'code' parameter is not valid.",
+                )
+            };
+        };
+        self.redeemed.lock().expect("redeemed lock").insert(code.to_owned());
+        if grant.expires < Instant::now() {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                70008,
+                "The provided authorization code or refresh token has expired due to inactivity.",
+            );
+        }
+        if get("redirect_uri") != Some(grant.redirect_uri.as_str()) || grant.client_id != self.client.client_id {
+            return error(StatusCode::BAD_REQUEST, "invalid_grant", 50011, "The redirect URI specified in the request does not match the redirect URI used to obtain the authorization code.");
+        }
+        let verifier = get("code_verifier").unwrap_or_default();
+        if crate::flow::challenge(verifier) != grant.code_challenge {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                501481,
+                "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+            );
+        }
+        let id_token = self.keys.sign(&self.id_token_claims(&grant));
+        pages::json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "token_type": "Bearer",
+                "scope": grant.scope,
+                "expires_in": 3599,
+                "ext_expires_in": 3599,
+                "access_token": random_token(32),
+                "id_token": id_token,
+            }),
+        )
+    }
+
+    fn id_token_claims(&self, grant: &super::Grant) -> serde_json::Value {
+        let user = grant.user;
+        let issued = now();
+        let mut claims = serde_json::json!({
+            "ver": "2.0",
+            "iss": self.issuer,
+            "aud": self.client.client_id,
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + 3600,
+            "tid": self.tenant,
+            "oid": user.oid,
+            "sub": pairwise_sub(user.oid, &self.client.client_id),
+            "name": user.name,
+            "preferred_username": user.username,
+            "email": user.username,
+            "login_hint": format!("dev-hint-{}", user.id),
+            "rh": "0.dev",
+            "uti": random_token(16),
+        });
+        if let Some(nonce) = &grant.nonce {
+            claims["nonce"] = nonce.clone().into();
+        }
+        if !user.roles.is_empty() {
+            claims["roles"] = user.roles.into();
+        }
+        if !user.groups.is_empty() {
+            claims["groups"] = user.groups.into();
+        }
+        claims
+    }
+}
+
+/// Entra's `sub` is pairwise: stable per user and app, different across apps.
+fn pairwise_sub(oid: &str, client_id: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{oid}|{client_id}"));
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..32])
+}
+
+/// A token-endpoint error in Entra's shape.
+fn error(status: StatusCode, error: &str, code: u32, text: &str) -> Response<Bytes> {
+    let (trace_id, correlation_id, timestamp) = (guid(), guid(), timestamp());
+    pages::json(
+        status,
+        &serde_json::json!({
+            "error": error,
+            "error_description": format!("AADSTS{code}: {text} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}"),
+            "error_codes": [code],
+            "timestamp": timestamp,
+            "trace_id": trace_id,
+            "correlation_id": correlation_id,
+            "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+        }),
+    )
+}
+
+/// A random GUID-shaped id (trace and correlation ids).
+pub(super) fn guid() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the operating system's random generator is available");
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+/// `YYYY-MM-DD hh:mm:ssZ` in UTC, as Entra writes timestamps.
+pub(super) fn timestamp() -> String {
+    let secs = now();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_819), (2027, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+}

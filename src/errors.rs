@@ -1,0 +1,179 @@
+//! The public error codes of DESIGN.md, and the one type every failing request ends in.
+//!
+//! A [`Failure`] carries the code (what the user and API clients see), the operator's detail
+//! (logged, never shown) and optionally text the user may see (an IdP's description, escaped
+//! when rendered). Pages are rendered by [`crate::pages`].
+
+use http::StatusCode;
+
+/// Every error code this service answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Callback without a `state`.
+    StateMissing,
+    /// `state` of the wrong shape, repeated or comma-joined.
+    StateMalformed,
+    /// Bad signature or claims.
+    StateInvalid,
+    /// Signed with a key this instance does not hold.
+    StateKeyUnknown,
+    /// Sign-in took longer than the state lifetime.
+    StateExpired,
+    /// The browser does not hold this flow's cookie.
+    FlowCookieMissing,
+    /// The flow cookie does not belong to this state.
+    FlowMismatch,
+    /// `return_to` is not a same-site path or an allowed origin.
+    ReturnToRejected,
+    /// The callback carries no usable authorization `code`.
+    CodeMalformed,
+    /// A login parameter (`prompt`, `login_hint`, `domain_hint`) is invalid.
+    InvalidParameter,
+    /// `/api/login` was fetched by script instead of navigated to.
+    NotANavigation,
+    /// The IdP answered with `error=`.
+    IdpError,
+    /// The token endpoint refused or failed.
+    TokenExchangeFailed,
+    /// The IdP's metadata or signing keys could not be fetched.
+    IdpUnavailable,
+    /// The ID token failed a check.
+    IdTokenInvalid,
+    /// Policy refused the signed-in user.
+    AccessDeniedByPolicy,
+    /// No valid session (`/api/me`).
+    NotSignedIn,
+    /// The instance cannot work as configured.
+    Misconfigured,
+    /// No such endpoint.
+    NotFound,
+    /// The endpoint exists but not for this method.
+    MethodNotAllowed,
+    /// The request body is too large.
+    PayloadTooLarge,
+}
+
+impl ErrorCode {
+    /// The code as it appears in pages, JSON and logs.
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            StateMissing => "state_missing",
+            StateMalformed => "state_malformed",
+            StateInvalid => "state_invalid",
+            StateKeyUnknown => "state_key_unknown",
+            StateExpired => "state_expired",
+            FlowCookieMissing => "flow_cookie_missing",
+            FlowMismatch => "flow_mismatch",
+            ReturnToRejected => "return_to_rejected",
+            CodeMalformed => "code_malformed",
+            InvalidParameter => "invalid_parameter",
+            NotANavigation => "not_a_navigation",
+            IdpError => "idp_error",
+            TokenExchangeFailed => "token_exchange_failed",
+            IdpUnavailable => "idp_unavailable",
+            IdTokenInvalid => "id_token_invalid",
+            AccessDeniedByPolicy => "access_denied_by_policy",
+            NotSignedIn => "not_signed_in",
+            Misconfigured => "misconfigured",
+            NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            PayloadTooLarge => "payload_too_large",
+        }
+    }
+
+    /// The HTTP status of the answer.
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            IdTokenInvalid | NotSignedIn => StatusCode::UNAUTHORIZED,
+            AccessDeniedByPolicy => StatusCode::FORBIDDEN,
+            TokenExchangeFailed | IdpUnavailable => StatusCode::BAD_GATEWAY,
+            Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
+            NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// A one-line title.
+    pub fn title(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            StateMissing => "The sign-in response has no state",
+            StateMalformed => "The sign-in response's state is unreadable",
+            StateInvalid => "The sign-in response's state is not genuine",
+            StateKeyUnknown => "This server cannot check the sign-in state",
+            StateExpired => "The sign-in took too long",
+            FlowCookieMissing => "This browser did not start this sign-in",
+            FlowMismatch => "The sign-in does not match this browser",
+            ReturnToRejected => "The return address is not allowed",
+            CodeMalformed => "The sign-in response has no usable code",
+            InvalidParameter => "A sign-in parameter is invalid",
+            NotANavigation => "Sign-in must be opened in the browser",
+            IdpError => "Microsoft sign-in reported an error",
+            TokenExchangeFailed => "The sign-in could not be completed with Microsoft",
+            IdpUnavailable => "Microsoft sign-in is unreachable",
+            IdTokenInvalid => "The identity token was rejected",
+            AccessDeniedByPolicy => "Your account is not allowed to use this app",
+            NotSignedIn => "You are not signed in",
+            Misconfigured => "This app's sign-in is misconfigured",
+            NotFound => "Not found",
+            MethodNotAllowed => "Method not allowed",
+            PayloadTooLarge => "The request is too large",
+        }
+    }
+
+    /// Likely causes and what to do, for the page and the JSON `hint`.
+    pub fn hint(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            StateMissing | StateMalformed => "The callback URL was opened without the parameters Microsoft sends, or they were altered (copied, truncated, or a parameter repeated). Start the sign-in again.",
+            StateInvalid => "The state was altered or forged, or minted by another deployment. Start the sign-in again; if it persists, check that every instance has the same SSO_CLIENT_ID, authority and SSO_SECRET.",
+            StateKeyUnknown => "The sign-in was started on an instance with a different SSO_SECRET. Operators: give every instance the same SSO_SECRET, and when rotating keep the old value second in the list until sign-ins started before the change have finished.",
+            StateExpired => "Sign-in has a time limit (SSO_STATE_TTL). Start again and finish within it.",
+            FlowCookieMissing => "The sign-in finished in a browser that does not hold the cookie set when it started: another browser or device, cookies blocked, a private window, or a different host name or scheme between the start and the callback (SSO_REDIRECT_URI must be on the host the app is opened on). Start the sign-in again in this browser.",
+            FlowMismatch => "The browser's sign-in cookie belongs to another sign-in. This happens when two sign-ins cross, or when a sign-in link was forged. Start again.",
+            ReturnToRejected => "return_to must be a path on this site starting with a single / or an origin listed in SSO_RETURN_ORIGINS.",
+            CodeMalformed => "The callback carries no authorization code, several, or one of an impossible shape. Start the sign-in again.",
+            InvalidParameter => "prompt must be login, none, consent, select_account or create; login_hint and domain_hint must be short plain text.",
+            NotANavigation => "Open /api/login with a link or a redirect, not with fetch() or XMLHttpRequest: the sign-in cookie is only set on a page navigation.",
+            IdpError => "Microsoft's sign-in did not complete. The details below come from Microsoft; the AADSTS code explains the reason. Try again, or ask your administrator.",
+            TokenExchangeFailed => "Microsoft refused or did not answer the code redemption. Try again; operators find the AADSTS code, trace_id and correlation_id in the log.",
+            IdpUnavailable => "The identity provider's configuration or signing keys could not be fetched. Try again in a moment; operators should check outbound connectivity to the authority.",
+            IdTokenInvalid => "The token from the identity provider failed validation (which check is in the log). Try again; operators should check SSO_CLIENT_ID, the authority and the server clock.",
+            AccessDeniedByPolicy => "You signed in, but this app only admits certain tenants, roles or groups. Ask the app's administrator for access, or sign in with another account.",
+            NotSignedIn => "Sign in first.",
+            Misconfigured => "The operator must fix the setting named in the log.",
+            NotFound | MethodNotAllowed => "Check the URL and method.",
+            PayloadTooLarge => "Send a smaller request.",
+        }
+    }
+}
+
+/// A failed request: the public code, the operator's detail, and what may be shown.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The public error code.
+    pub code: ErrorCode,
+    /// Why, for the operator's log (never rendered).
+    pub detail: String,
+    /// Text from the IdP that may be shown to the user (escaped when rendered).
+    pub shown: Option<String>,
+    /// A validated `return_to`, for "try again".
+    pub retry: Option<String>,
+}
+
+impl Failure {
+    /// A failure with an operator detail.
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self { code, detail: detail.into(), shown: None, retry: None }
+    }
+
+    /// Adds a validated `return_to` for the "try again" link.
+    pub fn retry(mut self, return_to: Option<String>) -> Self {
+        self.retry = return_to;
+        self
+    }
+}

@@ -1,0 +1,246 @@
+//! ID-token validation: RS256 only, key from the provider's JWKS, `aud`, `exp`/`nbf`/`iat` with
+//! bounded leeway, nonce, and an issuer rule that understands Entra's `{tenantid}` template.
+
+use jsonwebtoken::{errors::ErrorKind, Algorithm, Validation};
+use serde::Deserialize;
+
+use crate::config::TenantPolicy;
+use crate::provider::VerifyKey;
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+pub const LEEWAY_SECS: u64 = 300;
+
+/// Longest ID token accepted.
+pub const MAX_ID_TOKEN_LEN: usize = 16 * 1024;
+
+/// The claims this service reads from an ID token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject (pairwise per app in Entra).
+    pub sub: String,
+    /// Expiry (Unix seconds).
+    pub exp: u64,
+    /// Issued at (Unix seconds).
+    pub iat: u64,
+    /// Nonce echoed from the authorize request.
+    #[serde(default)]
+    pub nonce: Option<String>,
+    /// Entra object id of the user.
+    #[serde(default)]
+    pub oid: Option<String>,
+    /// Entra tenant id.
+    #[serde(default)]
+    pub tid: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Sign-in name (mutable; not an identifier).
+    #[serde(default)]
+    pub preferred_username: Option<String>,
+    /// E-mail address (not verified across tenants; never an identifier).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// App roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Group ids, unless the user has too many (overage).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Distributed-claims names: `groups` here means overage.
+    #[serde(default, rename = "_claim_names")]
+    pub claim_names: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Implicit-flow overage indicator.
+    #[serde(default)]
+    pub hasgroups: Option<bool>,
+    /// Hint for RP-initiated logout (optional claim).
+    #[serde(default)]
+    pub login_hint: Option<String>,
+}
+
+impl IdClaims {
+    /// Whether the token says the user's groups did not fit (groups overage).
+    pub fn groups_overage(&self) -> bool {
+        self.hasgroups == Some(true) || self.claim_names.as_ref().is_some_and(|m| m.contains_key("groups"))
+    }
+}
+
+/// Which check an ID token failed (logged for the operator; the user sees `id_token_invalid`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdTokenError {
+    /// Not a JWT, or too large.
+    #[error("malformed ID token")]
+    Malformed,
+    /// `alg` other than RS256 (including `none` and HMAC).
+    #[error("algorithm {0} not allowed")]
+    Algorithm(String),
+    /// No `kid` header.
+    #[error("no kid in the header")]
+    NoKid,
+    /// `kid` not in the provider's JWKS, even after a refetch.
+    #[error("kid {0} is not in the provider's keys")]
+    UnknownKid(String),
+    /// Signature does not verify.
+    #[error("bad signature")]
+    Signature,
+    /// `iss` is not the expected issuer.
+    #[error("issuer {0} is not the expected issuer")]
+    Issuer(String),
+    /// The key is published for another issuer.
+    #[error("key published for issuer {key_issuer} signed a token of issuer {token_issuer}")]
+    KeyIssuer {
+        /// The key's `issuer`.
+        key_issuer: String,
+        /// The token's `iss`.
+        token_issuer: String,
+    },
+    /// `aud` is not this client.
+    #[error("audience is not this client")]
+    Audience,
+    /// Past `exp` (with leeway).
+    #[error("expired")]
+    Expired,
+    /// Before `nbf` or `iat` (with leeway).
+    #[error("not yet valid")]
+    NotYetValid,
+    /// `nonce` missing or not this flow's.
+    #[error("nonce does not match this flow")]
+    Nonce,
+    /// A required claim is missing.
+    #[error("required claim missing: {0}")]
+    MissingClaim(&'static str),
+    /// `tid` is not allowed to sign in.
+    #[error("tenant {0} is not allowed")]
+    Tenant(String),
+}
+
+/// The `kid` of an RS256 token, after the algorithm allow-list check.
+pub fn rs256_kid(token: &str) -> Result<String, IdTokenError> {
+    if token.len() > MAX_ID_TOKEN_LEN {
+        return Err(IdTokenError::Malformed);
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
+        ErrorKind::InvalidAlgorithmName => IdTokenError::Algorithm("unknown".into()),
+        _ => IdTokenError::Malformed,
+    })?;
+    if header.alg != Algorithm::RS256 {
+        return Err(IdTokenError::Algorithm(format!("{:?}", header.alg)));
+    }
+    header.kid.ok_or(IdTokenError::NoKid)
+}
+
+/// Validates ID tokens for one client; built once per instance.
+pub struct IdTokenVerifier {
+    client_id: String,
+    tenants: TenantPolicy,
+    validation: Validation,
+}
+
+impl IdTokenVerifier {
+    /// A verifier for `client_id` that admits tenants per `tenants`.
+    pub fn new(client_id: &str, tenants: TenantPolicy) -> Self {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&[client_id]);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.validate_exp = true;
+        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        Self { client_id: client_id.to_owned(), tenants, validation }
+    }
+
+    /// The client id tokens must be addressed to.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Verifies `token` signed by `key` for the metadata issuer `issuer` (exact, or a
+    /// `{tenantid}` template), expecting `nonce`, at time `now`.
+    pub fn verify(
+        &self,
+        token: &str,
+        key: &VerifyKey,
+        issuer: &str,
+        nonce: &str,
+        now: u64,
+    ) -> Result<IdClaims, IdTokenError> {
+        let data = jsonwebtoken::decode::<IdClaims>(token, &key.key, &self.validation).map_err(|e| match e.kind() {
+            ErrorKind::InvalidSignature => IdTokenError::Signature,
+            ErrorKind::ExpiredSignature => IdTokenError::Expired,
+            ErrorKind::ImmatureSignature => IdTokenError::NotYetValid,
+            ErrorKind::InvalidAudience => IdTokenError::Audience,
+            ErrorKind::InvalidAlgorithm => IdTokenError::Algorithm("mismatch".into()),
+            ErrorKind::MissingRequiredClaim(c) => IdTokenError::MissingClaim(match c.as_str() {
+                "exp" => "exp",
+                "aud" => "aud",
+                "iss" => "iss",
+                _ => "sub",
+            }),
+            _ => IdTokenError::Malformed,
+        })?;
+        let claims = data.claims;
+        if claims.iat > now + LEEWAY_SECS {
+            return Err(IdTokenError::NotYetValid);
+        }
+        let expected_iss = expected_issuer(issuer, claims.tid.as_deref())?;
+        if claims.iss != expected_iss {
+            return Err(IdTokenError::Issuer(claims.iss));
+        }
+        if let Some(key_issuer) = &key.issuer {
+            if expected_issuer(key_issuer, claims.tid.as_deref())? != claims.iss {
+                return Err(IdTokenError::KeyIssuer { key_issuer: key_issuer.clone(), token_issuer: claims.iss });
+            }
+        }
+        let token_nonce = claims.nonce.as_deref().ok_or(IdTokenError::Nonce)?;
+        if !crate::ct_eq(token_nonce.as_bytes(), nonce.as_bytes()) {
+            return Err(IdTokenError::Nonce);
+        }
+        if let Some(tid) = &claims.tid {
+            if !self.tenants.allows(tid) {
+                return Err(IdTokenError::Tenant(tid.clone()));
+            }
+        } else if matches!(self.tenants, TenantPolicy::Only(_)) {
+            return Err(IdTokenError::MissingClaim("tid"));
+        }
+        Ok(claims)
+    }
+}
+
+/// The issuer a token must carry: `issuer` itself, or its `{tenantid}` template filled with the
+/// token's `tid`.
+fn expected_issuer(issuer: &str, tid: Option<&str>) -> Result<String, IdTokenError> {
+    if !issuer.contains("{tenantid}") {
+        return Ok(issuer.to_owned());
+    }
+    let tid = tid.ok_or(IdTokenError::MissingClaim("tid"))?;
+    if !tid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') || tid.len() != 36 {
+        return Err(IdTokenError::Issuer(format!("(tid {tid} is not a GUID)")));
+    }
+    Ok(issuer.replace("{tenantid}", tid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_issuer_takes_the_token_tenant() {
+        let t = "https://login.microsoftonline.com/{tenantid}/v2.0";
+        let tid = "b9419818-09af-49c2-b0c3-653adc1f376e";
+        assert_eq!(expected_issuer(t, Some(tid)).unwrap(), format!("https://login.microsoftonline.com/{tid}/v2.0"));
+        assert!(expected_issuer(t, None).is_err());
+        assert!(expected_issuer(t, Some("../evil")).is_err());
+        assert_eq!(expected_issuer("https://x/v2.0", None).unwrap(), "https://x/v2.0");
+    }
+
+    #[test]
+    fn alg_allow_list_is_checked_before_keys() {
+        // {"alg":"none","kid":"k"} . {} .
+        let none = "eyJhbGciOiJub25lIiwia2lkIjoiayJ9.e30.";
+        assert!(matches!(rs256_kid(none), Err(IdTokenError::Algorithm(_)) | Err(IdTokenError::Malformed)));
+        // {"alg":"HS256","kid":"k"}
+        let hs = "eyJhbGciOiJIUzI1NiIsImtpZCI6ImsifQ.e30.c2ln";
+        assert_eq!(rs256_kid(hs), Err(IdTokenError::Algorithm("HS256".into())));
+        assert_eq!(rs256_kid("not a jwt"), Err(IdTokenError::Malformed));
+    }
+}

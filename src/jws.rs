@@ -1,0 +1,234 @@
+//! Compact HS256 JWS for this service's own tokens (state and session).
+//!
+//! Each token type has its own keys, derived from every `SSO_SECRET` entry with HKDF-SHA256.
+//! The HKDF `info` names the purpose, the client id and the authority, so a token minted by
+//! another deployment that shares the secret does not verify here. The `kid` is a fingerprint of
+//! the derived key. Headers are constant per key, so signing assembles the token directly and
+//! verification recognises a header by comparing it with the expected ones: no JSON is parsed
+//! for the header unless it is unknown.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::secret::SecretString;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// What a token is for; each purpose has its own keys and `typ`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The OAuth `state` parameter.
+    State,
+    /// The `__Host-sso-session` cookie.
+    Session,
+}
+
+impl Purpose {
+    fn label(self) -> &'static str {
+        match self {
+            Purpose::State => "state",
+            Purpose::Session => "session",
+        }
+    }
+
+    /// The JOSE `typ` header of this purpose's tokens.
+    pub fn typ(self) -> &'static str {
+        match self {
+            Purpose::State => "entra-sso-state+jwt",
+            Purpose::Session => "entra-sso-session+jwt",
+        }
+    }
+}
+
+/// Why a token did not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwsError {
+    /// Not a compact JWS of acceptable size and alphabet.
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    /// A well-formed header of this token type naming a key this instance does not hold.
+    #[error("signed with a key this instance does not hold")]
+    KeyUnknown,
+    /// Wrong header, algorithm, type or signature.
+    #[error("invalid token: {0}")]
+    Invalid(&'static str),
+}
+
+struct TokenKey {
+    kid: String,
+    mac: HmacSha256,
+    header_b64: String,
+}
+
+/// The keys of one token purpose: the first signs, all verify.
+pub struct TokenKeys {
+    purpose: Purpose,
+    keys: Vec<TokenKey>,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
+        f.debug_struct("TokenKeys").field("purpose", &self.purpose).field("kids", &kids).finish()
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    alg: String,
+    typ: String,
+    #[allow(dead_code)]
+    kid: String,
+}
+
+impl TokenKeys {
+    /// Derives the keys of `purpose` for the deployment (`client_id`, `authority`).
+    pub fn derive(secrets: &[SecretString], purpose: Purpose, client_id: &str, authority: &str) -> Self {
+        let info = format!("entra-sso/v1/{}\0{client_id}\0{authority}", purpose.label());
+        let keys = secrets
+            .iter()
+            .map(|secret| {
+                let mut okm = [0u8; 32];
+                Hkdf::<Sha256>::new(Some(b"entra-sso"), secret.expose().as_bytes())
+                    .expand(info.as_bytes(), &mut okm)
+                    .expect("32 bytes is a valid HKDF-SHA256 output length");
+                let kid = fingerprint(&okm);
+                let header = format!(r#"{{"alg":"HS256","typ":"{}","kid":"{kid}"}}"#, purpose.typ());
+                TokenKey {
+                    header_b64: URL_SAFE_NO_PAD.encode(header),
+                    mac: HmacSha256::new_from_slice(&okm).expect("HMAC takes any key length"),
+                    kid,
+                }
+            })
+            .collect();
+        Self { purpose, keys }
+    }
+
+    /// The `kid` of the signing key.
+    pub fn signing_kid(&self) -> &str {
+        &self.keys[0].kid
+    }
+
+    /// Signs `payload` (JSON bytes) with the first key.
+    pub fn sign(&self, payload: &[u8]) -> String {
+        let key = &self.keys[0];
+        let mut token = String::with_capacity(key.header_b64.len() + payload.len() * 4 / 3 + 48);
+        token.push_str(&key.header_b64);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+        let mut mac = key.mac.clone();
+        mac.update(token.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(tag, &mut token);
+        token
+    }
+
+    /// Verifies `token` and returns its payload bytes. `max_len` caps the accepted size.
+    pub fn verify(&self, token: &str, max_len: usize) -> Result<Vec<u8>, JwsError> {
+        if token.len() > max_len {
+            return Err(JwsError::Malformed("too long"));
+        }
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JwsError::Malformed("not three dot-separated parts"));
+        };
+        if [header, payload, signature].iter().any(|p| p.is_empty() || !p.bytes().all(is_base64url)) {
+            return Err(JwsError::Malformed("not base64url"));
+        }
+        let key = match self.keys.iter().find(|k| k.header_b64 == header) {
+            Some(key) => key,
+            None => return Err(self.classify_unknown_header(header)),
+        };
+        let tag = URL_SAFE_NO_PAD.decode(signature).map_err(|_| JwsError::Malformed("signature is not base64url"))?;
+        let mut mac = key.mac.clone();
+        mac.update(&token.as_bytes()[..header.len() + 1 + payload.len()]);
+        mac.verify_slice(&tag).map_err(|_| JwsError::Invalid("bad signature"))?;
+        URL_SAFE_NO_PAD.decode(payload).map_err(|_| JwsError::Malformed("payload is not base64url"))
+    }
+
+    /// A header that is none of ours: an unknown key of our token type, or something else.
+    fn classify_unknown_header(&self, header_b64: &str) -> JwsError {
+        if header_b64.len() > 512 {
+            return JwsError::Invalid("header");
+        }
+        let Ok(bytes) = URL_SAFE_NO_PAD.decode(header_b64) else {
+            return JwsError::Malformed("header is not base64url");
+        };
+        match serde_json::from_slice::<Header>(&bytes) {
+            Ok(h) if h.alg == "HS256" && h.typ == self.purpose.typ() => JwsError::KeyUnknown,
+            Ok(h) if h.alg != "HS256" => JwsError::Invalid("algorithm not allowed"),
+            Ok(_) => JwsError::Invalid("wrong token type"),
+            Err(_) => JwsError::Invalid("header"),
+        }
+    }
+}
+
+fn is_base64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// A short, non-reversible name for a derived key.
+fn fingerprint(key: &[u8; 32]) -> String {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"kid");
+    URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..9])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(secrets: &[&str], purpose: Purpose) -> TokenKeys {
+        let s: Vec<_> = secrets.iter().map(|s| SecretString::new(*s)).collect();
+        TokenKeys::derive(&s, purpose, "client", "https://login.microsoftonline.com/t/v2.0")
+    }
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn round_trip_and_rotation() {
+        let old = keys(&[A], Purpose::State);
+        let token = old.sign(br#"{"x":1}"#);
+        assert_eq!(old.verify(&token, 4096).unwrap(), br#"{"x":1}"#);
+        let rotated = keys(&[B, A], Purpose::State);
+        assert_eq!(rotated.verify(&token, 4096).unwrap(), br#"{"x":1}"#);
+        assert_eq!(keys(&[B], Purpose::State).verify(&token, 4096), Err(JwsError::KeyUnknown));
+    }
+
+    #[test]
+    fn purposes_and_deployments_do_not_cross() {
+        let token = keys(&[A], Purpose::State).sign(b"{}");
+        assert_eq!(keys(&[A], Purpose::Session).verify(&token, 4096), Err(JwsError::Invalid("wrong token type")));
+        let other = TokenKeys::derive(&[SecretString::new(A)], Purpose::State, "client", "https://other/v2.0");
+        assert_eq!(other.verify(&token, 4096), Err(JwsError::KeyUnknown));
+    }
+
+    #[test]
+    fn tampering_is_rejected() {
+        let k = keys(&[A], Purpose::State);
+        let token = k.sign(br#"{"x":1}"#);
+        let (head, sig) = token.rsplit_once('.').unwrap();
+        assert!(k.verify(head, 4096).is_err());
+        assert!(k.verify(&format!("{head}."), 4096).is_err());
+        let forged_payload = format!("{}.{}.{sig}", k.keys[0].header_b64, URL_SAFE_NO_PAD.encode(br#"{"x":2}"#));
+        assert_eq!(k.verify(&forged_payload, 4096), Err(JwsError::Invalid("bad signature")));
+        assert_eq!(k.verify(&token, 10), Err(JwsError::Malformed("too long")));
+        assert!(k.verify(&format!("{token},{token}"), 4096).is_err());
+    }
+
+    #[test]
+    fn kid_is_a_fingerprint_not_an_index() {
+        let k = keys(&[A, B], Purpose::State);
+        assert_ne!(k.keys[0].kid, "0");
+        assert_eq!(k.keys[0].kid.len(), 12);
+        assert_ne!(k.keys[0].kid, k.keys[1].kid);
+    }
+}

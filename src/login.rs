@@ -1,0 +1,114 @@
+//! `GET /api/login`: validate `return_to`, start a flow (state, flow cookie, PKCE, nonce) and
+//! redirect to the authorize endpoint. No outbound call for Entra authorities, one random draw,
+//! no per-request URL building beyond appending the flow's values.
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+
+use crate::app::{now, App};
+use crate::config::ResponseMode;
+use crate::cookies::{self, SameSite};
+use crate::errors::{ErrorCode, Failure};
+use crate::flow::{self, FLOW_COOKIE_PREFIX, MAX_LIVE_FLOWS};
+use crate::pages;
+use crate::params::Params;
+use crate::state::{self, StateClaims};
+
+/// Extra seconds a flow cookie outlives its state, so the state expires first and the user sees
+/// `state_expired` rather than `flow_cookie_missing`.
+const FLOW_COOKIE_LEEWAY_SECS: u64 = 60;
+
+/// Starts a sign-in.
+pub async fn login(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure> {
+    // A flow cookie set by a script's fetch would be one the user never navigates with.
+    if let Some(mode) = req.headers().get("sec-fetch-mode") {
+        if mode.as_bytes() != b"navigate" {
+            return Err(Failure::new(ErrorCode::NotANavigation, "Sec-Fetch-Mode is not navigate"));
+        }
+    }
+    let query = req.uri().query().unwrap_or("");
+    let params = Params::parse(query.as_bytes())
+        .map_err(|e| Failure::new(ErrorCode::InvalidParameter, format!("query: {e:?}")))?;
+    let raw_rt = params
+        .single("return_to")
+        .map_err(|_| Failure::new(ErrorCode::ReturnToRejected, "return_to repeated"))?
+        .unwrap_or("/");
+    let return_to = crate::return_to::validate(raw_rt, &app.settings.return_origins)
+        .map_err(|why| Failure::new(ErrorCode::ReturnToRejected, format!("return_to {why}")))?;
+    let extras = passthrough(&params)?;
+
+    let flow = flow::new_flow();
+    let verifier = flow.verifier.expose();
+    let challenge = flow::challenge(verifier);
+    let issued = now();
+    let ttl = app.settings.state_ttl.as_secs();
+    let state = state::mint(
+        &app.state_keys,
+        &StateClaims {
+            jti: flow.id.clone(),
+            iat: issued,
+            exp: issued + ttl,
+            aud: app.redirect_uri.clone(),
+            rt: return_to,
+            vh: challenge.clone(),
+        },
+    );
+    let prefix = app.authorize_prefix().await?;
+    // base64url values need no percent-encoding in a query.
+    let mut location = String::with_capacity(prefix.len() + state.len() + 160 + extras.len());
+    location.push_str(prefix);
+    location.push_str("&state=");
+    location.push_str(&state);
+    location.push_str("&nonce=");
+    location.push_str(&flow::nonce(verifier));
+    location.push_str("&code_challenge=");
+    location.push_str(&challenge);
+    location.push_str(&extras);
+
+    let same_site = match app.settings.response_mode {
+        ResponseMode::Query => SameSite::Lax,
+        ResponseMode::FormPost => SameSite::None,
+    };
+    let mut set_cookies = expire_oldest_flows(req);
+    set_cookies.push(cookies::set(&flow::cookie_name(&flow.id), verifier, ttl + FLOW_COOKIE_LEEWAY_SECS, same_site));
+    Ok(pages::redirect(StatusCode::FOUND, &location, &set_cookies))
+}
+
+/// Deletions for the oldest flow cookies, so that with the new one at most
+/// [`MAX_LIVE_FLOWS`] remain. Browsers send cookies of equal path oldest first.
+fn expire_oldest_flows(req: &Request<Bytes>) -> Vec<String> {
+    let live: Vec<&str> = cookies::pairs(req.headers())
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with(FLOW_COOKIE_PREFIX) && flow::is_flow_id(&name[FLOW_COOKIE_PREFIX.len()..]))
+        .collect();
+    let excess = (live.len() + 1).saturating_sub(MAX_LIVE_FLOWS);
+    live.into_iter().take(excess).map(cookies::expire).collect()
+}
+
+/// The optional `prompt`, `login_hint` and `domain_hint`, validated and encoded.
+fn passthrough(params: &Params<'_>) -> Result<String, Failure> {
+    let mut out = String::new();
+    let invalid = |what: &str| Failure::new(ErrorCode::InvalidParameter, what.to_owned());
+    if let Some(p) = params.single("prompt").map_err(|_| invalid("prompt repeated"))? {
+        if !["login", "none", "consent", "select_account", "create"].contains(&p) {
+            return Err(invalid("prompt is not a known value"));
+        }
+        out.push_str("&prompt=");
+        out.push_str(p);
+    }
+    if let Some(h) = params.single("login_hint").map_err(|_| invalid("login_hint repeated"))? {
+        if h.is_empty() || h.len() > 256 || h.chars().any(char::is_control) {
+            return Err(invalid("login_hint is empty, longer than 256 bytes or has control characters"));
+        }
+        out.push_str("&login_hint=");
+        out.push_str(&pages::encode_query_value(h));
+    }
+    if let Some(d) = params.single("domain_hint").map_err(|_| invalid("domain_hint repeated"))? {
+        if d.is_empty() || d.len() > 253 || !d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
+            return Err(invalid("domain_hint is not a domain name"));
+        }
+        out.push_str("&domain_hint=");
+        out.push_str(d);
+    }
+    Ok(out)
+}

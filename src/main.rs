@@ -1,0 +1,126 @@
+//! The `entra-sso` command: `serve` (local server and Azure Functions custom handler), `dev`
+//! (the whole flow against the embedded dev identity provider) and `dev-idp`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use entra_sso::{server, App, Settings};
+use tokio::net::TcpListener;
+
+const USAGE: &str = "usage:
+  entra-sso serve                              serve the sign-in functions (configuration from SSO_* variables;
+                                               port FUNCTIONS_CUSTOMHANDLER_PORT, default 7071)
+  entra-sso dev [--port 7071] [--idp-port 7072]
+                                               the whole flow against the embedded dev identity provider
+  entra-sso dev-idp [--port 7072]              the dev identity provider alone (tenant SSO_TENANT_ID, client
+                                               SSO_CLIENT_ID / SSO_CLIENT_SECRET / SSO_REDIRECT_URI)";
+
+fn main() -> ExitCode {
+    init_logging();
+    entra_sso::install_crypto();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let result = match args.first().map(String::as_str) {
+        Some("serve") => runtime.block_on(serve()),
+        #[cfg(feature = "dev-idp")]
+        Some("dev") => runtime.block_on(dev(&args[1..])),
+        #[cfg(feature = "dev-idp")]
+        Some("dev-idp") => runtime.block_on(dev_idp(&args[1..])),
+        Some("--version") | Some("-V") => {
+            println!("entra-sso {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Some("help") | Some("--help") | Some("-h") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(format!("unknown command\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("entra-sso: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Text logs to stderr, or JSON lines with `SSO_LOG_FORMAT=json`; level from `RUST_LOG`.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("SSO_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve() -> Result<(), String> {
+    let settings = Settings::from_env().map_err(|e| format!("configuration error: {e}"))?;
+    let port = match std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT") {
+        Ok(p) => p
+            .parse::<u16>()
+            .map_err(|_| "configuration error: FUNCTIONS_CUSTOMHANDLER_PORT: not a port number".to_owned())?,
+        Err(_) => 7071,
+    };
+    let listener = bind(port).await?;
+    tracing::info!(addr = %listener.local_addr().map_err(|e| e.to_string())?, authority = settings.authority.as_str(), "serving");
+    let app = App::new(settings);
+    app.prefetch();
+    server::run(listener, app, server::shutdown_signal()).await;
+    Ok(())
+}
+
+async fn bind(port: u16) -> Result<TcpListener, String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+fn port_flag(args: &[String], flag: &str, default: u16) -> Result<u16, String> {
+    match args.iter().position(|a| a == flag) {
+        None => Ok(default),
+        Some(i) => args.get(i + 1).and_then(|v| v.parse().ok()).ok_or_else(|| format!("{flag} needs a port number")),
+    }
+}
+
+#[cfg(feature = "dev-idp")]
+async fn dev(args: &[String]) -> Result<(), String> {
+    entra_sso::dev_idp::refuse_in_cloud().map_err(|e| e.to_string())?;
+    let app_listener = bind(port_flag(args, "--port", 7071)?).await?;
+    let idp_listener = bind(port_flag(args, "--idp-port", 7072)?).await?;
+    entra_sso::dev::run(app_listener, idp_listener, server::shutdown_signal(), |env| {
+        println!(
+            "\nentra-sso dev: FOR DEVELOPMENT ONLY (embedded dev identity provider, not Microsoft)\n\n  \
+open            {}/\n  dev IdP         {}\n  client id       {}\n  client secret   {}   (generated for this run)\n  \
+SSO_SECRET      {}   (generated for this run)\n  users           alice (member), bob (app role Admin)\n\nCtrl-C stops.\n",
+            env.app_url,
+            env.authority,
+            entra_sso::dev::DEV_CLIENT_ID,
+            env.client_secret.expose(),
+            env.sso_secret.expose(),
+        );
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(feature = "dev-idp")]
+async fn dev_idp(args: &[String]) -> Result<(), String> {
+    use entra_sso::dev_idp::{DevClient, DevIdp, DEV_TENANT};
+    use entra_sso::secret::SecretString;
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let client = DevClient {
+        client_id: var("SSO_CLIENT_ID").ok_or("configuration error: SSO_CLIENT_ID: required")?,
+        client_secret: var("SSO_CLIENT_SECRET").map(SecretString::new),
+        redirect_uri: var("SSO_REDIRECT_URI").ok_or("configuration error: SSO_REDIRECT_URI: required")?,
+    };
+    let tenant = var("SSO_TENANT_ID").unwrap_or_else(|| DEV_TENANT.to_owned());
+    let listener = bind(port_flag(args, "--port", 7072)?).await?;
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().map_err(|e| e.to_string())?.port());
+    let idp = Arc::new(DevIdp::new(&base, &tenant, client).map_err(|e| e.to_string())?);
+    println!("entra-sso dev-idp: FOR DEVELOPMENT ONLY\nauthority {}", idp.authority());
+    server::run(listener, idp, server::shutdown_signal()).await;
+    Ok(())
+}

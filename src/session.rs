@@ -1,0 +1,209 @@
+//! The session cookie: a signed token (session subkey) with the user's identity and
+//! authorization claims. No raw IdP token is kept, and the cookie stays under
+//! [`MAX_SESSION_TOKEN_LEN`] whatever the ID token carried.
+
+use serde::{Deserialize, Serialize};
+
+use crate::id_token::IdClaims;
+use crate::jws::{JwsError, TokenKeys};
+
+/// Longest session token minted or accepted (the whole `Set-Cookie` stays under 3.5 KB).
+pub const MAX_SESSION_TOKEN_LEN: usize = 3400;
+
+/// Longest display string (name, username, e-mail) kept in a session.
+const MAX_STRING: usize = 256;
+
+/// Most roles kept in a session.
+const MAX_ROLES: usize = 64;
+
+/// The claims of a session token, as `/api/me` shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionClaims {
+    /// The ID token's issuer (tenant-specific).
+    pub iss: String,
+    /// This app's client id.
+    pub aud: String,
+    /// The ID token's subject.
+    pub sub: String,
+    /// Entra object id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oid: Option<String>,
+    /// Entra tenant id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<String>,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Sign-in name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    /// E-mail address as the IdP sent it (unverified across tenants).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// App roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Group ids (empty with `groups_overage`).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// True when the user's groups are not in the session: too many for the token or the cookie.
+    #[serde(default)]
+    pub groups_overage: bool,
+    /// Hint for RP-initiated logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_hint: Option<String>,
+    /// Issued at (Unix seconds).
+    pub iat: u64,
+    /// Expires at (Unix seconds).
+    pub exp: u64,
+}
+
+/// Why a session cookie was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// Bad token, signature or claims.
+    #[error("invalid session: {0}")]
+    Invalid(String),
+    /// Past its lifetime.
+    #[error("session expired")]
+    Expired,
+    /// Issued before `SSO_SESSION_NOT_BEFORE`.
+    #[error("session revoked by SSO_SESSION_NOT_BEFORE")]
+    Revoked,
+}
+
+impl From<JwsError> for SessionError {
+    fn from(e: JwsError) -> Self {
+        SessionError::Invalid(e.to_string())
+    }
+}
+
+impl SessionClaims {
+    /// The session for a validated ID token, issued at `now` for `ttl_secs`.
+    pub fn from_id_token(id: IdClaims, client_id: &str, now: u64, ttl_secs: u64) -> Self {
+        let overage = id.groups_overage();
+        Self {
+            iss: id.iss,
+            aud: client_id.to_owned(),
+            sub: id.sub,
+            oid: id.oid,
+            tid: id.tid,
+            name: id.name.map(|s| truncate(s, MAX_STRING)),
+            preferred_username: id.preferred_username.map(|s| truncate(s, MAX_STRING)),
+            email: id.email.map(|s| truncate(s, MAX_STRING)),
+            roles: id.roles.into_iter().take(MAX_ROLES).collect(),
+            groups: if overage { Vec::new() } else { id.groups },
+            groups_overage: overage,
+            login_hint: id.login_hint.filter(|h| h.len() <= 1024),
+            iat: now,
+            exp: now + ttl_secs,
+        }
+    }
+}
+
+/// Signs a session; groups that would push the cookie past the size cap are replaced by the
+/// overage flag, and roles are trimmed last.
+pub fn mint(keys: &TokenKeys, claims: &mut SessionClaims) -> String {
+    loop {
+        let token = keys.sign(&serde_json::to_vec(&*claims).expect("session claims serialise"));
+        if token.len() <= MAX_SESSION_TOKEN_LEN {
+            return token;
+        }
+        if !claims.groups.is_empty() {
+            claims.groups.clear();
+            claims.groups_overage = true;
+        } else if claims.login_hint.is_some() {
+            claims.login_hint = None;
+        } else if !claims.roles.is_empty() {
+            claims.roles.truncate(claims.roles.len() / 2);
+        } else {
+            claims.name = None;
+            claims.email = None;
+            claims.preferred_username = None;
+        }
+    }
+}
+
+/// Verifies a session token for `client_id` at `now`, honouring `not_before` (revocation).
+pub fn verify(
+    keys: &TokenKeys,
+    token: &str,
+    client_id: &str,
+    not_before: u64,
+    now: u64,
+) -> Result<SessionClaims, SessionError> {
+    let payload = keys.verify(token, MAX_SESSION_TOKEN_LEN)?;
+    let claims: SessionClaims = serde_json::from_slice(&payload).map_err(|_| SessionError::Invalid("claims".into()))?;
+    if claims.aud != client_id {
+        return Err(SessionError::Invalid("aud".into()));
+    }
+    if now >= claims.exp {
+        return Err(SessionError::Expired);
+    }
+    if claims.iat < not_before {
+        return Err(SessionError::Revoked);
+    }
+    Ok(claims)
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jws::Purpose;
+    use crate::secret::SecretString;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::derive(&[SecretString::new("s".repeat(32))], Purpose::Session, "c", "https://a/v2.0")
+    }
+
+    fn claims() -> SessionClaims {
+        SessionClaims {
+            iss: "https://a/t/v2.0".into(),
+            aud: "c".into(),
+            sub: "s".into(),
+            oid: Some("o".into()),
+            tid: Some("t".into()),
+            name: Some("N".into()),
+            preferred_username: None,
+            email: None,
+            roles: vec!["Admin".into()],
+            groups: vec![],
+            groups_overage: false,
+            login_hint: None,
+            iat: 100,
+            exp: 200,
+        }
+    }
+
+    #[test]
+    fn round_trip_expiry_and_revocation() {
+        let t = mint(&keys(), &mut claims());
+        assert_eq!(verify(&keys(), &t, "c", 0, 150).unwrap(), claims());
+        assert_eq!(verify(&keys(), &t, "c", 0, 200), Err(SessionError::Expired));
+        assert_eq!(verify(&keys(), &t, "c", 101, 150), Err(SessionError::Revoked));
+        assert!(matches!(verify(&keys(), &t, "other", 0, 150), Err(SessionError::Invalid(_))));
+    }
+
+    #[test]
+    fn many_groups_become_the_overage_flag() {
+        let mut c = claims();
+        c.groups = (0..200).map(|i| format!("{i:08}-0000-0000-0000-000000000000")).collect();
+        let t = mint(&keys(), &mut c);
+        assert!(t.len() <= MAX_SESSION_TOKEN_LEN);
+        let back = verify(&keys(), &t, "c", 0, 150).unwrap();
+        assert!(back.groups.is_empty() && back.groups_overage);
+        assert_eq!(back.roles, vec!["Admin".to_string()]);
+    }
+}
