@@ -82,14 +82,14 @@ fn form_body(req: &Request<Bytes>) -> Result<&[u8], Failure> {
 
 fn verify_state(app: &App, raw: &str) -> Result<StateClaims, Failure> {
     state::verify(&app.state_keys, raw, &app.redirect_uri, now()).map_err(|e| {
-        let code = match e {
-            StateError::Missing => ErrorCode::StateMissing,
-            StateError::Malformed(_) => ErrorCode::StateMalformed,
-            StateError::KeyUnknown => ErrorCode::StateKeyUnknown,
-            StateError::Invalid(_) => ErrorCode::StateInvalid,
-            StateError::Expired => ErrorCode::StateExpired,
+        let (code, retry) = match &e {
+            StateError::Missing => (ErrorCode::StateMissing, None),
+            StateError::Malformed(_) => (ErrorCode::StateMalformed, None),
+            StateError::KeyUnknown => (ErrorCode::StateKeyUnknown, None),
+            StateError::Invalid(_) => (ErrorCode::StateInvalid, None),
+            StateError::Expired { return_to } => (ErrorCode::StateExpired, Some(return_to.clone())),
         };
-        Failure::new(code, e.to_string())
+        Failure::new(code, e.to_string()).retry(retry)
     })
 }
 

@@ -48,9 +48,12 @@ pub enum StateError {
     /// Bad signature or claims.
     #[error("invalid state: {0}")]
     Invalid(&'static str),
-    /// Valid but past its lifetime.
+    /// Genuine but past its lifetime; carries its return path for a fresh start.
     #[error("state expired")]
-    Expired,
+    Expired {
+        /// The expired flow's `return_to`.
+        return_to: String,
+    },
 }
 
 impl From<JwsError> for StateError {
@@ -84,7 +87,7 @@ pub fn verify(keys: &TokenKeys, token: &str, redirect_uri: &str, now: u64) -> Re
         return Err(StateError::Invalid("jti/vh"));
     }
     if now > claims.exp + LEEWAY_SECS {
-        return Err(StateError::Expired);
+        return Err(StateError::Expired { return_to: claims.rt });
     }
     Ok(claims)
 }
@@ -121,7 +124,7 @@ mod tests {
         let t = mint(&keys(), &claims(1000));
         assert_eq!(
             verify(&keys(), &t, "https://app/api/callback", 1000 + 600 + LEEWAY_SECS + 1),
-            Err(StateError::Expired)
+            Err(StateError::Expired { return_to: "/".into() })
         );
         assert!(matches!(verify(&keys(), &t, "https://other/api/callback", 1000), Err(StateError::Invalid(_))));
         assert!(matches!(verify(&keys(), &t, "https://app/api/callback", 900), Err(StateError::Invalid(_))));

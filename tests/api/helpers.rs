@@ -1,0 +1,228 @@
+//! Test harness: in-process handler instances and identity providers on `127.0.0.1:0`, an HTTP
+//! client with redirects off, and a cookie jar that behaves like a browser's for our cookies.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use entra_sso::dev_idp::{DevClient, DevIdp, DEV_TENANT};
+use entra_sso::secret::SecretString;
+use entra_sso::{server, App, Settings};
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The public redirect URI every instance shares, as behind a load balancer; the tests decide
+/// which instance receives each request.
+pub const REDIRECT_URI: &str = "https://app.example.test/api/callback";
+pub const CLIENT_ID: &str = "6cb04018-a3f5-46a7-b995-940c78f5aef3";
+pub const CLIENT_SECRET: &str = "test-client-secret-value";
+pub const SECRET_A: &str = "test-secret-a-0123456789abcdefghijklmnopq";
+pub const SECRET_B: &str = "test-secret-b-0123456789abcdefghijklmnopq";
+
+/// Stops a server when dropped.
+pub struct Running {
+    pub base: String,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Serves `handler` on a fresh loopback port.
+pub async fn serve<H: server::Handler>(handler: Arc<H>) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(listener, handler)
+}
+
+pub fn serve_on<H: server::Handler>(listener: TcpListener, handler: Arc<H>) -> Running {
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(server::run(listener, handler, async move {
+        let _ = rx.await;
+    }));
+    Running { base, stop: Some(tx) }
+}
+
+/// A dev identity provider registered for [`REDIRECT_URI`].
+pub struct TestIdp {
+    pub authority: String,
+    pub _server: Running,
+}
+
+pub async fn spawn_idp() -> TestIdp {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let client = DevClient {
+        client_id: CLIENT_ID.into(),
+        client_secret: Some(SecretString::new(CLIENT_SECRET)),
+        redirect_uri: REDIRECT_URI.into(),
+    };
+    let idp = Arc::new(DevIdp::new(&base, DEV_TENANT, client).unwrap());
+    let authority = idp.authority().to_owned();
+    TestIdp { authority, _server: serve_on(listener, idp) }
+}
+
+/// A handler instance.
+pub struct TestApp {
+    pub base: String,
+    pub app: Arc<App>,
+    pub _server: Running,
+}
+
+/// The settings of an instance against `authority`, with `extra` variables on top.
+pub fn settings(authority: &str, extra: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("SSO_CLIENT_ID".into(), CLIENT_ID.into()),
+        ("SSO_AUTHORITY".into(), authority.into()),
+        ("SSO_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
+        ("SSO_REDIRECT_URI".into(), REDIRECT_URI.into()),
+        ("SSO_SECRET".into(), SECRET_A.into()),
+    ]);
+    for (k, v) in extra {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid")
+}
+
+pub async fn spawn_app(authority: &str, extra: &[(&str, &str)]) -> TestApp {
+    spawn_with(settings(authority, extra)).await
+}
+
+pub async fn spawn_with(settings: Settings) -> TestApp {
+    let app = App::new(settings);
+    let server = serve(Arc::clone(&app)).await;
+    TestApp { base: server.base.clone(), app, _server: server }
+}
+
+/// An HTTP client that never follows redirects.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// A browser's cookie store for one site, oldest cookie first.
+#[derive(Default, Clone)]
+pub struct Jar {
+    pub cookies: Vec<(String, String)>,
+}
+
+impl Jar {
+    /// Applies every `Set-Cookie` of a response.
+    pub fn absorb(&mut self, headers: &HeaderMap) {
+        for v in headers.get_all(SET_COOKIE) {
+            let v = v.to_str().unwrap();
+            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != name);
+            if !attrs.contains("Max-Age=0") {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    pub fn header(&self) -> String {
+        self.cookies.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.cookies.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn flow_cookies(&self) -> Vec<String> {
+        self.cookies.iter().filter(|(n, _)| n.starts_with("__Host-sso-flow-")).map(|(n, _)| n.clone()).collect()
+    }
+}
+
+/// A GET with the jar's cookies; the jar takes the response's cookies.
+pub async fn get(url: &str, jar: &mut Jar) -> reqwest::Response {
+    let r = client().get(url).header("cookie", jar.header()).send().await.unwrap();
+    jar.absorb(r.headers());
+    r
+}
+
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get(LOCATION)
+        .unwrap_or_else(|| panic!("no Location; status {}", r.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `GET /api/login`; returns the authorize URL.
+pub async fn login(app: &str, jar: &mut Jar, return_to: &str) -> String {
+    let url = format!("{app}/api/login?return_to={}", urlencode(return_to));
+    let r = get(&url, jar).await;
+    assert_eq!(r.status(), 302, "login answered {}", r.status());
+    location(&r)
+}
+
+/// Signs in at the dev IdP as `user` through its page's form; returns the callback URL.
+pub async fn idp_sign_in(authorize_url: &str, user: &str) -> String {
+    let page = client().get(authorize_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&format!("name=\"user\" value=\"{user}\"")), "sign-in page lists {user}");
+    idp_post(authorize_url, &format!("user={user}")).await
+}
+
+/// POSTs the sign-in form (original parameters plus `extra`); returns the redirect target.
+pub async fn idp_post(authorize_url: &str, extra: &str) -> String {
+    let (endpoint, query) = authorize_url.split_once('?').unwrap();
+    let r = client()
+        .post(endpoint)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("{query}&{extra}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "IdP answered {}", r.status());
+    location(&r)
+}
+
+/// Sends a callback URL (addressed to [`REDIRECT_URI`]) to instance `app`.
+pub async fn callback(app: &str, jar: &mut Jar, callback_url: &str) -> reqwest::Response {
+    let path_and_query = callback_url.strip_prefix("https://app.example.test").expect("callback to the redirect URI");
+    get(&format!("{app}{path_and_query}"), jar).await
+}
+
+/// A whole sign-in on the dev IdP: login on `login_app`, callback on `callback_app`.
+pub async fn sign_in(login_app: &str, callback_app: &str, jar: &mut Jar, user: &str) -> reqwest::Response {
+    let authorize = login(login_app, jar, "/").await;
+    let cb = idp_sign_in(&authorize, user).await;
+    callback(callback_app, jar, &cb).await
+}
+
+pub async fn me(app: &str, jar: &mut Jar) -> (u16, serde_json::Value) {
+    let r = get(&format!("{app}/api/me"), jar).await;
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// The `error` code of a failure page or JSON body.
+pub async fn error_code(r: reqwest::Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    let code = match body.find("Error code: <code>") {
+        Some(i) => body[i + 18..].split('<').next().unwrap().to_owned(),
+        None => serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or(body),
+    };
+    (status, code)
+}
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A query parameter of a URL.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).unwrap();
+    parsed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}

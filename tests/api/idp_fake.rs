@@ -1,0 +1,135 @@
+//! A programmable identity provider with Entra's paths: it serves discovery and a JWKS, and its
+//! token endpoint answers with whatever ID token the test put in place, so tests can present
+//! the handler with tokens no honest provider would issue. It counts the requests it gets.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use rsa::RsaPrivateKey;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use crate::helpers::{serve_on, Running, CLIENT_ID};
+
+pub const TENANT: &str = "b9419818-09af-49c2-b0c3-653adc1f376e";
+
+/// Two test keys, generated once per test binary.
+pub fn test_key(i: usize) -> &'static RsaPrivateKey {
+    static KEYS: OnceLock<Vec<RsaPrivateKey>> = OnceLock::new();
+    &KEYS.get_or_init(|| (0..2).map(|_| RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap()).collect())[i]
+}
+
+pub fn jwk(key: &RsaPrivateKey, kid: &str, issuer: Option<&str>) -> Value {
+    let mut v = json!({
+        "kty": "RSA", "use": "sig", "kid": kid,
+        "n": URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()),
+        "e": URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()),
+    });
+    if let Some(iss) = issuer {
+        v["issuer"] = iss.into();
+    }
+    v
+}
+
+pub fn sign_rs256(key: &RsaPrivateKey, kid: &str, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    let der = key.to_pkcs1_der().unwrap();
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(der.as_bytes())).unwrap()
+}
+
+pub struct FakeIdp {
+    pub issuer: String,
+    pub jwks: Mutex<Value>,
+    pub discovery_issuer: Mutex<Option<String>>,
+    pub next_id_token: Mutex<Option<String>>,
+    pub requests: AtomicUsize,
+    pub jwks_requests: AtomicUsize,
+}
+
+impl FakeIdp {
+    /// A provider at `http://127.0.0.1:<port>/<TENANT>/v2.0` publishing key 0 as `k0`.
+    pub async fn spawn() -> (Arc<FakeIdp>, Running) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://127.0.0.1:{}/{TENANT}/v2.0", listener.local_addr().unwrap().port());
+        let idp = Arc::new(FakeIdp {
+            jwks: Mutex::new(json!({"keys": [jwk(test_key(0), "k0", Some(&issuer))]})),
+            issuer,
+            discovery_issuer: Mutex::new(None),
+            next_id_token: Mutex::new(None),
+            requests: AtomicUsize::new(0),
+            jwks_requests: AtomicUsize::new(0),
+        });
+        let server = serve_on(listener, Arc::clone(&idp));
+        (idp, server)
+    }
+
+    /// Honest claims for this provider with `nonce`.
+    pub fn claims(&self, nonce: &str) -> Value {
+        let now = entra_sso::app::now();
+        json!({
+            "ver": "2.0", "iss": self.issuer, "aud": CLIENT_ID, "iat": now, "nbf": now, "exp": now + 3600,
+            "tid": TENANT, "oid": "00000000-0000-0000-66f3-3332eca7ea81", "sub": "HKZpfaHyWadeOouYlitjrI-KffTm222X5rrV3xDqfKQ",
+            "name": "Abe Lincoln", "preferred_username": "AbeLi@example.com", "nonce": nonce,
+        })
+    }
+
+    pub fn set_id_token(&self, token: String) {
+        *self.next_id_token.lock().unwrap() = Some(token);
+    }
+
+    fn answer(&self, req: &Request<Bytes>) -> Response<Bytes> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        let base = self.issuer.trim_end_matches("/v2.0");
+        let path = req.uri().path();
+        let tenant_path = path.strip_prefix(&format!("/{TENANT}")).unwrap_or("");
+        let body = match tenant_path {
+            "/v2.0/.well-known/openid-configuration" => json!({
+                "issuer": self.discovery_issuer.lock().unwrap().clone().unwrap_or_else(|| self.issuer.clone()),
+                "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+                "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+                "jwks_uri": format!("{base}/discovery/v2.0/keys"),
+                "end_session_endpoint": format!("{base}/oauth2/v2.0/logout"),
+            }),
+            "/discovery/v2.0/keys" => {
+                self.jwks_requests.fetch_add(1, Ordering::SeqCst);
+                self.jwks.lock().unwrap().clone()
+            }
+            "/oauth2/v2.0/token" => match self.next_id_token.lock().unwrap().take() {
+                Some(t) => json!({"token_type": "Bearer", "id_token": t, "access_token": "x"}),
+                None => {
+                    let mut r = json_response(
+                        json!({"error": "invalid_grant", "error_description": "AADSTS70000: no token set"}),
+                    );
+                    *r.status_mut() = StatusCode::BAD_REQUEST;
+                    return r;
+                }
+            },
+            _ => {
+                let mut r = json_response(json!({"error": "not_found"}));
+                *r.status_mut() = StatusCode::NOT_FOUND;
+                return r;
+            }
+        };
+        json_response(body)
+    }
+}
+
+fn json_response(v: Value) -> Response<Bytes> {
+    let mut r = Response::new(Bytes::from(v.to_string()));
+    r.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    r
+}
+
+impl entra_sso::server::Handler for FakeIdp {
+    fn handle(&self, req: Request<Bytes>) -> impl std::future::Future<Output = Response<Bytes>> + Send {
+        std::future::ready(self.answer(&req))
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: real HTTP over loopback against in-process instances, the embedded dev
+//! identity provider and a programmable identity provider; the browser and Azure-layout tests
+//! run the real binary.
+
+mod flow;
+mod helpers;
+mod id_token;
+mod idp_fake;
+mod return_to;
+mod state;
