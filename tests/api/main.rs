@@ -2,6 +2,8 @@
 //! identity provider and a programmable identity provider; the browser and Azure-layout tests
 //! run the real binary.
 
+mod azure_layout;
+mod browser;
 mod flow;
 mod helpers;
 mod id_token;

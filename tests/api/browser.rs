@@ -1,0 +1,195 @@
+//! Real-browser end-to-end test: runs `entra-sso dev` and drives headless Chromium through
+//! `tests/browser/signin.mjs` (sign-in, cookies, parallel tabs, sign-out, cancel).
+//!
+//! Needs Node, `npm ci --prefix tests/browser` and Debian's `chromium` (or `CHROMIUM_PATH`).
+//! Set `ENTRA_SSO_SKIP_BROWSER=1` to skip it where those cannot be installed.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+// The script stops itself after 60 s; this is the backstop should node itself hang.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Kills the child on drop, so a failing assertion never leaves a server running.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Collects a child's output lines in the background: an undrained pipe would block the child,
+/// and the lines explain a failure.
+fn capture(stream: impl Read + Send + 'static, into: &Arc<Mutex<Vec<String>>>) -> JoinHandle<()> {
+    let into = Arc::clone(into);
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            into.lock().unwrap().push(line);
+        }
+    })
+}
+
+fn joined(lines: &Arc<Mutex<Vec<String>>>) -> String {
+    lines.lock().unwrap().join("\n")
+}
+
+fn free_port() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+/// Status code of `GET path`, or None while nothing answers yet.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut status_line = String::new();
+    BufReader::new(stream).read_line(&mut status_line).ok()?;
+    // "HTTP/1.1 200 OK"
+    status_line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// What is missing to run the browser test, as install hints.
+fn missing_prerequisites(root: &Path) -> Vec<String> {
+    let mut missing = Vec::new();
+    // playwright-core needs Node 20 or newer.
+    let node_major =
+        Command::new("node").arg("--version").output().ok().filter(|out| out.status.success()).and_then(|out| {
+            let version = String::from_utf8_lossy(&out.stdout).trim().trim_start_matches('v').to_string();
+            version.split('.').next()?.parse::<u32>().ok()
+        });
+    match node_major {
+        None => missing.push("node is not on PATH (Node.js 20 or newer)".to_string()),
+        Some(major) if major < 20 => missing.push(format!("Node.js 20 or newer (found {major})")),
+        Some(_) => {}
+    }
+    if !root.join("tests/browser/node_modules/playwright-core").is_dir() {
+        missing.push("tests/browser/node_modules/playwright-core (npm ci --prefix tests/browser)".to_string());
+    }
+    let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
+    if !Path::new(&chromium).is_file() {
+        missing.push(format!("{chromium} (apt-get install -y chromium, or set CHROMIUM_PATH)"));
+    }
+    missing
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("poll child") {
+            return Some(status);
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+#[test]
+fn browser_sign_in_flow() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let missing = missing_prerequisites(root);
+    if std::env::var("ENTRA_SSO_SKIP_BROWSER").as_deref() == Ok("1") {
+        eprintln!("browser test skipped: ENTRA_SSO_SKIP_BROWSER=1 (missing: {missing:?})");
+        return;
+    }
+    // Under CI (.ci/run installs everything) a missing prerequisite is a failure; on a
+    // developer's machine `cargo test` must still work, so it skips loudly instead.
+    let under_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+    if !missing.is_empty() && !under_ci {
+        eprintln!(
+            "browser test SKIPPED, prerequisites missing:\n  {}\nInstall them with `npm ci --prefix tests/browser` and \
+             `apt-get install -y chromium` (or run `bash .ci/run`).",
+            missing.join("\n  ")
+        );
+        return;
+    }
+    assert!(
+        missing.is_empty(),
+        "browser test prerequisites missing under CI:\n  {}\nInstall them (npm ci --prefix tests/browser; apt-get install -y chromium).",
+        missing.join("\n  ")
+    );
+
+    // Hold both listeners until both ports are known, so the two ports differ.
+    let (app_listener, app_port) = free_port();
+    let (idp_listener, idp_port) = free_port();
+    drop((app_listener, idp_listener));
+
+    let server_output = Arc::new(Mutex::new(Vec::new()));
+    let mut server = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_entra-sso"))
+            .args(["dev", "--port", &app_port.to_string(), "--idp-port", &idp_port.to_string()])
+            .env("RUST_LOG", "warn")
+            // The dev IdP refuses to start inside a cloud runtime; a developer's shell may have these.
+            .env_remove("FUNCTIONS_WORKER_RUNTIME")
+            .env_remove("AWS_LAMBDA_FUNCTION_NAME")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn entra-sso dev"),
+    );
+    capture(server.0.stdout.take().unwrap(), &server_output);
+    capture(server.0.stderr.take().unwrap(), &server_output);
+
+    let started = Instant::now();
+    loop {
+        if http_status(app_port, "/api/health") == Some(200) {
+            break;
+        }
+        if let Some(status) = server.0.try_wait().expect("poll entra-sso dev") {
+            panic!("entra-sso dev exited early ({status}):\n{}", joined(&server_output));
+        }
+        assert!(
+            started.elapsed() < STARTUP_TIMEOUT,
+            "entra-sso dev did not answer /api/health on port {app_port} within {STARTUP_TIMEOUT:?}:\n{}",
+            joined(&server_output)
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+
+    let script_output = Arc::new(Mutex::new(Vec::new()));
+    let mut script = KillOnDrop(
+        Command::new("node")
+            .arg("tests/browser/signin.mjs")
+            .arg(format!("http://localhost:{app_port}"))
+            .current_dir(root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn node"),
+    );
+    let readers = [
+        capture(script.0.stdout.take().unwrap(), &script_output),
+        capture(script.0.stderr.take().unwrap(), &script_output),
+    ];
+    let status = wait_with_timeout(&mut script.0, SCRIPT_TIMEOUT);
+    if status.is_none() {
+        let _ = script.0.kill();
+    }
+    // The pipes close once node is gone; joining keeps its last lines.
+    for reader in readers {
+        let _ = reader.join();
+    }
+
+    match status {
+        Some(status) if status.success() => println!("{}", joined(&script_output)),
+        outcome => panic!(
+            "browser sign-in test failed ({}):\n{}\n--- entra-sso dev output ---\n{}",
+            outcome.map_or("timed out".to_string(), |s| s.to_string()),
+            joined(&script_output),
+            joined(&server_output)
+        ),
+    }
+}
