@@ -4,6 +4,7 @@
 
 mod azure_layout;
 mod browser;
+mod dev_idp;
 mod flow;
 mod helpers;
 mod id_token;
