@@ -21,6 +21,10 @@ use crate::secret::SecretString;
 /// Largest response body read from the IdP.
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
+/// How long fetching pauses after a failed metadata or JWKS fetch, so an outage costs each
+/// caller one quick error rather than a queue of time-outs.
+pub const FAILED_FETCH_PAUSE: Duration = Duration::from_secs(1);
+
 /// Most token-endpoint calls in flight at once per instance.
 pub const MAX_CONCURRENT_REDEMPTIONS: usize = 64;
 
@@ -137,6 +141,20 @@ struct TokenBody {
     correlation_id: Option<String>,
 }
 
+/// A "not before" instant for the next fetch attempt.
+#[derive(Default)]
+struct Pause(std::sync::Mutex<Option<Instant>>);
+
+impl Pause {
+    fn active(&self) -> bool {
+        self.0.lock().expect("pause lock").is_some_and(|until| Instant::now() < until)
+    }
+
+    fn pause(&self, d: Duration) {
+        *self.0.lock().expect("pause lock") = Some(Instant::now() + d);
+    }
+}
+
 #[derive(Default)]
 struct KeyCache {
     keys: HashMap<String, Arc<VerifyKey>>,
@@ -154,7 +172,8 @@ pub struct Provider {
     metadata_fetch: Mutex<()>,
     keys: RwLock<Arc<KeyCache>>,
     keys_fetch: Mutex<()>,
-    keys_attempt: std::sync::Mutex<Option<Instant>>,
+    keys_pause: Pause,
+    metadata_pause: Pause,
     refetch_interval: Duration,
     redemptions: Semaphore,
 }
@@ -179,7 +198,8 @@ impl Provider {
             metadata_fetch: Mutex::new(()),
             keys: RwLock::new(Arc::default()),
             keys_fetch: Mutex::new(()),
-            keys_attempt: std::sync::Mutex::new(None),
+            keys_pause: Pause::default(),
+            metadata_pause: Pause::default(),
             refetch_interval: settings.jwks_refetch_interval,
             redemptions: Semaphore::new(MAX_CONCURRENT_REDEMPTIONS),
         }
@@ -212,18 +232,30 @@ impl Provider {
         if let Some(m) = self.cached_metadata() {
             return Ok(m);
         }
+        let paused =
+            || FetchError::Unreachable { what: "discovery document", reason: "a fetch failed moments ago".into() };
+        if self.metadata_pause.active() {
+            return Err(paused());
+        }
         let _guard = self.metadata_fetch.lock().await;
         if let Some(m) = self.cached_metadata() {
             return Ok(m);
         }
-        let url = self.authority.discovery_url();
-        let body = self.get("discovery document", &url).await?;
-        let metadata: Metadata = serde_json::from_slice(&body)
-            .map_err(|e| FetchError::Invalid { what: "discovery document", reason: e.to_string() })?;
-        self.check_metadata(&metadata)?;
+        if self.metadata_pause.active() {
+            return Err(paused());
+        }
+        let metadata = self.fetch_metadata().await.inspect_err(|_| self.metadata_pause.pause(FAILED_FETCH_PAUSE))?;
         let metadata = Arc::new(metadata);
         *self.metadata.write().expect("metadata lock") = Some(Arc::clone(&metadata));
         tracing::info!(issuer = %metadata.issuer, "discovery metadata loaded");
+        Ok(metadata)
+    }
+
+    async fn fetch_metadata(&self) -> Result<Metadata, FetchError> {
+        let body = self.get("discovery document", &self.authority.discovery_url()).await?;
+        let metadata: Metadata = serde_json::from_slice(&body)
+            .map_err(|e| FetchError::Invalid { what: "discovery document", reason: e.to_string() })?;
+        self.check_metadata(&metadata)?;
         Ok(metadata)
     }
 
@@ -240,36 +272,44 @@ impl Provider {
         Ok(())
     }
 
-    /// The key named `kid`, refetching the JWKS once (rate-limited) when it is unknown.
+    /// The key named `kid`. An unknown `kid` causes one JWKS refetch; if the fresh set does not
+    /// have it either, no refetch happens for the refetch interval, so random `kid`s cannot make
+    /// this instance hammer the provider.
     pub async fn key(&self, kid: &str) -> Result<Option<Arc<VerifyKey>>, FetchError> {
         let cache = self.keys.read().expect("keys lock").clone();
         if let Some(k) = cache.keys.get(kid) {
             return Ok(Some(Arc::clone(k)));
         }
-        self.refresh_keys(cache.fetched_at).await?;
-        Ok(self.keys.read().expect("keys lock").keys.get(kid).cloned())
+        if !self.keys_pause.active() {
+            self.refresh_keys(cache.fetched_at).await?;
+        }
+        let cache = self.keys.read().expect("keys lock").clone();
+        if cache.keys.is_empty() {
+            return Err(FetchError::Unreachable { what: "JWKS", reason: "a fetch failed moments ago".into() });
+        }
+        let found = cache.keys.get(kid).cloned();
+        if found.is_none() {
+            self.keys_pause.pause(self.refetch_interval);
+        }
+        Ok(found)
     }
 
-    /// Refetches the JWKS unless another caller already did since `seen`, or the last attempt
-    /// is too recent: the refetch interval once keys are loaded, a second while none are.
+    /// Fetches the JWKS unless another caller did since `seen`; concurrent callers wait for one
+    /// fetch. A failed fetch keeps the last good keys and pauses fetching briefly.
     async fn refresh_keys(&self, seen: Option<Instant>) -> Result<(), FetchError> {
         let _guard = self.keys_fetch.lock().await;
-        let current = self.keys.read().expect("keys lock").fetched_at;
-        if current != seen {
-            return Ok(()); // another caller fetched while we waited
-        }
-        let min_gap = if current.is_some() { self.refetch_interval } else { Duration::from_secs(1) };
-        {
-            let mut last = self.keys_attempt.lock().expect("attempt lock");
-            if last.is_some_and(|t| t.elapsed() < min_gap) {
-                return Ok(());
-            }
-            *last = Some(Instant::now());
+        if self.keys.read().expect("keys lock").fetched_at != seen || self.keys_pause.active() {
+            return Ok(()); // another caller fetched, or failed, while we waited
         }
         let metadata = self.metadata().await?;
-        let keys = self.get("JWKS", &metadata.jwks_uri).await.and_then(|b| parse_jwks(&b))?;
+        let keys = match self.get("JWKS", &metadata.jwks_uri).await.and_then(|b| parse_jwks(&b)) {
+            Ok(keys) => keys,
+            Err(e) => {
+                self.keys_pause.pause(FAILED_FETCH_PAUSE);
+                return Err(e);
+            }
+        };
         tracing::info!(count = keys.len(), "signing keys loaded");
-        // A failed fetch above returned early: the last good keys stay in place.
         *self.keys.write().expect("keys lock") = Arc::new(KeyCache { keys, fetched_at: Some(Instant::now()) });
         Ok(())
     }

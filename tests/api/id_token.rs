@@ -148,9 +148,7 @@ async fn key_published_for_another_issuer_cannot_sign_for_this_one() {
 #[tokio::test]
 async fn jwks_rotation_is_picked_up_by_one_refetch() {
     let (idp, _server) = FakeIdp::spawn().await;
-    let mut settings = settings(&idp.issuer, &[]);
-    settings.jwks_refetch_interval = std::time::Duration::ZERO;
-    let app = spawn_with(settings).await;
+    let app = spawn_app(&idp.issuer, &[]).await;
     let (mut jar, state, nonce) = start(&app).await;
     assert_eq!(finish(&app, &idp, &mut jar, &state, sign_rs256(test_key(0), "k0", &idp.claims(&nonce))).await.0, 302);
 
@@ -193,4 +191,38 @@ async fn disallowed_tenant_is_denied_by_policy() {
     let (mut jar, state, nonce) = start(&app).await;
     let token = sign_rs256(test_key(0), "k0", &idp.claims(&nonce));
     assert_eq!(finish(&app, &idp, &mut jar, &state, token).await, (403, "access_denied_by_policy".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_kids_cannot_cause_a_refetch_storm() {
+    let (idp, _server) = FakeIdp::spawn().await;
+    let app = spawn_app(&idp.issuer, &[]).await;
+    let counter = std::sync::atomic::AtomicU64::new(0);
+    *idp.token_factory.lock().unwrap() = Some(Box::new(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        sign_rs256(test_key(1), &format!("random-{n}"), &serde_json::json!({"iss": "x"}))
+    }));
+    let mut flows = Vec::new();
+    for _ in 0..1000 {
+        flows.push(start(&app).await);
+    }
+    let base = app.base.clone();
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in flows.chunks(100) {
+        let chunk = chunk.to_vec();
+        let base = base.clone();
+        tasks.spawn(async move {
+            let mut codes = Vec::new();
+            for (mut jar, state, _) in chunk {
+                let cb = format!("https://app.example.test/api/callback?code=c&state={state}");
+                codes.push(error_code(callback(&base, &mut jar, &cb).await).await);
+            }
+            codes
+        });
+    }
+    let results: Vec<(u16, String)> = tasks.join_all().await.into_iter().flatten().collect();
+    assert_eq!(results.len(), 1000);
+    assert!(results.iter().all(|r| *r == (401, "id_token_invalid".to_string())));
+    let fetches = idp.jwks_requests.load(Ordering::SeqCst);
+    assert!(fetches <= 2, "{fetches} JWKS fetches for 1,000 random kids");
 }

@@ -45,11 +45,15 @@ pub fn sign_rs256(key: &RsaPrivateKey, kid: &str, claims: &Value) -> String {
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(der.as_bytes())).unwrap()
 }
 
+/// Makes the ID token of every token call (instead of a one-shot prepared token).
+pub type TokenFactory = Box<dyn Fn() -> String + Send + Sync>;
+
 pub struct FakeIdp {
     pub issuer: String,
     pub jwks: Mutex<Value>,
     pub discovery_issuer: Mutex<Option<String>>,
     pub next_id_token: Mutex<Option<String>>,
+    pub token_factory: Mutex<Option<TokenFactory>>,
     pub requests: AtomicUsize,
     pub jwks_requests: AtomicUsize,
 }
@@ -64,6 +68,7 @@ impl FakeIdp {
             issuer,
             discovery_issuer: Mutex::new(None),
             next_id_token: Mutex::new(None),
+            token_factory: Mutex::new(None),
             requests: AtomicUsize::new(0),
             jwks_requests: AtomicUsize::new(0),
         });
@@ -102,7 +107,13 @@ impl FakeIdp {
                 self.jwks_requests.fetch_add(1, Ordering::SeqCst);
                 self.jwks.lock().unwrap().clone()
             }
-            "/oauth2/v2.0/token" => match self.next_id_token.lock().unwrap().take() {
+            "/oauth2/v2.0/token" => match self
+                .next_id_token
+                .lock()
+                .unwrap()
+                .take()
+                .or_else(|| self.token_factory.lock().unwrap().as_ref().map(|f| f()))
+            {
                 Some(t) => json!({"token_type": "Bearer", "id_token": t, "access_token": "x"}),
                 None => {
                     let mut r = json_response(
