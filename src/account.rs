@@ -83,6 +83,24 @@ async fn idp_logout_url(app: &App, session: Option<&SessionClaims>) -> Option<St
     Some(format!("{endpoint}{sep}{}", query.finish()))
 }
 
+/// `GET /api/logout/frontchannel`: the app registration's front-channel logout URL, which the
+/// IdP loads in a hidden iframe when the user signs out elsewhere. Browsers send no
+/// `SameSite=Lax` cookie into a cross-site frame and may refuse cookies set there, so the
+/// deletion is best effort (see docs/decisions.md); the answer is always 200.
+pub fn frontchannel_logout(app: &App) -> Response<Bytes> {
+    let expire = format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=None");
+    let mut r = pages::with_cookies(pages::html(StatusCode::OK, "Signed out", "<p>Signed out.</p>"), &[expire]);
+    // The IdP frames this page, so it alone may; everything else stays as strict as elsewhere.
+    let idp_origin = url::Url::parse(app.settings.authority.as_str()).map(|u| u.origin().ascii_serialization());
+    let csp = format!("default-src 'none'; frame-ancestors {}", idp_origin.unwrap_or_else(|_| "'none'".into()));
+    let headers = r.headers_mut();
+    headers.remove(http::header::X_FRAME_OPTIONS);
+    if let Ok(v) = http::HeaderValue::from_str(&csp) {
+        headers.insert(http::header::CONTENT_SECURITY_POLICY, v);
+    }
+    r
+}
+
 /// `GET /` under `entra-sso dev`.
 pub fn dev_home(app: &App, req: &Request<Bytes>) -> Response<Bytes> {
     pages::dev_home(current_session(app, req).as_ref())

@@ -39,7 +39,11 @@ impl App {
             state_keys: TokenKeys::derive(&settings.secrets, Purpose::State, &settings.client_id, authority),
             session_keys: TokenKeys::derive(&settings.secrets, Purpose::Session, &settings.client_id, authority),
             provider: Arc::new(Provider::new(&settings)),
-            id_tokens: IdTokenVerifier::new(&settings.client_id, settings.tenants.clone()),
+            id_tokens: IdTokenVerifier::new(
+                &settings.client_id,
+                settings.tenants.clone(),
+                settings.authority.admits_personal_accounts(),
+            ),
             redirect_uri: settings.redirect_uri.to_string(),
             authorize_prefix: OnceLock::new(),
             settings,

@@ -87,6 +87,15 @@ impl Authority {
         self.entra_tenant.as_deref().is_some_and(|t| MULTI_TENANT.contains(&t))
     }
 
+    /// Whether personal Microsoft accounts may sign in through this authority: `common` and
+    /// `consumers`, or a fixed tenant that is the personal-accounts tenant itself.
+    pub fn admits_personal_accounts(&self) -> bool {
+        match self.entra_tenant.as_deref() {
+            Some(t) => ["common", "consumers", crate::id_token::PERSONAL_ACCOUNTS_TENANT].contains(&t),
+            None => true,
+        }
+    }
+
     /// Computed endpoints when the authority has Entra's shape.
     pub fn entra_endpoints(&self) -> Option<EntraEndpoints> {
         self.entra_tenant.as_ref()?;

@@ -54,6 +54,10 @@ pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
 
     let id_token = app.provider.redeem(code, &verifier).await.map_err(|e| token_failure(e).retry(retry.clone()))?;
     let id = validate_id_token(app, &id_token, verifier.expose()).await.map_err(|f| f.retry(retry.clone()))?;
+    app.settings.policy.check(&id).map_err(|why| {
+        let who = format!("oid={} tid={}", id.oid.as_deref().unwrap_or("?"), id.tid.as_deref().unwrap_or("?"));
+        Failure::new(ErrorCode::AccessDeniedByPolicy, format!("{who}: {why}"))
+    })?;
     tracing::info!(oid = id.oid.as_deref().unwrap_or(""), tid = id.tid.as_deref().unwrap_or(""), "signed in");
 
     let issued = now();

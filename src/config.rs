@@ -8,6 +8,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::authority::Authority;
+use crate::policy::Policy;
 use crate::secret::SecretString;
 
 /// Shortest accepted `SSO_SECRET` entry, in bytes (256 bits).
@@ -97,6 +98,8 @@ pub struct Settings {
     pub return_origins: Vec<String>,
     /// `SSO_ALLOWED_TENANTS`.
     pub tenants: TenantPolicy,
+    /// `SSO_REQUIRED_ROLES`, `SSO_ALLOWED_GROUPS`, `SSO_ALLOWED_EMAIL_DOMAINS`.
+    pub policy: Policy,
     /// `SSO_STATE_TTL` (default 10 minutes).
     pub state_ttl: Duration,
     /// `SSO_SESSION_TTL` (default 8 hours).
@@ -148,6 +151,7 @@ impl Settings {
         let redirect_uri = parse_public_url(&redirect_uri).map_err(|e| ConfigError::new("SSO_REDIRECT_URI", e))?;
         let secrets = parse_secrets(get("SSO_SECRET"))?;
         let tenants = parse_tenants(get("SSO_ALLOWED_TENANTS"), &authority)?;
+        let policy = parse_policy(&get, &authority, &tenants)?;
         Ok(Settings {
             client_id,
             authority,
@@ -157,6 +161,7 @@ impl Settings {
             extra_scopes: parse_scopes(get("SSO_SCOPES"))?,
             return_origins: parse_origins(get("SSO_RETURN_ORIGINS"))?,
             tenants,
+            policy,
             state_ttl: parse_ttl("SSO_STATE_TTL", get("SSO_STATE_TTL"), 600)?,
             session_ttl: parse_ttl("SSO_SESSION_TTL", get("SSO_SESSION_TTL"), 8 * 3600)?,
             post_logout_redirect_uri: get("SSO_POST_LOGOUT_REDIRECT_URI")
@@ -242,6 +247,40 @@ fn parse_tenants(value: Option<String>, authority: &Authority) -> Result<TenantP
     }
     if policy == TenantPolicy::Any {
         tracing::warn!("SSO_ALLOWED_TENANTS=*: users of every Entra tenant can sign in");
+    }
+    Ok(policy)
+}
+
+fn parse_policy(
+    get: &impl Fn(&str) -> Option<String>,
+    authority: &Authority,
+    tenants: &TenantPolicy,
+) -> Result<Policy, ConfigError> {
+    let list = |name: &'static str| -> Result<Vec<String>, ConfigError> {
+        let Some(v) = get(name) else { return Ok(Vec::new()) };
+        let items: Vec<String> = v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+        if items.iter().any(|s| s.len() > 256 || s.chars().any(char::is_control)) {
+            return Err(ConfigError::new(name, "comma-separated values of at most 256 characters"));
+        }
+        Ok(items)
+    };
+    let policy = Policy {
+        required_roles: list("SSO_REQUIRED_ROLES")?,
+        allowed_groups: list("SSO_ALLOWED_GROUPS")?,
+        email_domains: list("SSO_ALLOWED_EMAIL_DOMAINS")?.into_iter().map(|d| d.to_ascii_lowercase()).collect(),
+    };
+    // `email` is set by each tenant's administrators and not verified across tenants: a domain
+    // rule means something only when the tenants themselves are restricted.
+    let tenant_restricted = match tenants {
+        TenantPolicy::Only(_) => true,
+        TenantPolicy::Any => false,
+        TenantPolicy::Unrestricted => !authority.is_multi_tenant() && authority.entra_tenant() != Some("consumers"),
+    };
+    if !policy.email_domains.is_empty() && !tenant_restricted {
+        return Err(ConfigError::new(
+            "SSO_ALLOWED_EMAIL_DOMAINS",
+            "an e-mail domain rule needs a tenant restriction (a single-tenant authority or SSO_ALLOWED_TENANTS with tenant ids): e-mail addresses are not verified across tenants",
+        ));
     }
     Ok(policy)
 }
@@ -364,6 +403,16 @@ mod tests {
         assert_eq!(s.session_ttl, Duration::from_secs(90));
         assert_eq!(settings(&with(&[("SSO_STATE_TTL", "1")])).unwrap_err().variable, "SSO_STATE_TTL");
         assert_eq!(settings(&with(&[("SSO_STATE_TTL", "10d")])).unwrap_err().variable, "SSO_STATE_TTL");
+    }
+
+    #[test]
+    fn email_domain_rule_needs_a_tenant_restriction() {
+        let rule = ("SSO_ALLOWED_EMAIL_DOMAINS", "contoso.com");
+        assert!(settings(&with(&[rule])).is_ok(), "single-tenant authority");
+        let err = settings(&with(&[rule, ("SSO_TENANT_ID", "common"), ("SSO_ALLOWED_TENANTS", "*")])).unwrap_err();
+        assert_eq!(err.variable, "SSO_ALLOWED_EMAIL_DOMAINS");
+        assert!(settings(&with(&[rule, ("SSO_TENANT_ID", "organizations"), ("SSO_ALLOWED_TENANTS", "t1,t2")])).is_ok());
+        assert!(settings(&with(&[rule, ("SSO_TENANT_ID", "consumers")])).is_err());
     }
 
     #[test]

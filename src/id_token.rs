@@ -10,8 +10,11 @@ use crate::provider::VerifyKey;
 /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECS: u64 = 300;
 
+/// The tenant of personal Microsoft accounts.
+pub const PERSONAL_ACCOUNTS_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
 /// Longest ID token accepted.
-pub const MAX_ID_TOKEN_LEN: usize = 16 * 1024;
+pub const MAX_ID_TOKEN_LEN: usize = 32 * 1024;
 
 /// The claims this service reads from an ID token.
 #[derive(Debug, Clone, Deserialize)]
@@ -134,19 +137,21 @@ pub fn rs256_kid(token: &str) -> Result<String, IdTokenError> {
 pub struct IdTokenVerifier {
     client_id: String,
     tenants: TenantPolicy,
+    personal_accounts: bool,
     validation: Validation,
 }
 
 impl IdTokenVerifier {
-    /// A verifier for `client_id` that admits tenants per `tenants`.
-    pub fn new(client_id: &str, tenants: TenantPolicy) -> Self {
+    /// A verifier for `client_id` that admits tenants per `tenants`, and personal Microsoft
+    /// accounts only when `personal_accounts` (authorities `common` and `consumers`).
+    pub fn new(client_id: &str, tenants: TenantPolicy, personal_accounts: bool) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&[client_id]);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.validate_exp = true;
         validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-        Self { client_id: client_id.to_owned(), tenants, validation }
+        Self { client_id: client_id.to_owned(), tenants, personal_accounts, validation }
     }
 
     /// The client id tokens must be addressed to.
@@ -196,7 +201,7 @@ impl IdTokenVerifier {
             return Err(IdTokenError::Nonce);
         }
         if let Some(tid) = &claims.tid {
-            if !self.tenants.allows(tid) {
+            if !self.tenants.allows(tid) || (tid == PERSONAL_ACCOUNTS_TENANT && !self.personal_accounts) {
                 return Err(IdTokenError::Tenant(tid.clone()));
             }
         } else if matches!(self.tenants, TenantPolicy::Only(_)) {

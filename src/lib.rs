@@ -14,7 +14,7 @@
 //!   flow cookie) and the session token.
 //! * [`cookies`], [`params`], [`return_to`]: strict parsing of what the browser sends.
 //! * [`provider`]: discovery, JWKS cache and code redemption (the only outbound calls).
-//! * [`id_token`]: ID-token validation.
+//! * [`id_token`], [`policy`]: ID-token validation, then tenant, role, group and domain rules.
 //! * [`app`], [`routes`], [`login`], [`callback`], [`account`]: the framework-free core
 //!   `http::Request<Bytes> -> http::Response<Bytes>` and its endpoints.
 //! * [`errors`], [`pages`]: public error codes and the pages and JSON that carry them.
@@ -39,6 +39,7 @@ pub mod jws;
 pub mod login;
 pub mod pages;
 pub mod params;
+pub mod policy;
 pub mod provider;
 pub mod return_to;
 pub mod routes;

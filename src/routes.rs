@@ -23,6 +23,7 @@ pub const ROUTES: &[Route] = &[
     Route { path: "/api/callback", methods: &["GET", "POST"] },
     Route { path: "/api/me", methods: &["GET"] },
     Route { path: "/api/logout", methods: &["GET", "POST"] },
+    Route { path: "/api/logout/frontchannel", methods: &["GET"] },
     Route { path: "/api/health", methods: &["GET"] },
 ];
 
@@ -50,6 +51,7 @@ pub async fn dispatch(app: &App, req: Request<Bytes>) -> Result<Response<Bytes>,
         "/api/callback" => crate::callback::callback(app, &req).await,
         "/api/me" => Ok(crate::account::me(app, &req)),
         "/api/logout" => crate::account::logout(app, &req).await,
+        "/api/logout/frontchannel" => Ok(crate::account::frontchannel_logout(app)),
         _ => Ok(pages::json(http::StatusCode::OK, &serde_json::json!({"status": "ok"}))),
     }
 }

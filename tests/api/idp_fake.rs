@@ -49,9 +49,11 @@ pub fn sign_rs256(key: &RsaPrivateKey, kid: &str, claims: &Value) -> String {
 pub type TokenFactory = Box<dyn Fn() -> String + Send + Sync>;
 
 pub struct FakeIdp {
+    /// What handlers get as `SSO_AUTHORITY`.
+    pub authority: String,
+    /// The discovery document's issuer (a `{tenantid}` template for multi-tenant authorities).
     pub issuer: String,
     pub jwks: Mutex<Value>,
-    pub discovery_issuer: Mutex<Option<String>>,
     pub next_id_token: Mutex<Option<String>>,
     pub token_factory: Mutex<Option<TokenFactory>>,
     pub requests: AtomicUsize,
@@ -61,12 +63,24 @@ pub struct FakeIdp {
 impl FakeIdp {
     /// A provider at `http://127.0.0.1:<port>/<TENANT>/v2.0` publishing key 0 as `k0`.
     pub async fn spawn() -> (Arc<FakeIdp>, Running) {
+        Self::spawn_at(TENANT, false).await
+    }
+
+    /// A multi-tenant provider at `http://127.0.0.1:<port>/<segment>/v2.0` (`common`,
+    /// `organizations`) whose issuer is the `{tenantid}` template, as Entra's.
+    pub async fn spawn_multi(segment: &str) -> (Arc<FakeIdp>, Running) {
+        Self::spawn_at(segment, true).await
+    }
+
+    async fn spawn_at(segment: &str, template: bool) -> (Arc<FakeIdp>, Running) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let issuer = format!("http://127.0.0.1:{}/{TENANT}/v2.0", listener.local_addr().unwrap().port());
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let authority = format!("{base}/{segment}/v2.0");
+        let issuer = if template { format!("{base}/{{tenantid}}/v2.0") } else { authority.clone() };
         let idp = Arc::new(FakeIdp {
             jwks: Mutex::new(json!({"keys": [jwk(test_key(0), "k0", Some(&issuer))]})),
+            authority,
             issuer,
-            discovery_issuer: Mutex::new(None),
             next_id_token: Mutex::new(None),
             token_factory: Mutex::new(None),
             requests: AtomicUsize::new(0),
@@ -76,11 +90,16 @@ impl FakeIdp {
         (idp, server)
     }
 
+    /// The issuer of tenant `tid`'s tokens.
+    pub fn issuer_for(&self, tid: &str) -> String {
+        self.issuer.replace("{tenantid}", tid)
+    }
+
     /// Honest claims for this provider with `nonce`.
     pub fn claims(&self, nonce: &str) -> Value {
         let now = entra_sso::app::now();
         json!({
-            "ver": "2.0", "iss": self.issuer, "aud": CLIENT_ID, "iat": now, "nbf": now, "exp": now + 3600,
+            "ver": "2.0", "iss": self.issuer_for(TENANT), "aud": CLIENT_ID, "iat": now, "nbf": now, "exp": now + 3600,
             "tid": TENANT, "oid": "00000000-0000-0000-66f3-3332eca7ea81", "sub": "HKZpfaHyWadeOouYlitjrI-KffTm222X5rrV3xDqfKQ",
             "name": "Abe Lincoln", "preferred_username": "AbeLi@example.com", "nonce": nonce,
         })
@@ -92,12 +111,13 @@ impl FakeIdp {
 
     fn answer(&self, req: &Request<Bytes>) -> Response<Bytes> {
         self.requests.fetch_add(1, Ordering::SeqCst);
-        let base = self.issuer.trim_end_matches("/v2.0");
+        let base = self.authority.trim_end_matches("/v2.0");
         let path = req.uri().path();
-        let tenant_path = path.strip_prefix(&format!("/{TENANT}")).unwrap_or("");
+        // Every tenant segment is served alike.
+        let tenant_path = path.get(1..).and_then(|p| p.find('/').map(|i| &p[i..])).unwrap_or("");
         let body = match tenant_path {
             "/v2.0/.well-known/openid-configuration" => json!({
-                "issuer": self.discovery_issuer.lock().unwrap().clone().unwrap_or_else(|| self.issuer.clone()),
+                "issuer": self.issuer,
                 "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
                 "token_endpoint": format!("{base}/oauth2/v2.0/token"),
                 "jwks_uri": format!("{base}/discovery/v2.0/keys"),
@@ -105,7 +125,13 @@ impl FakeIdp {
             }),
             "/discovery/v2.0/keys" => {
                 self.jwks_requests.fetch_add(1, Ordering::SeqCst);
-                self.jwks.lock().unwrap().clone()
+                let jwks = self.jwks.lock().unwrap().clone();
+                if jwks.is_null() {
+                    let mut r = json_response(json!({"error": "temporarily_unavailable"}));
+                    *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                    return r;
+                }
+                jwks
             }
             "/oauth2/v2.0/token" => match self
                 .next_id_token

@@ -5,6 +5,7 @@
 mod azure_layout;
 mod browser;
 mod dev_idp;
+mod entra;
 mod flow;
 mod helpers;
 mod id_token;
