@@ -453,6 +453,28 @@ mod tests {
     }
 
     #[test]
+    fn microsoft_discovery_fixtures_parse() {
+        let read = |name: &str| {
+            let path = format!("{}/tests/fixtures/entra/{name}.openid-configuration.json", env!("CARGO_MANIFEST_DIR"));
+            serde_json::from_slice::<Metadata>(&std::fs::read(path).unwrap()).unwrap()
+        };
+        for multi in ["common", "organizations"] {
+            let m = read(multi);
+            assert_eq!(m.issuer, "https://login.microsoftonline.com/{tenantid}/v2.0", "{multi}");
+            assert!(m.end_session_endpoint.is_some());
+        }
+        let tenant = read("tenant");
+        assert!(!tenant.issuer.contains('{') && tenant.issuer.ends_with("/v2.0"));
+        // The computed endpoints of an Entra authority are the ones Microsoft publishes.
+        let computed = Authority::for_tenant("common").unwrap().entra_endpoints().unwrap();
+        let published = read("common");
+        assert_eq!(computed.authorize, published.authorization_endpoint);
+        assert_eq!(computed.token, published.token_endpoint);
+        assert_eq!(computed.jwks, published.jwks_uri);
+        assert_eq!(Some(computed.end_session), published.end_session_endpoint);
+    }
+
+    #[test]
     fn jwks_without_rsa_keys_is_refused() {
         assert!(parse_jwks(br#"{"keys":[{"kty":"oct","kid":"a","k":"AAAA"}]}"#).is_err());
         assert!(parse_jwks(b"<html>").is_err());
