@@ -67,6 +67,14 @@ impl App {
     /// Handles one request. Never panics on input and never answers 500 for bad input.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
         let as_json = pages::wants_json(req.headers());
+        // The path only: queries carry codes and states, which never reach logs.
+        let (method, path) = (req.method().clone(), crate::provider::cap(req.uri().path(), 128));
+        let response = self.answer(req, as_json).await;
+        tracing::debug!(%method, path, status = response.status().as_u16(), "request");
+        response
+    }
+
+    async fn answer(&self, req: Request<Bytes>, as_json: bool) -> Response<Bytes> {
         match crate::routes::dispatch(self, req).await {
             Ok(response) => response,
             Err(failure) => {

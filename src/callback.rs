@@ -129,21 +129,23 @@ pub fn aadsts_code(description: &str) -> Option<String> {
     (!digits.is_empty()).then(|| format!("AADSTS{digits}"))
 }
 
-/// RFC 9207: when the response names its issuer, it must be ours (mix-up defence).
+/// RFC 9207: when the response names its issuer it must be ours, and it must name it when the
+/// provider advertises that it always does (mix-up defence).
 async fn check_issuer_param(app: &App, params: &Params<'_>) -> Result<(), Failure> {
-    let Some(iss) =
-        params.single("iss").map_err(|_| Failure::new(ErrorCode::IdTokenInvalid, "iss parameter repeated"))?
-    else {
-        return Ok(());
-    };
+    let iss = params.single("iss").map_err(|_| Failure::new(ErrorCode::IdTokenInvalid, "iss parameter repeated"))?;
+    // Cached after the first callback; the ID-token check needs it right after anyway.
     let metadata = app.provider.metadata().await.map_err(|e| Failure::new(ErrorCode::IdpUnavailable, e.to_string()))?;
-    if issuer_matches(&metadata.issuer, iss) {
-        Ok(())
-    } else {
-        Err(Failure::new(
+    match iss {
+        None if metadata.authorization_response_iss_parameter_supported => Err(Failure::new(
+            ErrorCode::IdTokenInvalid,
+            "authorization response has no iss although the provider advertises it (RFC 9207)",
+        )),
+        None => Ok(()),
+        Some(iss) if issuer_matches(&metadata.issuer, iss) => Ok(()),
+        Some(iss) => Err(Failure::new(
             ErrorCode::IdTokenInvalid,
             format!("authorization response iss {} is not the provider's issuer", cap(iss, 200)),
-        ))
+        )),
     }
 }
 

@@ -51,9 +51,40 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The request body is too large.
     PayloadTooLarge,
+    /// The request line (path and query) is too long.
+    UriTooLong,
+    /// The request's headers are too large or too many.
+    HeadersTooLarge,
 }
 
 impl ErrorCode {
+    /// Every code, for exhaustive tests and documentation.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::StateMissing,
+        ErrorCode::StateMalformed,
+        ErrorCode::StateInvalid,
+        ErrorCode::StateKeyUnknown,
+        ErrorCode::StateExpired,
+        ErrorCode::FlowCookieMissing,
+        ErrorCode::FlowMismatch,
+        ErrorCode::ReturnToRejected,
+        ErrorCode::CodeMalformed,
+        ErrorCode::InvalidParameter,
+        ErrorCode::NotANavigation,
+        ErrorCode::IdpError,
+        ErrorCode::TokenExchangeFailed,
+        ErrorCode::IdpUnavailable,
+        ErrorCode::IdTokenInvalid,
+        ErrorCode::AccessDeniedByPolicy,
+        ErrorCode::NotSignedIn,
+        ErrorCode::Misconfigured,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UriTooLong,
+        ErrorCode::HeadersTooLarge,
+    ];
+
     /// The code as it appears in pages, JSON and logs.
     pub fn as_str(self) -> &'static str {
         use ErrorCode::*;
@@ -79,6 +110,8 @@ impl ErrorCode {
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             PayloadTooLarge => "payload_too_large",
+            UriTooLong => "uri_too_long",
+            HeadersTooLarge => "headers_too_large",
         }
     }
 
@@ -93,6 +126,8 @@ impl ErrorCode {
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UriTooLong => StatusCode::URI_TOO_LONG,
+            HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -122,6 +157,8 @@ impl ErrorCode {
             NotFound => "Not found",
             MethodNotAllowed => "Method not allowed",
             PayloadTooLarge => "The request is too large",
+            UriTooLong => "The address is too long",
+            HeadersTooLarge => "The request carries too many or too large headers",
         }
     }
 
@@ -148,6 +185,8 @@ impl ErrorCode {
             Misconfigured => "The operator must fix the setting named in the log.",
             NotFound | MethodNotAllowed => "Check the URL and method.",
             PayloadTooLarge => "Send a smaller request.",
+            UriTooLong => "Sign-in addresses are short; this one was altered or padded. Start again from the app.",
+            HeadersTooLarge => "Usually too many cookies for this site. Clear this site's cookies and try again.",
         }
     }
 }

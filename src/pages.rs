@@ -196,6 +196,29 @@ mod tests {
     }
 
     #[test]
+    fn every_error_code_has_a_complete_page_and_json() {
+        use crate::errors::{ErrorCode, Failure};
+        for &code in ErrorCode::ALL {
+            let failure = Failure::new(code, "operator-only detail").retry(Some("/back?x=1".into()));
+            let page = error(&failure, false, "req123");
+            assert_eq!(page.status(), code.status());
+            let body = std::str::from_utf8(page.body()).unwrap();
+            assert!(body.contains(&format!("<code>{}</code>", code.as_str())), "{code:?}");
+            assert!(body.contains(&escape(code.title())) && body.contains(&escape(code.hint())), "{code:?}");
+            assert!(body.contains("/api/login?return_to=%2Fback%3Fx%3D1"), "{code:?}: try again keeps return_to");
+            assert!(body.contains("req123") && !body.contains("operator-only"), "{code:?}");
+            assert!(page.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'"));
+            let json: serde_json::Value = serde_json::from_slice(error(&failure, true, "req123").body()).unwrap();
+            assert_eq!(json["error"], code.as_str());
+            assert!(json["hint"].as_str().is_some_and(|h| h.len() > 10));
+            assert!(!json.to_string().contains("operator-only"));
+        }
+    }
+
+    #[test]
     fn json_preference() {
         let mut h = http::HeaderMap::new();
         assert!(!wants_json(&h));

@@ -42,6 +42,9 @@ pub struct Metadata {
     /// `end_session_endpoint`, when the IdP supports RP-initiated logout.
     #[serde(default)]
     pub end_session_endpoint: Option<String>,
+    /// RFC 9207: the provider promises an `iss` parameter in every authorization response.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 /// One signing key from the JWKS.

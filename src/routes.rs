@@ -27,8 +27,35 @@ pub const ROUTES: &[Route] = &[
     Route { path: "/api/health", methods: &["GET"] },
 ];
 
+/// Longest path and query accepted.
+pub const MAX_URI_BYTES: usize = 16 * 1024;
+
+/// Most header bytes (names and values) accepted.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Most header fields accepted.
+pub const MAX_HEADERS: usize = 100;
+
+/// Refuses requests past the size limits, whatever adapter delivered them.
+fn check_limits(req: &Request<Bytes>) -> Result<(), Failure> {
+    let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if uri_len > MAX_URI_BYTES {
+        return Err(Failure::new(ErrorCode::UriTooLong, format!("request target of {uri_len} bytes")));
+    }
+    let headers = req.headers();
+    let bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return Err(Failure::new(ErrorCode::HeadersTooLarge, format!("{} headers, {bytes} bytes", headers.len())));
+    }
+    if req.body().len() > crate::app::MAX_BODY_BYTES {
+        return Err(Failure::new(ErrorCode::PayloadTooLarge, format!("body of {} bytes", req.body().len())));
+    }
+    Ok(())
+}
+
 /// Routes `req` to its endpoint.
 pub async fn dispatch(app: &App, req: Request<Bytes>) -> Result<Response<Bytes>, Failure> {
+    check_limits(&req)?;
     let path = req.uri().path();
     if path == "/" {
         return match *req.method() {

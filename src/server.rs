@@ -80,10 +80,16 @@ where
     Ok(out.freeze())
 }
 
+/// The answer to a request the adapter refuses before the core sees it.
 fn plain(status: http::StatusCode) -> Response<Bytes> {
-    let mut r = Response::new(Bytes::from_static(b"request refused\n"));
+    let code = if status == http::StatusCode::PAYLOAD_TOO_LARGE {
+        crate::errors::ErrorCode::PayloadTooLarge
+    } else {
+        crate::errors::ErrorCode::StateMalformed
+    };
+    tracing::warn!(code = code.as_str(), status = status.as_u16(), "request refused by the adapter");
+    let mut r = crate::pages::error(&crate::errors::Failure::new(code, ""), false, "-");
     *r.status_mut() = status;
-    r.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
     r
 }
 

@@ -45,6 +45,21 @@ pub fn sign_rs256(key: &RsaPrivateKey, kid: &str, claims: &Value) -> String {
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(der.as_bytes())).unwrap()
 }
 
+/// A failure of the token endpoint.
+#[derive(Clone, Copy, Debug)]
+pub enum Fault {
+    /// Answers after this long.
+    Delay(std::time::Duration),
+    /// 500 with an Entra-shaped error body.
+    ServerError,
+    /// 200 with a body that is not JSON.
+    InvalidJson,
+    /// 502 with an HTML error page, as a gateway would send.
+    HtmlPage,
+    /// Redirects elsewhere (must not be followed).
+    Redirect,
+}
+
 /// Makes the ID token of every token call (instead of a one-shot prepared token).
 pub type TokenFactory = Box<dyn Fn() -> String + Send + Sync>;
 
@@ -56,6 +71,7 @@ pub struct FakeIdp {
     pub jwks: Mutex<Value>,
     pub next_id_token: Mutex<Option<String>>,
     pub token_factory: Mutex<Option<TokenFactory>>,
+    pub token_fault: Mutex<Option<Fault>>,
     pub requests: AtomicUsize,
     pub jwks_requests: AtomicUsize,
 }
@@ -72,8 +88,16 @@ impl FakeIdp {
         Self::spawn_at(segment, true).await
     }
 
+    /// A provider on `listener` (to bring one up on a port a handler already points at).
+    pub async fn spawn_on(listener: TcpListener) -> (Arc<FakeIdp>, Running) {
+        Self::serve(listener, TENANT, false)
+    }
+
     async fn spawn_at(segment: &str, template: bool) -> (Arc<FakeIdp>, Running) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(TcpListener::bind("127.0.0.1:0").await.unwrap(), segment, template)
+    }
+
+    fn serve(listener: TcpListener, segment: &str, template: bool) -> (Arc<FakeIdp>, Running) {
         let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let authority = format!("{base}/{segment}/v2.0");
         let issuer = if template { format!("{base}/{{tenantid}}/v2.0") } else { authority.clone() };
@@ -83,6 +107,7 @@ impl FakeIdp {
             issuer,
             next_id_token: Mutex::new(None),
             token_factory: Mutex::new(None),
+            token_fault: Mutex::new(None),
             requests: AtomicUsize::new(0),
             jwks_requests: AtomicUsize::new(0),
         });
@@ -107,6 +132,32 @@ impl FakeIdp {
 
     pub fn set_id_token(&self, token: String) {
         *self.next_id_token.lock().unwrap() = Some(token);
+    }
+
+    async fn answer_async(&self, req: Request<Bytes>) -> Response<Bytes> {
+        if req.uri().path().ends_with("/oauth2/v2.0/token") {
+            let fault = *self.token_fault.lock().unwrap();
+            match fault {
+                Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+                Some(Fault::ServerError) => {
+                    let body = json!({"error": "server_error", "error_description": "AADSTS90033: A transient error has occurred.",
+                        "error_codes": [90033], "trace_id": "t-1", "correlation_id": "c-1"});
+                    return status(json_response(body), StatusCode::INTERNAL_SERVER_ERROR);
+                }
+                Some(Fault::InvalidJson) => return Response::new(Bytes::from_static(b"{\"id_token\": ")),
+                Some(Fault::HtmlPage) => {
+                    let page = Response::new(Bytes::from_static(b"<html><body><h1>502 Bad Gateway</h1></body></html>"));
+                    return status(page, StatusCode::BAD_GATEWAY);
+                }
+                Some(Fault::Redirect) => {
+                    let mut r = status(Response::new(Bytes::new()), StatusCode::FOUND);
+                    r.headers_mut().insert("location", "http://127.0.0.1:1/elsewhere".parse().unwrap());
+                    return r;
+                }
+                None => {}
+            }
+        }
+        self.answer(&req)
     }
 
     fn answer(&self, req: &Request<Bytes>) -> Response<Bytes> {
@@ -159,6 +210,11 @@ impl FakeIdp {
     }
 }
 
+fn status(mut r: Response<Bytes>, s: StatusCode) -> Response<Bytes> {
+    *r.status_mut() = s;
+    r
+}
+
 fn json_response(v: Value) -> Response<Bytes> {
     let mut r = Response::new(Bytes::from(v.to_string()));
     r.headers_mut().insert("content-type", "application/json".parse().unwrap());
@@ -167,6 +223,6 @@ fn json_response(v: Value) -> Response<Bytes> {
 
 impl entra_sso::server::Handler for FakeIdp {
     fn handle(&self, req: Request<Bytes>) -> impl std::future::Future<Output = Response<Bytes>> + Send {
-        std::future::ready(self.answer(&req))
+        self.answer_async(req)
     }
 }
