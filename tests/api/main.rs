@@ -9,6 +9,7 @@ mod entra;
 mod faults;
 mod flow;
 mod helpers;
+mod hostile;
 mod id_token;
 mod idp_fake;
 mod interop;
