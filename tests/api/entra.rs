@@ -213,7 +213,11 @@ async fn cold_start_with_the_idp_unreachable_still_serves_login() {
     app.app.prefetch();
     let (mut jar, state, _) = start(&app).await;
     let r = callback(&app.base, &mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;
-    assert_eq!(error_code(r).await, (502, "idp_unavailable".into()), "the callback fails with a page, before spending the code");
+    assert_eq!(
+        error_code(r).await,
+        (502, "idp_unavailable".into()),
+        "the callback fails with a page, before spending the code"
+    );
 }
 
 #[tokio::test]
