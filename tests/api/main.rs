@@ -13,5 +13,7 @@ mod hostile;
 mod id_token;
 mod idp_fake;
 mod interop;
+mod logs;
+mod properties;
 mod return_to;
 mod state;

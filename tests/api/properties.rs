@@ -1,0 +1,82 @@
+//! Property tests of the token formats: state round-trips for any claims, and any single-byte
+//! change to a state or session token is rejected.
+
+use entra_sso::jws::{Purpose, TokenKeys};
+use entra_sso::secret::SecretString;
+use entra_sso::session::{self, SessionClaims};
+use entra_sso::state::{self, StateClaims};
+use proptest::prelude::*;
+
+const AUD: &str = "https://app.example.test/api/callback";
+
+fn keys(purpose: Purpose) -> TokenKeys {
+    TokenKeys::derive(
+        &[SecretString::new("p".repeat(32))],
+        purpose,
+        "client",
+        "https://login.microsoftonline.com/t/v2.0",
+    )
+}
+
+fn b64url(len: usize) -> impl Strategy<Value = String> {
+    proptest::string::string_regex(&format!("[A-Za-z0-9_-]{{{len}}}")).unwrap()
+}
+
+prop_compose! {
+    fn state_claims()(jti in b64url(22), vh in b64url(43), iat in 0u64..4_000_000_000, life in 30u64..86_400,
+                      rt in "/[ -~]{0,200}") -> StateClaims {
+        StateClaims { jti, iat, exp: iat + life, aud: AUD.into(), rt, vh }
+    }
+}
+
+prop_compose! {
+    fn session_claims()(sub in "[ -~]{1,60}", name in proptest::option::of("\\PC{0,80}"), roles in proptest::collection::vec("[A-Za-z.]{1,20}", 0..5),
+                        iat in 0u64..4_000_000_000) -> SessionClaims {
+        SessionClaims {
+            iss: "https://login.microsoftonline.com/t/v2.0".into(), aud: "client".into(), sub, oid: None, tid: None, name,
+            preferred_username: None, email: None, roles, groups: Vec::new(), groups_overage: false, login_hint: None,
+            iat, exp: iat + 3600,
+        }
+    }
+}
+
+/// `token` with byte `index` replaced by `replacement` (which differs from the original).
+fn mutate(token: &str, index: usize, replacement: u8) -> Option<String> {
+    let mut bytes = token.as_bytes().to_vec();
+    let i = index % bytes.len();
+    if bytes[i] == replacement {
+        return None;
+    }
+    bytes[i] = replacement;
+    String::from_utf8(bytes).ok()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn state_round_trips(claims in state_claims()) {
+        let keys = keys(Purpose::State);
+        let token = state::mint(&keys, &claims);
+        prop_assert_eq!(state::verify(&keys, &token, AUD, claims.iat).unwrap(), claims);
+    }
+
+    #[test]
+    fn any_single_byte_change_to_a_state_is_rejected(claims in state_claims(), index in any::<usize>(), byte in 0x20u8..0x7f) {
+        let keys = keys(Purpose::State);
+        let token = state::mint(&keys, &claims);
+        if let Some(changed) = mutate(&token, index, byte) {
+            prop_assert!(state::verify(&keys, &changed, AUD, claims.iat).is_err(), "accepted {}", changed);
+        }
+    }
+
+    #[test]
+    fn any_single_byte_change_to_a_session_is_rejected(mut claims in session_claims(), index in any::<usize>(), byte in 0x20u8..0x7f) {
+        let keys = keys(Purpose::Session);
+        let token = session::mint(&keys, &mut claims);
+        prop_assert_eq!(session::verify(&keys, &token, "client", 0, claims.iat).unwrap(), claims.clone());
+        if let Some(changed) = mutate(&token, index, byte) {
+            prop_assert!(session::verify(&keys, &changed, "client", 0, claims.iat).is_err(), "accepted {}", changed);
+        }
+    }
+}
