@@ -102,3 +102,51 @@ async fn jwks_unreachable_at_cold_start_then_recovers() {
     tokio::time::sleep(entra_sso::provider::FAILED_FETCH_PAUSE + Duration::from_millis(100)).await;
     assert_eq!(attempt(&app, &idp).await.0, 302);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_token_calls_are_capped() {
+    let (idp, _s) = FakeIdp::spawn().await;
+    let app = app_for(&idp.authority).await;
+    *idp.token_fault.lock().unwrap() = Some(Fault::Delay(Duration::from_millis(800)));
+    let cap = entra_sso::provider::MAX_CONCURRENT_REDEMPTIONS;
+    let mut flows = Vec::new();
+    for _ in 0..cap + 16 {
+        let mut jar = Jar::default();
+        let authorize = login(&app.base, &mut jar, "/").await;
+        flows.push((jar, query_param(&authorize, "state").unwrap()));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (mut jar, state) in flows {
+        let base = app.base.clone();
+        tasks.spawn(async move {
+            let r =
+                callback(&base, &mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;
+            error_code(r).await
+        });
+    }
+    let results = tasks.join_all().await;
+    assert!(results.iter().all(|r| *r == (502, "token_exchange_failed".to_string())), "{results:?}");
+    let reached = idp.token_requests.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        reached > 0 && reached <= cap,
+        "{reached} of {} token calls reached the provider; cap {cap}",
+        results.len()
+    );
+    healthy(&app).await;
+}
+
+#[tokio::test]
+async fn malformed_codes_never_reach_the_token_endpoint() {
+    let (idp, _s) = FakeIdp::spawn().await;
+    let app = app_for(&idp.authority).await;
+    for code in ["", "a,b", "a%20b", "%C3%A9", &"a".repeat(5000)] {
+        let mut jar = Jar::default();
+        let authorize = login(&app.base, &mut jar, "/").await;
+        let state = query_param(&authorize, "state").unwrap();
+        let r =
+            callback(&app.base, &mut jar, &format!("https://app.example.test/api/callback?code={code}&state={state}"))
+                .await;
+        assert_eq!(error_code(r).await, (400, "code_malformed".into()));
+    }
+    assert_eq!(idp.token_requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+}

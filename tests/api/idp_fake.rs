@@ -74,6 +74,7 @@ pub struct FakeIdp {
     pub token_fault: Mutex<Option<Fault>>,
     pub requests: AtomicUsize,
     pub jwks_requests: AtomicUsize,
+    pub token_requests: AtomicUsize,
 }
 
 impl FakeIdp {
@@ -110,6 +111,7 @@ impl FakeIdp {
             token_fault: Mutex::new(None),
             requests: AtomicUsize::new(0),
             jwks_requests: AtomicUsize::new(0),
+            token_requests: AtomicUsize::new(0),
         });
         let server = serve_on(listener, Arc::clone(&idp));
         (idp, server)
@@ -136,6 +138,7 @@ impl FakeIdp {
 
     async fn answer_async(&self, req: Request<Bytes>) -> Response<Bytes> {
         if req.uri().path().ends_with("/oauth2/v2.0/token") {
+            self.token_requests.fetch_add(1, Ordering::SeqCst);
             let fault = *self.token_fault.lock().unwrap();
             match fault {
                 Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
