@@ -18,7 +18,8 @@
 //! * [`app`], [`routes`], [`login`], [`callback`], [`account`]: the framework-free core
 //!   `http::Request<Bytes> -> http::Response<Bytes>` and its endpoints.
 //! * [`errors`], [`pages`]: public error codes and the pages and JSON that carry them.
-//! * [`server`]: the warp adapter (`entra-sso serve`, the Azure Functions custom handler).
+//! * [`server`]: the warp adapter (`entra-sso serve`, the Azure Functions custom handler);
+//!   [`lambda`]: the AWS Lambda adapter (cargo feature `lambda`).
 //! * [`dev_idp`], [`dev`]: the embedded development identity provider and `entra-sso dev`
 //!   (cargo feature `dev-idp`, on by default, off in deployment packages).
 
@@ -36,6 +37,8 @@ pub mod errors;
 pub mod flow;
 pub mod id_token;
 pub mod jws;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod login;
 pub mod pages;
 pub mod params;

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use entra_sso::{server, App, Settings};
 use tokio::net::TcpListener;
@@ -22,6 +21,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let result = match args.first().map(String::as_str) {
+        // The Lambda runtime starts `bootstrap` without arguments.
+        #[cfg(feature = "lambda")]
+        None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => runtime.block_on(lambda()),
         Some("serve") => runtime.block_on(serve()),
         #[cfg(feature = "dev-idp")]
         Some("dev") => runtime.block_on(dev(&args[1..])),
@@ -73,11 +75,20 @@ async fn serve() -> Result<(), String> {
     Ok(())
 }
 
+#[cfg(feature = "lambda")]
+async fn lambda() -> Result<(), String> {
+    let settings = Settings::from_env().map_err(|e| format!("configuration error: {e}"))?;
+    let app = App::new(settings);
+    app.prefetch();
+    entra_sso::lambda::run(app).await.map_err(|e| e.to_string())
+}
+
 async fn bind(port: u16) -> Result<TcpListener, String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
+#[cfg(feature = "dev-idp")]
 fn port_flag(args: &[String], flag: &str, default: u16) -> Result<u16, String> {
     match args.iter().position(|a| a == flag) {
         None => Ok(default),
@@ -119,7 +130,7 @@ async fn dev_idp(args: &[String]) -> Result<(), String> {
     let tenant = var("SSO_TENANT_ID").unwrap_or_else(|| DEV_TENANT.to_owned());
     let listener = bind(port_flag(args, "--port", 7072)?).await?;
     let base = format!("http://127.0.0.1:{}", listener.local_addr().map_err(|e| e.to_string())?.port());
-    let idp = Arc::new(DevIdp::new(&base, &tenant, client).map_err(|e| e.to_string())?);
+    let idp = std::sync::Arc::new(DevIdp::new(&base, &tenant, client).map_err(|e| e.to_string())?);
     println!("entra-sso dev-idp: FOR DEVELOPMENT ONLY\nauthority {}", idp.authority());
     server::run(listener, idp, server::shutdown_signal()).await;
     Ok(())

@@ -13,6 +13,7 @@ mod hostile;
 mod id_token;
 mod idp_fake;
 mod interop;
+mod lambda;
 mod logs;
 mod properties;
 mod return_to;

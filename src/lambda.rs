@@ -1,0 +1,72 @@
+//! The AWS Lambda adapter: the same core behind `lambda_http`, for API Gateway HTTP APIs (v2),
+//! Function URLs, REST APIs (v1, stage prefixes removed) and Application Load Balancers.
+//!
+//! `lambda_http` decodes base64 bodies, joins a v2 event's `cookies` array into a `Cookie`
+//! header, and on the way out puts each `Set-Cookie` into the v2 `cookies` array or into
+//! `multiValueHeaders` (v1, ALB). The binary enters this mode when the Lambda runtime starts it
+//! (`AWS_LAMBDA_RUNTIME_API` set, no arguments).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
+
+use crate::App;
+
+/// Converts a Lambda request to the core's request.
+pub fn to_core(event: lambda_http::Request) -> http::Request<Bytes> {
+    let stage = stage(&event);
+    let (mut parts, body) = event.into_parts();
+    if let Some(stage) = stage {
+        parts.uri = strip_stage(&parts.uri, &stage);
+    }
+    let body = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    http::Request::from_parts(parts, body)
+}
+
+/// Converts the core's response for `lambda_http`: text bodies as text, others as binary.
+pub fn from_core(response: http::Response<Bytes>) -> http::Response<Body> {
+    response.map(|b| match String::from_utf8(b.to_vec()) {
+        Ok(text) if text.is_empty() => Body::Empty,
+        Ok(text) => Body::Text(text),
+        Err(e) => Body::Binary(e.into_bytes()),
+    })
+}
+
+/// The API Gateway stage a path is prefixed with, unless it is `$default`.
+fn stage(event: &lambda_http::Request) -> Option<String> {
+    let stage = match event.request_context_ref()? {
+        RequestContext::ApiGatewayV1(ctx) => ctx.stage.clone(),
+        RequestContext::ApiGatewayV2(ctx) => ctx.stage.clone(),
+        _ => None,
+    }?;
+    (stage != "$default" && !stage.is_empty()).then_some(stage)
+}
+
+fn strip_stage(uri: &http::Uri, stage: &str) -> http::Uri {
+    let prefix = format!("/{stage}");
+    let Some(rest) = uri.path().strip_prefix(&prefix).filter(|r| r.starts_with('/')) else {
+        return uri.clone();
+    };
+    let pq = match uri.query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_owned(),
+    };
+    pq.parse().unwrap_or_else(|_| uri.clone())
+}
+
+/// Handles one Lambda request with `app`.
+pub async fn handle(app: Arc<App>, event: lambda_http::Request) -> Result<http::Response<Body>, lambda_http::Error> {
+    Ok(from_core(app.handle(to_core(event)).await))
+}
+
+/// Serves `app` on the Lambda runtime until it stops the process.
+pub async fn run(app: Arc<App>) -> Result<(), lambda_http::Error> {
+    lambda_http::run(lambda_http::service_fn(move |event| handle(Arc::clone(&app), event))).await
+}
