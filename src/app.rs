@@ -34,6 +34,7 @@ impl App {
     /// Builds an instance from validated settings. Makes no network call: call
     /// [`App::prefetch`] to load the provider's metadata in the background.
     pub fn new(settings: Settings) -> Arc<Self> {
+        crate::install_crypto();
         let authority = settings.authority.as_str();
         let app = App {
             state_keys: TokenKeys::derive(&settings.secrets, Purpose::State, &settings.client_id, authority),

@@ -29,6 +29,7 @@ pub mod authority;
 pub mod callback;
 pub mod config;
 pub mod cookies;
+pub mod crypto;
 #[cfg(feature = "dev-idp")]
 pub mod dev;
 #[cfg(feature = "dev-idp")]
@@ -54,10 +55,10 @@ pub mod state;
 pub use app::App;
 pub use config::Settings;
 
-/// Selects `jsonwebtoken`'s crypto backend (RustCrypto) for the process. Call once at start-up,
-/// before any token is signed or verified; later calls are harmless.
+/// Selects `jsonwebtoken`'s crypto provider ([`crypto::PROVIDER`]) for the process. Call once at
+/// start-up, before any token is signed or verified; later calls are harmless.
 pub fn install_crypto() {
-    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+    crypto::install();
 }
 
 /// Constant-time equality of two byte strings (lengths are not secret).

@@ -1,0 +1,225 @@
+//! Microbenchmarks of the hot paths: state and session tokens, the login handler, ID-token
+//! verification (RS256, 2048-bit, cached key), and the whole callback handler measured in CPU
+//! time of this process while the dev identity provider runs in another process.
+
+use std::hint::black_box;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use entra_sso::id_token::IdTokenVerifier;
+use entra_sso::jws::{Purpose, TokenKeys};
+use entra_sso::provider::VerifyKey;
+use entra_sso::secret::SecretString;
+use entra_sso::session::{self, SessionClaims};
+use entra_sso::state::{self, StateClaims};
+use entra_sso::{App, Settings};
+
+const CLIENT_ID: &str = "6cb04018-a3f5-46a7-b995-940c78f5aef3";
+const REDIRECT_URI: &str = "https://app.example.test/api/callback";
+const SECRET: &str = "bench-secret-0123456789abcdefghijklmnop";
+
+fn settings(authority: &str) -> Settings {
+    let vars = [
+        ("SSO_CLIENT_ID", CLIENT_ID.to_owned()),
+        ("SSO_AUTHORITY", authority.to_owned()),
+        ("SSO_CLIENT_SECRET", "bench-client-secret".to_owned()),
+        ("SSO_REDIRECT_URI", REDIRECT_URI.to_owned()),
+        ("SSO_SECRET", SECRET.to_owned()),
+    ];
+    Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap()
+}
+
+fn keys(purpose: Purpose) -> TokenKeys {
+    TokenKeys::derive(&[SecretString::new(SECRET)], purpose, CLIENT_ID, "https://login.microsoftonline.com/t/v2.0")
+}
+
+fn tokens(c: &mut Criterion) {
+    let state_keys = keys(Purpose::State);
+    let claims = StateClaims {
+        jti: "gTrAvEbIGMeZ9363Htixdg".into(),
+        iat: entra_sso::app::now(),
+        exp: entra_sso::app::now() + 600,
+        aud: REDIRECT_URI.into(),
+        rt: "/dashboard?tab=2".into(),
+        vh: "wG7skuaUP9DJuKYo1zIOHNVy3KP4mVDFQcfVwvyx8ds".into(),
+    };
+    c.bench_function("state_mint", |b| b.iter(|| state::mint(&state_keys, black_box(&claims))));
+    let token = state::mint(&state_keys, &claims);
+    c.bench_function("state_verify", |b| {
+        b.iter(|| state::verify(&state_keys, black_box(&token), REDIRECT_URI, claims.iat).unwrap())
+    });
+
+    let session_keys = keys(Purpose::Session);
+    let session = SessionClaims {
+        iss: "https://login.microsoftonline.com/b9419818-09af-49c2-b0c3-653adc1f376e/v2.0".into(),
+        aud: CLIENT_ID.into(),
+        sub: "HKZpfaHyWadeOouYlitjrI-KffTm222X5rrV3xDqfKQ".into(),
+        oid: Some("00000000-0000-0000-66f3-3332eca7ea81".into()),
+        tid: Some("b9419818-09af-49c2-b0c3-653adc1f376e".into()),
+        name: Some("Abe Lincoln".into()),
+        preferred_username: Some("AbeLi@microsoft.com".into()),
+        email: Some("AbeLi@microsoft.com".into()),
+        roles: vec!["Reader".into()],
+        groups: vec![],
+        groups_overage: false,
+        login_hint: None,
+        iat: entra_sso::app::now(),
+        exp: entra_sso::app::now() + 3600,
+    };
+    c.bench_function("session_mint", |b| {
+        b.iter_batched(|| session.clone(), |mut s| session::mint(&session_keys, &mut s), BatchSize::SmallInput)
+    });
+    let token = session::mint(&session_keys, &mut session.clone());
+    c.bench_function("session_verify", |b| {
+        b.iter(|| session::verify(&session_keys, black_box(&token), CLIENT_ID, 0, session.iat).unwrap())
+    });
+}
+
+fn id_token(c: &mut Criterion) {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::traits::PublicKeyParts;
+    entra_sso::install_crypto();
+    let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (n, e) = (
+        base64::Engine::encode(&engine, private.n().to_bytes_be()),
+        base64::Engine::encode(&engine, private.e().to_bytes_be()),
+    );
+    let issuer = "https://login.microsoftonline.com/b9419818-09af-49c2-b0c3-653adc1f376e/v2.0";
+    let now = entra_sso::app::now();
+    let claims = serde_json::json!({
+        "ver": "2.0", "iss": issuer, "aud": CLIENT_ID, "iat": now, "nbf": now, "exp": now + 3600,
+        "tid": "b9419818-09af-49c2-b0c3-653adc1f376e", "oid": "00000000-0000-0000-66f3-3332eca7ea81",
+        "sub": "HKZpfaHyWadeOouYlitjrI-KffTm222X5rrV3xDqfKQ", "name": "Abe Lincoln",
+        "preferred_username": "AbeLi@microsoft.com", "nonce": "the-nonce", "roles": ["Reader"],
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("k".into());
+    let der = private.to_pkcs1_der().unwrap();
+    let token =
+        jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_rsa_der(der.as_bytes())).unwrap();
+    let key = VerifyKey { key: jsonwebtoken::DecodingKey::from_rsa_components(&n, &e).unwrap(), issuer: None };
+    let verifier = IdTokenVerifier::new(CLIENT_ID, entra_sso::config::TenantPolicy::Unrestricted, false);
+    c.bench_function("id_token_verify_rs256", |b| {
+        b.iter(|| verifier.verify(black_box(&token), &key, issuer, "the-nonce", now).unwrap())
+    });
+}
+
+fn login_request() -> http::Request<Bytes> {
+    http::Request::builder()
+        .uri("/api/login?return_to=%2Fdashboard%3Ftab%3D2")
+        .header("sec-fetch-mode", "navigate")
+        .header("cookie", "theme=dark")
+        .body(Bytes::new())
+        .unwrap()
+}
+
+fn login(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // An Entra authority: the authorize URL is computed, so this makes no network call.
+    let app = App::new(settings("https://login.microsoftonline.com/b9419818-09af-49c2-b0c3-653adc1f376e/v2.0"));
+    c.bench_function("login_handler", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = app.handle(login_request()).await;
+            assert_eq!(r.status(), 302);
+            r
+        })
+    });
+}
+
+/// The dev identity provider in its own process, so its work is not counted.
+struct DevIdpProcess {
+    child: Child,
+    authority: String,
+}
+
+impl Drop for DevIdpProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_dev_idp() -> DevIdpProcess {
+    use std::io::BufRead;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_entra-sso"))
+        .args(["dev-idp", "--port", &port.to_string()])
+        .env("SSO_CLIENT_ID", CLIENT_ID)
+        .env("SSO_CLIENT_SECRET", "bench-client-secret")
+        .env("SSO_REDIRECT_URI", REDIRECT_URI)
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let authority = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("authority ").map(str::to_owned))
+        .expect("dev-idp prints its authority");
+    DevIdpProcess { child, authority }
+}
+
+/// CPU time used by this process (all threads) so far.
+fn process_cpu() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the kernel knows.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// A started flow and its code from the IdP: everything one callback needs.
+async fn prepared_callback(app: &App, http: &reqwest::Client) -> http::Request<Bytes> {
+    let r = app.handle(login_request()).await;
+    let authorize = r.headers()["location"].to_str().unwrap().to_owned();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let (endpoint, query) = authorize.split_once('?').unwrap();
+    let answer = http
+        .post(endpoint)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("{query}&user=alice"))
+        .send()
+        .await
+        .unwrap();
+    let callback = answer.headers()["location"].to_str().unwrap().to_owned();
+    let path = callback.strip_prefix("https://app.example.test").unwrap().to_owned();
+    http::Request::builder().uri(path).header("cookie", cookie).body(Bytes::new()).unwrap()
+}
+
+fn callback(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let idp = spawn_dev_idp();
+    let app: Arc<App> = App::new(settings(&idp.authority));
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // Warm: metadata, keys and the connection pool.
+    rt.block_on(async {
+        let req = prepared_callback(&app, &http).await;
+        assert_eq!(app.handle(req).await.status(), 302);
+    });
+    let mut group = c.benchmark_group("callback");
+    group.sample_size(20).measurement_time(Duration::from_secs(8));
+    group.bench_function("callback_handler_cpu_idp_excluded", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut requests = Vec::with_capacity(iters as usize);
+                for _ in 0..iters {
+                    requests.push(prepared_callback(&app, &http).await);
+                }
+                let start = process_cpu();
+                for req in requests {
+                    let r = app.handle(req).await;
+                    debug_assert_eq!(r.status(), 302);
+                }
+                process_cpu() - start
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tokens, id_token, login, callback);
+criterion_main!(benches);
