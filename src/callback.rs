@@ -107,9 +107,15 @@ fn idp_error(params: &Params<'_>, error: &str, verified: Option<Result<StateClai
     };
     let description = params.single("error_description").ok().flatten().map(|d| cap(d, 600)).unwrap_or_default();
     let aadsts = aadsts_code(&description).unwrap_or_default();
+    let ids = |label: &str| labelled_id(&description, label).unwrap_or_default();
     let mut failure = Failure::new(
         ErrorCode::IdpError,
-        format!("IdP error={error} {aadsts} state_valid={}", matches!(verified, Some(Ok(_)))),
+        format!(
+            "IdP error={error} {aadsts} trace_id={} correlation_id={} state_valid={}",
+            ids("Trace ID: "),
+            ids("Correlation ID: "),
+            matches!(verified, Some(Ok(_)))
+        ),
     );
     match verified {
         Some(Ok(claims)) => {
@@ -127,6 +133,13 @@ pub fn aadsts_code(description: &str) -> Option<String> {
     let start = description.find("AADSTS")?;
     let digits: String = description[start + 6..].chars().take_while(char::is_ascii_digit).collect();
     (!digits.is_empty()).then(|| format!("AADSTS{digits}"))
+}
+
+/// The id after `label` in an Entra description (`Trace ID: <guid>`), if it looks like one.
+fn labelled_id(description: &str, label: &str) -> Option<String> {
+    let start = description.find(label)? + label.len();
+    let id: String = description[start..].chars().take_while(|c| c.is_ascii_hexdigit() || *c == '-').take(36).collect();
+    (!id.is_empty()).then_some(id)
 }
 
 /// RFC 9207: when the response names its issuer it must be ours, and it must name it when the
@@ -221,6 +234,14 @@ mod tests {
             Some("AADSTS54005")
         );
         assert_eq!(aadsts_code("nothing here"), None);
+    }
+
+    #[test]
+    fn entra_trace_and_correlation_ids_are_found() {
+        let d = "AADSTS65004: User declined. Trace ID: 0b8f2bd1-2c5e-4f31-9a51-0f0e3a9b1b00 Correlation ID: 7d2c6b9e-8a7f Timestamp: x";
+        assert_eq!(labelled_id(d, "Trace ID: ").as_deref(), Some("0b8f2bd1-2c5e-4f31-9a51-0f0e3a9b1b00"));
+        assert_eq!(labelled_id(d, "Correlation ID: ").as_deref(), Some("7d2c6b9e-8a7f"));
+        assert_eq!(labelled_id("none", "Trace ID: "), None);
     }
 
     #[test]
