@@ -55,6 +55,8 @@ pub enum ErrorCode {
     UriTooLong,
     /// The request's headers are too large or too many.
     HeadersTooLarge,
+    /// The request could not be read at all (broken body or request target).
+    BadRequest,
 }
 
 impl ErrorCode {
@@ -83,6 +85,7 @@ impl ErrorCode {
         ErrorCode::PayloadTooLarge,
         ErrorCode::UriTooLong,
         ErrorCode::HeadersTooLarge,
+        ErrorCode::BadRequest,
     ];
 
     /// The code as it appears in pages, JSON and logs.
@@ -112,6 +115,7 @@ impl ErrorCode {
             PayloadTooLarge => "payload_too_large",
             UriTooLong => "uri_too_long",
             HeadersTooLarge => "headers_too_large",
+            BadRequest => "bad_request",
         }
     }
 
@@ -159,6 +163,7 @@ impl ErrorCode {
             PayloadTooLarge => "The request is too large",
             UriTooLong => "The address is too long",
             HeadersTooLarge => "The request carries too many or too large headers",
+            BadRequest => "The request could not be read",
         }
     }
 
@@ -187,6 +192,7 @@ impl ErrorCode {
             PayloadTooLarge => "Send a smaller request.",
             UriTooLong => "Sign-in addresses are short; this one was altered or padded. Start again from the app.",
             HeadersTooLarge => "Usually too many cookies for this site. Clear this site's cookies and try again.",
+            BadRequest => "The request was cut short or malformed on the way. Try again.",
         }
     }
 }

@@ -85,7 +85,7 @@ fn plain(status: http::StatusCode) -> Response<Bytes> {
     let code = if status == http::StatusCode::PAYLOAD_TOO_LARGE {
         crate::errors::ErrorCode::PayloadTooLarge
     } else {
-        crate::errors::ErrorCode::StateMalformed
+        crate::errors::ErrorCode::BadRequest
     };
     tracing::warn!(code = code.as_str(), status = status.as_u16(), "request refused by the adapter");
     let mut r = crate::pages::error(&crate::errors::Failure::new(code, ""), false, "-");
