@@ -4,40 +4,49 @@
 #                             (plus a copy of ./local.settings.json, if any, for `func start`)
 #   dist/entra-sso-azure.zip  the same tree without local settings, for zip deploy
 #
-# Usage: scripts/package-azure.sh [--target <triple>]
-#   --target  build for a cross target, e.g. x86_64-unknown-linux-musl (a static binary
-#             that does not depend on the glibc of the Functions image)
+# Usage: scripts/package-azure.sh [--target auto|gnu|gnu-2.17|<triple>] [--binary PATH] [--out DIR]
+#   --target  passed to scripts/build-release.sh (default auto: a binary that needs only glibc
+#             2.17, through cargo-zigbuild when installed, else a native build with a warning
+#             about the glibc floor); any Rust triple also works, e.g. x86_64-unknown-linux-musl
+#             (a static binary; needs that target's std)
+#   --binary  package this executable instead of building one (no cargo run)
+#   --out     output directory instead of dist/
+#
+# The binary is built with --no-default-features: no dev identity provider, no Lambda adapter.
+# Deploy: docs/azure.md.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--target <triple>]" >&2; exit 2; }
+usage() { echo "usage: $0 [--target auto|gnu|gnu-2.17|<triple>] [--binary PATH] [--out DIR]" >&2; exit 2; }
 
-target=""
+target="auto"
+binary=""
+out=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --target) [[ $# -ge 2 ]] || usage; target="$2"; shift 2 ;;
         --target=*) target="${1#--target=}"; shift ;;
+        --binary) [[ $# -ge 2 ]] || usage; binary="$2"; shift 2 ;;
+        --binary=*) binary="${1#--binary=}"; shift ;;
+        --out) [[ $# -ge 2 ]] || usage; out="$2"; shift 2 ;;
+        --out=*) out="${1#--out=}"; shift ;;
         -h|--help) usage ;;
         *) echo "unknown argument: $1" >&2; usage ;;
     esac
 done
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+[[ -n "$binary" ]] && binary="$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")"
+[[ -n "$out" ]] && { mkdir -p "$out"; out="$(cd "$out" && pwd)"; }
 cd "$root"
 
 # Packages never contain the development identity provider: it is the default feature
-# `dev-idp`, so default features are off here.
-build=(cargo build --release --no-default-features --locked)
-[[ -n "$target" ]] && build+=(--target "$target")
-echo "+ ${build[*]}" >&2
-"${build[@]}"
+# `dev-idp`, so build-release.sh turns default features off.
+if [[ -z "$binary" ]]; then
+    binary="$("$root/scripts/build-release.sh" --target "$target")"
+fi
+[[ -f "$binary" ]] || { echo "error: $binary: no such file" >&2; exit 1; }
 
-# Honour CARGO_TARGET_DIR and workspace layouts: ask cargo where it puts its output.
-target_dir="$(cargo metadata --format-version 1 --no-deps --locked \
-    | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-bin="$target_dir/${target:+$target/}release/entra-sso"
-[[ -f "$bin" ]] || { echo "error: $bin was not built" >&2; exit 1; }
-
-dist="$root/dist"
+dist="${out:-$root/dist}"
 app="$dist/azure"
 zip="$dist/entra-sso-azure.zip"
 rm -rf "$app" "$zip"
@@ -51,7 +60,7 @@ for fn in function_app/*/; do
     mkdir -p "$app/$name"
     cp "$fn/function.json" "$app/$name/"
 done
-install -m 0755 "$bin" "$app/entra-sso"
+install -m 0755 "$binary" "$app/entra-sso"
 
 # `func start` runs in dist/azure and reads local.settings.json there, so a local copy travels
 # along. It never goes into the zip, and .funcignore keeps Core Tools' publish from uploading it.
@@ -62,37 +71,15 @@ fi
 
 # Python's zipfile instead of `zip`: it is always at hand, and external_attr carries the
 # Unix mode so the binary keeps its run bit when the platform unpacks the archive.
-python3 - "$app" "$zip" <<'PY'
-import os, stat, sys, zipfile
+python3 "$root/scripts/package-zip.py" write "$app" "$zip" --exclude local.settings.json --exclude .funcignore
 
-app, out = sys.argv[1], sys.argv[2]
-local_only = {"local.settings.json", ".funcignore"}
-
-with open(os.path.join(app, "entra-sso"), "rb") as f:
-    head = f.read(20)
-# The App Service Linux workers run x86_64; a binary for another OS or CPU starts nowhere.
-if head[:4] != b"\x7fELF" or int.from_bytes(head[18:20], "little") != 62:
-    print("warning: entra-sso is not a Linux x86_64 (ELF x86-64) executable; "
-          "Azure Functions on Linux will not start it", file=sys.stderr)
-
-with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-    for dirpath, dirnames, filenames in os.walk(app):
-        dirnames.sort()
-        for name in sorted(filenames):
-            if dirpath == app and name in local_only:
-                continue
-            path = os.path.join(dirpath, name)
-            info = zipfile.ZipInfo.from_file(path, os.path.relpath(path, app))
-            info.create_system = 3  # Unix, so unzip tools read the mode bits below
-            info.external_attr = (stat.S_IFREG | stat.S_IMODE(os.stat(path).st_mode)) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with open(path, "rb") as f:
-                z.writestr(info, f.read())
-PY
+# Layout, run bit, Linux x86-64, no dev IdP, glibc floor.
+echo >&2
+python3 "$root/scripts/package-zip.py" check azure "$zip"
 
 echo
 echo "package:"
 (cd "$dist" && find azure -type f | sort | while read -r f; do
-    printf '  %-36s %10s bytes\n' "dist/$f" "$(wc -c < "$f" | tr -d ' ')"
+    printf '  %-52s %10s bytes\n' "${dist#"$root"/}/$f" "$(wc -c < "$f" | tr -d ' ')"
 done)
-printf '  %-36s %10s bytes\n' "dist/$(basename "$zip")" "$(wc -c < "$zip" | tr -d ' ')"
+printf '  %-52s %10s bytes\n' "${zip#"$root"/}" "$(wc -c < "$zip" | tr -d ' ')"

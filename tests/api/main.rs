@@ -15,6 +15,7 @@ mod idp_fake;
 mod interop;
 mod lambda;
 mod logs;
+mod packages;
 mod properties;
 mod return_to;
 mod state;
