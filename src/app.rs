@@ -68,10 +68,14 @@ impl App {
     /// Handles one request. Never panics on input and never answers 500 for bad input.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
         let as_json = pages::wants_json(req.headers());
-        // The path only: queries carry codes and states, which never reach logs.
-        let (method, path) = (req.method().clone(), crate::provider::cap(req.uri().path(), 128));
+        // The path only: queries carry codes and states, which never reach logs. Captured only
+        // when debug logging is on, to keep the hot path free of allocations for it.
+        let access = tracing::enabled!(tracing::Level::DEBUG)
+            .then(|| (req.method().clone(), crate::provider::cap(req.uri().path(), 128)));
         let response = self.answer(req, as_json).await;
-        tracing::debug!(%method, path, status = response.status().as_u16(), "request");
+        if let Some((method, path)) = access {
+            tracing::debug!(%method, path, status = response.status().as_u16(), "request");
+        }
         response
     }
 
