@@ -2,7 +2,13 @@
 //! absolute URL whose origin is listed in `SSO_RETURN_ORIGINS`. Anything else is refused rather
 //! than repaired, because every repair rule is a parser differential waiting to happen.
 
+use std::sync::LazyLock;
+
 use url::Url;
+
+/// The placeholder base a relative `return_to` is resolved against, parsed once.
+static BASE: LazyLock<Url> =
+    LazyLock::new(|| Url::parse("https://return-to.invalid/").expect("constant base URL parses"));
 
 /// Longest `return_to` accepted.
 pub const MAX_RETURN_TO_LEN: usize = 2048;
@@ -30,9 +36,8 @@ fn same_site_path(raw: &str) -> Result<String, &'static str> {
     if raw.starts_with("//") || starts_with_encoded_slash(&raw[1..]) {
         return Err("starts with two slashes (a protocol-relative URL)");
     }
-    let base = Url::parse("https://return-to.invalid/").expect("constant base URL parses");
-    let url = base.join(raw).map_err(|_| "not a valid path")?;
-    if url.origin() != base.origin() {
+    let url = BASE.join(raw).map_err(|_| "not a valid path")?;
+    if url.origin() != BASE.origin() {
         return Err("leaves the site");
     }
     let path = url.path();
