@@ -41,8 +41,9 @@ fn same_site_path(raw: &str) -> Result<String, &'static str> {
         return Err("leaves the site");
     }
     let path = url.path();
-    // Dot segments can collapse into `//host` after normalisation.
-    if path.starts_with("//") {
+    // Dot segments can collapse into `//host`, or bring an encoded slash to the front
+    // (`/x/../%2F/evil`), after normalisation: the same rules hold for the result.
+    if path.starts_with("//") || starts_with_encoded_slash(&path[1..]) {
         return Err("normalises to a protocol-relative URL");
     }
     let mut out = path.to_owned();
@@ -109,6 +110,8 @@ mod tests {
             "/..//evil.com",
             "/./..//evil.com",
             "/\t/evil.com",
+            "/x/../%2F/evil.com",
+            "/a/./../%5c/evil.com",
         ] {
             assert!(validate(bad, &[]).is_err(), "{bad}");
         }
