@@ -63,17 +63,7 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 /// What is missing to run the browser test, as install hints.
 fn missing_prerequisites(root: &Path) -> Vec<String> {
     let mut missing = Vec::new();
-    // playwright-core needs Node 20 or newer.
-    let node_major =
-        Command::new("node").arg("--version").output().ok().filter(|out| out.status.success()).and_then(|out| {
-            let version = String::from_utf8_lossy(&out.stdout).trim().trim_start_matches('v').to_string();
-            version.split('.').next()?.parse::<u32>().ok()
-        });
-    match node_major {
-        None => missing.push("node is not on PATH (Node.js 20 or newer)".to_string()),
-        Some(major) if major < 20 => missing.push(format!("Node.js 20 or newer (found {major})")),
-        Some(_) => {}
-    }
+    missing.extend(crate::helpers::node_missing());
     if !root.join("tests/browser/node_modules/playwright-core").is_dir() {
         missing.push("tests/browser/node_modules/playwright-core (npm ci --prefix tests/browser)".to_string());
     }

@@ -235,12 +235,7 @@ async fn form_post_callback_answers_303_and_uses_samesite_none() {
         .await
         .unwrap();
     let html = page.text().await.unwrap();
-    let field = |name: &str| {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = html.find(&marker).unwrap() + marker.len();
-        html[start..].split('"').next().unwrap().to_owned()
-    };
-    let body = format!("code={}&state={}", urlencode(&field("code")), urlencode(&field("state")));
+    let body = form_post_body(&html);
     let r = client()
         .post(format!("{}/api/callback", app.base))
         .header("cookie", jar.header())

@@ -226,3 +226,29 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
     let parsed = url::Url::parse(url).unwrap();
     parsed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
+
+/// Why Node.js cannot run the JavaScript-driven tests (it needs 20 or newer), if it cannot.
+pub fn node_missing() -> Option<String> {
+    let major =
+        std::process::Command::new("node").arg("--version").output().ok().filter(|out| out.status.success()).and_then(
+            |out| {
+                let version = String::from_utf8_lossy(&out.stdout).trim().trim_start_matches('v').to_string();
+                version.split('.').next()?.parse::<u32>().ok()
+            },
+        );
+    match major {
+        None => Some("node is not on PATH (Node.js 20 or newer)".to_string()),
+        Some(major) if major < 20 => Some(format!("Node.js 20 or newer (found {major})")),
+        Some(_) => None,
+    }
+}
+
+/// The `code` and `state` of a `form_post` page, as the form body the browser would submit.
+pub fn form_post_body(html: &str) -> String {
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = html.find(&marker).unwrap_or_else(|| panic!("form_post page has no {name}")) + marker.len();
+        html[start..].split('"').next().unwrap().to_owned()
+    };
+    format!("code={}&state={}", urlencode(&field("code")), urlencode(&field("state")))
+}

@@ -222,16 +222,7 @@ fn collect_lines(stream: impl Read + Send + 'static, into: Arc<Mutex<Vec<String>
 /// What is missing to run the interop tests, as install hints.
 fn missing_prerequisites(root: &Path) -> Vec<String> {
     let mut missing = Vec::new();
-    let node_major =
-        Command::new("node").arg("--version").output().ok().filter(|out| out.status.success()).and_then(|out| {
-            let version = String::from_utf8_lossy(&out.stdout).trim().trim_start_matches('v').to_string();
-            version.split('.').next()?.parse::<u32>().ok()
-        });
-    match node_major {
-        None => missing.push("node is not on PATH (Node.js 20 or newer)".to_string()),
-        Some(major) if major < 20 => missing.push(format!("Node.js 20 or newer (found {major})")),
-        Some(_) => {}
-    }
+    missing.extend(crate::helpers::node_missing());
     let package: PathBuf = root.join("tests/interop/node_modules/oidc-provider");
     if !package.is_dir() {
         missing.push("tests/interop/node_modules/oidc-provider (npm ci --prefix tests/interop)".to_string());

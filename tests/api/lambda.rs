@@ -192,12 +192,7 @@ async fn sign_in_through(kind: Kind, form_post: bool) {
         .unwrap();
     let r = if form_post {
         let html = idp_answer.text().await.unwrap();
-        let field = |name: &str| {
-            let marker = format!("name=\"{name}\" value=\"");
-            let start = html.find(&marker).unwrap() + marker.len();
-            html[start..].split('"').next().unwrap().to_owned()
-        };
-        let form = format!("code={}&state={}", urlencode(&field("code")), urlencode(&field("state")));
+        let form = form_post_body(&html);
         let req =
             Req { method: "POST", path: "/api/callback", query: "", cookies: jar.clone(), form: Some((&form, true)) };
         invoke(&app, event(kind, &req)).await
