@@ -264,8 +264,9 @@ fn release_builds_never_include_the_dev_idp() {
     assert_eq!(out.status.code(), Some(2), "dev-idp must be refused: {}", report(&out));
 
     // The package scripts build through build-release.sh with these features only.
-    assert!(read("scripts/package-lambda.sh").contains("build-release.sh\" --target \"$target\" --features lambda)"));
-    assert!(read("scripts/package-azure.sh").contains("build-release.sh\" --target \"$target\")"));
+    assert!(read("scripts/package-common.sh").contains("scripts/build-release.sh\" --target \"$target\""));
+    assert!(read("scripts/package-lambda.sh").contains("BUILD_ARGS=(--features lambda)"));
+    assert!(read("scripts/package-azure.sh").contains("BUILD_ARGS=()"));
 }
 
 #[test]
