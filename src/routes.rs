@@ -65,10 +65,7 @@ pub async fn dispatch(app: &App, req: Request<Bytes>) -> Result<Response<Bytes>,
         };
     }
     let Some(route) = ROUTES.iter().find(|r| r.path == path) else {
-        return Err(Failure::new(
-            ErrorCode::NotFound,
-            format!("no route {}", crate::provider::cap(path, 128)),
-        ));
+        return Err(Failure::new(ErrorCode::NotFound, format!("no route {}", crate::provider::cap(path, 128))));
     };
     if !route.methods.contains(&req.method().as_str()) {
         return Err(Failure::new(ErrorCode::MethodNotAllowed, route.methods.join(", ")));
