@@ -70,9 +70,9 @@ fn tokens(c: &mut Criterion) {
         exp: entra_sso::app::now() + 3600,
     };
     c.bench_function("session_mint", |b| {
-        b.iter_batched(|| session.clone(), |mut s| session::mint(&session_keys, &mut s), BatchSize::SmallInput)
+        b.iter_batched(|| session.clone(), |mut s| session::mint(&session_keys, &mut s).unwrap(), BatchSize::SmallInput)
     });
-    let token = session::mint(&session_keys, &mut session.clone());
+    let token = session::mint(&session_keys, &mut session.clone()).unwrap();
     c.bench_function("session_verify", |b| {
         b.iter(|| session::verify(&session_keys, black_box(&token), CLIENT_ID, 0, session.iat).unwrap())
     });
@@ -115,6 +115,18 @@ fn login_request() -> http::Request<Bytes> {
         .header("cookie", "theme=dark")
         .body(Bytes::new())
         .unwrap()
+}
+
+fn login_parts(c: &mut Criterion) {
+    c.bench_function("return_to_validate", |b| {
+        b.iter(|| entra_sso::return_to::validate(black_box("/dashboard?tab=2"), &[]).unwrap())
+    });
+    c.bench_function("flow_new_challenge_nonce", |b| {
+        b.iter(|| {
+            let f = entra_sso::flow::new_flow();
+            (entra_sso::flow::challenge(f.verifier.expose()), entra_sso::flow::nonce(f.verifier.expose()))
+        })
+    });
 }
 
 fn login(c: &mut Criterion) {
@@ -221,5 +233,5 @@ fn callback(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tokens, id_token, login, callback);
+criterion_group!(benches, tokens, id_token, login_parts, login, callback);
 criterion_main!(benches);

@@ -63,7 +63,8 @@ pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
     let issued = now();
     let mut session =
         SessionClaims::from_id_token(id, &app.settings.client_id, issued, app.settings.session_ttl.as_secs());
-    let token = session::mint(&app.session_keys, &mut session);
+    let token = session::mint(&app.session_keys, &mut session)
+        .map_err(|e| Failure::new(ErrorCode::IdTokenInvalid, format!("session: {e}")).retry(retry.clone()))?;
     let set_cookies = [
         cookies::set(SESSION_COOKIE, &token, app.settings.session_ttl.as_secs(), cookies::SameSite::Lax),
         cookies::expire(&flow::cookie_name(&claims.jti)),

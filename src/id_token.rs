@@ -113,6 +113,9 @@ pub enum IdTokenError {
     /// A required claim is missing.
     #[error("required claim missing: {0}")]
     MissingClaim(&'static str),
+    /// An identifier claim is empty or longer than any real one.
+    #[error("claim {0} is empty or too long")]
+    ClaimSize(&'static str),
     /// `tid` is not allowed to sign in.
     #[error("tenant {0} is not allowed")]
     Tenant(String),
@@ -184,6 +187,7 @@ impl IdTokenVerifier {
             _ => IdTokenError::Malformed,
         })?;
         let claims = data.claims;
+        check_sizes(&claims)?;
         if claims.iat > now + LEEWAY_SECS {
             return Err(IdTokenError::NotYetValid);
         }
@@ -209,6 +213,20 @@ impl IdTokenVerifier {
         }
         Ok(claims)
     }
+}
+
+/// Identifiers are short in every real token (OIDC caps `sub` at 255 ASCII characters; `oid` and
+/// `tid` are GUIDs): longer ones are refused so they cannot crowd the session cookie.
+fn check_sizes(c: &IdClaims) -> Result<(), IdTokenError> {
+    if c.sub.is_empty() || c.sub.len() > 255 {
+        return Err(IdTokenError::ClaimSize("sub"));
+    }
+    for (name, value) in [("oid", &c.oid), ("tid", &c.tid)] {
+        if value.as_ref().is_some_and(|v| v.is_empty() || v.len() > 64) {
+            return Err(IdTokenError::ClaimSize(name));
+        }
+    }
+    Ok(())
 }
 
 /// The issuer a token must carry: `issuer` itself, or its `{tenantid}` template filled with the

@@ -103,12 +103,13 @@ impl SessionClaims {
 }
 
 /// Signs a session; groups that would push the cookie past the size cap are replaced by the
-/// overage flag, and roles are trimmed last.
-pub fn mint(keys: &TokenKeys, claims: &mut SessionClaims) -> String {
+/// overage flag, then the logout hint, roles (halved until they fit) and display names go.
+/// Fails only if the identifiers alone do not fit, which validated ID tokens cannot cause.
+pub fn mint(keys: &TokenKeys, claims: &mut SessionClaims) -> Result<String, SessionError> {
     loop {
         let token = keys.sign(&serde_json::to_vec(&*claims).expect("session claims serialise"));
         if token.len() <= MAX_SESSION_TOKEN_LEN {
-            return token;
+            return Ok(token);
         }
         if !claims.groups.is_empty() {
             claims.groups.clear();
@@ -117,10 +118,12 @@ pub fn mint(keys: &TokenKeys, claims: &mut SessionClaims) -> String {
             claims.login_hint = None;
         } else if !claims.roles.is_empty() {
             claims.roles.truncate(claims.roles.len() / 2);
-        } else {
+        } else if claims.name.is_some() || claims.email.is_some() || claims.preferred_username.is_some() {
             claims.name = None;
             claims.email = None;
             claims.preferred_username = None;
+        } else {
+            return Err(SessionError::Invalid("identifiers do not fit in a session cookie".into()));
         }
     }
 }
@@ -189,7 +192,7 @@ mod tests {
 
     #[test]
     fn round_trip_expiry_and_revocation() {
-        let t = mint(&keys(), &mut claims());
+        let t = mint(&keys(), &mut claims()).unwrap();
         assert_eq!(verify(&keys(), &t, "c", 0, 150).unwrap(), claims());
         assert_eq!(verify(&keys(), &t, "c", 0, 200), Err(SessionError::Expired));
         assert_eq!(verify(&keys(), &t, "c", 101, 150), Err(SessionError::Revoked));
@@ -197,10 +200,17 @@ mod tests {
     }
 
     #[test]
+    fn oversized_identifiers_fail_instead_of_looping() {
+        let mut c = claims();
+        c.sub = "s".repeat(4000);
+        assert!(mint(&keys(), &mut c).is_err());
+    }
+
+    #[test]
     fn many_groups_become_the_overage_flag() {
         let mut c = claims();
         c.groups = (0..200).map(|i| format!("{i:08}-0000-0000-0000-000000000000")).collect();
-        let t = mint(&keys(), &mut c);
+        let t = mint(&keys(), &mut c).unwrap();
         assert!(t.len() <= MAX_SESSION_TOKEN_LEN);
         let back = verify(&keys(), &t, "c", 0, 150).unwrap();
         assert!(back.groups.is_empty() && back.groups_overage);

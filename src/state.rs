@@ -86,7 +86,7 @@ pub fn verify(keys: &TokenKeys, token: &str, redirect_uri: &str, now: u64) -> Re
     if !crate::flow::is_flow_id(&claims.jti) || !crate::flow::is_flow_secret(&claims.vh) {
         return Err(StateError::Invalid("jti/vh"));
     }
-    if now > claims.exp + LEEWAY_SECS {
+    if now > claims.exp.saturating_add(LEEWAY_SECS) {
         return Err(StateError::Expired { return_to: claims.rt });
     }
     Ok(claims)
@@ -128,6 +128,14 @@ mod tests {
         );
         assert!(matches!(verify(&keys(), &t, "https://other/api/callback", 1000), Err(StateError::Invalid(_))));
         assert!(matches!(verify(&keys(), &t, "https://app/api/callback", 900), Err(StateError::Invalid(_))));
+    }
+
+    #[test]
+    fn an_expiry_at_the_end_of_time_does_not_overflow() {
+        let mut c = claims(1000);
+        c.exp = u64::MAX;
+        let t = mint(&keys(), &c);
+        assert_eq!(verify(&keys(), &t, "https://app/api/callback", 2000).unwrap(), c);
     }
 
     #[test]
