@@ -1,0 +1,128 @@
+//! The claim checks behind the ID token's signature, and the session minted from the result:
+//! the input is the payload (raw bytes, not re-serialised) of an RS256 token signed with a key
+//! made at start-up, verified by `IdTokenVerifier::verify` against the multi-tenant issuer
+//! template; an accepted token then goes through `SessionClaims::from_id_token`,
+//! `session::mint` and `session::verify` as in the callback. Nothing may panic or hang; an
+//! accepted token has the issuer of its own GUID tenant and the flow's nonce; the session cookie
+//! stays under its cap and verifies.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use entra_sso::config::TenantPolicy;
+use entra_sso::id_token::IdTokenVerifier;
+use entra_sso::jws::{Purpose, TokenKeys};
+use entra_sso::provider::VerifyKey;
+use entra_sso::secret::SecretString;
+use entra_sso::session::{self, SessionClaims};
+use jsonwebtoken::DecodingKey;
+use libfuzzer_sys::fuzz_target;
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use rsa::RsaPrivateKey;
+
+const CLIENT: &str = "client";
+const ISSUER: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
+const NONCE: &str = "nonce";
+/// {"alg":"RS256","typ":"JWT","kid":"fuzz"}
+const HEADER: &str = r#"{"alg":"RS256","typ":"JWT","kid":"fuzz"}"#;
+const SESSION_TTL: u64 = 8 * 3600;
+
+struct Fixture {
+    signing: ring::signature::RsaKeyPair,
+    rng: ring::rand::SystemRandom,
+    header_b64: String,
+    keys: [VerifyKey; 2],
+    verifiers: [IdTokenVerifier; 2],
+    session_keys: TokenKeys,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        entra_sso::install_crypto();
+        // 2048 bits, the least the service's RS256 verifier (ring) accepts. Signing every input
+        // is this target's slowest step, so it is done by ring (assembly, no coverage
+        // instrumentation in its big-number loops) rather than by the rsa crate.
+        let private = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("RSA key generation");
+        let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
+        let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());
+        let key = || DecodingKey::from_rsa_components(&n, &e).unwrap();
+        Fixture {
+            signing: ring::signature::RsaKeyPair::from_der(private.to_pkcs1_der().unwrap().as_bytes()).unwrap(),
+            rng: ring::rand::SystemRandom::new(),
+            header_b64: URL_SAFE_NO_PAD.encode(HEADER),
+            keys: [VerifyKey { key: key(), issuer: None }, VerifyKey { key: key(), issuer: Some(ISSUER.into()) }],
+            verifiers: [
+                IdTokenVerifier::new(CLIENT, TenantPolicy::Any, true),
+                IdTokenVerifier::new(
+                    CLIENT,
+                    TenantPolicy::Only(vec!["b9419818-09af-49c2-b0c3-653adc1f376e".into()]),
+                    false,
+                ),
+            ],
+            session_keys: TokenKeys::derive(
+                &[SecretString::new("s".repeat(32))],
+                Purpose::Session,
+                CLIENT,
+                "https://login.microsoftonline.com/organizations/v2.0",
+            ),
+        }
+    })
+}
+
+fn now() -> u64 {
+    // jsonwebtoken checks `exp`/`nbf` against the real clock; the rest must agree with it.
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// `payload` as an RS256 token signed with the fixture's key.
+fn sign(f: &Fixture, payload: &[u8]) -> String {
+    let mut token = format!("{}.", f.header_b64);
+    URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+    let mut signature = vec![0; f.signing.public().modulus_len()];
+    f.signing.sign(&ring::signature::RSA_PKCS1_SHA256, &f.rng, token.as_bytes(), &mut signature).unwrap();
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    token
+}
+
+/// Made before the first input (key generation does not count against -timeout), and checked:
+/// if the service stopped accepting this key, every input would stop at the signature unnoticed.
+fn init() {
+    let f = fixture();
+    let tid = "b9419818-09af-49c2-b0c3-653adc1f376e";
+    let claims = format!(
+        r#"{{"aud":"{CLIENT}","iss":"{}","tid":"{tid}","sub":"s","nonce":"{NONCE}","iat":{now},"exp":{exp}}}"#,
+        ISSUER.replace("{tenantid}", tid),
+        now = now(),
+        exp = now() + 3600,
+    );
+    let verified = f.verifiers[0].verify(&sign(f, claims.as_bytes()), &f.keys[0], ISSUER, NONCE, now());
+    assert!(verified.is_ok(), "the target's own genuine token does not verify: {verified:?}");
+}
+
+fuzz_target!(init: init(), |data: &[u8]| {
+    let f = fixture();
+    let token = sign(f, data);
+    let now = now();
+    for verifier in &f.verifiers {
+        for key in &f.keys {
+            let Ok(claims) = verifier.verify(&token, key, ISSUER, NONCE, now) else {
+                continue;
+            };
+            let tid = claims.tid.as_deref().expect("the issuer template needs a tid");
+            assert_eq!(tid.len(), 36);
+            assert_eq!(claims.iss, ISSUER.replace("{tenantid}", tid));
+            assert_eq!(claims.nonce.as_deref(), Some(NONCE));
+
+            let mut session = SessionClaims::from_id_token(claims, CLIENT, now, SESSION_TTL);
+            let cookie = session::mint(&f.session_keys, &mut session)
+                .unwrap_or_else(|e| panic!("a validated ID token does not fit in a session: {e}"));
+            assert!(cookie.len() <= session::MAX_SESSION_TOKEN_LEN);
+            assert_eq!(session::verify(&f.session_keys, &cookie, CLIENT, 0, now), Ok(session));
+        }
+    }
+});

@@ -1,0 +1,93 @@
+//! The state and session tokens: `jws::TokenKeys::verify`, `state::verify` and `session::verify`
+//! on arbitrary input, then the same input as the *payload* of a genuinely signed token, so the
+//! claim checks behind the signature are reached too. Nothing may panic; signing then verifying
+//! returns the payload; a state token never verifies as a session token and vice versa.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use entra_sso::jws::{Purpose, TokenKeys};
+use entra_sso::secret::SecretString;
+use entra_sso::{session, state};
+use libfuzzer_sys::fuzz_target;
+
+const CLIENT: &str = "client";
+const AUTHORITY: &str = "https://login.microsoftonline.com/t/v2.0";
+const REDIRECT: &str = "https://app.example/api/callback";
+/// A fixed clock (2023-11-14), so runs are reproducible.
+const NOW: u64 = 1_700_000_000;
+
+struct Keys {
+    state: TokenKeys,
+    session: TokenKeys,
+}
+
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let secrets = [SecretString::new("k".repeat(32))];
+        Keys {
+            state: TokenKeys::derive(&secrets, Purpose::State, CLIENT, AUTHORITY),
+            session: TokenKeys::derive(&secrets, Purpose::Session, CLIENT, AUTHORITY),
+        }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let k = keys();
+
+    // 1. The input as a token, as it arrives in `?state=` or the session cookie.
+    let token = String::from_utf8_lossy(data);
+    let _ = k.state.verify(&token, 4096);
+    let _ = k.session.verify(&token, 4096);
+    if let Ok(claims) = state::verify(&k.state, &token, REDIRECT, NOW) {
+        assert_eq!(claims.aud, REDIRECT);
+    }
+    if let Ok(claims) = session::verify(&k.session, &token, CLIENT, 0, NOW) {
+        assert_eq!(claims.aud, CLIENT);
+        assert!(NOW < claims.exp);
+    }
+
+    // 2. The input as the payload of a token this instance signed: the claim checks.
+    let signed_state = k.state.sign(data);
+    // (An empty payload leaves an empty middle part, which verify rightly calls malformed; mint
+    // always signs JSON.)
+    if !data.is_empty() {
+        assert_eq!(k.state.verify(&signed_state, usize::MAX).as_deref(), Ok(data), "sign/verify round trip");
+    }
+    assert!(k.session.verify(&signed_state, usize::MAX).is_err(), "a state token verified as a session token");
+    for now in [NOW, 0] {
+        if let Ok(claims) = state::verify(&k.state, &signed_state, REDIRECT, now) {
+            assert_eq!(claims.aud, REDIRECT);
+            assert!(claims.iat <= claims.exp);
+            // What verified once verifies again after minting it afresh.
+            let again = state::mint(&k.state, &claims);
+            assert_eq!(state::verify(&k.state, &again, REDIRECT, now), Ok(claims));
+        }
+    }
+
+    let signed_session = k.session.sign(data);
+    assert!(k.state.verify(&signed_session, usize::MAX).is_err(), "a session token verified as a state token");
+    for (not_before, now) in [(0, NOW), (NOW, NOW), (0, 0)] {
+        if let Ok(claims) = session::verify(&k.session, &signed_session, CLIENT, not_before, now) {
+            assert_eq!(claims.aud, CLIENT);
+            assert!(now < claims.exp && claims.iat >= not_before);
+            // Minting it afresh gives a token under the cap that verifies to what was minted
+            // (possibly trimmed: groups, login hint, roles, display strings), and fails only when
+            // the claims it cannot trim (iss, aud, sub, oid, tid, times) do not fit.
+            let mut bare = claims.clone();
+            (bare.roles, bare.groups, bare.login_hint) = (vec![], vec![], None);
+            (bare.name, bare.email, bare.preferred_username) = (None, None, None);
+            bare.groups_overage = claims.groups_overage || !claims.groups.is_empty();
+            let bare_fits = k.session.sign(&serde_json::to_vec(&bare).unwrap()).len() <= session::MAX_SESSION_TOKEN_LEN;
+            let mut minted = claims.clone();
+            match session::mint(&k.session, &mut minted) {
+                Ok(again) => {
+                    assert!(again.len() <= session::MAX_SESSION_TOKEN_LEN);
+                    assert_eq!(session::verify(&k.session, &again, CLIENT, not_before, now), Ok(minted));
+                }
+                Err(e) => assert!(!bare_fits, "mint refused claims whose identifiers fit: {e}"),
+            }
+        }
+    }
+});
