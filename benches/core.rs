@@ -123,8 +123,8 @@ fn login_parts(c: &mut Criterion) {
     });
     c.bench_function("flow_new_challenge_nonce", |b| {
         b.iter(|| {
-            let f = entra_sso::flow::new_flow();
-            (entra_sso::flow::challenge(f.verifier.expose()), entra_sso::flow::nonce(f.verifier.expose()))
+            let f = entra_sso::flow::Flow::new();
+            (entra_sso::flow::challenge(f.verifier()), entra_sso::flow::nonce(f.verifier()))
         })
     });
 }

@@ -46,7 +46,8 @@ pub async fn logout(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, 
         .map_err(|_| Failure::new(ErrorCode::ReturnToRejected, "return_to repeated"))?
         .unwrap_or("/");
     let return_to = crate::return_to::validate(raw_rt, &app.settings.return_origins)
-        .map_err(|why| Failure::new(ErrorCode::ReturnToRejected, format!("logout return_to {why}")))?;
+        .map_err(|why| Failure::new(ErrorCode::ReturnToRejected, format!("logout return_to {why}")))?
+        .into_owned();
 
     if req.method() == Method::GET && !same_origin_navigation(req) {
         return Ok(pages::logout_confirm(&format!("/api/logout?return_to={}", pages::encode_query_value(&return_to))));
@@ -57,7 +58,7 @@ pub async fn logout(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, 
         LogoutMode::Idp => idp_logout_url(app, session.as_ref()).await.unwrap_or(return_to),
     };
     let status = if req.method() == Method::POST { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
-    Ok(pages::redirect(status, &target, &[cookies::expire(SESSION_COOKIE)]))
+    Ok(pages::redirect(status, target, vec![cookies::expire(SESSION_COOKIE)]))
 }
 
 /// `Sec-Fetch-Site: same-origin` or `none` (typed or bookmarked by the user).

@@ -7,7 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{Request, Response};
 
-use crate::config::Settings;
+use crate::config::{ResponseMode, Settings};
+use crate::cookies::SameSite;
 use crate::errors::{ErrorCode, Failure};
 use crate::id_token::IdTokenVerifier;
 use crate::jws::{Purpose, TokenKeys};
@@ -28,6 +29,8 @@ pub struct App {
     pub(crate) redirect_uri: String,
     /// The authorize URL up to and including `code_challenge_method=S256`.
     pub(crate) authorize_prefix: OnceLock<String>,
+    /// What follows `name=value` in every flow cookie (see [`App::flow_cookie_attributes`]).
+    flow_cookie_attributes: String,
 }
 
 impl App {
@@ -47,6 +50,7 @@ impl App {
             ),
             redirect_uri: settings.redirect_uri.to_string(),
             authorize_prefix: OnceLock::new(),
+            flow_cookie_attributes: flow_cookie_attributes(&settings),
             settings,
         };
         if let Some(endpoints) = app.settings.authority.entra_endpoints() {
@@ -67,19 +71,18 @@ impl App {
 
     /// Handles one request. Never panics on input and never answers 500 for bad input.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
-        let as_json = pages::wants_json(req.headers());
         // The path only: queries carry codes and states, which never reach logs. Captured only
         // when debug logging is on, to keep the hot path free of allocations for it.
         let access = tracing::enabled!(tracing::Level::DEBUG)
             .then(|| (req.method().clone(), crate::provider::cap(req.uri().path(), 128)));
-        let response = self.answer(req, as_json).await;
+        let response = self.answer(&req).await;
         if let Some((method, path)) = access {
             tracing::debug!(%method, path, status = response.status().as_u16(), "request");
         }
         response
     }
 
-    async fn answer(&self, req: Request<Bytes>, as_json: bool) -> Response<Bytes> {
+    async fn answer(&self, req: &Request<Bytes>) -> Response<Bytes> {
         match crate::routes::dispatch(self, req).await {
             Ok(response) => response,
             Err(failure) => {
@@ -91,7 +94,7 @@ impl App {
                     detail = %failure.detail,
                     "request failed"
                 );
-                let mut response = pages::error(&failure, as_json, &request_id);
+                let mut response = pages::error(&failure, pages::wants_json(req.headers()), &request_id);
                 if failure.code == ErrorCode::MethodNotAllowed {
                     if let Ok(v) = http::HeaderValue::from_str(&failure.detail) {
                         response.headers_mut().insert(http::header::ALLOW, v);
@@ -120,6 +123,13 @@ impl App {
         format!("{authorize_endpoint}{sep}{query}")
     }
 
+    /// The flow cookie's attributes: it outlives the state by a minute, so an old flow reports
+    /// `state_expired` rather than `flow_cookie_missing`, and it is `SameSite=None` only when the
+    /// IdP answers with a cross-site form POST.
+    pub(crate) fn flow_cookie_attributes(&self) -> &str {
+        &self.flow_cookie_attributes
+    }
+
     /// The constant part of the authorize URL; for non-Entra authorities it needs discovery once.
     pub(crate) async fn authorize_prefix(&self) -> Result<&str, Failure> {
         if let Some(p) = self.authorize_prefix.get() {
@@ -130,6 +140,14 @@ impl App {
         let prefix = self.build_authorize_prefix(&metadata.authorization_endpoint);
         Ok(self.authorize_prefix.get_or_init(|| prefix))
     }
+}
+
+fn flow_cookie_attributes(settings: &Settings) -> String {
+    let same_site = match settings.response_mode {
+        ResponseMode::Query => SameSite::Lax,
+        ResponseMode::FormPost => SameSite::None,
+    };
+    crate::cookies::attributes(settings.state_ttl.as_secs() + crate::login::FLOW_COOKIE_LEEWAY_SECS, same_site)
 }
 
 /// Seconds since the Unix epoch.

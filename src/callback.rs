@@ -65,13 +65,13 @@ pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
         SessionClaims::from_id_token(id, &app.settings.client_id, issued, app.settings.session_ttl.as_secs());
     let token = session::mint(&app.session_keys, &mut session)
         .map_err(|e| Failure::new(ErrorCode::IdTokenInvalid, format!("session: {e}")).retry(retry.clone()))?;
-    let set_cookies = [
+    let set_cookies = vec![
         cookies::set(SESSION_COOKIE, &token, app.settings.session_ttl.as_secs(), cookies::SameSite::Lax),
         cookies::expire(&flow::cookie_name(&claims.jti)),
     ];
     // A POST (form_post) must become a GET at the return address.
     let status = if req.method() == Method::POST { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
-    Ok(pages::redirect(status, &claims.rt, &set_cookies))
+    Ok(pages::redirect(status, claims.rt, set_cookies))
 }
 
 fn form_body(req: &Request<Bytes>) -> Result<&[u8], Failure> {
@@ -184,7 +184,7 @@ fn flow_secret(req: &Request<Bytes>, claims: &StateClaims) -> Result<SecretStrin
         return Err(Failure::new(ErrorCode::FlowMismatch, "flow cookie value has the wrong shape"));
     }
     let hash = flow::challenge(value);
-    if !bool::from(hash.as_bytes().ct_eq(claims.vh.as_bytes())) {
+    if !bool::from(hash.as_str().as_bytes().ct_eq(claims.vh.as_bytes())) {
         return Err(Failure::new(ErrorCode::FlowMismatch, "flow cookie does not hash to the state's vh"));
     }
     Ok(SecretString::new(value))
@@ -221,7 +221,7 @@ async fn validate_id_token(app: &App, token: &str, verifier: &str) -> Result<cra
         .await
         .map_err(unavailable)?
         .ok_or_else(|| invalid(IdTokenError::UnknownKid(cap(&kid, 64))))?;
-    app.id_tokens.verify(token, &key, &metadata.issuer, &flow::nonce(verifier), now()).map_err(invalid)
+    app.id_tokens.verify(token, &key, &metadata.issuer, flow::nonce(verifier).as_str(), now()).map_err(invalid)
 }
 
 #[cfg(test)]

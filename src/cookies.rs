@@ -51,11 +51,17 @@ pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// A `Set-Cookie` value for a host-only, secure, HTTP-only cookie.
 pub fn set(name: &str, value: &str, max_age_secs: u64, same_site: SameSite) -> String {
+    format!("{name}={value}{}", attributes(max_age_secs, same_site))
+}
+
+/// The attributes [`set`] puts after `name=value`, from the leading `; ` on: fixed per setting,
+/// so the sign-in path computes them once.
+pub fn attributes(max_age_secs: u64, same_site: SameSite) -> String {
     let ss = match same_site {
         SameSite::Lax => "Lax",
         SameSite::None => "None",
     };
-    format!("{name}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite={ss}")
+    format!("; Path=/; Max-Age={max_age_secs}; HttpOnly; Secure; SameSite={ss}")
 }
 
 /// A `Set-Cookie` value that deletes cookie `name`.

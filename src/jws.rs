@@ -60,6 +60,8 @@ pub enum JwsError {
 struct TokenKey {
     kid: String,
     mac: HmacSha256,
+    /// `mac` after absorbing `header_b64` and the dot: every token of this key starts so.
+    mac_after_header: HmacSha256,
     header_b64: String,
 }
 
@@ -98,11 +100,12 @@ impl TokenKeys {
                     .expect("32 bytes is a valid HKDF-SHA256 output length");
                 let kid = fingerprint(&okm);
                 let header = format!(r#"{{"alg":"HS256","typ":"{}","kid":"{kid}"}}"#, purpose.typ());
-                TokenKey {
-                    header_b64: URL_SAFE_NO_PAD.encode(header),
-                    mac: HmacSha256::new_from_slice(&okm).expect("HMAC takes any key length"),
-                    kid,
-                }
+                let header_b64 = URL_SAFE_NO_PAD.encode(header);
+                let mac = HmacSha256::new_from_slice(&okm).expect("HMAC takes any key length");
+                let mut mac_after_header = mac.clone();
+                mac_after_header.update(header_b64.as_bytes());
+                mac_after_header.update(b".");
+                TokenKey { header_b64, mac, mac_after_header, kid }
             })
             .collect();
         Self { purpose, keys }
@@ -115,17 +118,28 @@ impl TokenKeys {
 
     /// Signs `payload` (JSON bytes) with the first key.
     pub fn sign(&self, payload: &[u8]) -> String {
-        let key = &self.keys[0];
-        let mut token = String::with_capacity(key.header_b64.len() + payload.len() * 4 / 3 + 48);
-        token.push_str(&key.header_b64);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
-        let mut mac = key.mac.clone();
-        mac.update(token.as_bytes());
-        let tag = mac.finalize().into_bytes();
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(tag, &mut token);
+        let mut token = String::with_capacity(self.signed_len(payload.len()));
+        self.sign_into(payload, &mut token);
         token
+    }
+
+    /// Length of the token [`TokenKeys::sign`] makes from a payload of `payload_len` bytes.
+    pub fn signed_len(&self, payload_len: usize) -> usize {
+        self.keys[0].header_b64.len() + 1 + (payload_len * 4).div_ceil(3) + 1 + 43
+    }
+
+    /// Appends the token for `payload` to `out`, so a caller building a URL copies nothing.
+    pub fn sign_into(&self, payload: &[u8], out: &mut String) {
+        let key = &self.keys[0];
+        out.push_str(&key.header_b64);
+        out.push('.');
+        let payload_start = out.len();
+        URL_SAFE_NO_PAD.encode_string(payload, out);
+        let mut mac = key.mac_after_header.clone();
+        mac.update(&out.as_bytes()[payload_start..]);
+        let tag = mac.finalize().into_bytes();
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(tag, out);
     }
 
     /// Verifies `token` and returns its payload bytes. `max_len` caps the accepted size.
@@ -201,6 +215,22 @@ mod tests {
         let rotated = keys(&[B, A], Purpose::State);
         assert_eq!(rotated.verify(&token, 4096).unwrap(), br#"{"x":1}"#);
         assert_eq!(keys(&[B], Purpose::State).verify(&token, 4096), Err(JwsError::KeyUnknown));
+    }
+
+    #[test]
+    fn sign_into_appends_a_token_of_the_announced_length() {
+        let k = keys(&[A], Purpose::State);
+        // An empty payload is not a token `verify` accepts; the length rule holds for it too.
+        assert_eq!(keys(&[A], Purpose::State).sign(b"").len(), keys(&[A], Purpose::State).signed_len(0));
+        for len in 1..70 {
+            let payload = vec![b'x'; len];
+            let mut out = String::from("https://idp/authorize?state=");
+            let before = out.len();
+            k.sign_into(&payload, &mut out);
+            assert_eq!(out.len() - before, k.signed_len(len), "payload of {len} bytes");
+            assert_eq!(k.verify(&out[before..], 4096).unwrap(), payload);
+            assert_eq!(&out[before..], k.sign(&payload));
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! * [`authority`]: the OpenID Provider's URL and Entra's computed endpoints.
 //! * [`jws`]: HKDF-derived keys and the compact HS256 tokens this service mints.
 //! * [`state`], [`flow`], [`session`]: the state token, the flow secret (PKCE verifier, nonce,
-//!   flow cookie) and the session token.
+//!   flow cookie) and the session token; [`random`]: the OS randomness new flows are drawn from.
 //! * [`cookies`], [`params`], [`return_to`]: strict parsing of what the browser sends.
 //! * [`provider`]: discovery, JWKS cache and code redemption (the only outbound calls).
 //! * [`id_token`], [`policy`]: ID-token validation, then tenant, role, group and domain rules.
@@ -45,6 +45,7 @@ pub mod pages;
 pub mod params;
 pub mod policy;
 pub mod provider;
+pub mod random;
 pub mod return_to;
 pub mod routes;
 pub mod secret;

@@ -6,17 +6,16 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 
 use crate::app::{now, App};
-use crate::config::ResponseMode;
-use crate::cookies::{self, SameSite};
+use crate::cookies;
 use crate::errors::{ErrorCode, Failure};
-use crate::flow::{self, FLOW_COOKIE_PREFIX, MAX_LIVE_FLOWS};
+use crate::flow::{self, Flow, FLOW_COOKIE_PREFIX, MAX_LIVE_FLOWS};
 use crate::pages;
 use crate::params::Params;
-use crate::state::{self, StateClaims};
+use crate::state::{self, NewState};
 
 /// Extra seconds a flow cookie outlives its state, so the state expires first and the user sees
 /// `state_expired` rather than `flow_cookie_missing`.
-const FLOW_COOKIE_LEEWAY_SECS: u64 = 60;
+pub(crate) const FLOW_COOKIE_LEEWAY_SECS: u64 = 60;
 
 /// Starts a sign-in.
 pub async fn login(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure> {
@@ -36,42 +35,47 @@ pub async fn login(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, F
     let return_to = crate::return_to::validate(raw_rt, &app.settings.return_origins)
         .map_err(|why| Failure::new(ErrorCode::ReturnToRejected, format!("return_to {why}")))?;
     let extras = passthrough(&params)?;
+    let prefix = app.authorize_prefix().await?;
 
-    let flow = flow::new_flow();
-    let verifier = flow.verifier.expose();
-    let challenge = flow::challenge(verifier);
+    let flow = Flow::new();
+    let challenge = flow::challenge(flow.verifier());
     let issued = now();
     let ttl = app.settings.state_ttl.as_secs();
-    let state = state::mint(
-        &app.state_keys,
-        &StateClaims {
-            jti: flow.id.clone(),
-            iat: issued,
-            exp: issued + ttl,
-            aud: app.redirect_uri.clone(),
-            rt: return_to,
-            vh: challenge.clone(),
-        },
-    );
-    let prefix = app.authorize_prefix().await?;
-    // base64url values need no percent-encoding in a query.
-    let mut location = String::with_capacity(prefix.len() + state.len() + 160 + extras.len());
+    let claims = NewState {
+        jti: flow.id(),
+        iat: issued,
+        exp: issued + ttl,
+        aud: &app.redirect_uri,
+        rt: &return_to,
+        vh: challenge.as_str(),
+    };
+    // One buffer for the whole URL; base64url values need no percent-encoding in a query.
+    let mut location = String::with_capacity(prefix.len() + 2 * return_to.len() + 720 + extras.len());
     location.push_str(prefix);
     location.push_str("&state=");
-    location.push_str(&state);
+    state::mint_into(&app.state_keys, &claims, &mut location);
     location.push_str("&nonce=");
-    location.push_str(&flow::nonce(verifier));
+    location.push_str(flow::nonce(flow.verifier()).as_str());
     location.push_str("&code_challenge=");
-    location.push_str(&challenge);
+    location.push_str(challenge.as_str());
     location.push_str(&extras);
 
-    let same_site = match app.settings.response_mode {
-        ResponseMode::Query => SameSite::Lax,
-        ResponseMode::FormPost => SameSite::None,
-    };
     let mut set_cookies = expire_oldest_flows(req);
-    set_cookies.push(cookies::set(&flow::cookie_name(&flow.id), verifier, ttl + FLOW_COOKIE_LEEWAY_SECS, same_site));
-    Ok(pages::redirect(StatusCode::FOUND, &location, &set_cookies))
+    set_cookies.push(flow_cookie(app, &flow));
+    Ok(pages::redirect(StatusCode::FOUND, location, set_cookies))
+}
+
+/// `Set-Cookie` for the new flow: `__Host-sso-flow-<id>=<verifier>` and the attributes the
+/// settings fix once.
+fn flow_cookie(app: &App, flow: &Flow) -> String {
+    let attributes = app.flow_cookie_attributes();
+    let mut c = String::with_capacity(FLOW_COOKIE_PREFIX.len() + 22 + 1 + 43 + attributes.len());
+    c.push_str(FLOW_COOKIE_PREFIX);
+    c.push_str(flow.id());
+    c.push('=');
+    c.push_str(flow.verifier());
+    c.push_str(attributes);
+    c
 }
 
 /// Deletions for the oldest flow cookies, so that with the new one at most

@@ -76,20 +76,15 @@ pub fn text(status: StatusCode, body: &'static str) -> Response<Bytes> {
     base(status, "text/plain; charset=utf-8", Bytes::from_static(body.as_bytes()))
 }
 
-/// A redirect with `Set-Cookie` headers. `location` must already be a safe, encoded URL.
-pub fn redirect(status: StatusCode, location: &str, cookies: &[String]) -> Response<Bytes> {
+/// A redirect with `Set-Cookie` headers. `location` must already be a safe, encoded URL. The
+/// strings become header values without being copied.
+pub fn redirect(status: StatusCode, location: String, cookies: Vec<String>) -> Response<Bytes> {
     let mut r = base(status, "", Bytes::new());
     let h = r.headers_mut();
-    match HeaderValue::from_str(location) {
-        Ok(v) => {
-            h.insert(header::LOCATION, v);
-        }
-        Err(_) => {
-            h.insert(header::LOCATION, HeaderValue::from_static("/"));
-        }
-    }
+    let location = HeaderValue::from_maybe_shared(Bytes::from(location));
+    h.insert(header::LOCATION, location.unwrap_or_else(|_| HeaderValue::from_static("/")));
     for c in cookies {
-        if let Ok(v) = HeaderValue::from_str(c) {
+        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(c)) {
             h.append(header::SET_COOKIE, v);
         }
     }

@@ -2,6 +2,7 @@
 //! absolute URL whose origin is listed in `SSO_RETURN_ORIGINS`. Anything else is refused rather
 //! than repaired, because every repair rule is a parser differential waiting to happen.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use url::Url;
@@ -13,10 +14,11 @@ static BASE: LazyLock<Url> =
 /// Longest `return_to` accepted.
 pub const MAX_RETURN_TO_LEN: usize = 2048;
 
-/// Checks `raw` and returns the value to redirect to later, or why it was refused.
-pub fn validate(raw: &str, allowed_origins: &[String]) -> Result<String, &'static str> {
+/// Checks `raw` and returns the value to redirect to later (`raw` itself when it needs no
+/// normalisation), or why it was refused.
+pub fn validate<'a>(raw: &'a str, allowed_origins: &[String]) -> Result<Cow<'a, str>, &'static str> {
     if raw.is_empty() {
-        return Ok("/".to_owned());
+        return Ok(Cow::Borrowed("/"));
     }
     if raw.len() > MAX_RETURN_TO_LEN {
         return Err("longer than 2048 bytes");
@@ -32,12 +34,17 @@ pub fn validate(raw: &str, allowed_origins: &[String]) -> Result<String, &'stati
     absolute_url(raw, allowed_origins)
 }
 
-fn same_site_path(raw: &str) -> Result<String, &'static str> {
+fn same_site_path(raw: &str) -> Result<Cow<'_, str>, &'static str> {
+    if is_plain_path(raw) {
+        return Ok(Cow::Borrowed(raw));
+    }
     if raw.starts_with("//") || starts_with_encoded_slash(&raw[1..]) {
         return Err("starts with two slashes (a protocol-relative URL)");
     }
     let url = BASE.join(raw).map_err(|_| "not a valid path")?;
-    if url.origin() != BASE.origin() {
+    // The serialisation starts with the base's origin and `/` exactly when the origin is the
+    // base's: another host, a port or user info would all change this prefix.
+    if !url.as_str().starts_with(BASE.as_str()) {
         return Err("leaves the site");
     }
     let path = url.path();
@@ -55,7 +62,20 @@ fn same_site_path(raw: &str) -> Result<String, &'static str> {
         out.push('#');
         out.push_str(f);
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
+}
+
+/// A path the URL parser would return unchanged, so parsing can be skipped: `/` then unreserved
+/// characters and single slashes, no dot segment (nothing starts with `.` after a slash), no
+/// percent sign, and at most a simple `?key=value&…` query. A test holds this to the parser.
+fn is_plain_path(raw: &str) -> bool {
+    let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+    path.starts_with('/')
+        && !path.contains("//")
+        && !path.contains("/.")
+        && path.bytes().all(|b| unreserved(b) || b == b'/')
+        && query.bytes().all(|b| unreserved(b) || matches!(b, b'=' | b'&'))
 }
 
 /// `%2F` or `%5C` right after the leading slash: a later decoding step would produce `//`.
@@ -64,7 +84,7 @@ fn starts_with_encoded_slash(rest: &str) -> bool {
     matches!(lower.as_deref(), Some("%2f") | Some("%5c"))
 }
 
-fn absolute_url(raw: &str, allowed_origins: &[String]) -> Result<String, &'static str> {
+fn absolute_url(raw: &str, allowed_origins: &[String]) -> Result<Cow<'static, str>, &'static str> {
     let url = Url::parse(raw).map_err(|_| "neither a path starting with / nor an absolute URL")?;
     if !matches!(url.scheme(), "https" | "http") {
         return Err("scheme is not http(s)");
@@ -76,7 +96,7 @@ fn absolute_url(raw: &str, allowed_origins: &[String]) -> Result<String, &'stati
     if !allowed_origins.contains(&origin) {
         return Err("origin is not listed in SSO_RETURN_ORIGINS");
     }
-    Ok(url.into())
+    Ok(Cow::Owned(url.into()))
 }
 
 #[cfg(test)]
@@ -89,6 +109,40 @@ mod tests {
         assert_eq!(validate("", &[]).unwrap(), "/");
         assert_eq!(validate("/app/page?x=1&y=%20#frag", &[]).unwrap(), "/app/page?x=1&y=%20#frag");
         assert_eq!(validate("/a/../b", &[]).unwrap(), "/b");
+    }
+
+    /// What the URL parser makes of a same-site path, bypassing the plain-path shortcut.
+    fn parsed(raw: &str) -> Option<String> {
+        let url = BASE.join(raw).ok()?;
+        let mut out = url.path().to_owned();
+        if let Some(q) = url.query() {
+            out.push('?');
+            out.push_str(q);
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn plain_paths_are_exactly_what_the_parser_returns() {
+        for raw in ["/", "/a", "/app/page", "/a.b/c-d_e~f", "/x?y=1&z=", "/x?", "/a/b?c=d&e=f&", "/x?a.b=~"] {
+            assert!(is_plain_path(raw), "{raw}");
+            assert_eq!(parsed(raw).as_deref(), Some(raw));
+        }
+        for raw in ["/.", "/..", "/a/./b", "/a/../b", "//x", "/a//b", "/%2e", "/a#b", "/a?b c", "/a?b?c", "a"] {
+            assert!(!is_plain_path(raw), "{raw}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_plain_path_shortcut_agrees_with_the_parser(raw in "/[a-z./~_?=&%#-]{0,24}") {
+            if is_plain_path(&raw) {
+                let by_parser = parsed(&raw);
+                proptest::prop_assert_eq!(by_parser.as_deref(), Some(raw.as_str()));
+                let validated = validate(&raw, &[]);
+                proptest::prop_assert_eq!(validated.as_deref(), Ok(raw.as_str()));
+            }
+        }
     }
 
     #[test]

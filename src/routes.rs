@@ -54,12 +54,12 @@ fn check_limits(req: &Request<Bytes>) -> Result<(), Failure> {
 }
 
 /// Routes `req` to its endpoint.
-pub async fn dispatch(app: &App, req: Request<Bytes>) -> Result<Response<Bytes>, Failure> {
-    check_limits(&req)?;
+pub async fn dispatch(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure> {
+    check_limits(req)?;
     let path = req.uri().path();
     if path == "/" {
         return match *req.method() {
-            Method::GET | Method::HEAD if app.settings.dev_pages => Ok(crate::account::dev_home(app, &req)),
+            Method::GET | Method::HEAD if app.settings.dev_pages => Ok(crate::account::dev_home(app, req)),
             Method::GET | Method::HEAD => Ok(pages::text(http::StatusCode::OK, "ok")),
             _ => Err(Failure::new(ErrorCode::MethodNotAllowed, "GET")),
         };
@@ -71,10 +71,10 @@ pub async fn dispatch(app: &App, req: Request<Bytes>) -> Result<Response<Bytes>,
         return Err(Failure::new(ErrorCode::MethodNotAllowed, route.methods.join(", ")));
     }
     match route.path {
-        "/api/login" => crate::login::login(app, &req).await,
-        "/api/callback" => crate::callback::callback(app, &req).await,
-        "/api/me" => Ok(crate::account::me(app, &req)),
-        "/api/logout" => crate::account::logout(app, &req).await,
+        "/api/login" => crate::login::login(app, req).await,
+        "/api/callback" => crate::callback::callback(app, req).await,
+        "/api/me" => Ok(crate::account::me(app, req)),
+        "/api/logout" => crate::account::logout(app, req).await,
         "/api/logout/frontchannel" => Ok(crate::account::frontchannel_logout(app)),
         _ => Ok(pages::json(http::StatusCode::OK, &serde_json::json!({"status": "ok"}))),
     }

@@ -66,10 +66,109 @@ impl From<JwsError> for StateError {
     }
 }
 
+/// The claims of a state about to be minted, borrowed from the request being answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewState<'a> {
+    /// Flow id.
+    pub jti: &'a str,
+    /// Issued at (Unix seconds).
+    pub iat: u64,
+    /// Expires at (Unix seconds).
+    pub exp: u64,
+    /// The redirect URI the flow is started for.
+    pub aud: &'a str,
+    /// Where to send the browser after sign-in.
+    pub rt: &'a str,
+    /// `BASE64URL(SHA-256(flow secret))`.
+    pub vh: &'a str,
+}
+
+impl StateClaims {
+    /// These claims, borrowed for minting.
+    pub fn as_new(&self) -> NewState<'_> {
+        NewState { jti: &self.jti, iat: self.iat, exp: self.exp, aud: &self.aud, rt: &self.rt, vh: &self.vh }
+    }
+}
+
 /// Signs a state token.
 pub fn mint(keys: &TokenKeys, claims: &StateClaims) -> String {
-    let payload = serde_json::to_vec(claims).expect("state claims serialise");
-    keys.sign(&payload)
+    let mut token = String::new();
+    mint_into(keys, &claims.as_new(), &mut token);
+    token
+}
+
+/// Appends a signed state token for `claims` to `out` (the authorize URL being built).
+pub fn mint_into(keys: &TokenKeys, claims: &NewState<'_>, out: &mut String) {
+    let payload = payload_json(claims);
+    out.reserve(keys.signed_len(payload.len()));
+    keys.sign_into(&payload, out);
+}
+
+/// The claims as compact JSON, in declaration order: byte for byte what `serde_json` writes for
+/// [`StateClaims`] (a test holds the two together), without its per-field machinery on the
+/// sign-in hot path.
+fn payload_json(c: &NewState<'_>) -> Vec<u8> {
+    let mut j = Vec::with_capacity(80 + c.jti.len() + c.aud.len() + c.rt.len() + c.vh.len());
+    j.extend_from_slice(b"{\"jti\":");
+    json_str(&mut j, c.jti);
+    j.extend_from_slice(b",\"iat\":");
+    json_u64(&mut j, c.iat);
+    j.extend_from_slice(b",\"exp\":");
+    json_u64(&mut j, c.exp);
+    j.extend_from_slice(b",\"aud\":");
+    json_str(&mut j, c.aud);
+    j.extend_from_slice(b",\"rt\":");
+    json_str(&mut j, c.rt);
+    j.extend_from_slice(b",\"vh\":");
+    json_str(&mut j, c.vh);
+    j.push(b'}');
+    j
+}
+
+/// A JSON string literal, escaped as `serde_json` escapes it.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    // Almost always nothing needs escaping: one scan (written to vectorise), one copy.
+    if !bytes.iter().fold(false, |seen, &b| seen | (b < 0x20) | (b == b'"') | (b == b'\\')) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => &[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+fn json_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// Verifies a state token for `redirect_uri` at time `now`: signature first, then claims, then
@@ -136,6 +235,31 @@ mod tests {
         c.exp = u64::MAX;
         let t = mint(&keys(), &c);
         assert_eq!(verify(&keys(), &t, "https://app/api/callback", 2000).unwrap(), c);
+    }
+
+    #[test]
+    fn payload_json_is_what_serde_writes() {
+        let tricky = ["", "/", "/a\"b\\c", "/\u{0}\u{1f}\u{7f}\n\r\t\u{8}\u{c}", "/é/日本/\u{1F600}", "\"\"\\\\"];
+        for rt in tricky {
+            for iat in [0, 7, 1_795_776_436, u64::MAX - 1] {
+                let c = StateClaims {
+                    iat,
+                    exp: iat.saturating_add(600),
+                    rt: rt.to_owned(),
+                    aud: format!("https://app{rt}"),
+                    ..claims(0)
+                };
+                assert_eq!(payload_json(&c.as_new()), serde_json::to_vec(&c).unwrap(), "rt {rt:?}, iat {iat}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn payload_json_matches_serde_for_any_text(rt in "\\PC*|[\\x00-\\x7f]*", aud in "\\PC*", iat: u64) {
+            let c = StateClaims { rt, aud, iat, exp: iat, ..claims(0) };
+            proptest::prop_assert_eq!(payload_json(&c.as_new()), serde_json::to_vec(&c).unwrap());
+        }
     }
 
     #[test]

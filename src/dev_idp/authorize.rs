@@ -202,7 +202,7 @@ fn deliver(authz: &AuthzRequest, values: &[(&str, &str)]) -> Response<Bytes> {
     }
     let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&fields).finish();
     let sep = if authz.redirect_uri.contains('?') { '&' } else { '?' };
-    pages::redirect(StatusCode::FOUND, &format!("{}{sep}{query}", authz.redirect_uri), &[])
+    pages::redirect(StatusCode::FOUND, format!("{}{sep}{query}", authz.redirect_uri), Vec::new())
 }
 
 /// The `form_post` response: a form that submits itself (script allowed by a per-page nonce).

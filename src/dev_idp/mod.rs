@@ -153,7 +153,7 @@ impl DevIdp {
             .find(|(k, _)| k == "post_logout_redirect_uri")
             .map(|(_, v)| v.into_owned());
         match target.and_then(|t| url::Url::parse(&t).ok()).filter(crate::authority::is_loopback) {
-            Some(url) => pages::redirect(StatusCode::FOUND, url.as_str(), &[]),
+            Some(url) => pages::redirect(StatusCode::FOUND, url.into(), Vec::new()),
             None => {
                 dev_page(StatusCode::OK, "Signed out", "<h1>You have signed out</h1><p>You can close this window.</p>")
             }

@@ -65,7 +65,7 @@ impl DevIdp {
             return error(StatusCode::BAD_REQUEST, "invalid_grant", 50011, "The redirect URI specified in the request does not match the redirect URI used to obtain the authorization code.");
         }
         let verifier = get("code_verifier").unwrap_or_default();
-        if crate::flow::challenge(verifier) != grant.code_challenge {
+        if crate::flow::challenge(verifier).as_str() != grant.code_challenge {
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_grant",

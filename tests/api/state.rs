@@ -121,16 +121,16 @@ async fn expired_state_is_reported_as_expired() {
     let mut s = setup().await;
     let now = entra_sso::app::now();
     // The browser holds a matching flow cookie: only the lifetime is wrong.
-    let flow = entra_sso::flow::new_flow();
+    let flow = entra_sso::flow::Flow::new();
     let claims = StateClaims {
-        jti: flow.id.clone(),
+        jti: flow.id().to_owned(),
         iat: now - 1000,
         exp: now - 400,
         aud: REDIRECT_URI.into(),
         rt: "/later".into(),
-        vh: entra_sso::flow::challenge(flow.verifier.expose()),
+        vh: entra_sso::flow::challenge(flow.verifier()).as_str().to_owned(),
     };
-    s.jar.cookies.push((entra_sso::flow::cookie_name(&flow.id), flow.verifier.expose().to_owned()));
+    s.jar.cookies.push((entra_sso::flow::cookie_name(flow.id()), flow.verifier().to_owned()));
     let expired = state::mint(&keys_for(&s, SECRET_A, CLIENT_ID), &claims);
     let cb = format!("https://app.example.test/api/callback?code=abc&state={expired}");
     let r = callback(&s.app.base, &mut s.jar, &cb).await;
