@@ -22,7 +22,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{header, HeaderValue, Request, Response, StatusCode};
 use warp::Filter;
 
 /// Length of `Location` in a real `/api/login` answer (authorize URL with state, nonce, challenge).
@@ -78,11 +78,12 @@ impl Constant {
         let mut r = Response::new(Bytes::new());
         *r.status_mut() = StatusCode::FOUND;
         let h = r.headers_mut();
-        h.insert("cache-control", HeaderValue::from_static("no-store"));
-        h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-        h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-        h.insert("location", self.location.clone());
-        h.append("set-cookie", self.cookie.clone());
+        // Typed names, as entra-sso's pages use: a name given as text is parsed on every insert.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        h.insert(header::LOCATION, self.location.clone());
+        h.append(header::SET_COOKIE, self.cookie.clone());
         r
     }
 }

@@ -3,7 +3,7 @@
 //! no per-request URL building beyond appending the flow's values.
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderName, Request, Response, StatusCode};
 
 use crate::app::{now, App};
 use crate::cookies;
@@ -17,10 +17,13 @@ use crate::state::{self, NewState};
 /// `state_expired` rather than `flow_cookie_missing`.
 pub(crate) const FLOW_COOKIE_LEEWAY_SECS: u64 = 60;
 
+/// A typed name, so the lookup does not parse the name on every request.
+const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
+
 /// Starts a sign-in.
 pub async fn login(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure> {
     // A flow cookie set by a script's fetch would be one the user never navigates with.
-    if let Some(mode) = req.headers().get("sec-fetch-mode") {
+    if let Some(mode) = req.headers().get(&SEC_FETCH_MODE) {
         if mode.as_bytes() != b"navigate" {
             return Err(Failure::new(ErrorCode::NotANavigation, "Sec-Fetch-Mode is not navigate"));
         }
@@ -38,42 +41,40 @@ pub async fn login(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, F
     let prefix = app.authorize_prefix().await?;
 
     let flow = Flow::new();
-    let challenge = flow::challenge(flow.verifier());
+    let (id, verifier) = (flow.id(), flow.verifier());
+    let challenge = flow::challenge(verifier);
+    let challenge = challenge.as_str();
     let issued = now();
     let ttl = app.settings.state_ttl.as_secs();
-    let claims = NewState {
-        jti: flow.id(),
-        iat: issued,
-        exp: issued + ttl,
-        aud: &app.redirect_uri,
-        rt: &return_to,
-        vh: challenge.as_str(),
-    };
-    // One buffer for the whole URL; base64url values need no percent-encoding in a query.
-    let mut location = String::with_capacity(prefix.len() + 2 * return_to.len() + 720 + extras.len());
+    let claims =
+        NewState { jti: id, iat: issued, exp: issued + ttl, aud: &app.redirect_uri, rt: &return_to, vh: challenge };
+    // One buffer for the whole URL (the capacity is a generous estimate, not a limit); base64url
+    // values need no percent-encoding in a query.
+    let estimate = prefix.len() + 512 + 2 * (claims.aud.len() + claims.rt.len()) + extras.len();
+    let mut location = String::with_capacity(estimate);
     location.push_str(prefix);
     location.push_str("&state=");
     state::mint_into(&app.state_keys, &claims, &mut location);
     location.push_str("&nonce=");
-    location.push_str(flow::nonce(flow.verifier()).as_str());
+    location.push_str(flow::nonce(verifier).as_str());
     location.push_str("&code_challenge=");
-    location.push_str(challenge.as_str());
+    location.push_str(challenge);
     location.push_str(&extras);
 
     let mut set_cookies = expire_oldest_flows(req);
-    set_cookies.push(flow_cookie(app, &flow));
+    set_cookies.push(flow_cookie(app, id, verifier));
     Ok(pages::redirect(StatusCode::FOUND, location, set_cookies))
 }
 
 /// `Set-Cookie` for the new flow: `__Host-sso-flow-<id>=<verifier>` and the attributes the
 /// settings fix once.
-fn flow_cookie(app: &App, flow: &Flow) -> String {
+fn flow_cookie(app: &App, id: &str, verifier: &str) -> String {
     let attributes = app.flow_cookie_attributes();
-    let mut c = String::with_capacity(FLOW_COOKIE_PREFIX.len() + 22 + 1 + 43 + attributes.len());
+    let mut c = String::with_capacity(FLOW_COOKIE_PREFIX.len() + id.len() + 1 + verifier.len() + attributes.len());
     c.push_str(FLOW_COOKIE_PREFIX);
-    c.push_str(flow.id());
+    c.push_str(id);
     c.push('=');
-    c.push_str(flow.verifier());
+    c.push_str(verifier);
     c.push_str(attributes);
     c
 }
