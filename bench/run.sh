@@ -409,15 +409,28 @@ if ((CRITERION)); then
     log "6. cargo bench --bench core"
     crit_args=()
     ((QUICK)) && crit_args=(--warm-up-time 1 --measurement-time 2)
-    cargo bench --locked --bench core -- ${crit_args[@]+"${crit_args[@]}"} >"$RAW/criterion.txt" 2>&1 || {
+    crit_median() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["median"]["point_estimate"])' "$1"; }
+    # The callback group first as any process runs, on both cores: the handler's thread and the
+    # dev IdP (another process) usually land on different cores, and every token answer then wakes
+    # an idle core. Then everything pinned to core 0, which the targets are judged on: the IdP
+    # answers on the same core, so the handler is not charged for cross-core wake-ups (BENCHMARKS.md,
+    # "Callback").
+    cargo bench --locked --bench core -- ${crit_args[@]+"${crit_args[@]}"} callback/ >"$RAW/criterion-unpinned.txt" 2>&1 || {
+        tail -20 "$RAW/criterion-unpinned.txt" >&2
+        echo "bench/run.sh: cargo bench (callback, unpinned) failed" >&2
+        exit 1
+    }
+    f=$TARGET/criterion/callback/callback_handler_cpu_idp_excluded/new/estimates.json
+    [[ -f $f ]] && put crit.callback_unpinned "$(crit_median "$f")"
+    taskset -c "$SERVER_CORE" cargo bench --locked --bench core -- ${crit_args[@]+"${crit_args[@]}"} >"$RAW/criterion.txt" 2>&1 || {
         tail -20 "$RAW/criterion.txt" >&2
         echo "bench/run.sh: cargo bench failed" >&2
         exit 1
     }
     for id in state_mint state_verify session_mint session_verify login_handler id_token_verify_rs256 \
-        callback/callback_handler_cpu_idp_excluded; do
+        idle/id_token_verify_rs256_after_1500us_sleep callback/callback_handler_cpu_idp_excluded; do
         f=$TARGET/criterion/$id/new/estimates.json
-        [[ -f $f ]] && put "crit.${id##*/}" "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["median"]["point_estimate"])' "$f")"
+        [[ -f $f ]] && put "crit.${id##*/}" "$(crit_median "$f")"
     done
 fi
 
@@ -537,6 +550,11 @@ if dj_best_rps:
     dc = f(f"dj.{dj_best}.cpu_us")
     p(f"| `/api/login` ≥ 30× django-microsoft-sso (fastest config) | req/s: {num(login)} / {num(dj_best_rps, 1)} = **{x:,.0f}×**; "
       f"server CPU per login: {us(dc)} / {us(lc)} = {num(dc / lc if dc and lc else None)}× | {verdict(x >= 30)} |")
+cb = f("crit.callback_handler_cpu_idp_excluded")
+if cb is not None:
+    cbu = f("crit.callback_unpinned")
+    p(f"| callback handler CPU ≤ 100 µs (median, criterion, IdP excluded) | **{ns(cb)}** with the dev IdP on the same core; "
+      f"{ns(cbu)} unpinned (cross-core wake-ups, see BENCHMARKS.md) | {verdict(cb <= 100_000)} |")
 p("")
 
 p(f"## Login start, requests/s (wrk -t1 -c64 on core 1; server on core 0; the first three: median of {g('bare.rounds').count(' ') + 1 if g('bare.rounds') else '–'} alternating rounds)")
@@ -603,7 +621,9 @@ p("")
 crit = [("state_mint", "state token mint (HS256)"), ("state_verify", "state token verify"),
         ("session_mint", "session token mint"), ("session_verify", "session token verify"),
         ("login_handler", "`/api/login` handler (no HTTP)"), ("id_token_verify_rs256", "ID token verify (RS256, 2048-bit)"),
-        ("callback_handler_cpu_idp_excluded", "callback handler, CPU time, dev IdP in another process")]
+        ("id_token_verify_rs256_after_1500us_sleep", "the same, each after the thread slept 1.5 ms (thread CPU time)"),
+        ("callback_handler_cpu_idp_excluded", "callback handler, CPU time, dev IdP in another process on the same core"),
+        ("callback_unpinned", "the same, not pinned: the IdP's answers usually wake the other, idle core")]
 if any(g(f"crit.{k}") for k, _ in crit):
     p("## Criterion microbenchmarks (`cargo bench --bench core`, medians)")
     p("")

@@ -106,6 +106,31 @@ fn id_token(c: &mut Criterion) {
     c.bench_function("id_token_verify_rs256", |b| {
         b.iter(|| verifier.verify(black_box(&token), &key, issuer, "the-nonce", now).unwrap())
     });
+    // The same work after the thread slept as long as a callback waits for the dev IdP's token
+    // answer (~1.5 ms): what an idle core's caches and clock do to it (see BENCHMARKS.md).
+    let mut group = c.benchmark_group("idle");
+    group.sample_size(20).measurement_time(Duration::from_secs(8));
+    group.bench_function("id_token_verify_rs256_after_1500us_sleep", |b| {
+        b.iter_custom(|iters| {
+            let mut cpu = Duration::ZERO;
+            for _ in 0..iters {
+                std::thread::sleep(Duration::from_micros(1500));
+                let start = thread_cpu();
+                black_box(verifier.verify(black_box(&token), &key, issuer, "the-nonce", now).unwrap());
+                cpu += thread_cpu() - start;
+            }
+            cpu
+        })
+    });
+    group.finish();
+}
+
+/// CPU time of the calling thread so far.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the kernel knows.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 fn login_request() -> http::Request<Bytes> {
