@@ -11,7 +11,7 @@
 
 use entra_sso::return_to::validate;
 use libfuzzer_sys::fuzz_target;
-use url::Url;
+use url::{Position, Url};
 
 const ORIGIN: &str = "https://app.example.com";
 
@@ -44,16 +44,8 @@ fuzz_target!(|data: &[u8]| {
         if is_path {
             // Whether it came through the parser or the plain-path shortcut, the value is what
             // the parser makes of it: a browser will see exactly this path.
-            let mut reparsed = resolved.path().to_owned();
-            if let Some(q) = resolved.query() {
-                reparsed.push('?');
-                reparsed.push_str(q);
-            }
-            if let Some(f) = resolved.fragment() {
-                reparsed.push('#');
-                reparsed.push_str(f);
-            }
-            assert_eq!(reparsed, *s, "accepted {raw:?} as {s:?}, which the URL parser reads as {reparsed:?}");
+            let reparsed = &resolved[Position::BeforePath..];
+            assert_eq!(reparsed, &*s, "accepted {raw:?} as {s:?}, which the URL parser reads as {reparsed:?}");
         }
         assert_eq!(validate(&s, origins).as_deref(), Ok(&*s), "accepted {raw:?} as {s:?} but not {s:?} itself");
     }
