@@ -76,6 +76,6 @@ profile() { # NAME COMMAND...: runs the server on core 0, loads and samples it, 
         SSO_TENANT_ID=b9419818-09af-49c2-b0c3-653adc1f376e \
         SSO_CLIENT_ID=6cb04018-a3f5-46a7-b995-940c78f5aef3 \
         SSO_REDIRECT_URI=https://app.example.com/api/callback \
-        SSO_SECRET=bench-only-secret-0123456789abcdefghijklmnopqrstuvwxyz \
+        SSO_SECRET=8bRqSUcj3aQOMSzslimez9kQ9ymzU7qDH8O09x9qDfg \
         sh -c 'exec "$0" serve' "$BIN"
 } | tee "$OUT/latest.txt"

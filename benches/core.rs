@@ -10,16 +10,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use entra_sso::id_token::IdTokenVerifier;
-use entra_sso::jws::{Purpose, TokenKeys};
+use entra_sso::jws::{Deployment, Purpose, TokenKeys};
 use entra_sso::provider::VerifyKey;
-use entra_sso::secret::SecretString;
+use entra_sso::secret::SigningSecret;
 use entra_sso::session::{self, SessionClaims};
 use entra_sso::state::{self, StateClaims};
 use entra_sso::{App, Settings};
 
 const CLIENT_ID: &str = "6cb04018-a3f5-46a7-b995-940c78f5aef3";
 const REDIRECT_URI: &str = "https://app.example.test/api/callback";
-const SECRET: &str = "bench-secret-0123456789abcdefghijklmnop";
+const SECRET: &str = "6lnj9p6JSeYLGcmsFrzbHcRIT6xu9ePAUrMqFaQ184A";
 
 fn settings(authority: &str) -> Settings {
     let vars = [
@@ -33,7 +33,12 @@ fn settings(authority: &str) -> Settings {
 }
 
 fn keys(purpose: Purpose) -> TokenKeys {
-    TokenKeys::derive(&[SecretString::new(SECRET)], purpose, CLIENT_ID, "https://login.microsoftonline.com/t/v2.0")
+    let deployment = Deployment {
+        client_id: CLIENT_ID,
+        authority: "https://login.microsoftonline.com/t/v2.0",
+        redirect_uri: REDIRECT_URI,
+    };
+    TokenKeys::derive(&[SigningSecret::parse(SECRET).unwrap()], purpose, deployment)
 }
 
 fn tokens(c: &mut Criterion) {
@@ -66,13 +71,18 @@ fn tokens(c: &mut Criterion) {
         groups: vec![],
         groups_overage: false,
         login_hint: None,
+        sid: None,
         iat: entra_sso::app::now(),
         exp: entra_sso::app::now() + 3600,
     };
     c.bench_function("session_mint", |b| {
-        b.iter_batched(|| session.clone(), |mut s| session::mint(&session_keys, &mut s).unwrap(), BatchSize::SmallInput)
+        b.iter_batched(
+            || session.clone(),
+            |mut s| session::mint(&session_keys, &mut s, |_| false).unwrap(),
+            BatchSize::SmallInput,
+        )
     });
-    let token = session::mint(&session_keys, &mut session.clone()).unwrap();
+    let token = session::mint(&session_keys, &mut session.clone(), |_| false).unwrap();
     c.bench_function("session_verify", |b| {
         b.iter(|| session::verify(&session_keys, black_box(&token), CLIENT_ID, 0, session.iat).unwrap())
     });

@@ -10,13 +10,41 @@ use crate::cookies::{self, SESSION_COOKIE};
 use crate::errors::{ErrorCode, Failure};
 use crate::pages;
 use crate::params::Params;
-use crate::session::{self, SessionClaims};
+use crate::session::{self, SessionClaims, SessionError};
 
-/// The current session, if the request carries a valid one.
-pub fn current_session(app: &App, req: &Request<Bytes>) -> Option<SessionClaims> {
+/// Why a request has no usable session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoSession {
+    /// No session cookie, or one that does not verify, has expired or was revoked.
+    SignedOut,
+    /// A genuine session whose user the tenant list or policy no longer admits.
+    Denied(String),
+}
+
+/// The current session: a cookie that verifies and whose user this deployment's tenant list
+/// and policy admit now, not only when it was issued.
+pub fn current_session(app: &App, req: &Request<Bytes>) -> Result<SessionClaims, NoSession> {
+    let claims = verified_session(app, req).ok_or(NoSession::SignedOut)?;
+    let settings = &app.settings;
+    let tenant_ok = settings.tenants.admits(claims.tid.as_deref(), settings.authority.admits_personal_accounts());
+    let verdict = if tenant_ok { settings.policy.check(&claims) } else { Err("tenant no longer allowed".into()) };
+    verdict.map(|()| claims).map_err(|why| {
+        tracing::info!(reason = %why, "session refused by the current tenant list or policy");
+        NoSession::Denied(why)
+    })
+}
+
+/// The session cookie's claims if its signature, audience, lifetime and revocation check pass.
+fn verified_session(app: &App, req: &Request<Bytes>) -> Option<SessionClaims> {
     let token = cookies::get(req.headers(), SESSION_COOKIE)?;
-    match session::verify(&app.session_keys, token, &app.settings.client_id, app.settings.session_not_before, now()) {
+    let settings = &app.settings;
+    match session::verify(&app.session_keys, token, &settings.client_id, settings.session_not_before, now()) {
         Ok(claims) => Some(claims),
+        Err(e @ SessionError::Revoked) => {
+            // An operator acted; seeing it take effect matters more than the noise.
+            tracing::info!(reason = %e, "session cookie not accepted");
+            None
+        }
         Err(e) => {
             tracing::debug!(reason = %e, "session cookie not accepted");
             None
@@ -24,19 +52,26 @@ pub fn current_session(app: &App, req: &Request<Bytes>) -> Option<SessionClaims>
     }
 }
 
-/// `GET /api/me`: the session's claims, or 401 `not_signed_in` with the login URL.
+/// `GET /api/me`: the session's claims; 401 `not_signed_in` with the login URL; or 403
+/// `access_denied_by_policy` for a session the current policy no longer admits.
 pub fn me(app: &App, req: &Request<Bytes>) -> Response<Bytes> {
     match current_session(app, req) {
-        Some(claims) => pages::json(StatusCode::OK, &serde_json::to_value(&claims).unwrap_or_default()),
-        None => pages::json(
+        Ok(claims) => pages::json(StatusCode::OK, &serde_json::to_value(&claims).unwrap_or_default()),
+        Err(NoSession::SignedOut) => pages::json(
             StatusCode::UNAUTHORIZED,
             &serde_json::json!({"error": ErrorCode::NotSignedIn.as_str(), "login_url": pages::LOGIN_PATH}),
+        ),
+        Err(NoSession::Denied(_)) => pages::json(
+            StatusCode::FORBIDDEN,
+            &serde_json::json!({"error": ErrorCode::AccessDeniedByPolicy.as_str(), "logout_url": "/api/logout"}),
         ),
     }
 }
 
 /// `GET|POST /api/logout?return_to=…`: clears the session and signs out at the IdP (or only
-/// locally). A GET that may come from another site gets a confirmation page instead.
+/// locally). A request not proven to come from this app, GET or POST, gets a confirmation page
+/// instead: a cross-site form could otherwise sign the user out (and, with `SSO_LOGOUT=idp`, out
+/// of Microsoft too).
 pub async fn logout(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure> {
     let query = req.uri().query().unwrap_or("");
     let params = Params::parse(query.as_bytes())
@@ -49,10 +84,10 @@ pub async fn logout(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, 
         .map_err(|why| Failure::new(ErrorCode::ReturnToRejected, format!("logout return_to {why}")))?
         .into_owned();
 
-    if req.method() == Method::GET && !same_origin_navigation(req) {
+    if !from_this_app(app, req) {
         return Ok(pages::logout_confirm(&format!("/api/logout?return_to={}", pages::encode_query_value(&return_to))));
     }
-    let session = current_session(app, req);
+    let session = verified_session(app, req);
     let target = match app.settings.logout_mode {
         LogoutMode::Local => return_to,
         LogoutMode::Idp => idp_logout_url(app, session.as_ref()).await.unwrap_or(return_to),
@@ -61,9 +96,21 @@ pub async fn logout(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, 
     Ok(pages::redirect(status, target, vec![cookies::expire(SESSION_COOKIE)]))
 }
 
-/// `Sec-Fetch-Site: same-origin` or `none` (typed or bookmarked by the user).
-fn same_origin_navigation(req: &Request<Bytes>) -> bool {
-    matches!(req.headers().get("sec-fetch-site").map(|v| v.as_bytes()), Some(b"same-origin") | Some(b"none"))
+/// Whether the request comes from this app: `Sec-Fetch-Site: same-origin` (or `none` for a
+/// GET the user typed or bookmarked), else an `Origin` that is this deployment's or one listed
+/// in `SSO_RETURN_ORIGINS` (browsers without Fetch Metadata, apps on a sibling origin).
+fn from_this_app(app: &App, req: &Request<Bytes>) -> bool {
+    match req.headers().get("sec-fetch-site").map(|v| v.as_bytes()) {
+        Some(b"same-origin") => return true,
+        Some(b"none") if req.method() == Method::GET => return true,
+        _ => {}
+    }
+    let Some(origin) = req.headers().get(http::header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return false;
+    };
+    let settings = &app.settings;
+    origin == settings.redirect_uri.origin().ascii_serialization()
+        || settings.return_origins.iter().any(|o| o == origin)
 }
 
 /// The IdP's end-session URL with `post_logout_redirect_uri`, `client_id` and `logout_hint`.
@@ -87,10 +134,40 @@ async fn idp_logout_url(app: &App, session: Option<&SessionClaims>) -> Option<St
 /// `GET /api/logout/frontchannel`: the app registration's front-channel logout URL, which the
 /// IdP loads in a hidden iframe when the user signs out elsewhere. Browsers send no
 /// `SameSite=Lax` cookie into a cross-site frame and may refuse cookies set there, so the
-/// deletion is best effort (see docs/decisions.md); the answer is always 200.
-pub fn frontchannel_logout(app: &App) -> Response<Bytes> {
-    let expire = format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=None");
-    let mut r = pages::with_cookies(pages::html(StatusCode::OK, "Signed out", "<p>Signed out.</p>"), &[expire]);
+/// deletion is best effort (see docs/decisions.md).
+///
+/// Accepted only as a frame (`Sec-Fetch-Dest`, where the browser sends it), so a link cannot
+/// sign anyone out; an `iss` sent must be the provider's, and a `sid` sent must be this
+/// session's, or nothing is cleared.
+pub async fn frontchannel_logout(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure> {
+    if req.headers().get("sec-fetch-dest").is_some_and(|d| !matches!(d.as_bytes(), b"iframe" | b"frame")) {
+        return Err(Failure::new(ErrorCode::NotAFrame, "front-channel logout opened outside a frame"));
+    }
+    let params = Params::parse(req.uri().query().unwrap_or("").as_bytes())
+        .map_err(|_| Failure::new(ErrorCode::InvalidParameter, "front-channel logout query too large"))?;
+    let single = |name: &str| {
+        params.single(name).map_err(|_| Failure::new(ErrorCode::InvalidParameter, format!("{name} repeated")))
+    };
+    let (iss, sid) = (single("iss")?, single("sid")?);
+    if let Some(iss) = iss {
+        let metadata =
+            app.provider.metadata().await.map_err(|e| Failure::new(ErrorCode::IdpUnavailable, e.to_string()))?;
+        if !crate::callback::issuer_matches(&metadata.issuer, iss) {
+            return Err(Failure::new(ErrorCode::InvalidParameter, "front-channel logout iss is not the provider's"));
+        }
+    }
+    let session = verified_session(app, req);
+    let names_another_session = match (sid, session.as_ref().and_then(|s| s.sid.as_deref())) {
+        (Some(sent), Some(ours)) => !crate::ct_eq(sent.as_bytes(), ours.as_bytes()),
+        _ => false,
+    };
+    let page = pages::html(StatusCode::OK, "Signed out", "<p>Signed out.</p>");
+    let mut r = if names_another_session {
+        page
+    } else {
+        let expire = format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=None");
+        pages::with_cookies(page, &[expire])
+    };
     // The IdP frames this page, so it alone may; everything else stays as strict as elsewhere.
     let idp_origin = url::Url::parse(app.settings.authority.as_str()).map(|u| u.origin().ascii_serialization());
     let csp = format!("default-src 'none'; frame-ancestors {}", idp_origin.unwrap_or_else(|_| "'none'".into()));
@@ -99,10 +176,10 @@ pub fn frontchannel_logout(app: &App) -> Response<Bytes> {
     if let Ok(v) = http::HeaderValue::from_str(&csp) {
         headers.insert(http::header::CONTENT_SECURITY_POLICY, v);
     }
-    r
+    Ok(r)
 }
 
 /// `GET /` under `entra-sso dev`.
 pub fn dev_home(app: &App, req: &Request<Bytes>) -> Response<Bytes> {
-    pages::dev_home(current_session(app, req).as_ref())
+    pages::dev_home(current_session(app, req).ok().as_ref())
 }

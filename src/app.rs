@@ -11,7 +11,7 @@ use crate::config::{ResponseMode, Settings};
 use crate::cookies::SameSite;
 use crate::errors::{ErrorCode, Failure};
 use crate::id_token::IdTokenVerifier;
-use crate::jws::{Purpose, TokenKeys};
+use crate::jws::{Deployment, Purpose, TokenKeys};
 use crate::pages;
 use crate::provider::Provider;
 
@@ -26,6 +26,7 @@ pub struct App {
     pub(crate) session_keys: TokenKeys,
     pub(crate) provider: Arc<Provider>,
     pub(crate) id_tokens: IdTokenVerifier,
+    pub(crate) redemption_attempts: crate::attempts::RedemptionCounter,
     pub(crate) redirect_uri: String,
     /// The authorize URL up to and including `code_challenge_method=S256`.
     pub(crate) authorize_prefix: OnceLock<String>,
@@ -38,16 +39,21 @@ impl App {
     /// [`App::prefetch`] to load the provider's metadata in the background.
     pub fn new(settings: Settings) -> Arc<Self> {
         crate::install_crypto();
-        let authority = settings.authority.as_str();
+        let deployment = Deployment {
+            client_id: &settings.client_id,
+            authority: settings.authority.as_str(),
+            redirect_uri: settings.redirect_uri.as_str(),
+        };
         let app = App {
-            state_keys: TokenKeys::derive(&settings.secrets, Purpose::State, &settings.client_id, authority),
-            session_keys: TokenKeys::derive(&settings.secrets, Purpose::Session, &settings.client_id, authority),
+            state_keys: TokenKeys::derive(&settings.secrets, Purpose::State, deployment),
+            session_keys: TokenKeys::derive(&settings.secrets, Purpose::Session, deployment),
             provider: Arc::new(Provider::new(&settings)),
             id_tokens: IdTokenVerifier::new(
                 &settings.client_id,
                 settings.tenants.clone(),
                 settings.authority.admits_personal_accounts(),
             ),
+            redemption_attempts: Default::default(),
             redirect_uri: settings.redirect_uri.to_string(),
             authorize_prefix: OnceLock::new(),
             flow_cookie_attributes: flow_cookie_attributes(&settings),

@@ -34,7 +34,11 @@ pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
     let verified = state_param.map(|s| verify_state(app, s));
 
     if let Ok(Some(error)) = params.single("error") {
-        return Err(idp_error(&params, error, verified));
+        // The state alone proves nothing: anyone mints one with /api/login. Only the browser
+        // that started this flow may see the IdP's own words.
+        let verified = verified.and_then(Result::ok);
+        let own_flow = verified.as_ref().is_some_and(|claims| flow_secret(req, claims).is_ok());
+        return Err(idp_error(&params, error, verified, own_flow));
     }
     let claims = match verified {
         None => return Err(Failure::new(ErrorCode::StateMissing, "no state parameter")),
@@ -52,6 +56,9 @@ pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
         Err(_) => return Err(fail(ErrorCode::CodeMalformed, "code repeated".into())),
     };
 
+    if !app.redemption_attempts.try_attempt(&claims.jti, claims.exp, now()) {
+        return Err(fail(ErrorCode::TooManyAttempts, "this flow used its token calls on this instance".into()));
+    }
     let id_token = app.provider.redeem(code, &verifier).await.map_err(|e| token_failure(e).retry(retry.clone()))?;
     let id = validate_id_token(app, &id_token, verifier.expose()).await.map_err(|f| f.retry(retry.clone()))?;
     app.settings.policy.check(&id).map_err(|why| {
@@ -63,7 +70,7 @@ pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
     let issued = now();
     let mut session =
         SessionClaims::from_id_token(id, &app.settings.client_id, issued, app.settings.session_ttl.as_secs());
-    let token = session::mint(&app.session_keys, &mut session)
+    let token = session::mint(&app.session_keys, &mut session, |g| app.settings.policy.allows_group(g))
         .map_err(|e| Failure::new(ErrorCode::IdTokenInvalid, format!("session: {e}")).retry(retry.clone()))?;
     let set_cookies = vec![
         cookies::set(SESSION_COOKIE, &token, app.settings.session_ttl.as_secs(), cookies::SameSite::Lax),
@@ -98,9 +105,9 @@ fn verify_state(app: &App, raw: &str) -> Result<StateClaims, Failure> {
     })
 }
 
-/// The IdP's `error=` answer. Its description is shown only when the state verifies, so a
-/// crafted link cannot put text on our page.
-fn idp_error(params: &Params<'_>, error: &str, verified: Option<Result<StateClaims, Failure>>) -> Failure {
+/// The IdP's `error=` answer. Its description is shown only when the state verifies and the
+/// browser holds that flow's cookie (`own_flow`), so a crafted link cannot put text on our page.
+fn idp_error(params: &Params<'_>, error: &str, verified: Option<StateClaims>, own_flow: bool) -> Failure {
     let error = if error.len() <= 64 && error.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
         error
     } else {
@@ -112,20 +119,15 @@ fn idp_error(params: &Params<'_>, error: &str, verified: Option<Result<StateClai
     let mut failure = Failure::new(
         ErrorCode::IdpError,
         format!(
-            "IdP error={error} {aadsts} trace_id={} correlation_id={} state_valid={}",
+            "IdP error={error} {aadsts} trace_id={} correlation_id={} state_valid={} flow_cookie={own_flow}",
             ids("Trace ID: "),
             ids("Correlation ID: "),
-            matches!(verified, Some(Ok(_)))
+            verified.is_some(),
         ),
     );
-    match verified {
-        Some(Ok(claims)) => {
-            failure.shown =
-                Some(if description.is_empty() { error.to_owned() } else { format!("{error}: {description}") });
-            failure.retry = Some(claims.rt);
-        }
-        _ => failure.shown = Some(error.to_owned()),
-    }
+    failure.shown =
+        Some(if own_flow && !description.is_empty() { format!("{error}: {description}") } else { error.to_owned() });
+    failure.retry = verified.map(|claims| claims.rt);
     failure
 }
 
@@ -164,7 +166,7 @@ async fn check_issuer_param(app: &App, params: &Params<'_>) -> Result<(), Failur
 }
 
 /// Whether `actual` is `expected`, or `expected`'s `{tenantid}` template filled with a GUID.
-fn issuer_matches(expected: &str, actual: &str) -> bool {
+pub(crate) fn issuer_matches(expected: &str, actual: &str) -> bool {
     let Some((head, tail)) = expected.split_once("{tenantid}") else {
         return expected == actual;
     };

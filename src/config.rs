@@ -9,10 +9,10 @@ use url::Url;
 
 use crate::authority::Authority;
 use crate::policy::Policy;
-use crate::secret::SecretString;
+use crate::secret::{SecretString, SigningSecret};
 
-/// Shortest accepted `SSO_SECRET` entry, in bytes (256 bits).
-pub const MIN_SECRET_LEN: usize = 32;
+/// How to make an `SSO_SECRET` value, named in every refusal of one.
+const SECRET_ADVICE: &str = "generate one with `entra-sso keygen` (or `openssl rand -base64 32`)";
 
 /// A setting that is missing or invalid: names the variable and says what is wrong with it.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +68,20 @@ impl TenantPolicy {
             TenantPolicy::Only(list) => list.iter().any(|t| t.eq_ignore_ascii_case(tid)),
         }
     }
+
+    /// Whether a user of tenant `tid` (or of no tenant) is admitted, with personal Microsoft
+    /// accounts only where the authority takes them (`personal_accounts`). Checked on the ID
+    /// token at sign-in and again on every use of a session, so a list tightened later applies
+    /// to sessions already issued.
+    pub fn admits(&self, tid: Option<&str>, personal_accounts: bool) -> bool {
+        match tid {
+            Some(tid) => {
+                self.allows(tid)
+                    && (personal_accounts || !tid.eq_ignore_ascii_case(crate::id_token::PERSONAL_ACCOUNTS_TENANT))
+            }
+            None => !matches!(self, TenantPolicy::Only(_)),
+        }
+    }
 }
 
 /// What `/api/logout` does after clearing the session cookie.
@@ -90,8 +104,8 @@ pub struct Settings {
     pub client_secret: Option<SecretString>,
     /// `SSO_REDIRECT_URI`, exactly as registered.
     pub redirect_uri: Url,
-    /// `SSO_SECRET`, split on commas; the first signs, all verify.
-    pub secrets: Vec<SecretString>,
+    /// `SSO_SECRET`, split on commas and decoded; the first signs, all verify.
+    pub secrets: Vec<SigningSecret>,
     /// `SSO_SCOPES`: scopes beyond `openid profile email`.
     pub extra_scopes: Vec<String>,
     /// `SSO_RETURN_ORIGINS`: absolute origins allowed in `return_to` (ASCII serialisation).
@@ -116,6 +130,8 @@ pub struct Settings {
     pub connect_timeout: Duration,
     /// Total time-out of every outbound call.
     pub request_timeout: Duration,
+    /// Longest a callback waits for one of the token-call permits when all are taken.
+    pub redemption_wait: Duration,
     /// Shortest interval between two JWKS refetches caused by an unknown `kid`.
     pub jwks_refetch_interval: Duration,
     /// Serve the dev start page on `/` (only `entra-sso dev` turns this on).
@@ -168,11 +184,7 @@ impl Settings {
                 .map(|v| parse_public_url(&v))
                 .transpose()
                 .map_err(|e| ConfigError::new("SSO_POST_LOGOUT_REDIRECT_URI", e))?,
-            session_not_before: get("SSO_SESSION_NOT_BEFORE")
-                .map(|v| v.parse::<u64>())
-                .transpose()
-                .map_err(|_| ConfigError::new("SSO_SESSION_NOT_BEFORE", "must be a Unix time in seconds"))?
-                .unwrap_or(0),
+            session_not_before: parse_not_before(get("SSO_SESSION_NOT_BEFORE"), crate::app::now())?,
             response_mode: match get("SSO_RESPONSE_MODE").as_deref() {
                 None | Some("query") => ResponseMode::Query,
                 Some("form_post") => ResponseMode::FormPost,
@@ -185,6 +197,7 @@ impl Settings {
             },
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(10),
+            redemption_wait: Duration::from_secs(5),
             jwks_refetch_interval: Duration::from_secs(30),
             dev_pages: false,
         })
@@ -205,26 +218,44 @@ pub fn parse_public_url(value: &str) -> Result<Url, String> {
     }
 }
 
-fn parse_secrets(value: Option<String>) -> Result<Vec<SecretString>, ConfigError> {
+fn parse_secrets(value: Option<String>) -> Result<Vec<SigningSecret>, ConfigError> {
     let value = value.ok_or_else(|| {
         ConfigError::new(
             "SSO_SECRET",
-            "required: one or more comma-separated random secrets of at least 32 bytes (e.g. `openssl rand -base64 32`)",
+            format!("required: one or more comma-separated values of 32 random bytes; {SECRET_ADVICE}"),
         )
     })?;
-    let secrets: Vec<SecretString> = value.split(',').map(|s| SecretString::new(s.trim())).collect();
-    if secrets.len() > 8 {
+    let entries: Vec<&str> = value.split(',').map(str::trim).collect();
+    if entries.len() > 8 {
         return Err(ConfigError::new("SSO_SECRET", "at most 8 secrets may be listed"));
     }
-    for (i, s) in secrets.iter().enumerate() {
-        if s.expose().len() < MIN_SECRET_LEN {
-            return Err(ConfigError::new(
-                "SSO_SECRET",
-                format!("entry {} is shorter than {MIN_SECRET_LEN} bytes", i + 1),
-            ));
+    let mut secrets: Vec<SigningSecret> = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let secret = SigningSecret::parse(entry)
+            .map_err(|e| ConfigError::new("SSO_SECRET", format!("entry {} {e}; {SECRET_ADVICE}", i + 1)))?;
+        if secrets.contains(&secret) {
+            return Err(ConfigError::new("SSO_SECRET", format!("entry {} repeats an earlier entry", i + 1)));
         }
+        secrets.push(secret);
     }
     Ok(secrets)
+}
+
+/// Clock difference tolerated between the operator who picked `SSO_SESSION_NOT_BEFORE` and
+/// this instance; any later value would refuse every fresh session, an endless sign-in loop.
+pub const NOT_BEFORE_SKEW_SECS: u64 = 60;
+
+fn parse_not_before(value: Option<String>, now: u64) -> Result<u64, ConfigError> {
+    let Some(value) = value else { return Ok(0) };
+    let err = |problem: String| ConfigError::new("SSO_SESSION_NOT_BEFORE", problem);
+    let t = value.parse::<u64>().map_err(|_| err("must be a Unix time in seconds (`date +%s`)".into()))?;
+    if t > now + NOT_BEFORE_SKEW_SECS {
+        let unit = if t > now.saturating_mul(100) { " (milliseconds? use seconds)" } else { "" };
+        return Err(err(format!(
+            "{t} is in the future{unit}: every session, even one just issued, would be refused; use a time up to now ({now})"
+        )));
+    }
+    Ok(t)
 }
 
 fn parse_tenants(value: Option<String>, authority: &Authority) -> Result<TenantPolicy, ConfigError> {
@@ -276,11 +307,29 @@ fn parse_policy(
         TenantPolicy::Any => false,
         TenantPolicy::Unrestricted => !authority.is_multi_tenant() && authority.entra_tenant() != Some("consumers"),
     };
-    if !policy.email_domains.is_empty() && !tenant_restricted {
+    if tenant_restricted {
+        return Ok(policy);
+    }
+    const RESTRICT: &str =
+        "needs a tenant restriction (a single-tenant authority or SSO_ALLOWED_TENANTS with tenant ids)";
+    if !policy.email_domains.is_empty() {
         return Err(ConfigError::new(
             "SSO_ALLOWED_EMAIL_DOMAINS",
-            "an e-mail domain rule needs a tenant restriction (a single-tenant authority or SSO_ALLOWED_TENANTS with tenant ids): e-mail addresses are not verified across tenants",
+            format!("an e-mail domain rule {RESTRICT}: e-mail addresses are not verified across tenants"),
         ));
+    }
+    // Each tenant's own administrators assign app roles and group memberships: with any tenant
+    // admitted, anyone can create a tenant, give themselves the role and pass.
+    for (variable, rule, values) in [
+        ("SSO_REQUIRED_ROLES", "an app-role rule", &policy.required_roles),
+        ("SSO_ALLOWED_GROUPS", "a group rule", &policy.allowed_groups),
+    ] {
+        if !values.is_empty() {
+            return Err(ConfigError::new(
+                variable,
+                format!("{rule} {RESTRICT}: every tenant's administrators assign roles and groups in their own tenant"),
+            ));
+        }
     }
     Ok(policy)
 }
@@ -349,10 +398,10 @@ mod tests {
         ("SSO_CLIENT_ID", "11111111-2222-3333-4444-555555555555"),
         ("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"),
         ("SSO_REDIRECT_URI", "https://app.example.com/api/callback"),
-        ("SSO_SECRET", "0123456789abcdef0123456789abcdef"),
+        ("SSO_SECRET", "hUoBGcO61GjwMdjlVjWayu4t8jq3t32DfjGHBZTce5w"),
     ];
 
-    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    fn with<'a>(extra: &[(&'static str, &'a str)]) -> Vec<(&'static str, &'a str)> {
         let mut v: Vec<_> = BASE.iter().filter(|(k, _)| !extra.iter().any(|(e, _)| e == k)).cloned().collect();
         v.extend_from_slice(extra);
         v
@@ -376,10 +425,59 @@ mod tests {
 
     #[test]
     fn short_secret_is_refused_without_echoing_it() {
-        let err = settings(&with(&[("SSO_SECRET", "0123456789abcdef0123456789abcdef,tooshort-secret")])).unwrap_err();
+        let err = settings(&with(&[("SSO_SECRET", "hUoBGcO61GjwMdjlVjWayu4t8jq3t32DfjGHBZTce5w,tooshort-secret")]))
+            .unwrap_err();
         assert_eq!(err.variable, "SSO_SECRET");
         assert!(err.to_string().contains("entry 2"));
         assert!(!err.to_string().contains("tooshort"));
+    }
+
+    #[test]
+    fn weak_secrets_are_refused_with_the_generator_named() {
+        let weak = [
+            "CompanyName-SSO-Secret-Prod-2025!".to_owned(),
+            "a".repeat(32),
+            "password".repeat(4),
+            "password".repeat(8),
+            "0123456789abcdef0123456789abcdef".to_owned(),
+        ];
+        for value in &weak {
+            let err = settings(&with(&[("SSO_SECRET", value)])).unwrap_err();
+            assert_eq!(err.variable, "SSO_SECRET", "{value}");
+            assert!(err.problem.contains("entra-sso keygen"), "{err}");
+            assert!(!err.to_string().contains(value.as_str()), "the value is not echoed: {err}");
+        }
+        let repeated = "hUoBGcO61GjwMdjlVjWayu4t8jq3t32DfjGHBZTce5w,hUoBGcO61GjwMdjlVjWayu4t8jq3t32DfjGHBZTce5w";
+        assert!(settings(&with(&[("SSO_SECRET", repeated)])).unwrap_err().problem.contains("repeats"));
+        let hex = "1c3550f039c5c924d971fd7983a5a0cfd276c8fb3ae61de473fa235eddb6a374";
+        assert!(settings(&with(&[("SSO_SECRET", hex)])).is_ok(), "64 hex digits");
+    }
+
+    #[test]
+    fn role_and_group_rules_need_a_tenant_restriction() {
+        for rule in [("SSO_REQUIRED_ROLES", "Admin"), ("SSO_ALLOWED_GROUPS", "7f3c0000-0000-4000-8000-000000000001")] {
+            assert!(settings(&with(&[rule])).is_ok(), "single-tenant authority");
+            for tenant in ["common", "organizations"] {
+                let err =
+                    settings(&with(&[rule, ("SSO_TENANT_ID", tenant), ("SSO_ALLOWED_TENANTS", "*")])).unwrap_err();
+                assert_eq!(err.variable, rule.0);
+                assert!(err.problem.contains("tenant restriction"), "{err}");
+            }
+            let listed = [rule, ("SSO_TENANT_ID", "organizations"), ("SSO_ALLOWED_TENANTS", "t1,t2")];
+            assert!(settings(&with(&listed)).is_ok());
+        }
+    }
+
+    #[test]
+    fn session_not_before_in_the_future_is_refused() {
+        let now = crate::app::now();
+        let ok = (now - 10).to_string();
+        assert_eq!(settings(&with(&[("SSO_SESSION_NOT_BEFORE", &ok)])).unwrap().session_not_before, now - 10);
+        let future = (now + 3600).to_string();
+        let err = settings(&with(&[("SSO_SESSION_NOT_BEFORE", &future)])).unwrap_err();
+        assert!(err.problem.contains("in the future"), "{err}");
+        let millis = (now * 1000).to_string();
+        assert!(settings(&with(&[("SSO_SESSION_NOT_BEFORE", &millis)])).unwrap_err().problem.contains("milliseconds"));
     }
 
     #[test]

@@ -9,8 +9,11 @@ use http::HeaderMap;
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "__Host-sso-session";
 
-/// Most `name=value` pairs read from a request; the rest are ignored.
-const MAX_PAIRS: usize = 64;
+/// Most `Cookie` header bytes read. Bounded by bytes, not by pairs: browsers send the newest
+/// cookies last, so a pair count would let a site's ordinary cookies push ours out of reach.
+/// The core refuses larger header sections before this is reached; the bound keeps the parser
+/// safe on its own.
+pub const MAX_COOKIE_BYTES: usize = 32 * 1024;
 
 /// The `SameSite` attribute of a cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,16 +26,21 @@ pub enum SameSite {
 
 /// Every `name=value` pair of the request's `Cookie` headers, in order.
 pub fn pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    let mut budget = MAX_COOKIE_BYTES;
     headers
         .get_all(http::header::COOKIE)
         .iter()
+        .take_while(move |v| {
+            let fits = v.len() <= budget;
+            budget = budget.saturating_sub(v.len());
+            fits
+        })
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| {
             let (name, value) = pair.split_once('=')?;
             Some((name.trim_matches([' ', '\t']), value.trim_matches([' ', '\t'])))
         })
-        .take(MAX_PAIRS)
 }
 
 /// The value of cookie `name`, or `None` if it is absent or present more than once.
@@ -100,6 +108,22 @@ mod tests {
     fn only_semicolons_separate() {
         assert_eq!(get(&headers(&["a=1, b=2"]), "a"), Some("1, b=2"));
         assert_eq!(get(&headers(&["a=1, b=2"]), "b"), None);
+    }
+
+    #[test]
+    fn ours_are_found_behind_many_site_cookies() {
+        let site: Vec<String> = (0..200).map(|i| format!("site{i}=v")).collect();
+        let h = headers(&[&site.join("; "), "__Host-sso-session=mine"]);
+        assert_eq!(get(&h, SESSION_COOKIE), Some("mine"));
+        let h = headers(&[&format!("{}; __Host-sso-session=mine", site.join("; "))]);
+        assert_eq!(get(&h, SESSION_COOKIE), Some("mine"));
+    }
+
+    #[test]
+    fn reading_stops_at_the_byte_bound() {
+        let filler = format!("f={}", "x".repeat(MAX_COOKIE_BYTES - 2));
+        assert_eq!(get(&headers(&[&filler, "a=1"]), "a"), None);
+        assert_eq!(get(&headers(&[&filler]), "f").map(str::len), Some(MAX_COOKIE_BYTES - 2));
     }
 
     #[test]

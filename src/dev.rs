@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::dev_idp::{DevClient, DevIdp, DEV_TENANT};
-use crate::secret::SecretString;
+use crate::secret::{SecretString, SigningSecret};
 use crate::App;
 
 /// The dev client's id.
@@ -39,7 +39,7 @@ pub async fn run(
     let idp_url = format!("http://127.0.0.1:{}", idp_listener.local_addr()?.port());
     let env = DevEnv {
         client_secret: SecretString::new(random(24)),
-        sso_secret: SecretString::new(random(32)),
+        sso_secret: SigningSecret::generate().encode(),
         authority: String::new(),
         app_url,
     };

@@ -33,6 +33,10 @@ pub enum ErrorCode {
     NotANavigation,
     /// The IdP answered with `error=`.
     IdpError,
+    /// This flow already had its share of code redemptions on this instance.
+    TooManyAttempts,
+    /// Front-channel logout opened other than in a frame (a cross-site link, say).
+    NotAFrame,
     /// The token endpoint refused or failed.
     TokenExchangeFailed,
     /// The IdP's metadata or signing keys could not be fetched.
@@ -74,6 +78,8 @@ impl ErrorCode {
         ErrorCode::InvalidParameter,
         ErrorCode::NotANavigation,
         ErrorCode::IdpError,
+        ErrorCode::TooManyAttempts,
+        ErrorCode::NotAFrame,
         ErrorCode::TokenExchangeFailed,
         ErrorCode::IdpUnavailable,
         ErrorCode::IdTokenInvalid,
@@ -104,6 +110,8 @@ impl ErrorCode {
             InvalidParameter => "invalid_parameter",
             NotANavigation => "not_a_navigation",
             IdpError => "idp_error",
+            TooManyAttempts => "too_many_attempts",
+            NotAFrame => "not_a_frame",
             TokenExchangeFailed => "token_exchange_failed",
             IdpUnavailable => "idp_unavailable",
             IdTokenInvalid => "id_token_invalid",
@@ -125,6 +133,7 @@ impl ErrorCode {
         match self {
             IdTokenInvalid | NotSignedIn => StatusCode::UNAUTHORIZED,
             AccessDeniedByPolicy => StatusCode::FORBIDDEN,
+            TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             TokenExchangeFailed | IdpUnavailable => StatusCode::BAD_GATEWAY,
             Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
             NotFound => StatusCode::NOT_FOUND,
@@ -152,6 +161,8 @@ impl ErrorCode {
             InvalidParameter => "A sign-in parameter is invalid",
             NotANavigation => "Sign-in must be opened in the browser",
             IdpError => "Microsoft sign-in reported an error",
+            TooManyAttempts => "This sign-in was already tried",
+            NotAFrame => "This sign-out address is only for the identity provider",
             TokenExchangeFailed => "The sign-in could not be completed with Microsoft",
             IdpUnavailable => "Microsoft sign-in is unreachable",
             IdTokenInvalid => "The identity token was rejected",
@@ -182,6 +193,8 @@ impl ErrorCode {
             InvalidParameter => "prompt must be login, none, consent, select_account or create; login_hint and domain_hint must be short plain text.",
             NotANavigation => "Open /api/login with a link or a redirect, not with fetch() or XMLHttpRequest: the sign-in cookie is only set on a page navigation.",
             IdpError => "Microsoft's sign-in did not complete. The details below come from Microsoft; the AADSTS code explains the reason. Try again, or ask your administrator.",
+            TooManyAttempts => "The response of this sign-in was sent several times (a reload, a double submit, or a replay). Start the sign-in again.",
+            NotAFrame => "The front-channel logout address is loaded by the identity provider in a hidden frame when you sign out elsewhere; opened directly it does nothing. To sign out, use the app's sign-out button.",
             TokenExchangeFailed => "Microsoft refused or did not answer the code redemption. Try again; operators find the AADSTS code, trace_id and correlation_id in the log.",
             IdpUnavailable => "The identity provider's configuration or signing keys could not be fetched. Try again in a moment; operators should check outbound connectivity to the authority.",
             IdTokenInvalid => "The token from the identity provider failed validation (which check is in the log). Try again; operators should check SSO_CLIENT_ID, the authority and the server clock.",

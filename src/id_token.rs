@@ -23,6 +23,9 @@ pub struct IdClaims {
     pub iss: String,
     /// Subject (pairwise per app in Entra).
     pub sub: String,
+    /// Audience: one client id, or an array of them.
+    #[serde(default)]
+    pub aud: Audience,
     /// Expiry (Unix seconds).
     pub exp: u64,
     /// Issued at (Unix seconds).
@@ -60,6 +63,34 @@ pub struct IdClaims {
     /// Hint for RP-initiated logout (optional claim).
     #[serde(default)]
     pub login_hint: Option<String>,
+    /// The IdP's session id, named again by its front-channel logout.
+    #[serde(default)]
+    pub sid: Option<String>,
+}
+
+/// The `aud` claim, which OIDC allows as a string or an array.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// No `aud` (refused: it is a required claim).
+    #[default]
+    Missing,
+    /// A single audience.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// OIDC Core 3.1.3.7: the client must be an audience, and there may be no audience the
+    /// client does not trust. This client trusts only itself.
+    pub fn is_only(&self, client_id: &str) -> bool {
+        match self {
+            Audience::Missing => false,
+            Audience::One(a) => a == client_id,
+            Audience::Many(list) => !list.is_empty() && list.iter().all(|a| a == client_id),
+        }
+    }
 }
 
 impl IdClaims {
@@ -98,8 +129,8 @@ pub enum IdTokenError {
         /// The token's `iss`.
         token_issuer: String,
     },
-    /// `aud` is not this client.
-    #[error("audience is not this client")]
+    /// `aud` is not this client, or names other audiences too.
+    #[error("audience is not this client alone")]
     Audience,
     /// Past `exp` (with leeway).
     #[error("expired")]
@@ -186,7 +217,14 @@ impl IdTokenVerifier {
             }),
             _ => IdTokenError::Malformed,
         })?;
-        let claims = data.claims;
+        let mut claims = data.claims;
+        if !claims.aud.is_only(&self.client_id) {
+            return Err(IdTokenError::Audience);
+        }
+        // GUIDs compare case-insensitively; every later comparison sees one spelling.
+        for id in [&mut claims.tid, &mut claims.oid].into_iter().flatten() {
+            id.make_ascii_lowercase();
+        }
         check_sizes(&claims)?;
         if claims.iat > now + LEEWAY_SECS {
             return Err(IdTokenError::NotYetValid);
@@ -204,12 +242,11 @@ impl IdTokenVerifier {
         if !crate::ct_eq(token_nonce.as_bytes(), nonce.as_bytes()) {
             return Err(IdTokenError::Nonce);
         }
-        if let Some(tid) = &claims.tid {
-            if !self.tenants.allows(tid) || (tid == PERSONAL_ACCOUNTS_TENANT && !self.personal_accounts) {
-                return Err(IdTokenError::Tenant(tid.clone()));
-            }
-        } else if matches!(self.tenants, TenantPolicy::Only(_)) {
-            return Err(IdTokenError::MissingClaim("tid"));
+        if !self.tenants.admits(claims.tid.as_deref(), self.personal_accounts) {
+            return Err(match claims.tid {
+                Some(tid) => IdTokenError::Tenant(tid),
+                None => IdTokenError::MissingClaim("tid"),
+            });
         }
         Ok(claims)
     }

@@ -1,8 +1,9 @@
 //! Compact HS256 JWS for this service's own tokens (state and session).
 //!
 //! Each token type has its own keys, derived from every `SSO_SECRET` entry with HKDF-SHA256.
-//! The HKDF `info` names the purpose, the client id and the authority, so a token minted by
-//! another deployment that shares the secret does not verify here. The `kid` is a fingerprint of
+//! The HKDF `info` names the purpose and the [`Deployment`] (client id, authority, redirect URI),
+//! so a token minted by another deployment that shares the secret (staging and production on
+//! one app registration, say) does not verify here. The `kid` is a fingerprint of
 //! the derived key. Headers are constant per key, so signing assembles the token directly and
 //! verification recognises a header by comparing it with the expected ones: no JSON is parsed
 //! for the header unless it is unknown.
@@ -13,7 +14,7 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::secret::SecretString;
+use crate::secret::SigningSecret;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -78,6 +79,18 @@ impl std::fmt::Debug for TokenKeys {
     }
 }
 
+/// What a deployment is, for key derivation: two deployments differing in any of these never
+/// accept each other's tokens, even with the same `SSO_SECRET`.
+#[derive(Debug, Clone, Copy)]
+pub struct Deployment<'a> {
+    /// `SSO_CLIENT_ID`.
+    pub client_id: &'a str,
+    /// The authority URL.
+    pub authority: &'a str,
+    /// `SSO_REDIRECT_URI`: where this deployment's sign-ins end, so where its sessions live.
+    pub redirect_uri: &'a str,
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Header {
@@ -88,14 +101,15 @@ struct Header {
 }
 
 impl TokenKeys {
-    /// Derives the keys of `purpose` for the deployment (`client_id`, `authority`).
-    pub fn derive(secrets: &[SecretString], purpose: Purpose, client_id: &str, authority: &str) -> Self {
-        let info = format!("entra-sso/v1/{}\0{client_id}\0{authority}", purpose.label());
+    /// Derives the keys of `purpose` for `deployment`.
+    pub fn derive(secrets: &[SigningSecret], purpose: Purpose, deployment: Deployment<'_>) -> Self {
+        let Deployment { client_id, authority, redirect_uri } = deployment;
+        let info = format!("entra-sso/v2/{}\0{client_id}\0{authority}\0{redirect_uri}", purpose.label());
         let keys = secrets
             .iter()
             .map(|secret| {
                 let mut okm = [0u8; 32];
-                Hkdf::<Sha256>::new(Some(b"entra-sso"), secret.expose().as_bytes())
+                Hkdf::<Sha256>::new(Some(b"entra-sso"), secret.expose())
                     .expand(info.as_bytes(), &mut okm)
                     .expect("32 bytes is a valid HKDF-SHA256 output length");
                 let kid = fingerprint(&okm);
@@ -199,13 +213,19 @@ fn fingerprint(key: &[u8; 32]) -> String {
 mod tests {
     use super::*;
 
+    const DEPLOYMENT: Deployment<'static> = Deployment {
+        client_id: "client",
+        authority: "https://login.microsoftonline.com/t/v2.0",
+        redirect_uri: "https://app.example.com/api/callback",
+    };
+
     fn keys(secrets: &[&str], purpose: Purpose) -> TokenKeys {
-        let s: Vec<_> = secrets.iter().map(|s| SecretString::new(*s)).collect();
-        TokenKeys::derive(&s, purpose, "client", "https://login.microsoftonline.com/t/v2.0")
+        let s: Vec<_> = secrets.iter().map(|s| SigningSecret::parse(s).unwrap()).collect();
+        TokenKeys::derive(&s, purpose, DEPLOYMENT)
     }
 
-    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const A: &str = "gUrxJrzLgD7GKCzNf43jrhMfxNohhw6tSQs0t8JEaNg";
+    const B: &str = "iBsCU8uhzuZ3UV3N8pnuhBhA7xFuNMFBdl4w5BfcVEk";
 
     #[test]
     fn round_trip_and_rotation() {
@@ -237,8 +257,13 @@ mod tests {
     fn purposes_and_deployments_do_not_cross() {
         let token = keys(&[A], Purpose::State).sign(b"{}");
         assert_eq!(keys(&[A], Purpose::Session).verify(&token, 4096), Err(JwsError::Invalid("wrong token type")));
-        let other = TokenKeys::derive(&[SecretString::new(A)], Purpose::State, "client", "https://other/v2.0");
-        assert_eq!(other.verify(&token, 4096), Err(JwsError::KeyUnknown));
+        let secret = [SigningSecret::parse(A).unwrap()];
+        let other_authority = Deployment { authority: "https://other/v2.0", ..DEPLOYMENT };
+        let other_redirect = Deployment { redirect_uri: "https://staging.example.com/api/callback", ..DEPLOYMENT };
+        for other in [other_authority, other_redirect] {
+            let other = TokenKeys::derive(&secret, Purpose::State, other);
+            assert_eq!(other.verify(&token, 4096), Err(JwsError::KeyUnknown), "{other:?}");
+        }
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! * [`state`], [`flow`], [`session`]: the state token, the flow secret (PKCE verifier, nonce,
 //!   flow cookie) and the session token; [`random`]: the OS randomness new flows are drawn from.
 //! * [`cookies`], [`params`], [`return_to`]: strict parsing of what the browser sends.
-//! * [`provider`]: discovery, JWKS cache and code redemption (the only outbound calls).
+//! * [`provider`]: discovery, JWKS cache and code redemption (the only outbound calls);
+//!   [`attempts`]: the per-flow cap on redemptions.
 //! * [`id_token`], [`policy`]: ID-token validation, then tenant, role, group and domain rules.
 //! * [`app`], [`routes`], [`login`], [`callback`], [`account`]: the framework-free core
 //!   `http::Request<Bytes> -> http::Response<Bytes>` and its endpoints.
@@ -25,6 +26,7 @@
 
 pub mod account;
 pub mod app;
+pub mod attempts;
 pub mod authority;
 pub mod callback;
 pub mod config;

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 const USAGE: &str = "usage:
   entra-sso serve                              serve the sign-in functions (configuration from SSO_* variables;
                                                port FUNCTIONS_CUSTOMHANDLER_PORT, default 7071)
+  entra-sso keygen                             print a fresh random value for SSO_SECRET
   entra-sso dev [--port 7071] [--idp-port 7072]
                                                the whole flow against the embedded dev identity provider
   entra-sso dev-idp [--port 7072]              the dev identity provider alone (tenant SSO_TENANT_ID, client
@@ -29,6 +30,10 @@ fn main() -> ExitCode {
         Some("dev") => runtime.block_on(dev(&args[1..])),
         #[cfg(feature = "dev-idp")]
         Some("dev-idp") => runtime.block_on(dev_idp(&args[1..])),
+        Some("keygen") => {
+            println!("{}", entra_sso::secret::SigningSecret::generate().encode().expose());
+            Ok(())
+        }
         Some("--version") | Some("-V") => {
             println!("entra-sso {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -1,8 +1,49 @@
 //! Who may sign in, beyond a valid token: required app roles, allowed groups and e-mail domains.
-//! Evaluated once at the callback on the ID token's claims; a refusal is
+//! Evaluated at the callback on the ID token's claims and again on every use of a session, so
+//! a policy tightened later applies to sessions already issued; a refusal is
 //! `403 access_denied_by_policy`.
 
 use crate::id_token::IdClaims;
+use crate::session::SessionClaims;
+
+/// The claims a policy looks at, from an ID token or a session.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// App roles.
+    pub roles: &'a [String],
+    /// Group ids; with `groups_overage`, possibly only some of the user's groups.
+    pub groups: &'a [String],
+    /// The groups listed are not all of the user's groups.
+    pub groups_overage: bool,
+    /// E-mail address.
+    pub email: Option<&'a str>,
+    /// Sign-in name.
+    pub username: Option<&'a str>,
+}
+
+impl<'a> From<&'a IdClaims> for Subject<'a> {
+    fn from(id: &'a IdClaims) -> Self {
+        Subject {
+            roles: &id.roles,
+            groups: &id.groups,
+            groups_overage: id.groups_overage(),
+            email: id.email.as_deref(),
+            username: id.preferred_username.as_deref(),
+        }
+    }
+}
+
+impl<'a> From<&'a SessionClaims> for Subject<'a> {
+    fn from(s: &'a SessionClaims) -> Self {
+        Subject {
+            roles: &s.roles,
+            groups: &s.groups,
+            groups_overage: s.groups_overage,
+            email: s.email.as_deref(),
+            username: s.preferred_username.as_deref(),
+        }
+    }
+}
 
 /// The sign-in policy of an instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,22 +63,26 @@ impl Policy {
         self.required_roles.is_empty() && self.allowed_groups.is_empty() && self.email_domains.is_empty()
     }
 
-    /// Checks a validated ID token's claims; the error says which rule refused.
-    pub fn check(&self, id: &IdClaims) -> Result<(), String> {
-        if !self.required_roles.is_empty() && !id.roles.iter().any(|r| self.required_roles.contains(r)) {
+    /// Whether group `g` is one of the allowed groups.
+    pub fn allows_group(&self, g: &str) -> bool {
+        self.allowed_groups.iter().any(|a| a.eq_ignore_ascii_case(g))
+    }
+
+    /// Checks validated claims; the error says which rule refused.
+    pub fn check<'a>(&self, who: impl Into<Subject<'a>>) -> Result<(), String> {
+        let who = who.into();
+        if !self.required_roles.is_empty() && !who.roles.iter().any(|r| self.required_roles.contains(r)) {
             return Err(format!("none of the required roles {:?}", self.required_roles));
         }
-        if !self.allowed_groups.is_empty() {
-            // With overage the token does not say which groups the user is in: deny, never guess.
-            if id.groups_overage() {
+        if !self.allowed_groups.is_empty() && !who.groups.iter().any(|g| self.allows_group(g)) {
+            // With overage the claims do not say which other groups the user is in: deny, never guess.
+            if who.groups_overage {
                 return Err("groups overage: the token does not list the user's groups".into());
             }
-            if !id.groups.iter().any(|g| self.allowed_groups.iter().any(|a| a.eq_ignore_ascii_case(g))) {
-                return Err("in none of the allowed groups".into());
-            }
+            return Err("in none of the allowed groups".into());
         }
         if !self.email_domains.is_empty() {
-            let address = id.email.as_deref().or(id.preferred_username.as_deref()).unwrap_or("");
+            let address = who.email.or(who.username).unwrap_or("");
             let domain = address.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
             if !self.email_domains.contains(&domain) {
                 return Err(format!("e-mail domain `{domain}` is not allowed"));
@@ -71,6 +116,15 @@ mod tests {
         assert!(p.check(&claims(serde_json::json!({"groups": ["g2"]}))).is_err());
         let overage = claims(serde_json::json!({"_claim_names": {"groups": "src1"}}));
         assert!(p.check(&overage).unwrap_err().contains("overage"));
+    }
+
+    #[test]
+    fn a_session_cut_to_its_allowed_groups_still_passes() {
+        let p = Policy { allowed_groups: vec!["G1".into()], ..Default::default() };
+        let groups = vec!["g1".to_string()];
+        let cut = Subject { roles: &[], groups: &groups, groups_overage: true, email: None, username: None };
+        assert!(p.check(cut).is_ok());
+        assert!(p.check(Subject { groups: &[], ..cut }).unwrap_err().contains("overage"));
     }
 
     #[test]

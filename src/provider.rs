@@ -100,9 +100,9 @@ pub enum FetchError {
 /// The token endpoint's refusal or failure.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    /// Too many redemptions in flight on this instance.
-    #[error("too many concurrent token requests")]
-    Busy,
+    /// Every permit stayed taken for the whole wait.
+    #[error("too many concurrent token requests: no permit within {0:?}")]
+    Busy(Duration),
     /// Network error or time-out.
     #[error("token endpoint unreachable: {0}")]
     Unreachable(String),
@@ -178,7 +178,10 @@ pub struct Provider {
     keys_pause: Pause,
     metadata_pause: Pause,
     refetch_interval: Duration,
+    /// Token calls in flight; callers queue in order, so a flood of callbacks delays a genuine
+    /// one by at most the time its predecessors take, never refuses it outright.
     redemptions: Semaphore,
+    redemption_wait: Duration,
 }
 
 impl Provider {
@@ -205,6 +208,7 @@ impl Provider {
             metadata_pause: Pause::default(),
             refetch_interval: settings.jwks_refetch_interval,
             redemptions: Semaphore::new(MAX_CONCURRENT_REDEMPTIONS),
+            redemption_wait: settings.redemption_wait,
         }
     }
 
@@ -319,7 +323,11 @@ impl Provider {
 
     /// Redeems an authorization code with the PKCE verifier; returns the ID token.
     pub async fn redeem(&self, code: &str, verifier: &SecretString) -> Result<String, TokenError> {
-        let _permit = self.redemptions.try_acquire().map_err(|_| TokenError::Busy)?;
+        let busy = TokenError::Busy(self.redemption_wait);
+        let _permit = match tokio::time::timeout(self.redemption_wait, self.redemptions.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(busy),
+        };
         let token_endpoint = match self.authority.entra_endpoints() {
             Some(e) => e.token,
             None => self.metadata().await.map_err(|e| TokenError::Unreachable(e.to_string()))?.token_endpoint.clone(),

@@ -75,7 +75,7 @@ pub async fn dispatch(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
         "/api/callback" => crate::callback::callback(app, req).await,
         "/api/me" => Ok(crate::account::me(app, req)),
         "/api/logout" => crate::account::logout(app, req).await,
-        "/api/logout/frontchannel" => Ok(crate::account::frontchannel_logout(app)),
+        "/api/logout/frontchannel" => crate::account::frontchannel_logout(app, req).await,
         _ => Ok(pages::json(http::StatusCode::OK, &serde_json::json!({"status": "ok"}))),
     }
 }

@@ -53,6 +53,9 @@ pub struct SessionClaims {
     /// Hint for RP-initiated logout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_hint: Option<String>,
+    /// The IdP's session id, so a front-channel logout ends only the session it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     /// Issued at (Unix seconds).
     pub iat: u64,
     /// Expires at (Unix seconds).
@@ -96,23 +99,34 @@ impl SessionClaims {
             groups: if overage { Vec::new() } else { id.groups },
             groups_overage: overage,
             login_hint: id.login_hint.filter(|h| h.len() <= 1024),
+            sid: id.sid.filter(|s| s.len() <= 128),
             iat: now,
             exp: now + ttl_secs,
         }
     }
 }
 
-/// Signs a session; groups that would push the cookie past the size cap are replaced by the
-/// overage flag, then the logout hint, roles (halved until they fit) and display names go.
-/// Fails only if the identifiers alone do not fit, which validated ID tokens cannot cause.
-pub fn mint(keys: &TokenKeys, claims: &mut SessionClaims) -> Result<String, SessionError> {
+/// Signs a session. Groups that would push the cookie past the size cap are cut to those
+/// `keep_group` selects (the policy's allowed groups, so a session keeps passing the rule its
+/// sign-in passed) and flagged as overage, then dropped; then the logout hint, roles (halved
+/// until they fit) and display names go. Fails only if the identifiers alone do not fit, which
+/// validated ID tokens cannot cause.
+pub fn mint(
+    keys: &TokenKeys,
+    claims: &mut SessionClaims,
+    keep_group: impl Fn(&str) -> bool,
+) -> Result<String, SessionError> {
     loop {
         let token = keys.sign(&serde_json::to_vec(&*claims).expect("session claims serialise"));
         if token.len() <= MAX_SESSION_TOKEN_LEN {
             return Ok(token);
         }
         if !claims.groups.is_empty() {
-            claims.groups.clear();
+            let listed = claims.groups.len();
+            claims.groups.retain(|g| keep_group(g));
+            if claims.groups.len() == listed {
+                claims.groups.clear();
+            }
             claims.groups_overage = true;
         } else if claims.login_hint.is_some() {
             claims.login_hint = None;
@@ -164,11 +178,13 @@ fn truncate(mut s: String, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jws::Purpose;
-    use crate::secret::SecretString;
+    use crate::jws::{Deployment, Purpose};
+    use crate::secret::SigningSecret;
 
     fn keys() -> TokenKeys {
-        TokenKeys::derive(&[SecretString::new("s".repeat(32))], Purpose::Session, "c", "https://a/v2.0")
+        let secret = SigningSecret::parse("pEZM-K7ulA8aIeKXDjcF_EBQqEGFDYhIlJt2I6qd7ZE").unwrap();
+        let deployment = Deployment { client_id: "c", authority: "https://a/v2.0", redirect_uri: "https://r/cb" };
+        TokenKeys::derive(&[secret], Purpose::Session, deployment)
     }
 
     fn claims() -> SessionClaims {
@@ -185,6 +201,7 @@ mod tests {
             groups: vec![],
             groups_overage: false,
             login_hint: None,
+            sid: None,
             iat: 100,
             exp: 200,
         }
@@ -192,7 +209,7 @@ mod tests {
 
     #[test]
     fn round_trip_expiry_and_revocation() {
-        let t = mint(&keys(), &mut claims()).unwrap();
+        let t = mint(&keys(), &mut claims(), |_| false).unwrap();
         assert_eq!(verify(&keys(), &t, "c", 0, 150).unwrap(), claims());
         assert_eq!(verify(&keys(), &t, "c", 0, 200), Err(SessionError::Expired));
         assert_eq!(verify(&keys(), &t, "c", 101, 150), Err(SessionError::Revoked));
@@ -203,17 +220,22 @@ mod tests {
     fn oversized_identifiers_fail_instead_of_looping() {
         let mut c = claims();
         c.sub = "s".repeat(4000);
-        assert!(mint(&keys(), &mut c).is_err());
+        assert!(mint(&keys(), &mut c, |_| false).is_err());
     }
 
     #[test]
     fn many_groups_become_the_overage_flag() {
         let mut c = claims();
         c.groups = (0..200).map(|i| format!("{i:08}-0000-0000-0000-000000000000")).collect();
-        let t = mint(&keys(), &mut c).unwrap();
+        let t = mint(&keys(), &mut c.clone(), |_| false).unwrap();
         assert!(t.len() <= MAX_SESSION_TOKEN_LEN);
         let back = verify(&keys(), &t, "c", 0, 150).unwrap();
         assert!(back.groups.is_empty() && back.groups_overage);
         assert_eq!(back.roles, vec!["Admin".to_string()]);
+        // The groups a policy allows survive the cut, so the session passes the rule its sign-in passed.
+        let t = mint(&keys(), &mut c, |g| g.starts_with("00000007-")).unwrap();
+        let back = verify(&keys(), &t, "c", 0, 150).unwrap();
+        assert_eq!(back.groups, vec!["00000007-0000-0000-0000-000000000000".to_string()]);
+        assert!(back.groups_overage);
     }
 }

@@ -194,11 +194,14 @@ pub fn verify(keys: &TokenKeys, token: &str, redirect_uri: &str, now: u64) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jws::Purpose;
-    use crate::secret::SecretString;
+    use crate::jws::{Deployment, Purpose};
+    use crate::secret::SigningSecret;
 
     fn keys() -> TokenKeys {
-        TokenKeys::derive(&[SecretString::new("k".repeat(32))], Purpose::State, "c", "https://a/v2.0")
+        let secret = SigningSecret::parse("pEZM-K7ulA8aIeKXDjcF_EBQqEGFDYhIlJt2I6qd7ZE").unwrap();
+        let deployment =
+            Deployment { client_id: "c", authority: "https://a/v2.0", redirect_uri: "https://app/api/callback" };
+        TokenKeys::derive(&[secret], Purpose::State, deployment)
     }
 
     fn claims(iat: u64) -> StateClaims {

@@ -106,6 +106,7 @@ impl DevIdp {
             "login_hint": format!("dev-hint-{}", user.id),
             "rh": "0.dev",
             "uti": random_token(16),
+            "sid": random_token(16),
         });
         if let Some(nonce) = &grant.nonce {
             claims["nonce"] = nonce.clone().into();

@@ -209,7 +209,7 @@ fn start_handler(port: u16) -> Handler {
         .env("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
         .env("SSO_CLIENT_SECRET", "test-client-secret")
         .env("SSO_REDIRECT_URI", "https://app.example.com/api/callback")
-        .env("SSO_SECRET", "azure-layout-test-secret-0123456789abcdefghijklmnop")
+        .env("SSO_SECRET", "K9EZJWtYBVBRuAGASZuem8ZjmsSozzK25Lu1GWMXq38")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -8,17 +8,23 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 use crate::idp_fake::*;
 
-const OTHER_TENANT: &str = "22222222-2222-4222-8222-222222222222";
-const MSA_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+pub const OTHER_TENANT: &str = "22222222-2222-4222-8222-222222222222";
+pub const MSA_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
-async fn start(app: &TestApp) -> (Jar, String, String) {
+pub async fn start(app: &TestApp) -> (Jar, String, String) {
     let mut jar = Jar::default();
     let authorize = login(&app.base, &mut jar, "/").await;
     (jar, query_param(&authorize, "state").unwrap(), query_param(&authorize, "nonce").unwrap())
 }
 
 /// One sign-in whose ID token has `claims` (nonce filled in) signed by key `key` as `kid`.
-async fn sign_in_with(app: &TestApp, idp: &FakeIdp, key: usize, kid: &str, mut claims: Value) -> (u16, String, Jar) {
+pub async fn sign_in_with(
+    app: &TestApp,
+    idp: &FakeIdp,
+    key: usize,
+    kid: &str,
+    mut claims: Value,
+) -> (u16, String, Jar) {
     let (mut jar, state, nonce) = start(app).await;
     claims["nonce"] = nonce.into();
     idp.set_id_token(sign_rs256(test_key(key), kid, &claims));
@@ -31,7 +37,7 @@ async fn sign_in_with(app: &TestApp, idp: &FakeIdp, key: usize, kid: &str, mut c
     (status, code, jar)
 }
 
-fn tenant_claims(idp: &FakeIdp, tid: &str) -> Value {
+pub fn tenant_claims(idp: &FakeIdp, tid: &str) -> Value {
     let mut c = idp.claims("");
     c["tid"] = tid.into();
     c["iss"] = idp.issuer_for(tid).into();
@@ -185,7 +191,9 @@ async fn frontchannel_logout_clears_the_session_and_may_be_framed_by_the_idp_onl
     let mut jar = Jar::default();
     sign_in(&app.base, &app.base, &mut jar, "alice").await;
     assert_eq!(me(&app.base, &mut jar).await.0, 200);
-    let r = get(&format!("{}/api/logout/frontchannel?sid=x&iss=y", app.base), &mut jar).await;
+    let url = format!("{}/api/logout/frontchannel?iss={}", app.base, urlencode(&idp.authority));
+    let r = client().get(url).header("cookie", jar.header()).header("sec-fetch-dest", "iframe").send().await.unwrap();
+    jar.absorb(r.headers());
     assert_eq!(r.status(), 200);
     let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(csp.contains("frame-ancestors http://127.0.0.1:"), "{csp}");
@@ -199,7 +207,13 @@ async fn rp_initiated_logout_carries_the_login_hint() {
     let app = spawn_app(&idp.authority, &[]).await;
     let mut jar = Jar::default();
     sign_in(&app.base, &app.base, &mut jar, "bob").await;
-    let r = client().post(format!("{}/api/logout", app.base)).header("cookie", jar.header()).send().await.unwrap();
+    let r = client()
+        .post(format!("{}/api/logout", app.base))
+        .header("cookie", jar.header())
+        .header("origin", "https://app.example.test")
+        .send()
+        .await
+        .unwrap();
     let target = location(&r);
     assert_eq!(query_param(&target, "logout_hint").as_deref(), Some("dev-hint-bob"));
     assert_eq!(query_param(&target, "client_id").as_deref(), Some(CLIENT_ID));

@@ -106,7 +106,10 @@ async fn jwks_unreachable_at_cold_start_then_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_token_calls_are_capped() {
     let (idp, _s) = FakeIdp::spawn().await;
-    let app = app_for(&idp.authority).await;
+    // Callbacks past the cap wait for a permit this long, then fail.
+    let mut s = settings(&idp.authority, &[]);
+    s.redemption_wait = Duration::from_millis(100);
+    let app = spawn_with(s).await;
     *idp.token_fault.lock().unwrap() = Some(Fault::Delay(Duration::from_millis(800)));
     let cap = entra_sso::provider::MAX_CONCURRENT_REDEMPTIONS;
     let mut flows = Vec::new();

@@ -40,6 +40,7 @@ async fn full_flow_login_callback_me_logout() {
     let r = client()
         .post(format!("{}/api/logout?return_to=/", app.base))
         .header("cookie", jar.header())
+        .header("sec-fetch-site", "same-origin")
         .send()
         .await
         .unwrap();

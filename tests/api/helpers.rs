@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use entra_sso::dev_idp::{DevClient, DevIdp, DEV_TENANT};
-use entra_sso::secret::SecretString;
+use entra_sso::jws::{Deployment, Purpose, TokenKeys};
+use entra_sso::secret::{SecretString, SigningSecret};
 use entra_sso::{server, App, Settings};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use tokio::net::TcpListener;
@@ -16,8 +17,15 @@ use tokio::sync::oneshot;
 pub const REDIRECT_URI: &str = "https://app.example.test/api/callback";
 pub const CLIENT_ID: &str = "6cb04018-a3f5-46a7-b995-940c78f5aef3";
 pub const CLIENT_SECRET: &str = "test-client-secret-value";
-pub const SECRET_A: &str = "test-secret-a-0123456789abcdefghijklmnopq";
-pub const SECRET_B: &str = "test-secret-b-0123456789abcdefghijklmnopq";
+pub const SECRET_A: &str = "Q-OtjCYDW2X3dpIlIVrhW14-yQVz3WxGCSsHxhQnAhY";
+pub const SECRET_B: &str = "wnGDL6avoYQU6HciVvJR_ieBLO7S-3_ZNLfzuZfF9ug";
+
+/// The keys of `purpose` that an instance with `secret`, `client_id` and `authority` (and the
+/// shared [`REDIRECT_URI`]) derives.
+pub fn token_keys(secret: &str, purpose: Purpose, client_id: &str, authority: &str) -> TokenKeys {
+    let secret = SigningSecret::parse(secret).expect("a test secret is valid");
+    TokenKeys::derive(&[secret], purpose, Deployment { client_id, authority, redirect_uri: REDIRECT_URI })
+}
 
 /// Stops a server when dropped.
 pub struct Running {

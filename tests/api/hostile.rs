@@ -5,7 +5,6 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use entra_sso::jws::{Purpose, TokenKeys};
-use entra_sso::secret::SecretString;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -163,7 +162,7 @@ fn state_cases(ctx: &Ctx) -> Vec<Case> {
         "state_invalid",
     )));
     cases.push(case("session token as state", "GET", cb(&ctx.session_keys.sign(b"{}")), 400, "state_invalid"));
-    let other = TokenKeys::derive(&[SecretString::new(SECRET_B)], Purpose::State, CLIENT_ID, "x");
+    let other = token_keys(SECRET_B, Purpose::State, CLIENT_ID, "x");
     cases.push(case("unknown key", "GET", cb(&other.sign(p_text.as_bytes())), 400, "state_key_unknown"));
 
     for (name, s) in [
@@ -221,7 +220,8 @@ fn flow_cases(ctx: &Ctx) -> Vec<Case> {
             .header("cookie", format!("{0}; {0}", ctx.flow_cookie)),
         case("flow cookie name in other case", "GET", &target, 400, "flow_cookie_missing")
             .header("cookie", ctx.flow_cookie.to_lowercase()),
-        case("flow cookie after 64 other cookies", "GET", &target, 400, "flow_cookie_missing")
+        // Found behind a site's own cookies: the IdP is reached, and refuses the fake code.
+        case("flow cookie after 64 other cookies", "GET", &target, 502, "token_exchange_failed")
             .header("cookie", format!("{many}{}", ctx.flow_cookie)),
         case("another flow's secret", "GET", &target, 400, "flow_mismatch")
             .header("cookie", format!("{name}={}", ctx.other_flow_cookie_value)),
@@ -323,7 +323,7 @@ fn session_cases(ctx: &Ctx) -> Vec<Case> {
     let (h, p, sig) = parts(&genuine);
     let mut forged = decoded(&p);
     forged["roles"] = json!(["Admin"]);
-    let other = TokenKeys::derive(&[SecretString::new(SECRET_B)], Purpose::Session, CLIENT_ID, "x");
+    let other = token_keys(SECRET_B, Purpose::Session, CLIENT_ID, "x");
     let sessions = [
         ("session tampered", format!("{h}.{}.{sig}", b64(forged.to_string()))),
         ("session alg none", format!("{}.{p}.", b64(r#"{"alg":"none","typ":"JWT"}"#))),
@@ -353,7 +353,64 @@ fn session_cases(ctx: &Ctx) -> Vec<Case> {
         case("genuine session (control)", "GET", "/api/me", 200, "")
             .header("cookie", format!("__Host-sso-session={genuine}")),
     );
+    // Cookie windows: ours come last, behind however many of the site's own (bounded by bytes).
+    let site: String = (0..200).map(|i| format!("site{i}=v; ")).collect();
+    cases.push(
+        case("genuine session behind 200 site cookies", "GET", "/api/me", 200, "")
+            .header("cookie", format!("{site}__Host-sso-session={genuine}")),
+    );
+    let mut split = case("genuine session in the last of 40 Cookie headers", "GET", "/api/me", 200, "");
+    for i in 0..39 {
+        split = split.header("cookie", format!("site{i}=v"));
+    }
+    cases.push(split.header("cookie", format!("__Host-sso-session={genuine}")));
     cases
+}
+
+/// Logout requests from elsewhere: only a confirmation page, never a sign-out.
+fn logout_cases() -> Vec<Case> {
+    let frontchannel = "/api/logout/frontchannel";
+    vec![
+        case("logout POST cross-site", "POST", "/api/logout", 200, "")
+            .header("sec-fetch-site", "cross-site")
+            .header("origin", "https://evil.example"),
+        case("logout POST with a foreign Origin only", "POST", "/api/logout", 200, "")
+            .header("origin", "https://app.example.test.evil.example"),
+        case("logout POST with Origin null", "POST", "/api/logout", 200, "").header("origin", "null"),
+        case("front-channel logout as a top-level page", "GET", frontchannel, 400, "not_a_frame")
+            .header("sec-fetch-dest", "document"),
+        case("front-channel logout in an embed", "GET", frontchannel, 400, "not_a_frame")
+            .header("sec-fetch-dest", "embed"),
+        case(
+            "front-channel logout of another issuer",
+            "GET",
+            format!("{frontchannel}?iss=https%3A%2F%2Fevil.example"),
+            400,
+            "invalid_parameter",
+        )
+        .header("sec-fetch-dest", "iframe"),
+        case(
+            "front-channel logout iss repeated",
+            "GET",
+            format!("{frontchannel}?iss=a&iss=b"),
+            400,
+            "invalid_parameter",
+        ),
+        case(
+            "front-channel logout sid repeated",
+            "GET",
+            format!("{frontchannel}?sid=a&sid=b"),
+            400,
+            "invalid_parameter",
+        ),
+        case(
+            "front-channel logout 40 parameters",
+            "GET",
+            format!("{frontchannel}?{}", "a=b&".repeat(40)),
+            400,
+            "invalid_parameter",
+        ),
+    ]
 }
 
 /// Open-redirect payloads, each tried at login and at logout.
@@ -509,19 +566,19 @@ async fn hostile_input_table() {
     let mut other = Jar::default();
     login(&app.base, &mut other, "/").await;
     let authority = app.app.settings().authority.as_str().to_owned();
-    let secrets = [SecretString::new(SECRET_A)];
     let ctx = Ctx {
         state: query_param(&authorize, "state").unwrap(),
         flow_cookie: format!("{name}={value}"),
         other_flow_cookie_value: other.cookies[0].1.clone(),
-        state_keys: TokenKeys::derive(&secrets, Purpose::State, CLIENT_ID, &authority),
-        session_keys: TokenKeys::derive(&secrets, Purpose::Session, CLIENT_ID, &authority),
+        state_keys: token_keys(SECRET_A, Purpose::State, CLIENT_ID, &authority),
+        session_keys: token_keys(SECRET_A, Purpose::Session, CLIENT_ID, &authority),
     };
     let cases: Vec<Case> = [
         state_cases(&ctx),
         flow_cases(&ctx),
         query_cases(&ctx),
         session_cases(&ctx),
+        logout_cases(),
         return_to_cases(),
         method_and_body_cases(&ctx),
     ]

@@ -126,7 +126,12 @@ async fn no_secret_reaches_logs_or_pages() {
         .body(format!("{query}&action=cancel"));
     let (_, cancelled) = send(&mut seen, &mut Jar::default(), form).await;
     assert_eq!(send(&mut seen, &mut other, client().get(cancelled.unwrap())).await.0, 400);
-    assert_eq!(send(&mut seen, &mut jar, client().post(format!("{app}/api/logout"))).await.0, 303);
+    assert_eq!(
+        send(&mut seen, &mut jar, client().post(format!("{app}/api/logout")).header("sec-fetch-site", "same-origin"))
+            .await
+            .0,
+        303
+    );
     let _ = flow_name;
 
     drop(child);

@@ -8,6 +8,7 @@ mod dev_idp;
 mod entra;
 mod faults;
 mod flow;
+mod hardening;
 mod helpers;
 mod hostile;
 mod id_token;

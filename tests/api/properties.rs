@@ -1,8 +1,8 @@
 //! Property tests of the token formats: state round-trips for any claims, and any single-byte
 //! change to a state or session token is rejected.
 
-use entra_sso::jws::{Purpose, TokenKeys};
-use entra_sso::secret::SecretString;
+use entra_sso::jws::{Deployment, Purpose, TokenKeys};
+use entra_sso::secret::SigningSecret;
 use entra_sso::session::{self, SessionClaims};
 use entra_sso::state::{self, StateClaims};
 use proptest::prelude::*;
@@ -10,12 +10,10 @@ use proptest::prelude::*;
 const AUD: &str = "https://app.example.test/api/callback";
 
 fn keys(purpose: Purpose) -> TokenKeys {
-    TokenKeys::derive(
-        &[SecretString::new("p".repeat(32))],
-        purpose,
-        "client",
-        "https://login.microsoftonline.com/t/v2.0",
-    )
+    let secret = SigningSecret::parse(crate::helpers::SECRET_A).unwrap();
+    let deployment =
+        Deployment { client_id: "client", authority: "https://login.microsoftonline.com/t/v2.0", redirect_uri: AUD };
+    TokenKeys::derive(&[secret], purpose, deployment)
 }
 
 fn b64url(len: usize) -> impl Strategy<Value = String> {
@@ -34,7 +32,7 @@ prop_compose! {
                         iat in 0u64..4_000_000_000) -> SessionClaims {
         SessionClaims {
             iss: "https://login.microsoftonline.com/t/v2.0".into(), aud: "client".into(), sub, oid: None, tid: None, name,
-            preferred_username: None, email: None, roles, groups: Vec::new(), groups_overage: false, login_hint: None,
+            preferred_username: None, email: None, roles, groups: Vec::new(), groups_overage: false, login_hint: None, sid: None,
             iat, exp: iat + 3600,
         }
     }
@@ -73,7 +71,7 @@ proptest! {
     #[test]
     fn any_single_byte_change_to_a_session_is_rejected(mut claims in session_claims(), index in any::<usize>(), byte in 0x20u8..0x7f) {
         let keys = keys(Purpose::Session);
-        let token = session::mint(&keys, &mut claims).unwrap();
+        let token = session::mint(&keys, &mut claims, |_| false).unwrap();
         prop_assert_eq!(session::verify(&keys, &token, "client", 0, claims.iat).unwrap(), claims.clone());
         if let Some(changed) = mutate(&token, index, byte) {
             prop_assert!(session::verify(&keys, &changed, "client", 0, claims.iat).is_err(), "accepted {}", changed);

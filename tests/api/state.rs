@@ -4,7 +4,6 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use entra_sso::jws::{Purpose, TokenKeys};
-use entra_sso::secret::SecretString;
 use entra_sso::state::{self, StateClaims};
 use serde_json::Value;
 
@@ -39,7 +38,7 @@ fn parts(token: &str) -> (String, Value, String) {
 }
 
 fn keys_for(s: &Setup, secret: &str, client_id: &str) -> TokenKeys {
-    TokenKeys::derive(&[SecretString::new(secret)], Purpose::State, client_id, s.app.app.settings().authority.as_str())
+    token_keys(secret, Purpose::State, client_id, s.app.app.settings().authority.as_str())
 }
 
 #[tokio::test]
