@@ -3,8 +3,8 @@
 //! made at start-up, verified by `IdTokenVerifier::verify` against the multi-tenant issuer
 //! template; an accepted token then goes through `SessionClaims::from_id_token`,
 //! `session::mint` and `session::verify` as in the callback. Nothing may panic or hang; an
-//! accepted token has the issuer of its own GUID tenant and the flow's nonce; the session cookie
-//! stays under its cap and verifies.
+//! accepted token has the issuer of its own lower-case GUID tenant, this client as its only
+//! audience, and the flow's nonce; the session cookie stays under its cap and verifies.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -13,9 +13,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use entra_sso::config::TenantPolicy;
 use entra_sso::id_token::IdTokenVerifier;
-use entra_sso::jws::{Purpose, TokenKeys};
+use entra_sso::jws::{Deployment, Purpose, TokenKeys};
 use entra_sso::provider::VerifyKey;
-use entra_sso::secret::SecretString;
+use entra_sso::secret::SigningSecret;
 use entra_sso::session::{self, SessionClaims};
 use jsonwebtoken::DecodingKey;
 use libfuzzer_sys::fuzz_target;
@@ -64,10 +64,13 @@ fn fixture() -> &'static Fixture {
                 ),
             ],
             session_keys: TokenKeys::derive(
-                &[SecretString::new("s".repeat(32))],
+                &[SigningSecret::parse("pEZM-K7ulA8aIeKXDjcF_EBQqEGFDYhIlJt2I6qd7ZE").unwrap()],
                 Purpose::Session,
-                CLIENT,
-                "https://login.microsoftonline.com/organizations/v2.0",
+                Deployment {
+                    client_id: CLIENT,
+                    authority: "https://login.microsoftonline.com/organizations/v2.0",
+                    redirect_uri: "https://app.example/api/callback",
+                },
             ),
         }
     })
@@ -115,11 +118,13 @@ fuzz_target!(init: init(), |data: &[u8]| {
             };
             let tid = claims.tid.as_deref().expect("the issuer template needs a tid");
             assert_eq!(tid.len(), 36);
+            assert_eq!(tid, tid.to_ascii_lowercase(), "GUIDs are compared in lower case");
             assert_eq!(claims.iss, ISSUER.replace("{tenantid}", tid));
+            assert!(claims.aud.is_only(CLIENT), "no audience besides this client: {:?}", claims.aud);
             assert_eq!(claims.nonce.as_deref(), Some(NONCE));
 
             let mut session = SessionClaims::from_id_token(claims, CLIENT, now, SESSION_TTL);
-            let cookie = session::mint(&f.session_keys, &mut session)
+            let cookie = session::mint(&f.session_keys, &mut session, |_| false)
                 .unwrap_or_else(|e| panic!("a validated ID token does not fit in a session: {e}"));
             assert!(cookie.len() <= session::MAX_SESSION_TOKEN_LEN);
             assert_eq!(session::verify(&f.session_keys, &cookie, CLIENT, 0, now), Ok(session));

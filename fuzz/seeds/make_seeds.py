@@ -15,7 +15,8 @@ import shutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-SECRET = b"k" * 32
+# The decoded bytes of the targets' SSO_SECRET entry (base64url in the Rust sources).
+SECRET = base64.urlsafe_b64decode("pEZM-K7ulA8aIeKXDjcF_EBQqEGFDYhIlJt2I6qd7ZE=")
 CLIENT = "client"
 AUTHORITY = "https://login.microsoftonline.com/t/v2.0"
 REDIRECT = "https://app.example/api/callback"
@@ -41,7 +42,7 @@ def hkdf(ikm, salt, info, length=32):
 
 class Keys:
     def __init__(self, purpose, secret=SECRET):
-        info = f"entra-sso/v1/{purpose}\0{CLIENT}\0{AUTHORITY}".encode()
+        info = f"entra-sso/v2/{purpose}\0{CLIENT}\0{AUTHORITY}\0{REDIRECT}".encode()
         self.okm = hkdf(secret, b"entra-sso", info)
         kid = b64(hmac.new(self.okm, b"kid", hashlib.sha256).digest()[:9])
         typ = {"state": "entra-sso-state+jwt", "session": "entra-sso-session+jwt"}[purpose]
@@ -131,6 +132,7 @@ def seeds():
         "quoted": '__Host-sso-session="v"; x="a;b"',
         "obs-text": b"__Host-sso-session=\x80\xff; a=\xe2\x82\xac",
         "many": "; ".join(f"c{i}=v" for i in range(70)) + "; __Host-sso-session=late",
+        "many-headers": "\n".join(f"site{i}={'x' * 30}" for i in range(100)) + "\n__Host-sso-session=late",
     }
     out["return_to_validate"] = {
         "root": "/",
@@ -185,6 +187,12 @@ def seeds():
                                                "9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"}),
         "no-tid": json.dumps({k: v for k, v in claims.items() if k != "tid"}),
         "aud-array": json.dumps({**claims, "aud": ["other", CLIENT]}),
+        "aud-array-only-client": json.dumps({**claims, "iss": f"https://login.microsoftonline.com/{TID}/v2.0",
+                                             "aud": [CLIENT]}),
+        "aud-array-empty": json.dumps({**claims, "aud": []}),
+        "tid-upper-case": json.dumps({**claims, "tid": TID.upper(),
+                                      "iss": f"https://login.microsoftonline.com/{TID.upper()}/v2.0"}),
+        "sid": json.dumps({**claims, "iss": f"https://login.microsoftonline.com/{TID}/v2.0", "sid": "x" * 200}),
         "tid-not-guid": json.dumps({**claims, "tid": "../../evil.com/x",
                                     "iss": "https://login.microsoftonline.com/../../evil.com/x/v2.0"}),
         "expired": json.dumps({**claims, "exp": NOW}),
@@ -192,6 +200,17 @@ def seeds():
                                     "name": "\u00e9" * 300, "roles": [f"r{i}" for i in range(80)],
                                     "login_hint": "h" * 1100}),
         "not-json": "{\"aud\":",
+    }
+    out["secret_parse"] = {
+        "base64url": "pEZM-K7ulA8aIeKXDjcF_EBQqEGFDYhIlJt2I6qd7ZE",
+        "base64-padded": base64.b64encode(bytes(range(7, 39))).decode(),
+        "hex": bytes(range(100, 132)).hex(),
+        "hex-upper": bytes(range(100, 132)).hex().upper(),
+        "typed": "CompanyName-SSO-Secret-Prod-2025!",
+        "repeated": "password" * 8,
+        "encoded-text": base64.b64encode(b"CompanyName-SSO-Secret-Prod-2025!!!").decode(),
+        "mixed-alphabets": "ab+/cd-_" * 6,
+        "too-long": "A" * 600,
     }
     return out
 
