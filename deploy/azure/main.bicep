@@ -44,7 +44,7 @@ param redirectUri string = ''
 
 @secure()
 @minLength(32)
-@description('SSO_SECRET, stored in Key Vault: one or more comma-separated random values of at least 32 bytes (openssl rand -base64 32).')
+@description('SSO_SECRET, stored in Key Vault: one or more comma-separated random values of at least 32 bytes (entra-sso keygen, or openssl rand -base64 32).')
 param ssoSecret string
 
 @secure()
