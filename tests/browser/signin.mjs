@@ -184,6 +184,26 @@ async function run(browser) {
     for (const { tab } of tabs) await tab.close();
   });
 
+  await step('a cross-site form POST to logout and a front-channel link sign no one out', async () => {
+    // A page on another site, served by interception (no network): it auto-submits a form.
+    const evil = await context.newPage();
+    await evil.route('http://attacker.example/**', (route) => route.fulfill({
+      contentType: 'text/html',
+      body: `<form id="f" method="post" action="${appOrigin}/api/logout?return_to=/"></form>` +
+        '<script>document.getElementById("f").submit()</script>',
+    }));
+    await evil.goto('http://attacker.example/');
+    await waitFor(evil, onApp('/api/logout'), `${appOrigin}/api/logout from the attacker's form`);
+    await evil.waitForLoadState('domcontentloaded');
+    const text = await evil.locator('body').innerText();
+    check(text.includes('Sign out?'), `cross-site POST was not met with a confirmation page; ${await describe(evil)}`);
+    const link = await evil.goto(`${appOrigin}/api/logout/frontchannel`);
+    check(link?.status() === 400, `top-level front-channel logout answered ${link?.status()}, expected 400`);
+    const me = await getJson(context, '/api/me');
+    check(me.status === 200, `/api/me after the cross-site attempts answered ${me.status}: still signed in expected`);
+    await evil.close();
+  });
+
   await step('sign-out clears the session', async () => {
     await page.goto(`${appOrigin}/`);
     const form = page.locator('form#sign-out');
