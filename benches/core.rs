@@ -78,11 +78,11 @@ fn tokens(c: &mut Criterion) {
     c.bench_function("session_mint", |b| {
         b.iter_batched(
             || session.clone(),
-            |mut s| session::mint(&session_keys, &mut s, |_| false).unwrap(),
+            |mut s| session::mint(&session_keys, &mut s, &Default::default()).unwrap(),
             BatchSize::SmallInput,
         )
     });
-    let token = session::mint(&session_keys, &mut session.clone(), |_| false).unwrap();
+    let token = session::mint(&session_keys, &mut session.clone(), &Default::default()).unwrap();
     c.bench_function("session_verify", |b| {
         b.iter(|| session::verify(&session_keys, black_box(&token), CLIENT_ID, 0, session.iat).unwrap())
     });

@@ -150,8 +150,7 @@ pub async fn frontchannel_logout(app: &App, req: &Request<Bytes>) -> Result<Resp
     };
     let (iss, sid) = (single("iss")?, single("sid")?);
     if let Some(iss) = iss {
-        let metadata =
-            app.provider.metadata().await.map_err(|e| Failure::new(ErrorCode::IdpUnavailable, e.to_string()))?;
+        let metadata = app.provider.metadata().await?;
         if !crate::callback::issuer_matches(&metadata.issuer, iss) {
             return Err(Failure::new(ErrorCode::InvalidParameter, "front-channel logout iss is not the provider's"));
         }

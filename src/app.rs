@@ -141,8 +141,7 @@ impl App {
         if let Some(p) = self.authorize_prefix.get() {
             return Ok(p);
         }
-        let metadata =
-            self.provider.metadata().await.map_err(|e| Failure::new(ErrorCode::IdpUnavailable, e.to_string()))?;
+        let metadata = self.provider.metadata().await?;
         let prefix = self.build_authorize_prefix(&metadata.authorization_endpoint);
         Ok(self.authorize_prefix.get_or_init(|| prefix))
     }

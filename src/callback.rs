@@ -47,7 +47,8 @@ pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
     let retry = Some(claims.rt.clone());
     let fail = |code: ErrorCode, detail: String| Failure::new(code, detail).retry(retry.clone());
 
-    check_issuer_param(app, &params).await.map_err(|f| f.retry(retry.clone()))?;
+    // Checks that need nothing from the provider come first: a request not bound to this
+    // browser's flow never causes a discovery fetch.
     let verifier = flow_secret(req, &claims).map_err(|f| f.retry(retry.clone()))?;
     let code = match params.single("code") {
         Ok(Some(c)) if is_code(c) => c,
@@ -55,6 +56,7 @@ pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
         Ok(None) => return Err(fail(ErrorCode::CodeMalformed, "no code parameter".into())),
         Err(_) => return Err(fail(ErrorCode::CodeMalformed, "code repeated".into())),
     };
+    check_issuer_param(app, &params).await.map_err(|f| f.retry(retry.clone()))?;
 
     if !app.redemption_attempts.try_attempt(&claims.jti, claims.exp, now()) {
         return Err(fail(ErrorCode::TooManyAttempts, "this flow used its token calls on this instance".into()));
@@ -70,7 +72,7 @@ pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
     let issued = now();
     let mut session =
         SessionClaims::from_id_token(id, &app.settings.client_id, issued, app.settings.session_ttl.as_secs());
-    let token = session::mint(&app.session_keys, &mut session, |g| app.settings.policy.allows_group(g))
+    let token = session::mint(&app.session_keys, &mut session, &app.settings.policy)
         .map_err(|e| Failure::new(ErrorCode::IdTokenInvalid, format!("session: {e}")).retry(retry.clone()))?;
     let set_cookies = vec![
         cookies::set(SESSION_COOKIE, &token, app.settings.session_ttl.as_secs(), cookies::SameSite::Lax),
@@ -150,7 +152,7 @@ fn labelled_id(description: &str, label: &str) -> Option<String> {
 async fn check_issuer_param(app: &App, params: &Params<'_>) -> Result<(), Failure> {
     let iss = params.single("iss").map_err(|_| Failure::new(ErrorCode::IdTokenInvalid, "iss parameter repeated"))?;
     // Cached after the first callback; the ID-token check needs it right after anyway.
-    let metadata = app.provider.metadata().await.map_err(|e| Failure::new(ErrorCode::IdpUnavailable, e.to_string()))?;
+    let metadata = app.provider.metadata().await?;
     match iss {
         None if metadata.authorization_response_iss_parameter_supported => Err(Failure::new(
             ErrorCode::IdTokenInvalid,
@@ -214,15 +216,9 @@ async fn validate_id_token(app: &App, token: &str, verifier: &str) -> Result<cra
         };
         Failure::new(code, format!("ID token: {e}"))
     };
-    let unavailable = |e: crate::provider::FetchError| Failure::new(ErrorCode::IdpUnavailable, e.to_string());
     let kid = id_token::rs256_kid(token).map_err(invalid)?;
-    let metadata = app.provider.metadata().await.map_err(unavailable)?;
-    let key = app
-        .provider
-        .key(&kid)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| invalid(IdTokenError::UnknownKid(cap(&kid, 64))))?;
+    let metadata = app.provider.metadata().await?;
+    let key = app.provider.key(&kid).await?.ok_or_else(|| invalid(IdTokenError::UnknownKid(cap(&kid, 64))))?;
     app.id_tokens.verify(token, &key, &metadata.issuer, flow::nonce(verifier).as_str(), now()).map_err(invalid)
 }
 

@@ -1,4 +1,4 @@
-//! The public error codes of DESIGN.md, and the one type every failing request ends in.
+//! The public error codes of docs/design.md, and the one type every failing request ends in.
 //!
 //! A [`Failure`] carries the code (what the user and API clients see), the operator's detail
 //! (logged, never shown) and optionally text the user may see (an IdP's description, escaped
@@ -207,6 +207,18 @@ impl ErrorCode {
             HeadersTooLarge => "Usually too many cookies for this site. Clear this site's cookies and try again.",
             BadRequest => "The request was cut short or malformed on the way. Try again.",
         }
+    }
+}
+
+impl From<crate::provider::FetchError> for Failure {
+    fn from(e: crate::provider::FetchError) -> Self {
+        let code = match e {
+            crate::provider::FetchError::Misconfigured(_) => ErrorCode::Misconfigured,
+            crate::provider::FetchError::Unreachable { .. } | crate::provider::FetchError::Invalid { .. } => {
+                ErrorCode::IdpUnavailable
+            }
+        };
+        Failure::new(code, e.to_string())
     }
 }
 

@@ -4,7 +4,6 @@
 //! `403 access_denied_by_policy`.
 
 use crate::id_token::IdClaims;
-use crate::session::SessionClaims;
 
 /// The claims a policy looks at, from an ID token or a session.
 #[derive(Debug, Clone, Copy)]
@@ -33,18 +32,6 @@ impl<'a> From<&'a IdClaims> for Subject<'a> {
     }
 }
 
-impl<'a> From<&'a SessionClaims> for Subject<'a> {
-    fn from(s: &'a SessionClaims) -> Self {
-        Subject {
-            roles: &s.roles,
-            groups: &s.groups,
-            groups_overage: s.groups_overage,
-            email: s.email.as_deref(),
-            username: s.preferred_username.as_deref(),
-        }
-    }
-}
-
 /// The sign-in policy of an instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
@@ -68,10 +55,15 @@ impl Policy {
         self.allowed_groups.iter().any(|a| a.eq_ignore_ascii_case(g))
     }
 
+    /// Whether role `r` is one of the required roles.
+    pub fn wants_role(&self, r: &str) -> bool {
+        self.required_roles.iter().any(|a| a == r)
+    }
+
     /// Checks validated claims; the error says which rule refused.
     pub fn check<'a>(&self, who: impl Into<Subject<'a>>) -> Result<(), String> {
         let who = who.into();
-        if !self.required_roles.is_empty() && !who.roles.iter().any(|r| self.required_roles.contains(r)) {
+        if !self.required_roles.is_empty() && !who.roles.iter().any(|r| self.wants_role(r)) {
             return Err(format!("none of the required roles {:?}", self.required_roles));
         }
         if !self.allowed_groups.is_empty() && !who.groups.iter().any(|g| self.allows_group(g)) {

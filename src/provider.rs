@@ -95,6 +95,10 @@ pub enum FetchError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The provider answers, but not as the configured authority: a setting to fix, not an
+    /// outage to wait out.
+    #[error("SSO_AUTHORITY does not match the provider: {0}")]
+    Misconfigured(String),
 }
 
 /// The token endpoint's refusal or failure.
@@ -271,7 +275,10 @@ impl Provider {
         // OIDC Discovery §4.3: the issuer must be the authority it was fetched from. Entra
         // authorities publish a tenant-specific or templated issuer instead.
         if self.authority.entra_endpoints().is_none() && m.issuer.trim_end_matches('/') != self.authority.as_str() {
-            return Err(invalid(format!("issuer {} is not the configured authority", m.issuer)));
+            return Err(FetchError::Misconfigured(format!(
+                "the discovery document's issuer {} is not the configured authority",
+                cap(&m.issuer, 200)
+            )));
         }
         for (name, url) in [("token_endpoint", &m.token_endpoint), ("jwks_uri", &m.jwks_uri)] {
             crate::config::parse_public_url(url).map_err(|e| invalid(format!("{name}: {e}")))?;

@@ -28,10 +28,13 @@ pub fn validate<'a>(raw: &'a str, allowed_origins: &[String]) -> Result<Cow<'a, 
     if !raw.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'\\') {
         return Err("contains control, space, backslash or non-ASCII characters");
     }
-    if raw.starts_with('/') {
-        return same_site_path(raw);
+    let valid = if raw.starts_with('/') { same_site_path(raw)? } else { absolute_url(raw, allowed_origins)? };
+    // Normalisation percent-encodes some characters (`"` becomes `%22`): the cap holds for what
+    // is kept, so a state carrying it stays under its own size cap.
+    if valid.len() > MAX_RETURN_TO_LEN {
+        return Err("longer than 2048 bytes once normalised");
     }
-    absolute_url(raw, allowed_origins)
+    Ok(valid)
 }
 
 fn same_site_path(raw: &str) -> Result<Cow<'_, str>, &'static str> {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id_token::IdClaims;
 use crate::jws::{JwsError, TokenKeys};
+use crate::policy::{Policy, Subject};
 
 /// Longest session token minted or accepted (the whole `Set-Cookie` stays under 3.5 KB).
 pub const MAX_SESSION_TOKEN_LEN: usize = 3400;
@@ -95,7 +96,7 @@ impl SessionClaims {
             name: id.name.map(|s| truncate(s, MAX_STRING)),
             preferred_username: id.preferred_username.map(|s| truncate(s, MAX_STRING)),
             email: id.email.map(|s| truncate(s, MAX_STRING)),
-            roles: id.roles.into_iter().take(MAX_ROLES).collect(),
+            roles: id.roles,
             groups: if overage { Vec::new() } else { id.groups },
             groups_overage: overage,
             login_hint: id.login_hint.filter(|h| h.len() <= 1024),
@@ -106,16 +107,25 @@ impl SessionClaims {
     }
 }
 
-/// Signs a session. Groups that would push the cookie past the size cap are cut to those
-/// `keep_group` selects (the policy's allowed groups, so a session keeps passing the rule its
-/// sign-in passed) and flagged as overage, then dropped; then the logout hint, roles (halved
-/// until they fit) and display names go. Fails only if the identifiers alone do not fit, which
-/// validated ID tokens cannot cause.
-pub fn mint(
-    keys: &TokenKeys,
-    claims: &mut SessionClaims,
-    keep_group: impl Fn(&str) -> bool,
-) -> Result<String, SessionError> {
+impl<'a> From<&'a SessionClaims> for Subject<'a> {
+    fn from(s: &'a SessionClaims) -> Self {
+        Subject {
+            roles: &s.roles,
+            groups: &s.groups,
+            groups_overage: s.groups_overage,
+            email: s.email.as_deref(),
+            username: s.preferred_username.as_deref(),
+        }
+    }
+}
+
+/// Signs a session. What must go to fit the size cap goes in this order, always keeping the
+/// roles and groups `policy` looks for, so a session passes the rules its sign-in passed: roles
+/// beyond [`MAX_ROLES`]; groups (cut to the allowed ones and flagged as overage, then dropped);
+/// the logout hint; roles (halved until they fit); display names. Fails only if the
+/// identifiers alone do not fit, which validated ID tokens cannot cause.
+pub fn mint(keys: &TokenKeys, claims: &mut SessionClaims, policy: &Policy) -> Result<String, SessionError> {
+    cut(&mut claims.roles, MAX_ROLES, |r| policy.wants_role(r));
     loop {
         let token = keys.sign(&serde_json::to_vec(&*claims).expect("session claims serialise"));
         if token.len() <= MAX_SESSION_TOKEN_LEN {
@@ -123,7 +133,7 @@ pub fn mint(
         }
         if !claims.groups.is_empty() {
             let listed = claims.groups.len();
-            claims.groups.retain(|g| keep_group(g));
+            claims.groups.retain(|g| policy.allows_group(g));
             if claims.groups.len() == listed {
                 claims.groups.clear();
             }
@@ -131,7 +141,8 @@ pub fn mint(
         } else if claims.login_hint.is_some() {
             claims.login_hint = None;
         } else if !claims.roles.is_empty() {
-            claims.roles.truncate(claims.roles.len() / 2);
+            let half = claims.roles.len() / 2;
+            cut(&mut claims.roles, half, |r| policy.wants_role(r));
         } else if claims.name.is_some() || claims.email.is_some() || claims.preferred_username.is_some() {
             claims.name = None;
             claims.email = None;
@@ -162,6 +173,18 @@ pub fn verify(
         return Err(SessionError::Revoked);
     }
     Ok(claims)
+}
+
+/// Shortens `list` to `n` entries, those `keep` selects first, each part in its original order.
+fn cut(list: &mut Vec<String>, n: usize, keep: impl Fn(&str) -> bool) {
+    if list.len() <= n {
+        return;
+    }
+    let (mut kept, others): (Vec<String>, Vec<String>) = list.drain(..).partition(|v| keep(v));
+    kept.truncate(n);
+    let room = n - kept.len();
+    kept.extend(others.into_iter().take(room));
+    *list = kept;
 }
 
 fn truncate(mut s: String, max: usize) -> String {
@@ -209,7 +232,7 @@ mod tests {
 
     #[test]
     fn round_trip_expiry_and_revocation() {
-        let t = mint(&keys(), &mut claims(), |_| false).unwrap();
+        let t = mint(&keys(), &mut claims(), &Policy::default()).unwrap();
         assert_eq!(verify(&keys(), &t, "c", 0, 150).unwrap(), claims());
         assert_eq!(verify(&keys(), &t, "c", 0, 200), Err(SessionError::Expired));
         assert_eq!(verify(&keys(), &t, "c", 101, 150), Err(SessionError::Revoked));
@@ -220,20 +243,34 @@ mod tests {
     fn oversized_identifiers_fail_instead_of_looping() {
         let mut c = claims();
         c.sub = "s".repeat(4000);
-        assert!(mint(&keys(), &mut c, |_| false).is_err());
+        assert!(mint(&keys(), &mut c, &Policy::default()).is_err());
+    }
+
+    #[test]
+    fn required_roles_survive_every_cut() {
+        let policy = Policy { required_roles: vec!["Admin".into()], ..Default::default() };
+        let mut c = claims();
+        c.roles = (0..300).map(|i| format!("role-{i:03}-{}", "x".repeat(40))).collect();
+        c.roles.push("Admin".into());
+        let t = mint(&keys(), &mut c, &policy).unwrap();
+        let back = verify(&keys(), &t, "c", 0, 150).unwrap();
+        assert!(back.roles.len() < 64 && back.roles.contains(&"Admin".to_string()), "{:?}", back.roles.len());
+        assert!(policy.check(&back).is_ok());
     }
 
     #[test]
     fn many_groups_become_the_overage_flag() {
         let mut c = claims();
         c.groups = (0..200).map(|i| format!("{i:08}-0000-0000-0000-000000000000")).collect();
-        let t = mint(&keys(), &mut c.clone(), |_| false).unwrap();
+        let t = mint(&keys(), &mut c.clone(), &Policy::default()).unwrap();
         assert!(t.len() <= MAX_SESSION_TOKEN_LEN);
         let back = verify(&keys(), &t, "c", 0, 150).unwrap();
         assert!(back.groups.is_empty() && back.groups_overage);
         assert_eq!(back.roles, vec!["Admin".to_string()]);
         // The groups a policy allows survive the cut, so the session passes the rule its sign-in passed.
-        let t = mint(&keys(), &mut c, |g| g.starts_with("00000007-")).unwrap();
+        let policy =
+            Policy { allowed_groups: vec!["00000007-0000-0000-0000-000000000000".into()], ..Default::default() };
+        let t = mint(&keys(), &mut c, &policy).unwrap();
         let back = verify(&keys(), &t, "c", 0, 150).unwrap();
         assert_eq!(back.groups, vec!["00000007-0000-0000-0000-000000000000".to_string()]);
         assert!(back.groups_overage);

@@ -124,7 +124,7 @@ fuzz_target!(init: init(), |data: &[u8]| {
             assert_eq!(claims.nonce.as_deref(), Some(NONCE));
 
             let mut session = SessionClaims::from_id_token(claims, CLIENT, now, SESSION_TTL);
-            let cookie = session::mint(&f.session_keys, &mut session, |_| false)
+            let cookie = session::mint(&f.session_keys, &mut session, &Default::default())
                 .unwrap_or_else(|e| panic!("a validated ID token does not fit in a session: {e}"));
             assert!(cookie.len() <= session::MAX_SESSION_TOKEN_LEN);
             assert_eq!(session::verify(&f.session_keys, &cookie, CLIENT, 0, now), Ok(session));

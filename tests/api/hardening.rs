@@ -335,3 +335,50 @@ async fn an_upper_case_personal_tenant_is_not_admitted_under_organizations() {
     assert_eq!(status, 302);
     assert_eq!(session_claims(&jar)["tid"], TENANT, "stored in lower case");
 }
+
+// Found while writing docs/design.md against the code.
+
+#[tokio::test]
+async fn a_callback_without_its_flow_cookie_causes_no_provider_call() {
+    let (idp, _s) = FakeIdp::spawn().await;
+    let app = spawn_app(&idp.authority, &[]).await;
+    let (_, state, _) = start(&app).await;
+    let before = idp.requests.load(Ordering::SeqCst);
+    let cb = format!("https://app.example.test/api/callback?code=c&state={state}");
+    let r = callback(&app.base, &mut Jar::default(), &cb).await;
+    assert_eq!(error_code(r).await, (400, "flow_cookie_missing".into()));
+    assert_eq!(idp.requests.load(Ordering::SeqCst), before, "a request not bound to a browser fetched discovery");
+}
+
+#[tokio::test]
+async fn required_roles_survive_when_the_session_is_cut_to_fit() {
+    let (idp, _s) = FakeIdp::spawn().await;
+    let app = spawn_app(&idp.authority, &[("SSO_REQUIRED_ROLES", "Admin")]).await;
+    let mut claims = idp.claims("");
+    let mut roles: Vec<String> = (0..150).map(|i| format!("Reader.Department.{i:03}.{}", "x".repeat(24))).collect();
+    roles.push("Admin".into());
+    claims["roles"] = json!(roles);
+    let (status, code, mut jar) = sign_in_with(&app, &idp, 0, "k0", claims).await;
+    assert_eq!(status, 302, "{code}");
+    let (status, body) = me(&app.base, &mut jar).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["roles"].as_array().unwrap().iter().any(|r| r == "Admin"));
+}
+
+#[tokio::test]
+async fn a_provider_that_is_not_the_configured_authority_is_a_misconfiguration() {
+    // A generic OpenID Provider whose discovery names another issuer.
+    let (idp, _s) = FakeIdp::spawn_multi("oidc_provider").await;
+    let app = spawn_app(&idp.authority, &[]).await;
+    let r = get(&format!("{}/api/login", app.base), &mut Jar::default()).await;
+    assert_eq!(error_code(r).await, (500, "misconfigured".into()), "a setting to fix, not an outage to wait out");
+}
+
+#[tokio::test]
+async fn return_to_is_capped_after_normalisation() {
+    let idp = spawn_idp().await;
+    let app = spawn_app(&idp.authority, &[]).await;
+    // 1,500 quotes are 1,500 bytes as sent and 4,500 once percent-encoded.
+    let r = get(&format!("{}/api/login?return_to=/{}", app.base, "%22".repeat(1500)), &mut Jar::default()).await;
+    assert_eq!(error_code(r).await, (400, "return_to_rejected".into()));
+}

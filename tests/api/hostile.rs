@@ -1,6 +1,6 @@
 //! The hostile-input suite: a table of malformed, forged, oversized and misdirected requests
 //! across every endpoint. Each case asserts the status and the error code; none may answer 5xx
-//! (except where DESIGN.md gives a 5xx code) or leave the instance unhealthy.
+//! (except where docs/design.md gives a 5xx code) or leave the instance unhealthy.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -313,6 +313,13 @@ fn query_cases(ctx: &Ctx) -> Vec<Case> {
         case("login by no-cors fetch", "GET", "/api/login", 400, "not_a_navigation")
             .header("sec-fetch-mode", "no-cors"),
         case("logout return_to repeated", "POST", "/api/logout?return_to=/a&return_to=/b", 400, "return_to_rejected"),
+        case(
+            "return_to that triples when normalised",
+            "GET",
+            format!("/api/login?return_to=/{}", "%22".repeat(1000)),
+            400,
+            "return_to_rejected",
+        ),
     ]
 }
 

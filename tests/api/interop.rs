@@ -295,8 +295,14 @@ fn with_query_param(url: &str, name: &str, value: &str) -> String {
 
 /// `POST /api/logout` with the app's cookies.
 async fn logout(app: &str, jar: &mut Jar) -> reqwest::Response {
-    let r =
-        client().post(format!("{app}/api/logout?return_to=%2F")).header("cookie", jar.header()).send().await.unwrap();
+    // The app's own sign-out button: a same-origin POST.
+    let r = client()
+        .post(format!("{app}/api/logout?return_to=%2F"))
+        .header("cookie", jar.header())
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
     jar.absorb(r.headers());
     r
 }
