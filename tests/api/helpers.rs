@@ -235,6 +235,61 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
     parsed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
+/// What is missing to run the Node-driven suite in `tests/<suite>` (whose locked packages
+/// include `package`), after installing those packages with `npm ci` if Node is there and they
+/// are not: so on a machine with Node, `cargo test` runs the suite for real on first use.
+pub fn node_suite_missing(suite: &str, package: &str) -> Vec<String> {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if let Some(node) = node_missing() {
+        return vec![node];
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(suite);
+    let installed = || dir.join("node_modules").join(package).is_dir();
+    // Tests of one suite run in parallel: one installs, the others wait and find it done.
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if installed() {
+        return Vec::new();
+    }
+    say(&format!("installing the locked Node packages of tests/{suite} (npm ci) ..."));
+    let npm = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error", "--prefix"])
+        .arg(&dir)
+        .output();
+    match npm {
+        Ok(out) if out.status.success() && installed() => Vec::new(),
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+            vec![format!(
+                "`npm ci --prefix tests/{suite}` failed: {}",
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            )]
+        }
+        Err(e) => vec![format!("npm could not be run ({e}); install Node.js 20 or newer with npm")],
+    }
+}
+
+/// Decides for a test whose prerequisites are `missing`: `false` to run it. Otherwise, under CI
+/// (`.ci/run` installs everything) the test fails here; elsewhere it returns `true` after saying
+/// SKIPPED on the terminal, past the harness's output capture, so a skip never reads as a pass.
+pub fn skip(test: &str, missing: &[String]) -> bool {
+    if missing.is_empty() {
+        return false;
+    }
+    let message = format!("{test}: prerequisites missing:\n  {}", missing.join("\n  "));
+    let under_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+    assert!(!under_ci, "{message}");
+    say(&format!("SKIPPED {message}"));
+    true
+}
+
+/// A line on the terminal even when the test passes (the harness captures `eprintln!`, not
+/// writes to the stderr handle).
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "\n*** {line}");
+}
+
 /// Why Node.js cannot run the JavaScript-driven tests (it needs 20 or newer), if it cannot.
 pub fn node_missing() -> Option<String> {
     let major =

@@ -127,10 +127,16 @@ async fn expired_and_not_yet_valid_tokens_are_refused() {
 async fn kid_not_in_the_jwks_is_refused_after_one_refetch() {
     let (idp, _server) = FakeIdp::spawn().await;
     let app = spawn_app(&idp.issuer, &[]).await;
+    app.app.prefetch();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while idp.jwks_requests.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(idp.jwks_requests.load(Ordering::SeqCst), 1, "the keys are prefetched once");
     let (mut jar, state, nonce) = start(&app).await;
     let token = sign_rs256(test_key(1), "unknown-kid", &idp.claims(&nonce));
     assert_eq!(finish(&app, &idp, &mut jar, &state, token).await, (401, "id_token_invalid".into()));
-    assert!(idp.jwks_requests.load(Ordering::SeqCst) <= 2, "one initial fetch and at most one refetch");
+    assert_eq!(idp.jwks_requests.load(Ordering::SeqCst), 2, "exactly one refetch for the unknown kid");
 }
 
 #[tokio::test]

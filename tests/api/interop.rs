@@ -3,11 +3,12 @@
 //! authority: discovery, `client_secret_post`, PKCE S256, nonce, RS256 ID tokens from its JWKS,
 //! the RFC 9207 `iss` parameter, and RP-initiated logout at its `end_session_endpoint`.
 //!
-//! Needs Node.js 20+ and `npm ci --prefix tests/interop`. Without them the tests are skipped
-//! with a message, except under CI (`CI` set and not `false`), where they fail.
+//! Needs Node.js 20+; the tests install their locked packages (`npm ci --prefix tests/interop`)
+//! on first run. Without Node they say SKIPPED on the terminal, and fail under CI (`CI` set and
+//! not `false`).
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -59,16 +60,8 @@ impl OpenIdProvider {
     fn start() -> Option<Self> {
         log_with_rust_log();
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let missing = missing_prerequisites(root);
-        if !missing.is_empty() {
-            let under_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-            let message = format!(
-                "oidc-provider interop test prerequisites missing:\n  {}\nInstall them with `npm ci --prefix tests/interop` \
-                 (Node.js 20 or newer must be on PATH).",
-                missing.join("\n  ")
-            );
-            assert!(!under_ci, "{message}");
-            eprintln!("\n*** interop test SKIPPED *** {message}\n");
+        let missing = crate::helpers::node_suite_missing("interop", "oidc-provider");
+        if crate::helpers::skip("interop (panva's oidc-provider)", &missing) {
             return None;
         }
         let script = root.join("tests/interop/provider.mjs");
@@ -244,17 +237,6 @@ fn collect_lines(stream: impl Read + Send + 'static, into: Arc<Mutex<Vec<String>
             into.lock().unwrap().push(line);
         }
     });
-}
-
-/// What is missing to run the interop tests, as install hints.
-fn missing_prerequisites(root: &Path) -> Vec<String> {
-    let mut missing = Vec::new();
-    missing.extend(crate::helpers::node_missing());
-    let package: PathBuf = root.join("tests/interop/node_modules/oidc-provider");
-    if !package.is_dir() {
-        missing.push("tests/interop/node_modules/oidc-provider (npm ci --prefix tests/interop)".to_string());
-    }
-    missing
 }
 
 /// Like [`Jar::absorb`], and also drops the cookies oidc-provider deletes (Koa deletes with an
