@@ -24,6 +24,8 @@
 //! * [`dev_idp`], [`dev`]: the embedded development identity provider and `entra-sso dev`
 //!   (cargo feature `dev-idp`, on by default, off in deployment packages).
 
+#![forbid(unsafe_code)]
+
 pub mod account;
 pub mod app;
 pub mod attempts;

@@ -121,7 +121,7 @@ impl<'a> From<&'a SessionClaims> for Subject<'a> {
 
 /// Signs a session. What must go to fit the size cap goes in this order, always keeping the
 /// roles and groups `policy` looks for, so a session passes the rules its sign-in passed: roles
-/// beyond [`MAX_ROLES`]; groups (cut to the allowed ones and flagged as overage, then dropped);
+/// beyond 64; groups (cut to the allowed ones and flagged as overage, then dropped);
 /// the logout hint; roles (halved until they fit); display names. Fails only if the
 /// identifiers alone do not fit, which validated ID tokens cannot cause.
 pub fn mint(keys: &TokenKeys, claims: &mut SessionClaims, policy: &Policy) -> Result<String, SessionError> {
