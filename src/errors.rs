@@ -61,6 +61,8 @@ pub enum ErrorCode {
     HeadersTooLarge,
     /// The request could not be read at all (broken body or request target).
     BadRequest,
+    /// The request body did not arrive within the adapter's time limit.
+    RequestTimeout,
 }
 
 impl ErrorCode {
@@ -92,6 +94,7 @@ impl ErrorCode {
         ErrorCode::UriTooLong,
         ErrorCode::HeadersTooLarge,
         ErrorCode::BadRequest,
+        ErrorCode::RequestTimeout,
     ];
 
     /// The code as it appears in pages, JSON and logs.
@@ -124,6 +127,7 @@ impl ErrorCode {
             UriTooLong => "uri_too_long",
             HeadersTooLarge => "headers_too_large",
             BadRequest => "bad_request",
+            RequestTimeout => "request_timeout",
         }
     }
 
@@ -141,6 +145,7 @@ impl ErrorCode {
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UriTooLong => StatusCode::URI_TOO_LONG,
             HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -175,6 +180,7 @@ impl ErrorCode {
             UriTooLong => "The address is too long",
             HeadersTooLarge => "The request carries too many or too large headers",
             BadRequest => "The request could not be read",
+            RequestTimeout => "The request took too long to arrive",
         }
     }
 
@@ -206,6 +212,7 @@ impl ErrorCode {
             UriTooLong => "Sign-in addresses are short; this one was altered or padded. Start again from the app.",
             HeadersTooLarge => "Usually too many cookies for this site. Clear this site's cookies and try again.",
             BadRequest => "The request was cut short or malformed on the way. Try again.",
+            RequestTimeout => "The connection was too slow or was interrupted while sending the request. Try again.",
         }
     }
 }
