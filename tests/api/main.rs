@@ -19,4 +19,5 @@ mod logs;
 mod packages;
 mod properties;
 mod return_to;
+mod server_limits;
 mod state;
