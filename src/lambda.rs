@@ -5,12 +5,18 @@
 //! header, and on the way out puts each `Set-Cookie` into the v2 `cookies` array or into
 //! `multiValueHeaders` (v1, ALB). The binary enters this mode when the Lambda runtime starts it
 //! (`AWS_LAMBDA_RUNTIME_API` set, no arguments).
+//!
+//! Events are read here rather than by `lambda_http::run`, which hands them to its conversion
+//! unseen.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, RequestExt};
+use lambda_http::lambda_runtime::LambdaEvent;
+use lambda_http::request::{LambdaRequest, RequestContext};
+use lambda_http::{Adapter, Body, RequestExt, Service};
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::App;
 
@@ -66,7 +72,21 @@ pub async fn handle(app: Arc<App>, event: lambda_http::Request) -> Result<http::
     Ok(from_core(app.handle(to_core(event)).await))
 }
 
+/// Answers one Lambda event, given as its JSON text: has `lambda_http` convert it and answers
+/// with the response shape its origin expects (what the runtime serializes). An event that is not
+/// an HTTP event of a supported kind is an error.
+pub async fn respond(app: Arc<App>, event: LambdaEvent<Box<RawValue>>) -> Result<impl Serialize, lambda_http::Error> {
+    let LambdaEvent { payload, context } = event;
+    let request: LambdaRequest = serde_json::from_str(payload.get())?;
+    // `Adapter` is the conversion `lambda_http::run` itself uses; `LambdaResponse`, the shape of
+    // each origin's answer, is public only through it.
+    let mut adapter =
+        Adapter::from(lambda_http::service_fn(move |req: lambda_http::Request| handle(Arc::clone(&app), req)));
+    std::future::poll_fn(|cx| adapter.poll_ready(cx)).await?;
+    adapter.call(LambdaEvent::new(request, context)).await
+}
+
 /// Serves `app` on the Lambda runtime until it stops the process.
 pub async fn run(app: Arc<App>) -> Result<(), lambda_http::Error> {
-    lambda_http::run(lambda_http::service_fn(move |event| handle(Arc::clone(&app), event))).await
+    lambda_http::lambda_runtime::run(lambda_http::service_fn(move |event| respond(Arc::clone(&app), event))).await
 }

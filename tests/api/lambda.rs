@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use lambda_http::lambda_runtime::{Context, LambdaEvent};
-use lambda_http::request::LambdaRequest;
-use lambda_http::{Adapter, Service};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -108,12 +107,11 @@ fn event(kind: Kind, req: &Req) -> Value {
     e
 }
 
-/// What Lambda would return for `event`, as JSON.
+/// What Lambda would return for `event`, as JSON, from the function the runtime calls.
 async fn invoke(app: &Arc<entra_sso::App>, event: Value) -> Value {
-    let app = Arc::clone(app);
-    let mut adapter = Adapter::from(lambda_http::service_fn(move |e| entra_sso::lambda::handle(Arc::clone(&app), e)));
-    let request: LambdaRequest = serde_json::from_value(event).unwrap();
-    let response = adapter.call(LambdaEvent::new(request, Context::default())).await.unwrap();
+    let event = RawValue::from_string(event.to_string()).unwrap();
+    let response =
+        entra_sso::lambda::respond(Arc::clone(app), LambdaEvent::new(event, Context::default())).await.unwrap();
     serde_json::to_value(response).unwrap()
 }
 
