@@ -6,12 +6,14 @@
 //! `multiValueHeaders` (v1, ALB). The binary enters this mode when the Lambda runtime starts it
 //! (`AWS_LAMBDA_RUNTIME_API` set, no arguments).
 //!
-//! Events are read here rather than by `lambda_http::run`, which hands them to its conversion
-//! unseen.
+//! Events are read here rather than by `lambda_http::run`, to repair them before `lambda_http`
+//! turns them into requests: it keeps only the last of several `Cookie` headers of a REST event.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::header::COOKIE;
+use http::HeaderValue;
 use lambda_http::lambda_runtime::LambdaEvent;
 use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Adapter, Body, RequestExt, Service};
@@ -77,7 +79,8 @@ pub async fn handle(app: Arc<App>, event: lambda_http::Request) -> Result<http::
 /// an HTTP event of a supported kind is an error.
 pub async fn respond(app: Arc<App>, event: LambdaEvent<Box<RawValue>>) -> Result<impl Serialize, lambda_http::Error> {
     let LambdaEvent { payload, context } = event;
-    let request: LambdaRequest = serde_json::from_str(payload.get())?;
+    let mut request: LambdaRequest = serde_json::from_str(payload.get())?;
+    join_cookie_headers(&mut request);
     // `Adapter` is the conversion `lambda_http::run` itself uses; `LambdaResponse`, the shape of
     // each origin's answer, is public only through it.
     let mut adapter =
@@ -89,4 +92,34 @@ pub async fn respond(app: Arc<App>, event: LambdaEvent<Box<RawValue>>) -> Result
 /// Serves `app` on the Lambda runtime until it stops the process.
 pub async fn run(app: Arc<App>) -> Result<(), lambda_http::Error> {
     lambda_http::lambda_runtime::run(lambda_http::service_fn(move |event| respond(Arc::clone(&app), event))).await
+}
+
+/// Joins several `Cookie` headers of a REST event into one, as HTTP/2 joins cookie fields:
+/// `lambda_http` extends `multiValueHeaders` with `headers`, which replaces all of a name's values
+/// with the single one API Gateway puts there, the last. ALB events get the same; in multi-value
+/// mode they have no `headers`, so they kept every `Cookie` header anyway.
+fn join_cookie_headers(request: &mut LambdaRequest) {
+    let (headers, multi) = match request {
+        LambdaRequest::ApiGatewayV1(e) => (&mut e.headers, &mut e.multi_value_headers),
+        LambdaRequest::Alb(e) => (&mut e.headers, &mut e.multi_value_headers),
+        _ => return,
+    };
+    let mut values = multi.get_all(COOKIE).iter();
+    let Some(first) = values.next() else { return };
+    let rest: Vec<&HeaderValue> = values.collect();
+    if rest.is_empty() {
+        return;
+    }
+    let mut joined = first.as_bytes().to_vec();
+    for value in rest {
+        joined.extend_from_slice(b"; ");
+        joined.extend_from_slice(value.as_bytes());
+    }
+    // Valid values joined with "; " are valid.
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        multi.insert(COOKIE, value.clone());
+        if headers.contains_key(COOKIE) {
+            headers.insert(COOKIE, value);
+        }
+    }
 }

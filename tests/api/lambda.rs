@@ -1,6 +1,7 @@
 //! The Lambda adapter, driven with API Gateway v2, Function URL, REST (v1, with a stage) and
 //! ALB events through `lambda_http`'s own conversions and the core: login and callback with
-//! cookies in, several `Set-Cookie` out, form bodies (base64 too), and the session on `/api/me`.
+//! cookies in (also split over several `Cookie` headers), several `Set-Cookie` out, form bodies
+//! (base64 too), and the session on `/api/me`.
 
 use std::sync::Arc;
 
@@ -249,5 +250,63 @@ async fn rest_api_stage_prefix_is_removed_and_errors_keep_their_codes() {
         let r = invoke(&app, event(kind, &req)).await;
         assert_eq!(r["statusCode"], 400, "{kind:?}");
         assert!(r["body"].as_str().unwrap().contains("state_malformed"), "{kind:?}: repeated state");
+    }
+}
+
+/// Puts `cookies` in separate `Cookie` header lines, as a REST API or an ALB (multi-value
+/// headers) delivers them when the browser sent several; a REST API's single-value `headers`
+/// then holds only the last one.
+fn split_cookie_headers(kind: Kind, e: &mut Value, cookies: &[&str]) {
+    match kind {
+        Kind::Rest => {
+            e["multiValueHeaders"]["Cookie"] = json!(cookies);
+            e["headers"]["Cookie"] = json!(cookies.last());
+        }
+        Kind::Alb => e["multiValueHeaders"]["cookie"] = json!(cookies),
+        Kind::HttpApi | Kind::FunctionUrl => unreachable!("v2 events carry a cookies array"),
+    }
+}
+
+#[tokio::test]
+async fn cookies_in_several_cookie_headers_all_reach_the_core() {
+    let idp = spawn_idp().await;
+    let app = entra_sso::App::new(settings(&idp.authority, &[]));
+    for kind in [Kind::Rest, Kind::Alb] {
+        let login = Req { method: "GET", path: "/api/login", query: "return_to=%2Fhome", cookies: vec![], form: None };
+        let r = invoke(&app, event(kind, &login)).await;
+        assert_eq!(r["statusCode"], 302, "{kind:?}: {r}");
+        let flow = set_cookies(kind, &r)[0].split(';').next().unwrap().to_owned();
+        let authorize = header(kind, &r, "location").unwrap();
+        let (endpoint, query) = authorize.split_once('?').unwrap();
+        let idp_answer = client()
+            .post(endpoint)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("{query}&user=bob"))
+            .send()
+            .await
+            .unwrap();
+        let cb = location(&idp_answer);
+        let cb_query = cb.split_once('?').unwrap().1;
+
+        // The flow cookie in the first of two Cookie headers.
+        let callback = Req { method: "GET", path: "/api/callback", query: cb_query, cookies: vec![], form: None };
+        let mut e = event(kind, &callback);
+        split_cookie_headers(kind, &mut e, &[&flow, "theme=dark"]);
+        let r = invoke(&app, e).await;
+        assert_eq!(r["statusCode"], 302, "{kind:?}: the flow cookie in the first Cookie header is seen: {r}");
+        let session = set_cookies(kind, &r)
+            .into_iter()
+            .find(|c| c.starts_with("__Host-sso-session="))
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+
+        let me = Req { method: "GET", path: "/api/me", query: "", cookies: vec![], form: None };
+        let mut e = event(kind, &me);
+        split_cookie_headers(kind, &mut e, &[&session, "theme=dark"]);
+        let r = invoke(&app, e).await;
+        assert_eq!(r["statusCode"], 200, "{kind:?}: the session in the first Cookie header is seen: {r}");
     }
 }
