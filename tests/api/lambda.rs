@@ -1,7 +1,7 @@
 //! The Lambda adapter, driven with API Gateway v2, Function URL, REST (v1, with a stage) and
 //! ALB events through `lambda_http`'s own conversions and the core: login and callback with
 //! cookies in (also split over several `Cookie` headers), several `Set-Cookie` out, form bodies
-//! (base64 too), and the session on `/api/me`.
+//! (base64 too), the session on `/api/me`, and malformed events answered 400 without a panic.
 
 use std::sync::Arc;
 
@@ -308,5 +308,36 @@ async fn cookies_in_several_cookie_headers_all_reach_the_core() {
         split_cookie_headers(kind, &mut e, &[&session, "theme=dark"]);
         let r = invoke(&app, e).await;
         assert_eq!(r["statusCode"], 200, "{kind:?}: the session in the first Cookie header is seen: {r}");
+    }
+}
+
+/// Sets the `Host` header of an event where `kind` carries it.
+fn set_host(kind: Kind, e: &mut Value, host: &str) {
+    match kind {
+        Kind::Rest => {
+            e["headers"]["Host"] = json!(host);
+            e["multiValueHeaders"]["Host"] = json!([host]);
+        }
+        Kind::HttpApi | Kind::FunctionUrl => e["headers"]["host"] = json!(host),
+        Kind::Alb => e["multiValueHeaders"]["host"] = json!([host]),
+    }
+}
+
+/// `lambda_http` unwraps the URL it builds from `Host` (and rejects the whole event when a header
+/// value is invalid); the adapter must answer 400 first. `catch_unwind` shows no panic happened.
+#[test]
+fn a_malformed_host_is_a_bad_request_not_a_panic() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let app = entra_sso::App::new(settings("http://127.0.0.1:9/t/v2.0", &[]));
+    for kind in KINDS {
+        for host in ["a b", "[::1", "bad host\u{7f}", "a%zz", "h:99999", "x/y", "user@h"] {
+            let mut e =
+                event(kind, &Req { method: "GET", path: "/api/health", query: "", cookies: vec![], form: None });
+            set_host(kind, &mut e, host);
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(invoke(&app, e))));
+            let r = outcome.unwrap_or_else(|_| panic!("{kind:?}, Host {host:?}: the invocation panicked"));
+            assert_eq!(r["statusCode"], 400, "{kind:?}, Host {host:?}: {r}");
+            assert!(r["body"].as_str().unwrap().contains("<code>bad_request</code>"), "{kind:?}, Host {host:?}");
+        }
     }
 }
