@@ -19,7 +19,8 @@
 //! * [`app`], [`routes`], [`login`], [`callback`], [`account`]: the framework-free core
 //!   `http::Request<Bytes> -> http::Response<Bytes>` and its endpoints.
 //! * [`errors`], [`pages`]: public error codes and the pages and JSON that carry them.
-//! * [`server`]: the warp adapter (`entra-sso serve`, the Azure Functions custom handler);
+//! * [`server`]: the HTTP adapter, a warp filter served by hyper with time limits (`entra-sso
+//!   serve`, the Azure Functions custom handler);
 //!   [`lambda`]: the AWS Lambda adapter (cargo feature `lambda`).
 //! * [`dev_idp`], [`dev`]: the embedded development identity provider and `entra-sso dev`
 //!   (cargo feature `dev-idp`, on by default, off in deployment packages).

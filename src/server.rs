@@ -3,7 +3,7 @@
 //! bind `127.0.0.1:0` and pass the listener in.
 //!
 //! The request is taken apart by a warp filter; connections are served by hyper directly
-//! (`warp::serve` has no time limits), each socket wrapped in [`TimedStream`], which knows from
+//! (`warp::serve` has no time limits), each socket wrapped in a `TimedStream`, which knows from
 //! the service whether a request is being answered and applies [`ServerLimits`] in between.
 
 use std::future::Future;
