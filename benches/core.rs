@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use entra_sso::id_token::IdTokenVerifier;
-use entra_sso::jws::{Deployment, Purpose, TokenKeys};
-use entra_sso::provider::VerifyKey;
-use entra_sso::secret::SigningSecret;
-use entra_sso::session::{self, SessionClaims};
-use entra_sso::state::{self, StateClaims};
+use entra_sso::app::Handler;
+use entra_sso::idp::id_token::IdTokenVerifier;
+use entra_sso::idp::provider::VerifyKey;
+use entra_sso::tokens::jws::{Deployment, Purpose, TokenKeys};
+use entra_sso::tokens::secret::SigningSecret;
+use entra_sso::tokens::session::{self, SessionClaims};
+use entra_sso::tokens::state::{self, StateClaims};
 use entra_sso::{App, Settings};
 
 const CLIENT_ID: &str = "6cb04018-a3f5-46a7-b995-940c78f5aef3";
@@ -38,15 +39,15 @@ fn keys(purpose: Purpose) -> TokenKeys {
         authority: "https://login.microsoftonline.com/t/v2.0",
         redirect_uri: REDIRECT_URI,
     };
-    TokenKeys::derive(&[SigningSecret::parse(SECRET).unwrap()], purpose, deployment)
+    TokenKeys::derive(&SigningSecret::parse(SECRET).unwrap().into(), purpose, deployment)
 }
 
 fn tokens(c: &mut Criterion) {
     let state_keys = keys(Purpose::State);
     let claims = StateClaims {
         jti: "gTrAvEbIGMeZ9363Htixdg".into(),
-        iat: entra_sso::app::now(),
-        exp: entra_sso::app::now() + 600,
+        iat: entra_sso::now(),
+        exp: entra_sso::now() + 600,
         aud: REDIRECT_URI.into(),
         rt: "/dashboard?tab=2".into(),
         vh: "wG7skuaUP9DJuKYo1zIOHNVy3KP4mVDFQcfVwvyx8ds".into(),
@@ -72,17 +73,17 @@ fn tokens(c: &mut Criterion) {
         groups_overage: false,
         login_hint: None,
         sid: None,
-        iat: entra_sso::app::now(),
-        exp: entra_sso::app::now() + 3600,
+        iat: entra_sso::now(),
+        exp: entra_sso::now() + 3600,
     };
     c.bench_function("session_mint", |b| {
         b.iter_batched(
             || session.clone(),
-            |mut s| session::mint(&session_keys, &mut s, &Default::default()).unwrap(),
+            |mut s| session::mint(&session_keys, &mut s, &entra_sso::idp::policy::Policy::default()).unwrap(),
             BatchSize::SmallInput,
         )
     });
-    let token = session::mint(&session_keys, &mut session.clone(), &Default::default()).unwrap();
+    let token = session::mint(&session_keys, &mut session.clone(), &entra_sso::idp::policy::Policy::default()).unwrap();
     c.bench_function("session_verify", |b| {
         b.iter(|| session::verify(&session_keys, black_box(&token), CLIENT_ID, 0, session.iat).unwrap())
     });
@@ -99,7 +100,7 @@ fn id_token(c: &mut Criterion) {
         base64::Engine::encode(&engine, private.e().to_bytes_be()),
     );
     let issuer = "https://login.microsoftonline.com/b9419818-09af-49c2-b0c3-653adc1f376e/v2.0";
-    let now = entra_sso::app::now();
+    let now = entra_sso::now();
     let claims = serde_json::json!({
         "ver": "2.0", "iss": issuer, "aud": CLIENT_ID, "iat": now, "nbf": now, "exp": now + 3600,
         "tid": "b9419818-09af-49c2-b0c3-653adc1f376e", "oid": "00000000-0000-0000-66f3-3332eca7ea81",
@@ -112,7 +113,7 @@ fn id_token(c: &mut Criterion) {
     let token =
         jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_rsa_der(der.as_bytes())).unwrap();
     let key = VerifyKey { key: jsonwebtoken::DecodingKey::from_rsa_components(&n, &e).unwrap(), issuer: None };
-    let verifier = IdTokenVerifier::new(CLIENT_ID, entra_sso::config::TenantPolicy::Unrestricted, false);
+    let verifier = IdTokenVerifier::new(CLIENT_ID);
     c.bench_function("id_token_verify_rs256", |b| {
         b.iter(|| verifier.verify(black_box(&token), &key, issuer, "the-nonce", now).unwrap())
     });
@@ -154,12 +155,12 @@ fn login_request() -> http::Request<Bytes> {
 
 fn login_parts(c: &mut Criterion) {
     c.bench_function("return_to_validate", |b| {
-        b.iter(|| entra_sso::return_to::validate(black_box("/dashboard?tab=2"), &[]).unwrap())
+        b.iter(|| entra_sso::web::return_to::validate(black_box("/dashboard?tab=2"), &[]).unwrap())
     });
     c.bench_function("flow_new_challenge_nonce", |b| {
         b.iter(|| {
-            let f = entra_sso::flow::Flow::new();
-            (entra_sso::flow::challenge(f.verifier()), entra_sso::flow::nonce(f.verifier()))
+            let f = entra_sso::tokens::flow::Flow::new();
+            (entra_sso::tokens::flow::challenge(f.verifier()), entra_sso::tokens::flow::nonce(f.verifier()))
         })
     });
 }

@@ -5,7 +5,7 @@
 //! usage: bare_302 PORT [LOCATION_LEN SET_COOKIE_LEN] [--via-adapter]
 //!
 //! With `--via-adapter` the same constant answer comes from a trivial handler served by
-//! entra-sso's own HTTP adapter (`entra_sso::server::run`: the warp filter chain that rebuilds an
+//! entra-sso's own HTTP adapter (`entra_sso::adapters::server::run`: the warp filter chain that rebuilds an
 //! `http::Request` with cloned headers, the collected body and the re-parsed URI): the difference
 //! to plain warp is the adapter's cost; the difference to `/api/login` is the handler's.
 //!
@@ -58,7 +58,7 @@ fn main() {
             if via_adapter { " (via entra-sso's adapter)" } else { "" }
         );
         if via_adapter {
-            entra_sso::server::run(listener, Arc::new(answer), std::future::pending()).await;
+            entra_sso::adapters::server::run(listener, Arc::new(answer), std::future::pending()).await;
         } else {
             let route = warp::any().map(move || answer.response());
             warp::serve(route).incoming(listener).run().await;
@@ -88,7 +88,7 @@ impl Constant {
     }
 }
 
-impl entra_sso::server::Handler for Constant {
+impl entra_sso::app::Handler for Constant {
     fn handle(&self, _req: Request<Bytes>) -> impl Future<Output = Response<Bytes>> + Send {
         std::future::ready(self.response())
     }

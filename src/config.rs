@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::authority::Authority;
-use crate::policy::Policy;
-use crate::secret::{SecretString, SigningSecret};
+use crate::idp::authority::Authority;
+use crate::idp::policy::{Policy, TenantPolicy};
+use crate::idp::provider::ProviderConfig;
+use crate::tokens::secret::{SecretString, SigningSecret, SigningSecrets};
+use crate::web::url::parse_public_url;
 
 /// How to make an `SSO_SECRET` value, named in every refusal of one.
 const SECRET_ADVICE: &str = "generate one with `entra-sso keygen` (or `openssl rand -base64 32`)";
@@ -25,8 +27,8 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
-        Self { variable, problem: problem.into() }
+    fn new(variable: &'static str, problem: impl std::fmt::Display) -> Self {
+        Self { variable, problem: problem.to_string() }
     }
 }
 
@@ -45,41 +47,6 @@ impl ResponseMode {
         match self {
             ResponseMode::Query => "query",
             ResponseMode::FormPost => "form_post",
-        }
-    }
-}
-
-/// Which tenants may sign in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TenantPolicy {
-    /// No list: only meaningful for a fixed-tenant authority, whose issuer check pins the tenant.
-    Unrestricted,
-    /// `SSO_ALLOWED_TENANTS=*`: a multi-tenant app that explicitly accepts every tenant.
-    Any,
-    /// Only these tenant ids (lower-case).
-    Only(Vec<String>),
-}
-
-impl TenantPolicy {
-    /// Whether a token from tenant `tid` may sign in.
-    pub fn allows(&self, tid: &str) -> bool {
-        match self {
-            TenantPolicy::Unrestricted | TenantPolicy::Any => true,
-            TenantPolicy::Only(list) => list.iter().any(|t| t.eq_ignore_ascii_case(tid)),
-        }
-    }
-
-    /// Whether a user of tenant `tid` (or of no tenant) is admitted, with personal Microsoft
-    /// accounts only where the authority takes them (`personal_accounts`). Checked on the ID
-    /// token at sign-in and again on every use of a session, so a list tightened later applies
-    /// to sessions already issued.
-    pub fn admits(&self, tid: Option<&str>, personal_accounts: bool) -> bool {
-        match tid {
-            Some(tid) => {
-                self.allows(tid)
-                    && (personal_accounts || !tid.eq_ignore_ascii_case(crate::id_token::PERSONAL_ACCOUNTS_TENANT))
-            }
-            None => !matches!(self, TenantPolicy::Only(_)),
         }
     }
 }
@@ -105,14 +72,13 @@ pub struct Settings {
     /// `SSO_REDIRECT_URI`, exactly as registered.
     pub redirect_uri: Url,
     /// `SSO_SECRET`, split on commas and decoded; the first signs, all verify.
-    pub secrets: Vec<SigningSecret>,
+    pub secrets: SigningSecrets,
     /// `SSO_SCOPES`: scopes beyond `openid profile email`.
     pub extra_scopes: Vec<String>,
     /// `SSO_RETURN_ORIGINS`: absolute origins allowed in `return_to` (ASCII serialisation).
     pub return_origins: Vec<String>,
-    /// `SSO_ALLOWED_TENANTS`.
-    pub tenants: TenantPolicy,
-    /// `SSO_REQUIRED_ROLES`, `SSO_ALLOWED_GROUPS`, `SSO_ALLOWED_EMAIL_DOMAINS`.
+    /// `SSO_ALLOWED_TENANTS`, `SSO_REQUIRED_ROLES`, `SSO_ALLOWED_GROUPS`,
+    /// `SSO_ALLOWED_EMAIL_DOMAINS`, and whether the authority admits personal accounts.
     pub policy: Policy,
     /// `SSO_STATE_TTL` (default 10 minutes).
     pub state_ttl: Duration,
@@ -167,7 +133,7 @@ impl Settings {
         let redirect_uri = parse_public_url(&redirect_uri).map_err(|e| ConfigError::new("SSO_REDIRECT_URI", e))?;
         let secrets = parse_secrets(get("SSO_SECRET"))?;
         let tenants = parse_tenants(get("SSO_ALLOWED_TENANTS"), &authority)?;
-        let policy = parse_policy(&get, &authority, &tenants)?;
+        let policy = parse_policy(&get, &authority, tenants)?;
         Ok(Settings {
             client_id,
             authority,
@@ -176,7 +142,6 @@ impl Settings {
             secrets,
             extra_scopes: parse_scopes(get("SSO_SCOPES"))?,
             return_origins: parse_origins(get("SSO_RETURN_ORIGINS"))?,
-            tenants,
             policy,
             state_ttl: parse_ttl("SSO_STATE_TTL", get("SSO_STATE_TTL"), 600)?,
             session_ttl: parse_ttl("SSO_SESSION_TTL", get("SSO_SESSION_TTL"), 8 * 3600)?,
@@ -184,7 +149,7 @@ impl Settings {
                 .map(|v| parse_public_url(&v))
                 .transpose()
                 .map_err(|e| ConfigError::new("SSO_POST_LOGOUT_REDIRECT_URI", e))?,
-            session_not_before: parse_not_before(get("SSO_SESSION_NOT_BEFORE"), crate::app::now())?,
+            session_not_before: parse_not_before(get("SSO_SESSION_NOT_BEFORE"), crate::now())?,
             response_mode: match get("SSO_RESPONSE_MODE").as_deref() {
                 None | Some("query") => ResponseMode::Query,
                 Some("form_post") => ResponseMode::FormPost,
@@ -204,21 +169,7 @@ impl Settings {
     }
 }
 
-/// An absolute `https` URL, or `http` on a loopback host (local development), without fragment.
-pub fn parse_public_url(value: &str) -> Result<Url, String> {
-    let url = Url::parse(value).map_err(|e| format!("not an absolute URL ({e})"))?;
-    if url.fragment().is_some() {
-        return Err("must not have a #fragment".into());
-    }
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if crate::authority::is_loopback(&url) => Ok(url),
-        "http" => Err("http:// is accepted only for loopback hosts; use https://".into()),
-        other => Err(format!("scheme `{other}` is not http(s)")),
-    }
-}
-
-fn parse_secrets(value: Option<String>) -> Result<Vec<SigningSecret>, ConfigError> {
+fn parse_secrets(value: Option<String>) -> Result<SigningSecrets, ConfigError> {
     let value = value.ok_or_else(|| {
         ConfigError::new(
             "SSO_SECRET",
@@ -238,7 +189,8 @@ fn parse_secrets(value: Option<String>) -> Result<Vec<SigningSecret>, ConfigErro
         }
         secrets.push(secret);
     }
-    Ok(secrets)
+    let (signing, older) = secrets.split_first().ok_or_else(|| ConfigError::new("SSO_SECRET", "no value"))?;
+    Ok(SigningSecrets::new(signing.clone(), older.to_vec()))
 }
 
 /// Clock difference tolerated between the operator who picked `SSO_SESSION_NOT_BEFORE` and
@@ -285,7 +237,7 @@ fn parse_tenants(value: Option<String>, authority: &Authority) -> Result<TenantP
 fn parse_policy(
     get: &impl Fn(&str) -> Option<String>,
     authority: &Authority,
-    tenants: &TenantPolicy,
+    tenants: TenantPolicy,
 ) -> Result<Policy, ConfigError> {
     let list = |name: &'static str| -> Result<Vec<String>, ConfigError> {
         let Some(v) = get(name) else { return Ok(Vec::new()) };
@@ -295,17 +247,19 @@ fn parse_policy(
         }
         Ok(items)
     };
-    let policy = Policy {
-        required_roles: list("SSO_REQUIRED_ROLES")?,
-        allowed_groups: list("SSO_ALLOWED_GROUPS")?,
-        email_domains: list("SSO_ALLOWED_EMAIL_DOMAINS")?.into_iter().map(|d| d.to_ascii_lowercase()).collect(),
-    };
     // `email` is set by each tenant's administrators and not verified across tenants: a domain
     // rule means something only when the tenants themselves are restricted.
     let tenant_restricted = match tenants {
         TenantPolicy::Only(_) => true,
         TenantPolicy::Any => false,
         TenantPolicy::Unrestricted => !authority.is_multi_tenant() && authority.entra_tenant() != Some("consumers"),
+    };
+    let policy = Policy {
+        tenants,
+        personal_accounts: authority.admits_personal_accounts(),
+        required_roles: list("SSO_REQUIRED_ROLES")?,
+        allowed_groups: list("SSO_ALLOWED_GROUPS")?,
+        email_domains: list("SSO_ALLOWED_EMAIL_DOMAINS")?.into_iter().map(|d| d.to_ascii_lowercase()).collect(),
     };
     if tenant_restricted {
         return Ok(policy);
@@ -382,6 +336,21 @@ fn parse_ttl(variable: &'static str, value: Option<String>, default_secs: u64) -
         .filter(|&s| (30..=30 * 24 * 3600).contains(&s))
         .ok_or_else(|| ConfigError::new(variable, "must be between 30 seconds and 30 days"))?;
     Ok(Duration::from_secs(secs))
+}
+
+impl From<&Settings> for ProviderConfig {
+    fn from(s: &Settings) -> Self {
+        Self {
+            authority: s.authority.clone(),
+            client_id: s.client_id.clone(),
+            client_secret: s.client_secret.clone(),
+            redirect_uri: s.redirect_uri.to_string(),
+            connect_timeout: s.connect_timeout,
+            request_timeout: s.request_timeout,
+            jwks_refetch_interval: s.jwks_refetch_interval,
+            redemption_wait: s.redemption_wait,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -470,7 +439,7 @@ mod tests {
 
     #[test]
     fn session_not_before_in_the_future_is_refused() {
-        let now = crate::app::now();
+        let now = crate::now();
         let ok = (now - 10).to_string();
         assert_eq!(settings(&with(&[("SSO_SESSION_NOT_BEFORE", &ok)])).unwrap().session_not_before, now - 10);
         let future = (now + 3600).to_string();

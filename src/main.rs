@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use entra_sso::{server, App, Settings};
+use entra_sso::{adapters::server, App, Settings};
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage:
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "dev-idp")]
         Some("dev-idp") => runtime.block_on(dev_idp(&args[1..])),
         Some("keygen") => {
-            println!("{}", entra_sso::secret::SigningSecret::generate().encode().expose());
+            println!("{}", entra_sso::tokens::secret::SigningSecret::generate().encode().expose());
             Ok(())
         }
         Some("--version") | Some("-V") => {
@@ -85,7 +85,7 @@ async fn lambda() -> Result<(), String> {
     let settings = Settings::from_env().map_err(|e| format!("configuration error: {e}"))?;
     let app = App::new(settings);
     app.prefetch();
-    entra_sso::lambda::run(app).await.map_err(|e| e.to_string())
+    entra_sso::adapters::lambda::run(app).await.map_err(|e| e.to_string())
 }
 
 async fn bind(port: u16) -> Result<TcpListener, String> {
@@ -106,14 +106,14 @@ async fn dev(args: &[String]) -> Result<(), String> {
     entra_sso::dev_idp::refuse_in_cloud().map_err(|e| e.to_string())?;
     let app_listener = bind(port_flag(args, "--port", 7071)?).await?;
     let idp_listener = bind(port_flag(args, "--idp-port", 7072)?).await?;
-    entra_sso::dev::run(app_listener, idp_listener, server::shutdown_signal(), |env| {
+    entra_sso::dev_idp::dev::run(app_listener, idp_listener, server::shutdown_signal(), |env| {
         println!(
             "\nentra-sso dev: FOR DEVELOPMENT ONLY (embedded dev identity provider, not Microsoft)\n\n  \
 open            {}/\n  dev IdP         {}\n  client id       {}\n  client secret   {}   (generated for this run)\n  \
 SSO_SECRET      {}   (generated for this run)\n  users           alice (member), bob (app role Admin)\n\nCtrl-C stops.\n",
             env.app_url,
             env.authority,
-            entra_sso::dev::DEV_CLIENT_ID,
+            entra_sso::dev_idp::dev::DEV_CLIENT_ID,
             env.client_secret.expose(),
             env.sso_secret.expose(),
         );
@@ -125,7 +125,7 @@ SSO_SECRET      {}   (generated for this run)\n  users           alice (member),
 #[cfg(feature = "dev-idp")]
 async fn dev_idp(args: &[String]) -> Result<(), String> {
     use entra_sso::dev_idp::{DevClient, DevIdp, DEV_TENANT};
-    use entra_sso::secret::SecretString;
+    use entra_sso::tokens::secret::SecretString;
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let client = DevClient {
         client_id: var("SSO_CLIENT_ID").ok_or("configuration error: SSO_CLIENT_ID: required")?,

@@ -5,7 +5,7 @@
 //! section fits in `MAX_COOKIE_BYTES` and its name is not repeated (however many pairs came first).
 #![no_main]
 
-use entra_sso::cookies::{self, MAX_COOKIE_BYTES, SESSION_COOKIE};
+use entra_sso::web::cookies::{self, MAX_COOKIE_BYTES, SESSION_COOKIE};
 use http::{header::COOKIE, HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 

@@ -1,7 +1,7 @@
 //! The claim checks behind the ID token's signature, and the session minted from the result:
 //! the input is the payload (raw bytes, not re-serialised) of an RS256 token signed with a key
 //! made at start-up, verified by `IdTokenVerifier::verify` against the multi-tenant issuer
-//! template; an accepted token then goes through `SessionClaims::from_id_token`,
+//! template; an accepted token then goes through the policies, `IdClaims::into_session`,
 //! `session::mint` and `session::verify` as in the callback. Nothing may panic or hang; an
 //! accepted token has the issuer of its own lower-case GUID tenant, this client as its only
 //! audience, and the flow's nonce; the session cookie stays under its cap and verifies.
@@ -11,12 +11,12 @@ use std::sync::OnceLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use entra_sso::config::TenantPolicy;
-use entra_sso::id_token::IdTokenVerifier;
-use entra_sso::jws::{Deployment, Purpose, TokenKeys};
-use entra_sso::provider::VerifyKey;
-use entra_sso::secret::SigningSecret;
-use entra_sso::session::{self, SessionClaims};
+use entra_sso::idp::policy::{Policy, TenantPolicy};
+use entra_sso::idp::id_token::IdTokenVerifier;
+use entra_sso::tokens::jws::{Deployment, Purpose, TokenKeys};
+use entra_sso::idp::provider::VerifyKey;
+use entra_sso::tokens::secret::SigningSecret;
+use entra_sso::tokens::session;
 use jsonwebtoken::DecodingKey;
 use libfuzzer_sys::fuzz_target;
 use rsa::pkcs1::EncodeRsaPrivateKey;
@@ -35,7 +35,8 @@ struct Fixture {
     rng: ring::rand::SystemRandom,
     header_b64: String,
     keys: [VerifyKey; 2],
-    verifiers: [IdTokenVerifier; 2],
+    verifier: IdTokenVerifier,
+    policies: [Policy; 2],
     session_keys: TokenKeys,
 }
 
@@ -55,16 +56,18 @@ fn fixture() -> &'static Fixture {
             rng: ring::rand::SystemRandom::new(),
             header_b64: URL_SAFE_NO_PAD.encode(HEADER),
             keys: [VerifyKey { key: key(), issuer: None }, VerifyKey { key: key(), issuer: Some(ISSUER.into()) }],
-            verifiers: [
-                IdTokenVerifier::new(CLIENT, TenantPolicy::Any, true),
-                IdTokenVerifier::new(
-                    CLIENT,
-                    TenantPolicy::Only(vec!["b9419818-09af-49c2-b0c3-653adc1f376e".into()]),
-                    false,
-                ),
+            verifier: IdTokenVerifier::new(CLIENT),
+            policies: [
+                Policy { tenants: TenantPolicy::Any, personal_accounts: true, ..Policy::default() },
+                Policy {
+                    tenants: TenantPolicy::Only(vec!["b9419818-09af-49c2-b0c3-653adc1f376e".into()]),
+                    personal_accounts: false,
+                    required_roles: vec!["Admin".into()],
+                    ..Policy::default()
+                },
             ],
             session_keys: TokenKeys::derive(
-                &[SigningSecret::parse("pEZM-K7ulA8aIeKXDjcF_EBQqEGFDYhIlJt2I6qd7ZE").unwrap()],
+                &SigningSecret::parse("pEZM-K7ulA8aIeKXDjcF_EBQqEGFDYhIlJt2I6qd7ZE").unwrap().into(),
                 Purpose::Session,
                 Deployment {
                     client_id: CLIENT,
@@ -103,7 +106,7 @@ fn init() {
         now = now(),
         exp = now() + 3600,
     );
-    let verified = f.verifiers[0].verify(&sign(f, claims.as_bytes()), &f.keys[0], ISSUER, NONCE, now());
+    let verified = f.verifier.verify(&sign(f, claims.as_bytes()), &f.keys[0], ISSUER, NONCE, now());
     assert!(verified.is_ok(), "the target's own genuine token does not verify: {verified:?}");
 }
 
@@ -111,23 +114,30 @@ fuzz_target!(init: init(), |data: &[u8]| {
     let f = fixture();
     let token = sign(f, data);
     let now = now();
-    for verifier in &f.verifiers {
-        for key in &f.keys {
-            let Ok(claims) = verifier.verify(&token, key, ISSUER, NONCE, now) else {
-                continue;
-            };
-            let tid = claims.tid.as_deref().expect("the issuer template needs a tid");
-            assert_eq!(tid.len(), 36);
-            assert_eq!(tid, tid.to_ascii_lowercase(), "GUIDs are compared in lower case");
-            assert_eq!(claims.iss, ISSUER.replace("{tenantid}", tid));
-            assert!(claims.aud.is_only(CLIENT), "no audience besides this client: {:?}", claims.aud);
-            assert_eq!(claims.nonce.as_deref(), Some(NONCE));
+    for key in &f.keys {
+        let Ok(claims) = f.verifier.verify(&token, key, ISSUER, NONCE, now) else {
+            continue;
+        };
+        let tid = claims.tid.as_deref().expect("the issuer template needs a tid");
+        assert_eq!(tid.len(), 36);
+        assert_eq!(tid, tid.to_ascii_lowercase(), "GUIDs are compared in lower case");
+        assert_eq!(claims.iss, ISSUER.replace("{tenantid}", tid));
+        assert!(claims.aud.is_only(CLIENT), "no audience besides this client: {:?}", claims.aud);
+        assert_eq!(claims.nonce.as_deref(), Some(NONCE));
 
-            let mut session = SessionClaims::from_id_token(claims, CLIENT, now, SESSION_TTL);
-            let cookie = session::mint(&f.session_keys, &mut session, &Default::default())
+        // As the callback does: a policy admits the user, the session is minted keeping what that
+        // policy looks for, and the session still passes it when read back.
+        for policy in &f.policies {
+            if policy.check(&claims).is_err() {
+                continue;
+            }
+            let mut session = claims.clone().into_session(CLIENT, now, SESSION_TTL);
+            let cookie = session::mint(&f.session_keys, &mut session, policy)
                 .unwrap_or_else(|e| panic!("a validated ID token does not fit in a session: {e}"));
             assert!(cookie.len() <= session::MAX_SESSION_TOKEN_LEN);
-            assert_eq!(session::verify(&f.session_keys, &cookie, CLIENT, 0, now), Ok(session));
+            let back = session::verify(&f.session_keys, &cookie, CLIENT, 0, now);
+            assert_eq!(back.as_ref(), Ok(&session));
+            assert_eq!(policy.check(&session), Ok(()), "a session fails the policy its sign-in passed");
         }
     }
 });

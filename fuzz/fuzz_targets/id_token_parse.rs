@@ -5,9 +5,8 @@
 
 use std::sync::OnceLock;
 
-use entra_sso::config::TenantPolicy;
-use entra_sso::id_token::{rs256_kid, IdTokenVerifier};
-use entra_sso::provider::VerifyKey;
+use entra_sso::idp::id_token::{rs256_kid, IdTokenVerifier};
+use entra_sso::idp::provider::VerifyKey;
 use jsonwebtoken::DecodingKey;
 use libfuzzer_sys::fuzz_target;
 
@@ -28,7 +27,7 @@ fn fixture() -> &'static Fixture {
         entra_sso::install_crypto();
         let key = || DecodingKey::from_rsa_components(N, E).unwrap();
         Fixture {
-            verifier: IdTokenVerifier::new("client", TenantPolicy::Any, true),
+            verifier: IdTokenVerifier::new("client"),
             keys: [VerifyKey { key: key(), issuer: None }, VerifyKey { key: key(), issuer: Some(ISSUER.into()) }],
         }
     })

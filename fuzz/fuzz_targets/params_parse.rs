@@ -3,7 +3,7 @@
 //! once -> that value, more than once -> `Repeated` (never "first one wins").
 #![no_main]
 
-use entra_sso::params::{ParamError, Params, MAX_PARAMS_LEN};
+use entra_sso::web::params::{ParamError, Params, MAX_PARAMS_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

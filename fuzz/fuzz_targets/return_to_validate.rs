@@ -9,7 +9,7 @@
 //! * a path is exactly what the URL parser makes of it, including paths that skipped the parser.
 #![no_main]
 
-use entra_sso::return_to::validate;
+use entra_sso::web::return_to::validate;
 use libfuzzer_sys::fuzz_target;
 use url::{Position, Url};
 

@@ -2,7 +2,7 @@
 //! value decodes to at least 32 bytes, and its canonical encoding parses back to the same bytes.
 #![no_main]
 
-use entra_sso::secret::SigningSecret;
+use entra_sso::tokens::secret::SigningSecret;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

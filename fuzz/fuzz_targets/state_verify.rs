@@ -6,9 +6,9 @@
 
 use std::sync::OnceLock;
 
-use entra_sso::jws::{Deployment, Purpose, TokenKeys};
-use entra_sso::secret::SigningSecret;
-use entra_sso::{session, state};
+use entra_sso::tokens::jws::{Deployment, Purpose, TokenKeys};
+use entra_sso::tokens::secret::SigningSecret;
+use entra_sso::{tokens::session, tokens::state};
 use libfuzzer_sys::fuzz_target;
 
 const CLIENT: &str = "client";
@@ -25,7 +25,7 @@ struct Keys {
 fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let secrets = [SigningSecret::parse("pEZM-K7ulA8aIeKXDjcF_EBQqEGFDYhIlJt2I6qd7ZE").unwrap()];
+        let secrets = SigningSecret::parse("pEZM-K7ulA8aIeKXDjcF_EBQqEGFDYhIlJt2I6qd7ZE").unwrap().into();
         let deployment = Deployment { client_id: CLIENT, authority: AUTHORITY, redirect_uri: REDIRECT };
         Keys {
             state: TokenKeys::derive(&secrets, Purpose::State, deployment),
@@ -82,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
             bare.groups_overage = claims.groups_overage || !claims.groups.is_empty();
             let bare_fits = k.session.sign(&serde_json::to_vec(&bare).unwrap()).len() <= session::MAX_SESSION_TOKEN_LEN;
             let mut minted = claims.clone();
-            match session::mint(&k.session, &mut minted, &Default::default()) {
+            match session::mint(&k.session, &mut minted, &entra_sso::idp::policy::Policy::default()) {
                 Ok(again) => {
                     assert!(again.len() <= session::MAX_SESSION_TOKEN_LEN);
                     assert_eq!(session::verify(&k.session, &again, CLIENT, not_before, now), Ok(minted));

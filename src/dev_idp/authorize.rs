@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 
 use super::{dev_page, random_token, users, DevIdp, Grant};
-use crate::pages::{self, escape};
+use crate::web::pages::{self, escape};
 
 /// How long an authorization code can be redeemed.
 const CODE_LIFETIME: Duration = Duration::from_secs(300);
@@ -201,8 +201,7 @@ fn deliver(authz: &AuthzRequest, values: &[(&str, &str)]) -> Response<Bytes> {
         return form_post(&authz.redirect_uri, &fields);
     }
     let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&fields).finish();
-    let sep = if authz.redirect_uri.contains('?') { '&' } else { '?' };
-    pages::redirect(StatusCode::FOUND, format!("{}{sep}{query}", authz.redirect_uri), Vec::new())
+    pages::redirect(StatusCode::FOUND, crate::web::url::with_query(&authz.redirect_uri, &query), Vec::new())
 }
 
 /// The `form_post` response: a form that submits itself (script allowed by a per-page nonce).

@@ -8,6 +8,7 @@
 //! refuses to start inside Azure Functions or AWS Lambda.
 
 mod authorize;
+pub mod dev;
 mod keys;
 mod token;
 pub mod users;
@@ -20,9 +21,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 
-use crate::pages;
-use crate::secret::SecretString;
-use crate::server::Handler;
+use crate::app::Handler;
+use crate::tokens::secret::SecretString;
+use crate::web::pages;
 
 /// The dev tenant's id, used when `SSO_TENANT_ID` is not set.
 pub const DEV_TENANT: &str = "00000000-de00-4000-8000-00000000de00";
@@ -83,7 +84,7 @@ impl DevIdp {
     /// A dev identity provider for `tenant` served at `base_url` (e.g. `http://127.0.0.1:7072`).
     pub fn new(base_url: &str, tenant: &str, client: DevClient) -> Result<Self, DevIdpError> {
         refuse_in_cloud()?;
-        if !is_guid(tenant) {
+        if !crate::idp::authority::is_guid(tenant) {
             return Err(DevIdpError::Tenant);
         }
         let issuer = format!("{}/{tenant}/v2.0", base_url.trim_end_matches('/'));
@@ -152,7 +153,7 @@ impl DevIdp {
         let target = url::form_urlencoded::parse(query.as_bytes())
             .find(|(k, _)| k == "post_logout_redirect_uri")
             .map(|(_, v)| v.into_owned());
-        match target.and_then(|t| url::Url::parse(&t).ok()).filter(crate::authority::is_loopback) {
+        match target.and_then(|t| url::Url::parse(&t).ok()).filter(crate::web::url::is_loopback) {
             Some(url) => pages::redirect(StatusCode::FOUND, url.into(), Vec::new()),
             None => {
                 dev_page(StatusCode::OK, "Signed out", "<h1>You have signed out</h1><p>You can close this window.</p>")
@@ -163,7 +164,7 @@ impl DevIdp {
     fn unknown(&self, path: &str) -> Response<Bytes> {
         let body = format!(
             "<h1>entra-sso dev identity provider</h1><p>No endpoint at <code>{}</code>. The authority is <code>{}</code>.</p>",
-            pages::escape(&crate::provider::cap(path, 200)),
+            pages::escape(&crate::web::errors::cap(path, 200)),
             pages::escape(&self.issuer)
         );
         dev_page(StatusCode::NOT_FOUND, "Not found", &body)
@@ -186,16 +187,7 @@ fn loopback_host(req: &Request<Bytes>) -> bool {
     let Some(host) = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()) else {
         return false;
     };
-    url::Url::parse(&format!("http://{host}/")).is_ok_and(|u| crate::authority::is_loopback(&u))
-}
-
-/// A canonical GUID (8-4-4-4-12 hex).
-pub fn is_guid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { *c == b'-' } else { c.is_ascii_hexdigit() })
+    url::Url::parse(&format!("http://{host}/")).is_ok_and(|u| crate::web::url::is_loopback(&u))
 }
 
 /// A random base64url string of `n` bytes.

@@ -8,8 +8,8 @@ use http::{Request, Response, StatusCode};
 use subtle::ConstantTimeEq;
 
 use super::{random_token, DevIdp};
-use crate::app::now;
-use crate::pages;
+use crate::now;
+use crate::web::pages;
 
 impl DevIdp {
     pub(super) fn token(&self, req: &Request<Bytes>) -> Response<Bytes> {
@@ -65,7 +65,7 @@ impl DevIdp {
             return error(StatusCode::BAD_REQUEST, "invalid_grant", 50011, "The redirect URI specified in the request does not match the redirect URI used to obtain the authorization code.");
         }
         let verifier = get("code_verifier").unwrap_or_default();
-        if crate::flow::challenge(verifier).as_str() != grant.code_challenge {
+        if crate::tokens::flow::challenge(verifier).as_str() != grant.code_challenge {
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_grant",

@@ -147,7 +147,7 @@ fn function_routes_and_handler_routes_are_the_same() {
             f.methods().into_iter().map(move |m| (path.clone(), m))
         })
         .collect();
-    let served: BTreeSet<(String, String)> = entra_sso::routes::ROUTES
+    let served: BTreeSet<(String, String)> = entra_sso::endpoints::ROUTES
         .iter()
         .flat_map(|r| r.methods.iter().map(move |m| (r.path.to_owned(), m.to_ascii_uppercase())))
         .collect();

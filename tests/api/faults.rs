@@ -84,7 +84,7 @@ async fn connection_refused_then_provider_comes_up() {
 
     let (idp, _s) = FakeIdp::spawn_on(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap()).await;
     // Discovery failed moments ago; fetching resumes after a short pause.
-    tokio::time::sleep(entra_sso::provider::FAILED_FETCH_PAUSE + Duration::from_millis(100)).await;
+    tokio::time::sleep(entra_sso::idp::provider::FAILED_FETCH_PAUSE + Duration::from_millis(100)).await;
     assert_eq!(attempt(&app, &idp).await.0, 302);
 }
 
@@ -99,7 +99,7 @@ async fn jwks_unreachable_at_cold_start_then_recovers() {
     assert_eq!((status, code.as_str()), (502, "idp_unavailable"));
     healthy(&app).await;
     *idp.jwks.lock().unwrap() = keys;
-    tokio::time::sleep(entra_sso::provider::FAILED_FETCH_PAUSE + Duration::from_millis(100)).await;
+    tokio::time::sleep(entra_sso::idp::provider::FAILED_FETCH_PAUSE + Duration::from_millis(100)).await;
     assert_eq!(attempt(&app, &idp).await.0, 302);
 }
 
@@ -111,7 +111,7 @@ async fn concurrent_token_calls_are_capped() {
     s.redemption_wait = Duration::from_millis(100);
     let app = spawn_with(s).await;
     *idp.token_fault.lock().unwrap() = Some(Fault::Delay(Duration::from_millis(800)));
-    let cap = entra_sso::provider::MAX_CONCURRENT_REDEMPTIONS;
+    let cap = entra_sso::idp::provider::token::MAX_CONCURRENT_REDEMPTIONS;
     let mut flows = Vec::new();
     for _ in 0..cap + 16 {
         let mut jar = Jar::default();

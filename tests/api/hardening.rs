@@ -157,7 +157,7 @@ async fn a_genuine_callback_succeeds_while_an_attacker_holds_every_permit() {
     let app = spawn_app(&idp.authority, &[]).await;
     *idp.token_fault.lock().unwrap() = Some(Fault::Delay(Duration::from_millis(700)));
     // Self-minted flows, one per permit and then some, each with a junk code.
-    let attackers = entra_sso::provider::MAX_CONCURRENT_REDEMPTIONS + 16;
+    let attackers = entra_sso::idp::provider::token::MAX_CONCURRENT_REDEMPTIONS + 16;
     let mut flows = Vec::new();
     for _ in 0..attackers {
         let (jar, state, _) = start(&app).await;
@@ -297,7 +297,7 @@ async fn our_cookies_are_read_behind_many_site_cookies() {
 
 #[test]
 fn serve_refuses_a_session_not_before_in_the_future() {
-    let millis = (entra_sso::app::now() * 1000).to_string();
+    let millis = (entra_sso::now() * 1000).to_string();
     let (code, stderr) = serve_exits(&[("SSO_SECRET", SECRET_A), ("SSO_SESSION_NOT_BEFORE", &millis)])
         .expect("serve must refuse to start");
     assert_eq!(code, 2);

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use entra_sso::dev_idp::{DevClient, DevIdp, DEV_TENANT};
-use entra_sso::jws::{Deployment, Purpose, TokenKeys};
-use entra_sso::secret::{SecretString, SigningSecret};
-use entra_sso::{server, App, Settings};
+use entra_sso::tokens::jws::{Deployment, Purpose, TokenKeys};
+use entra_sso::tokens::secret::{SecretString, SigningSecret};
+use entra_sso::{adapters::server, App, Settings};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -24,7 +24,7 @@ pub const SECRET_B: &str = "wnGDL6avoYQU6HciVvJR_ieBLO7S-3_ZNLfzuZfF9ug";
 /// shared [`REDIRECT_URI`]) derives.
 pub fn token_keys(secret: &str, purpose: Purpose, client_id: &str, authority: &str) -> TokenKeys {
     let secret = SigningSecret::parse(secret).expect("a test secret is valid");
-    TokenKeys::derive(&[secret], purpose, Deployment { client_id, authority, redirect_uri: REDIRECT_URI })
+    TokenKeys::derive(&secret.into(), purpose, Deployment { client_id, authority, redirect_uri: REDIRECT_URI })
 }
 
 /// Stops a server when dropped.
@@ -42,12 +42,12 @@ impl Drop for Running {
 }
 
 /// Serves `handler` on a fresh loopback port.
-pub async fn serve<H: server::Handler>(handler: Arc<H>) -> Running {
+pub async fn serve<H: entra_sso::app::Handler>(handler: Arc<H>) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     serve_on(listener, handler)
 }
 
-pub fn serve_on<H: server::Handler>(listener: TcpListener, handler: Arc<H>) -> Running {
+pub fn serve_on<H: entra_sso::app::Handler>(listener: TcpListener, handler: Arc<H>) -> Running {
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(server::run(listener, handler, async move {

@@ -4,7 +4,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use entra_sso::jws::{Purpose, TokenKeys};
+use entra_sso::tokens::jws::{Purpose, TokenKeys};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -324,7 +324,7 @@ fn query_cases(ctx: &Ctx) -> Vec<Case> {
 }
 
 fn session_cases(ctx: &Ctx) -> Vec<Case> {
-    let now = entra_sso::app::now();
+    let now = entra_sso::now();
     let claims = |iat: u64, exp: u64, aud: &str| json!({"iss": "i", "aud": aud, "sub": "s", "roles": [], "groups": [], "groups_overage": false, "iat": iat, "exp": exp});
     let genuine = ctx.session_keys.sign(claims(now, now + 600, CLIENT_ID).to_string().as_bytes());
     let (h, p, sig) = parts(&genuine);

@@ -124,7 +124,7 @@ impl FakeIdp {
 
     /// Honest claims for this provider with `nonce`.
     pub fn claims(&self, nonce: &str) -> Value {
-        let now = entra_sso::app::now();
+        let now = entra_sso::now();
         json!({
             "ver": "2.0", "iss": self.issuer_for(TENANT), "aud": CLIENT_ID, "iat": now, "nbf": now, "exp": now + 3600,
             "tid": TENANT, "oid": "00000000-0000-0000-66f3-3332eca7ea81", "sub": "HKZpfaHyWadeOouYlitjrI-KffTm222X5rrV3xDqfKQ",
@@ -224,7 +224,7 @@ fn json_response(v: Value) -> Response<Bytes> {
     r
 }
 
-impl entra_sso::server::Handler for FakeIdp {
+impl entra_sso::app::Handler for FakeIdp {
     fn handle(&self, req: Request<Bytes>) -> impl std::future::Future<Output = Response<Bytes>> + Send {
         self.answer_async(req)
     }

@@ -111,8 +111,9 @@ fn event(kind: Kind, req: &Req) -> Value {
 /// What Lambda would return for `event`, as JSON, from the function the runtime calls.
 async fn invoke(app: &Arc<entra_sso::App>, event: Value) -> Value {
     let event = RawValue::from_string(event.to_string()).unwrap();
-    let response =
-        entra_sso::lambda::respond(Arc::clone(app), LambdaEvent::new(event, Context::default())).await.unwrap();
+    let response = entra_sso::adapters::lambda::respond(Arc::clone(app), LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
     serde_json::to_value(response).unwrap()
 }
 

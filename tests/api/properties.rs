@@ -1,10 +1,10 @@
 //! Property tests of the token formats: state round-trips for any claims, and any single-byte
 //! change to a state or session token is rejected.
 
-use entra_sso::jws::{Deployment, Purpose, TokenKeys};
-use entra_sso::secret::SigningSecret;
-use entra_sso::session::{self, SessionClaims};
-use entra_sso::state::{self, StateClaims};
+use entra_sso::tokens::jws::{Deployment, Purpose, TokenKeys};
+use entra_sso::tokens::secret::SigningSecret;
+use entra_sso::tokens::session::{self, SessionClaims};
+use entra_sso::tokens::state::{self, StateClaims};
 use proptest::prelude::*;
 
 const AUD: &str = "https://app.example.test/api/callback";
@@ -13,7 +13,7 @@ fn keys(purpose: Purpose) -> TokenKeys {
     let secret = SigningSecret::parse(crate::helpers::SECRET_A).unwrap();
     let deployment =
         Deployment { client_id: "client", authority: "https://login.microsoftonline.com/t/v2.0", redirect_uri: AUD };
-    TokenKeys::derive(&[secret], purpose, deployment)
+    TokenKeys::derive(&secret.into(), purpose, deployment)
 }
 
 fn b64url(len: usize) -> impl Strategy<Value = String> {
@@ -71,7 +71,7 @@ proptest! {
     #[test]
     fn any_single_byte_change_to_a_session_is_rejected(mut claims in session_claims(), index in any::<usize>(), byte in 0x20u8..0x7f) {
         let keys = keys(Purpose::Session);
-        let token = session::mint(&keys, &mut claims, &Default::default()).unwrap();
+        let token = session::mint(&keys, &mut claims, &entra_sso::idp::policy::Policy::default()).unwrap();
         prop_assert_eq!(session::verify(&keys, &token, "client", 0, claims.iat).unwrap(), claims.clone());
         if let Some(changed) = mutate(&token, index, byte) {
             prop_assert!(session::verify(&keys, &changed, "client", 0, claims.iat).is_err(), "accepted {}", changed);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use entra_sso::server::{self, ServerLimits};
+use entra_sso::adapters::server::{self, ServerLimits};
 use http::{Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -33,7 +33,7 @@ struct Server {
 }
 
 impl Server {
-    async fn start<H: server::Handler>(handler: Arc<H>, limits: ServerLimits) -> Server {
+    async fn start<H: entra_sso::app::Handler>(handler: Arc<H>, limits: ServerLimits) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -231,7 +231,7 @@ async fn shutdown_returns_within_the_grace_period_while_a_slow_client_is_connect
 /// Answers after a pause, to have a request in flight when shutdown starts.
 struct Slow;
 
-impl server::Handler for Slow {
+impl entra_sso::app::Handler for Slow {
     async fn handle(&self, _req: Request<Bytes>) -> Response<Bytes> {
         tokio::time::sleep(Duration::from_millis(500)).await;
         Response::new(Bytes::from_static(b"done"))

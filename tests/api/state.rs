@@ -3,8 +3,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use entra_sso::jws::{Purpose, TokenKeys};
-use entra_sso::state::{self, StateClaims};
+use entra_sso::tokens::jws::{Purpose, TokenKeys};
+use entra_sso::tokens::state::{self, StateClaims};
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -95,7 +95,7 @@ async fn algorithm_swaps_are_invalid() {
 #[tokio::test]
 async fn unknown_kid_and_other_deployments() {
     let mut s = setup().await;
-    let now = entra_sso::app::now();
+    let now = entra_sso::now();
     let claims = StateClaims {
         jti: "AAAAAAAAAAAAAAAAAAAAAA".into(),
         iat: now,
@@ -118,18 +118,18 @@ async fn unknown_kid_and_other_deployments() {
 #[tokio::test]
 async fn expired_state_is_reported_as_expired() {
     let mut s = setup().await;
-    let now = entra_sso::app::now();
+    let now = entra_sso::now();
     // The browser holds a matching flow cookie: only the lifetime is wrong.
-    let flow = entra_sso::flow::Flow::new();
+    let flow = entra_sso::tokens::flow::Flow::new();
     let claims = StateClaims {
         jti: flow.id().to_owned(),
         iat: now - 1000,
         exp: now - 400,
         aud: REDIRECT_URI.into(),
         rt: "/later".into(),
-        vh: entra_sso::flow::challenge(flow.verifier()).as_str().to_owned(),
+        vh: entra_sso::tokens::flow::challenge(flow.verifier()).as_str().to_owned(),
     };
-    s.jar.cookies.push((entra_sso::flow::cookie_name(flow.id()), flow.verifier().to_owned()));
+    s.jar.cookies.push((entra_sso::tokens::flow::cookie_name(flow.id()), flow.verifier().to_owned()));
     let expired = state::mint(&keys_for(&s, SECRET_A, CLIENT_ID), &claims);
     let cb = format!("https://app.example.test/api/callback?code=abc&state={expired}");
     let r = callback(&s.app.base, &mut s.jar, &cb).await;

@@ -99,6 +99,34 @@ impl fmt::Debug for SigningSecret {
     }
 }
 
+/// Every `SSO_SECRET` entry: one that signs and any number of older ones that still verify
+/// (rotation). Never empty, so nothing downstream can find no key to sign with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningSecrets {
+    all: Vec<SigningSecret>,
+}
+
+impl SigningSecrets {
+    /// `signing` signs; it and `older` verify.
+    pub fn new(signing: SigningSecret, older: Vec<SigningSecret>) -> Self {
+        let mut all = Vec::with_capacity(1 + older.len());
+        all.push(signing);
+        all.extend(older);
+        Self { all }
+    }
+
+    /// The signing secret first, then the older ones.
+    pub fn iter(&self) -> impl Iterator<Item = &SigningSecret> {
+        self.all.iter()
+    }
+}
+
+impl From<SigningSecret> for SigningSecrets {
+    fn from(only: SigningSecret) -> Self {
+        Self::new(only, Vec::new())
+    }
+}
+
 /// Hex when it is only hex digits (even length), otherwise base64 or base64url, padded or not.
 fn decode(value: &str) -> Option<Vec<u8>> {
     if value.is_empty() {

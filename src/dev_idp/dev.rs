@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::dev_idp::{DevClient, DevIdp, DEV_TENANT};
-use crate::secret::{SecretString, SigningSecret};
+use crate::tokens::secret::{SecretString, SigningSecret};
 use crate::App;
 
 /// The dev client's id.
@@ -63,8 +63,8 @@ pub async fn run(
     let app = App::new(settings);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let idp_task = tokio::spawn(crate::server::run(idp_listener, idp, wait_for(stop_rx.clone())));
-    let app_task = tokio::spawn(crate::server::run(app_listener, Arc::clone(&app), wait_for(stop_rx)));
+    let idp_task = tokio::spawn(crate::adapters::server::run(idp_listener, idp, wait_for(stop_rx.clone())));
+    let app_task = tokio::spawn(crate::adapters::server::run(app_listener, Arc::clone(&app), wait_for(stop_rx)));
     app.prefetch();
     on_ready(&env);
     shutdown.await;

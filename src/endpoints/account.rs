@@ -4,13 +4,13 @@
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 
-use crate::app::{now, App};
+use crate::app::App;
 use crate::config::LogoutMode;
-use crate::cookies::{self, SESSION_COOKIE};
-use crate::errors::{ErrorCode, Failure};
-use crate::pages;
-use crate::params::Params;
-use crate::session::{self, SessionClaims, SessionError};
+use crate::tokens::session::{self, SessionClaims, SessionError};
+use crate::web::cookies::{self, SESSION_COOKIE};
+use crate::web::errors::{ErrorCode, Failure};
+use crate::web::pages;
+use crate::web::params::Params;
 
 /// Why a request has no usable session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +18,7 @@ pub enum NoSession {
     /// No session cookie, or one that does not verify, has expired or was revoked.
     SignedOut,
     /// A genuine session whose user the tenant list or policy no longer admits.
-    Denied(String),
+    Denied(crate::idp::policy::PolicyError),
 }
 
 /// The current session: a cookie that verifies and whose user this deployment's tenant list
@@ -26,9 +26,7 @@ pub enum NoSession {
 pub fn current_session(app: &App, req: &Request<Bytes>) -> Result<SessionClaims, NoSession> {
     let claims = verified_session(app, req).ok_or(NoSession::SignedOut)?;
     let settings = &app.settings;
-    let tenant_ok = settings.tenants.admits(claims.tid.as_deref(), settings.authority.admits_personal_accounts());
-    let verdict = if tenant_ok { settings.policy.check(&claims) } else { Err("tenant no longer allowed".into()) };
-    verdict.map(|()| claims).map_err(|why| {
+    settings.policy.check(&claims).map(|()| claims).map_err(|why| {
         tracing::info!(reason = %why, "session refused by the current tenant list or policy");
         NoSession::Denied(why)
     })
@@ -38,7 +36,7 @@ pub fn current_session(app: &App, req: &Request<Bytes>) -> Result<SessionClaims,
 fn verified_session(app: &App, req: &Request<Bytes>) -> Option<SessionClaims> {
     let token = cookies::get(req.headers(), SESSION_COOKIE)?;
     let settings = &app.settings;
-    match session::verify(&app.session_keys, token, &settings.client_id, settings.session_not_before, now()) {
+    match session::verify(&app.session_keys, token, &settings.client_id, settings.session_not_before, crate::now()) {
         Ok(claims) => Some(claims),
         Err(e @ SessionError::Revoked) => {
             // An operator acted; seeing it take effect matters more than the noise.
@@ -76,13 +74,7 @@ pub async fn logout(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, 
     let query = req.uri().query().unwrap_or("");
     let params = Params::parse(query.as_bytes())
         .map_err(|_| Failure::new(ErrorCode::InvalidParameter, "logout query too large"))?;
-    let raw_rt = params
-        .single("return_to")
-        .map_err(|_| Failure::new(ErrorCode::ReturnToRejected, "return_to repeated"))?
-        .unwrap_or("/");
-    let return_to = crate::return_to::validate(raw_rt, &app.settings.return_origins)
-        .map_err(|why| Failure::new(ErrorCode::ReturnToRejected, format!("logout return_to {why}")))?
-        .into_owned();
+    let return_to = crate::web::return_to::from_params(&params, &app.settings.return_origins)?.into_owned();
 
     if !from_this_app(app, req) {
         return Ok(pages::logout_confirm(&format!("/api/logout?return_to={}", pages::encode_query_value(&return_to))));
@@ -127,8 +119,7 @@ async fn idp_logout_url(app: &App, session: Option<&SessionClaims>) -> Option<St
     if let Some(hint) = session.and_then(|s| s.login_hint.as_deref()) {
         query.append_pair("logout_hint", hint);
     }
-    let sep = if endpoint.contains('?') { '&' } else { '?' };
-    Some(format!("{endpoint}{sep}{}", query.finish()))
+    Some(crate::web::url::with_query(&endpoint, &query.finish()))
 }
 
 /// `GET /api/logout/frontchannel`: the app registration's front-channel logout URL, which the
@@ -151,7 +142,7 @@ pub async fn frontchannel_logout(app: &App, req: &Request<Bytes>) -> Result<Resp
     let (iss, sid) = (single("iss")?, single("sid")?);
     if let Some(iss) = iss {
         let metadata = app.provider.metadata().await?;
-        if !crate::callback::issuer_matches(&metadata.issuer, iss) {
+        if !crate::idp::authority::issuer_matches(&metadata.issuer, iss) {
             return Err(Failure::new(ErrorCode::InvalidParameter, "front-channel logout iss is not the provider's"));
         }
     }

@@ -14,7 +14,7 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::secret::SigningSecret;
+use crate::tokens::secret::SigningSecrets;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -102,7 +102,7 @@ struct Header {
 
 impl TokenKeys {
     /// Derives the keys of `purpose` for `deployment`.
-    pub fn derive(secrets: &[SigningSecret], purpose: Purpose, deployment: Deployment<'_>) -> Self {
+    pub fn derive(secrets: &SigningSecrets, purpose: Purpose, deployment: Deployment<'_>) -> Self {
         let Deployment { client_id, authority, redirect_uri } = deployment;
         let info = format!("entra-sso/v2/{}\0{client_id}\0{authority}\0{redirect_uri}", purpose.label());
         let keys = secrets
@@ -123,11 +123,6 @@ impl TokenKeys {
             })
             .collect();
         Self { purpose, keys }
-    }
-
-    /// The `kid` of the signing key.
-    pub fn signing_kid(&self) -> &str {
-        &self.keys[0].kid
     }
 
     /// Signs `payload` (JSON bytes) with the first key.
@@ -167,7 +162,7 @@ impl TokenKeys {
         else {
             return Err(JwsError::Malformed("not three dot-separated parts"));
         };
-        if [header, payload, signature].iter().any(|p| p.is_empty() || !p.bytes().all(is_base64url)) {
+        if [header, payload, signature].iter().any(|p| p.is_empty() || !p.bytes().all(super::is_base64url)) {
             return Err(JwsError::Malformed("not base64url"));
         }
         let key = match self.keys.iter().find(|k| k.header_b64 == header) {
@@ -198,10 +193,6 @@ impl TokenKeys {
     }
 }
 
-fn is_base64url(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
-}
-
 /// A short, non-reversible name for a derived key.
 fn fingerprint(key: &[u8; 32]) -> String {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
@@ -212,6 +203,7 @@ fn fingerprint(key: &[u8; 32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokens::secret::SigningSecret;
 
     const DEPLOYMENT: Deployment<'static> = Deployment {
         client_id: "client",
@@ -221,7 +213,7 @@ mod tests {
 
     fn keys(secrets: &[&str], purpose: Purpose) -> TokenKeys {
         let s: Vec<_> = secrets.iter().map(|s| SigningSecret::parse(s).unwrap()).collect();
-        TokenKeys::derive(&s, purpose, DEPLOYMENT)
+        TokenKeys::derive(&SigningSecrets::new(s[0].clone(), s[1..].to_vec()), purpose, DEPLOYMENT)
     }
 
     const A: &str = "gUrxJrzLgD7GKCzNf43jrhMfxNohhw6tSQs0t8JEaNg";
@@ -257,7 +249,7 @@ mod tests {
     fn purposes_and_deployments_do_not_cross() {
         let token = keys(&[A], Purpose::State).sign(b"{}");
         assert_eq!(keys(&[A], Purpose::Session).verify(&token, 4096), Err(JwsError::Invalid("wrong token type")));
-        let secret = [SigningSecret::parse(A).unwrap()];
+        let secret = SigningSecrets::from(SigningSecret::parse(A).unwrap());
         let other_authority = Deployment { authority: "https://other/v2.0", ..DEPLOYMENT };
         let other_redirect = Deployment { redirect_uri: "https://staging.example.com/api/callback", ..DEPLOYMENT };
         for other in [other_authority, other_redirect] {

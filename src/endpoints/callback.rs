@@ -4,19 +4,18 @@
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use subtle::ConstantTimeEq;
 
-use crate::app::{now, App, MAX_BODY_BYTES};
-use crate::cookies::{self, SESSION_COOKIE};
-use crate::errors::{ErrorCode, Failure};
-use crate::flow;
-use crate::id_token::{self, IdTokenError};
-use crate::pages;
-use crate::params::{ParamError, Params};
-use crate::provider::{cap, TokenError};
-use crate::secret::SecretString;
-use crate::session::{self, SessionClaims};
-use crate::state::{self, StateClaims, StateError};
+use crate::app::{App, MAX_BODY_BYTES};
+use crate::idp::authority::issuer_matches;
+use crate::idp::id_token::{self, IdClaims, IdTokenError};
+use crate::tokens::flow;
+use crate::tokens::secret::SecretString;
+use crate::tokens::session;
+use crate::tokens::state::{self, StateClaims};
+use crate::web::cookies::{self, SESSION_COOKIE};
+use crate::web::errors::{cap, ErrorCode, Failure};
+use crate::web::pages;
+use crate::web::params::{ParamError, Params};
 
 /// Longest authorization code accepted.
 pub const MAX_CODE_LEN: usize = 4096;
@@ -31,7 +30,7 @@ pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
         Err(ParamError::Repeated) => return Err(Failure::new(ErrorCode::StateMalformed, "state repeated")),
         Err(ParamError::TooLarge) => return Err(Failure::new(ErrorCode::StateMalformed, "too many parameters")),
     };
-    let verified = state_param.map(|s| verify_state(app, s));
+    let verified = state_param.map(|s| state::verify(&app.state_keys, s, &app.redirect_uri, crate::now()));
 
     if let Ok(Some(error)) = params.single("error") {
         // The state alone proves nothing: anyone mints one with /api/login. Only the browser
@@ -40,47 +39,51 @@ pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
         let own_flow = verified.as_ref().is_some_and(|claims| flow_secret(req, claims).is_ok());
         return Err(idp_error(&params, error, verified, own_flow));
     }
-    let claims = match verified {
-        None => return Err(Failure::new(ErrorCode::StateMissing, "no state parameter")),
-        Some(result) => result?,
-    };
-    let retry = Some(claims.rt.clone());
-    let fail = |code: ErrorCode, detail: String| Failure::new(code, detail).retry(retry.clone());
-
-    // Checks that need nothing from the provider come first: a request not bound to this
-    // browser's flow never causes a discovery fetch.
-    let verifier = flow_secret(req, &claims).map_err(|f| f.retry(retry.clone()))?;
-    let code = match params.single("code") {
-        Ok(Some(c)) if is_code(c) => c,
-        Ok(Some(_)) => return Err(fail(ErrorCode::CodeMalformed, "code has invalid characters or length".into())),
-        Ok(None) => return Err(fail(ErrorCode::CodeMalformed, "no code parameter".into())),
-        Err(_) => return Err(fail(ErrorCode::CodeMalformed, "code repeated".into())),
-    };
-    check_issuer_param(app, &params).await.map_err(|f| f.retry(retry.clone()))?;
-
-    if !app.redemption_attempts.try_attempt(&claims.jti, claims.exp, now()) {
-        return Err(fail(ErrorCode::TooManyAttempts, "this flow used its token calls on this instance".into()));
-    }
-    let id_token = app.provider.redeem(code, &verifier).await.map_err(|e| token_failure(e).retry(retry.clone()))?;
-    let id = validate_id_token(app, &id_token, verifier.expose()).await.map_err(|f| f.retry(retry.clone()))?;
-    app.settings.policy.check(&id).map_err(|why| {
-        let who = format!("oid={} tid={}", id.oid.as_deref().unwrap_or("?"), id.tid.as_deref().unwrap_or("?"));
-        Failure::new(ErrorCode::AccessDeniedByPolicy, format!("{who}: {why}"))
-    })?;
-    tracing::info!(oid = id.oid.as_deref().unwrap_or(""), tid = id.tid.as_deref().unwrap_or(""), "signed in");
-
-    let issued = now();
-    let mut session =
-        SessionClaims::from_id_token(id, &app.settings.client_id, issued, app.settings.session_ttl.as_secs());
-    let token = session::mint(&app.session_keys, &mut session, &app.settings.policy)
-        .map_err(|e| Failure::new(ErrorCode::IdTokenInvalid, format!("session: {e}")).retry(retry.clone()))?;
+    let claims = verified.ok_or_else(|| Failure::new(ErrorCode::StateMissing, "no state parameter"))??;
+    // From here on the state is genuine: every failure offers "try again" to its return address.
+    let session = sign_in(app, req, &params, &claims).await.map_err(|f| f.retry(Some(claims.rt.clone())))?;
     let set_cookies = vec![
-        cookies::set(SESSION_COOKIE, &token, app.settings.session_ttl.as_secs(), cookies::SameSite::Lax),
+        cookies::set(SESSION_COOKIE, &session, app.settings.session_ttl.as_secs(), cookies::SameSite::Lax),
         cookies::expire(&flow::cookie_name(&claims.jti)),
     ];
     // A POST (form_post) must become a GET at the return address.
     let status = if req.method() == Method::POST { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
     Ok(pages::redirect(status, claims.rt, set_cookies))
+}
+
+/// The checks and calls behind a genuine state, in order: everything local before anything
+/// remote, so a request not bound to this browser's flow never causes a provider call. Returns
+/// the session token.
+async fn sign_in(
+    app: &App,
+    req: &Request<Bytes>,
+    params: &Params<'_>,
+    claims: &StateClaims,
+) -> Result<String, Failure> {
+    let verifier = flow_secret(req, claims)?;
+    let code = code_param(params)?;
+    check_issuer_param(app, params).await?;
+    let id_token = app.provider.redeem(&claims.jti, claims.exp, code, &verifier).await?;
+    let id = validate_id_token(app, &id_token, verifier.expose()).await?;
+    let (oid, tid) = (id.oid.as_deref().unwrap_or(""), id.tid.as_deref().unwrap_or(""));
+    if let Err(refusal) = app.settings.policy.check(&id) {
+        tracing::info!(oid, tid, reason = %refusal, "sign-in refused by policy");
+        return Err(refusal.into());
+    }
+    tracing::info!(oid, tid, "signed in");
+    let mut session = id.into_session(&app.settings.client_id, crate::now(), app.settings.session_ttl.as_secs());
+    Ok(session::mint(&app.session_keys, &mut session, &app.settings.policy)?)
+}
+
+/// The `code` parameter: once, of a shape an authorization code can have.
+fn code_param<'a>(params: &'a Params<'_>) -> Result<&'a str, Failure> {
+    let malformed = |why: &str| Failure::new(ErrorCode::CodeMalformed, why);
+    match params.single("code") {
+        Ok(Some(c)) if is_code(c) => Ok(c),
+        Ok(Some(_)) => Err(malformed("code has invalid characters or length")),
+        Ok(None) => Err(malformed("no code parameter")),
+        Err(_) => Err(malformed("code repeated")),
+    }
 }
 
 fn form_body(req: &Request<Bytes>) -> Result<&[u8], Failure> {
@@ -92,19 +95,6 @@ fn form_body(req: &Request<Bytes>) -> Result<&[u8], Failure> {
         return Err(Failure::new(ErrorCode::PayloadTooLarge, "callback body too large"));
     }
     Ok(req.body())
-}
-
-fn verify_state(app: &App, raw: &str) -> Result<StateClaims, Failure> {
-    state::verify(&app.state_keys, raw, &app.redirect_uri, now()).map_err(|e| {
-        let (code, retry) = match &e {
-            StateError::Missing => (ErrorCode::StateMissing, None),
-            StateError::Malformed(_) => (ErrorCode::StateMalformed, None),
-            StateError::KeyUnknown => (ErrorCode::StateKeyUnknown, None),
-            StateError::Invalid(_) => (ErrorCode::StateInvalid, None),
-            StateError::Expired { return_to } => (ErrorCode::StateExpired, Some(return_to.clone())),
-        };
-        Failure::new(code, e.to_string()).retry(retry)
-    })
 }
 
 /// The IdP's `error=` answer. Its description is shown only when the state verifies and the
@@ -167,17 +157,6 @@ async fn check_issuer_param(app: &App, params: &Params<'_>) -> Result<(), Failur
     }
 }
 
-/// Whether `actual` is `expected`, or `expected`'s `{tenantid}` template filled with a GUID.
-pub(crate) fn issuer_matches(expected: &str, actual: &str) -> bool {
-    let Some((head, tail)) = expected.split_once("{tenantid}") else {
-        return expected == actual;
-    };
-    actual
-        .strip_prefix(head)
-        .and_then(|rest| rest.strip_suffix(tail))
-        .is_some_and(|tid| tid.len() == 36 && tid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
-}
-
 /// The flow cookie's secret, after checking that it belongs to this state.
 fn flow_secret(req: &Request<Bytes>, claims: &StateClaims) -> Result<SecretString, Failure> {
     let name = flow::cookie_name(&claims.jti);
@@ -188,7 +167,7 @@ fn flow_secret(req: &Request<Bytes>, claims: &StateClaims) -> Result<SecretStrin
         return Err(Failure::new(ErrorCode::FlowMismatch, "flow cookie value has the wrong shape"));
     }
     let hash = flow::challenge(value);
-    if !bool::from(hash.as_str().as_bytes().ct_eq(claims.vh.as_bytes())) {
+    if !crate::ct_eq(hash.as_str().as_bytes(), claims.vh.as_bytes()) {
         return Err(Failure::new(ErrorCode::FlowMismatch, "flow cookie does not hash to the state's vh"));
     }
     Ok(SecretString::new(value))
@@ -199,27 +178,11 @@ fn is_code(c: &str) -> bool {
     !c.is_empty() && c.len() <= MAX_CODE_LEN && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~+/=".contains(&b))
 }
 
-fn token_failure(e: TokenError) -> Failure {
-    let detail = match &e {
-        TokenError::Refused { description, .. } => format!("{e} {}", aadsts_code(description).unwrap_or_default()),
-        _ => e.to_string(),
-    };
-    Failure::new(ErrorCode::TokenExchangeFailed, detail)
-}
-
-async fn validate_id_token(app: &App, token: &str, verifier: &str) -> Result<crate::id_token::IdClaims, Failure> {
-    let invalid = |e: IdTokenError| {
-        let code = if matches!(e, IdTokenError::Tenant(_)) {
-            ErrorCode::AccessDeniedByPolicy
-        } else {
-            ErrorCode::IdTokenInvalid
-        };
-        Failure::new(code, format!("ID token: {e}"))
-    };
-    let kid = id_token::rs256_kid(token).map_err(invalid)?;
+async fn validate_id_token(app: &App, token: &str, verifier: &str) -> Result<IdClaims, Failure> {
+    let kid = id_token::rs256_kid(token)?;
     let metadata = app.provider.metadata().await?;
-    let key = app.provider.key(&kid).await?.ok_or_else(|| invalid(IdTokenError::UnknownKid(cap(&kid, 64))))?;
-    app.id_tokens.verify(token, &key, &metadata.issuer, flow::nonce(verifier).as_str(), now()).map_err(invalid)
+    let key = app.provider.key(&kid).await?.ok_or_else(|| IdTokenError::UnknownKid(cap(&kid, 64)))?;
+    Ok(app.id_tokens.verify(token, &key, &metadata.issuer, flow::nonce(verifier).as_str(), crate::now())?)
 }
 
 #[cfg(test)]
@@ -241,15 +204,6 @@ mod tests {
         assert_eq!(labelled_id(d, "Trace ID: ").as_deref(), Some("0b8f2bd1-2c5e-4f31-9a51-0f0e3a9b1b00"));
         assert_eq!(labelled_id(d, "Correlation ID: ").as_deref(), Some("7d2c6b9e-8a7f"));
         assert_eq!(labelled_id("none", "Trace ID: "), None);
-    }
-
-    #[test]
-    fn issuer_templates() {
-        let t = "https://login.microsoftonline.com/{tenantid}/v2.0";
-        assert!(issuer_matches(t, "https://login.microsoftonline.com/b9419818-09af-49c2-b0c3-653adc1f376e/v2.0"));
-        assert!(!issuer_matches(t, "https://evil.example/b9419818-09af-49c2-b0c3-653adc1f376e/v2.0"));
-        assert!(!issuer_matches(t, "https://login.microsoftonline.com/x/y/v2.0"));
-        assert!(issuer_matches("https://a/v2.0", "https://a/v2.0"));
     }
 
     #[test]

@@ -8,6 +8,28 @@
 
 use url::{Host, Url};
 
+use crate::web::url::{is_loopback, parse_public_url, UrlError};
+
+/// The tenant of personal Microsoft accounts.
+pub const PERSONAL_ACCOUNTS_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// The placeholder Entra's multi-tenant discovery documents put in `issuer`.
+const TENANT_PLACEHOLDER: &str = "{tenantid}";
+
+/// Why `SSO_TENANT_ID` or `SSO_AUTHORITY` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthorityError {
+    /// Not a URL this service may use.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    /// A query or user info, which no authority has.
+    #[error("must not carry a query or user info")]
+    QueryOrUserInfo,
+    /// `SSO_TENANT_ID` is no tenant name.
+    #[error("must be a tenant GUID, a domain like contoso.onmicrosoft.com, `common`, `organizations` or `consumers`")]
+    TenantName,
+}
+
 /// Microsoft's sign-in hosts: public cloud, US Government, China (21Vianet).
 const MICROSOFT_HOSTS: &[&str] = &[
     "login.microsoftonline.com",
@@ -43,18 +65,18 @@ pub struct EntraEndpoints {
 
 impl Authority {
     /// `https://login.microsoftonline.com/<tenant>/v2.0` for `SSO_TENANT_ID`.
-    pub fn for_tenant(tenant: &str) -> Result<Self, String> {
+    pub fn for_tenant(tenant: &str) -> Result<Self, AuthorityError> {
         if !is_tenant_name(tenant) {
-            return Err("must be a tenant GUID, a domain like contoso.onmicrosoft.com, `common`, `organizations` or `consumers`".into());
+            return Err(AuthorityError::TenantName);
         }
         Self::parse(&format!("https://login.microsoftonline.com/{}/v2.0", tenant.to_ascii_lowercase()))
     }
 
     /// Parses `SSO_AUTHORITY`: `https://`, or `http://` on a loopback host only.
-    pub fn parse(value: &str) -> Result<Self, String> {
-        let url = crate::config::parse_public_url(value.trim_end_matches('/'))?;
+    pub fn parse(value: &str) -> Result<Self, AuthorityError> {
+        let url = parse_public_url(value.trim_end_matches('/'))?;
         if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
-            return Err("must not carry a query or user info".into());
+            return Err(AuthorityError::QueryOrUserInfo);
         }
         let trimmed = url.as_str().trim_end_matches('/').to_owned();
         let segments: Vec<&str> =
@@ -91,7 +113,7 @@ impl Authority {
     /// `consumers`, or a fixed tenant that is the personal-accounts tenant itself.
     pub fn admits_personal_accounts(&self) -> bool {
         match self.entra_tenant.as_deref() {
-            Some(t) => ["common", "consumers", crate::id_token::PERSONAL_ACCOUNTS_TENANT].contains(&t),
+            Some(t) => ["common", "consumers", PERSONAL_ACCOUNTS_TENANT].contains(&t),
             None => true,
         }
     }
@@ -121,14 +143,34 @@ fn is_entra_host(url: &Url) -> bool {
     }
 }
 
-/// Whether the URL's host is `localhost`, `127.0.0.0/8` or `[::1]`.
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
+/// A canonical GUID (8-4-4-4-12 hex digits, either case): the one test for tenant and object ids.
+pub fn is_guid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { *c == b'-' } else { c.is_ascii_hexdigit() })
+}
+
+/// The issuer of tenant `tid`'s tokens under the provider's `issuer`: `issuer` itself, or Entra's
+/// `{tenantid}` template filled with `tid`. `None` when the template needs a tenant and `tid` is
+/// absent or not a GUID (so it cannot smuggle a path into the issuer).
+pub fn issuer_for(issuer: &str, tid: Option<&str>) -> Option<String> {
+    if !issuer.contains(TENANT_PLACEHOLDER) {
+        return Some(issuer.to_owned());
     }
+    tid.filter(|t| is_guid(t)).map(|t| issuer.replace(TENANT_PLACEHOLDER, t))
+}
+
+/// Whether `actual` is an issuer the provider's `expected` stands for: `expected` itself, or its
+/// `{tenantid}` template filled with some GUID (the RFC 9207 `iss` parameter and front-channel
+/// logout name no tenant of their own to check against).
+pub fn issuer_matches(expected: &str, actual: &str) -> bool {
+    let Some((head, tail)) = expected.split_once(TENANT_PLACEHOLDER) else {
+        return expected == actual;
+    };
+    let tid = actual.strip_prefix(head).and_then(|rest| rest.strip_suffix(tail));
+    tid.is_some_and(|tid| issuer_for(expected, Some(tid)).as_deref() == Some(actual))
 }
 
 fn is_tenant_name(t: &str) -> bool {
@@ -170,6 +212,24 @@ mod tests {
         ] {
             assert!(Authority::parse(a).unwrap().entra_endpoints().is_some(), "{a}");
         }
+    }
+
+    #[test]
+    fn template_issuers_take_a_guid_tenant_only() {
+        let t = "https://login.microsoftonline.com/{tenantid}/v2.0";
+        let tid = "b9419818-09af-49c2-b0c3-653adc1f376e";
+        let filled = format!("https://login.microsoftonline.com/{tid}/v2.0");
+        assert_eq!(issuer_for(t, Some(tid)).as_deref(), Some(filled.as_str()));
+        assert_eq!(issuer_for(t, None), None);
+        assert_eq!(issuer_for(t, Some("../evil")), None);
+        assert_eq!(issuer_for(t, Some("b9419818x09af-49c2-b0c3-653adc1f376e")), None);
+        assert_eq!(issuer_for("https://x/v2.0", None).as_deref(), Some("https://x/v2.0"));
+        assert!(issuer_matches(t, &filled));
+        assert!(!issuer_matches(t, "https://evil.example/b9419818-09af-49c2-b0c3-653adc1f376e/v2.0"));
+        assert!(!issuer_matches(t, "https://login.microsoftonline.com/x/y/v2.0"));
+        assert!(issuer_matches("https://a/v2.0", "https://a/v2.0"));
+        assert!(is_guid(PERSONAL_ACCOUNTS_TENANT) && is_guid(&PERSONAL_ACCOUNTS_TENANT.to_ascii_uppercase()));
+        assert!(!is_guid("9188040d6c674c5bb11236a304b66dad0000"));
     }
 
     #[test]

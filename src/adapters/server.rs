@@ -26,19 +26,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use warp::Filter;
 
-use crate::app::{App, MAX_BODY_BYTES};
-
-/// Something that answers requests: the sign-in core, or the dev identity provider.
-pub trait Handler: Send + Sync + 'static {
-    /// Answers one request.
-    fn handle(&self, req: Request<Bytes>) -> impl Future<Output = Response<Bytes>> + Send;
-}
-
-impl Handler for App {
-    fn handle(&self, req: Request<Bytes>) -> impl Future<Output = Response<Bytes>> + Send {
-        App::handle(self, req)
-    }
-}
+use crate::app::{Handler, MAX_BODY_BYTES};
 
 /// Time limits of the HTTP adapter. A connection that exceeds one is closed (a slow body is
 /// answered `408 request_timeout` first), so a client cannot hold a connection, or delay
@@ -230,14 +218,14 @@ where
 
 /// The answer to a request the adapter refuses before the core sees it.
 fn plain(status: http::StatusCode) -> Response<Bytes> {
-    use crate::errors::ErrorCode;
+    use crate::web::errors::ErrorCode;
     let code = match status {
         http::StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
         http::StatusCode::REQUEST_TIMEOUT => ErrorCode::RequestTimeout,
         _ => ErrorCode::BadRequest,
     };
     tracing::warn!(code = code.as_str(), status = status.as_u16(), "request refused by the adapter");
-    let mut r = crate::pages::error(&crate::errors::Failure::new(code, ""), false, "-");
+    let mut r = crate::web::pages::error(&crate::web::errors::Failure::new(code, ""), false, "-");
     *r.status_mut() = status;
     if code == ErrorCode::RequestTimeout {
         // The rest of the body may still be on its way: the connection cannot carry another request.

@@ -13,6 +13,10 @@ pub const FLOW_COOKIE_PREFIX: &str = "__Host-sso-flow-";
 /// Most flow cookies kept live at once; starting another expires the oldest.
 pub const MAX_LIVE_FLOWS: usize = 3;
 
+/// Extra seconds a flow cookie outlives its state, so the state expires first and the user sees
+/// `state_expired` rather than `flow_cookie_missing`.
+pub const FLOW_COOKIE_LEEWAY_SECS: u64 = 60;
+
 /// Domain separation for the nonce hash. Short enough that prefix and verifier fit in one
 /// SHA-256 block (55 bytes at most).
 const NONCE_LABEL: &[u8; 12] = b"entra-sso/n\0";
@@ -52,10 +56,10 @@ pub struct Flow {
 }
 
 impl Flow {
-    /// Draws a new flow from the operating system's generator (see [`crate::random`]).
+    /// Draws a new flow from the operating system's generator (see [`crate::tokens::random`]).
     pub fn new() -> Self {
         let mut raw = [0u8; 48];
-        crate::random::fill(&mut raw);
+        crate::tokens::random::fill(&mut raw);
         let flow = Flow { id: Encoded::of(&raw[..16]), verifier: Encoded::of(&raw[16..]) };
         raw.fill(0);
         flow
@@ -111,16 +115,12 @@ pub fn cookie_name(id: &str) -> String {
 
 /// A 22-character base64url flow id.
 pub fn is_flow_id(s: &str) -> bool {
-    s.len() == 22 && s.bytes().all(is_b64url)
+    s.len() == 22 && s.bytes().all(super::is_base64url)
 }
 
 /// A 43-character base64url value: a flow secret or its hash.
 pub fn is_flow_secret(s: &str) -> bool {
-    s.len() == 43 && s.bytes().all(is_b64url)
-}
-
-fn is_b64url(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+    s.len() == 43 && s.bytes().all(super::is_base64url)
 }
 
 #[cfg(test)]
@@ -149,6 +149,6 @@ mod tests {
     fn nonce_differs_from_challenge() {
         let f = Flow::new();
         assert_ne!(nonce(f.verifier()).as_str(), &challenge(f.verifier()).as_str()[..32]);
-        assert!(nonce(f.verifier()).as_str().bytes().all(is_b64url));
+        assert!(nonce(f.verifier()).as_str().bytes().all(crate::tokens::is_base64url));
     }
 }

@@ -4,14 +4,13 @@
 use jsonwebtoken::{errors::ErrorKind, Algorithm, Validation};
 use serde::Deserialize;
 
-use crate::config::TenantPolicy;
-use crate::provider::VerifyKey;
+use crate::idp::authority::issuer_for;
+use crate::idp::provider::VerifyKey;
+use crate::tokens::session::SessionClaims;
+use crate::web::errors::cap;
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECS: u64 = 300;
-
-/// The tenant of personal Microsoft accounts.
-pub const PERSONAL_ACCOUNTS_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
 /// Longest ID token accepted.
 pub const MAX_ID_TOKEN_LEN: usize = 32 * 1024;
@@ -94,6 +93,29 @@ impl Audience {
 }
 
 impl IdClaims {
+    /// The session for this validated token, issued at `now` for `ttl_secs` (capped to fit a
+    /// cookie when minted).
+    pub fn into_session(self, client_id: &str, now: u64, ttl_secs: u64) -> SessionClaims {
+        let overage = self.groups_overage();
+        SessionClaims {
+            iss: self.iss,
+            aud: client_id.to_owned(),
+            sub: self.sub,
+            oid: self.oid,
+            tid: self.tid,
+            name: self.name,
+            preferred_username: self.preferred_username,
+            email: self.email,
+            roles: self.roles,
+            groups: if overage { Vec::new() } else { self.groups },
+            groups_overage: overage,
+            login_hint: self.login_hint,
+            sid: self.sid,
+            iat: now,
+            exp: now + ttl_secs,
+        }
+    }
+
     /// Whether the token says the user's groups did not fit (groups overage).
     pub fn groups_overage(&self) -> bool {
         self.hasgroups == Some(true) || self.claim_names.as_ref().is_some_and(|m| m.contains_key("groups"))
@@ -147,9 +169,6 @@ pub enum IdTokenError {
     /// An identifier claim is empty or longer than any real one.
     #[error("claim {0} is empty or too long")]
     ClaimSize(&'static str),
-    /// `tid` is not allowed to sign in.
-    #[error("tenant {0} is not allowed")]
-    Tenant(String),
 }
 
 /// The `kid` of an RS256 token, after the algorithm allow-list check.
@@ -167,30 +186,23 @@ pub fn rs256_kid(token: &str) -> Result<String, IdTokenError> {
     header.kid.ok_or(IdTokenError::NoKid)
 }
 
-/// Validates ID tokens for one client; built once per instance.
+/// Validates ID tokens for one client; built once per instance. Who may sign in (tenants, roles,
+/// groups) is [`crate::idp::policy`]'s concern, applied after this.
 pub struct IdTokenVerifier {
     client_id: String,
-    tenants: TenantPolicy,
-    personal_accounts: bool,
     validation: Validation,
 }
 
 impl IdTokenVerifier {
-    /// A verifier for `client_id` that admits tenants per `tenants`, and personal Microsoft
-    /// accounts only when `personal_accounts` (authorities `common` and `consumers`).
-    pub fn new(client_id: &str, tenants: TenantPolicy, personal_accounts: bool) -> Self {
+    /// A verifier for tokens addressed to `client_id` alone.
+    pub fn new(client_id: &str) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&[client_id]);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.validate_exp = true;
         validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-        Self { client_id: client_id.to_owned(), tenants, personal_accounts, validation }
-    }
-
-    /// The client id tokens must be addressed to.
-    pub fn client_id(&self) -> &str {
-        &self.client_id
+        Self { client_id: client_id.to_owned(), validation }
     }
 
     /// Verifies `token` signed by `key` for the metadata issuer `issuer` (exact, or a
@@ -242,12 +254,6 @@ impl IdTokenVerifier {
         if !crate::ct_eq(token_nonce.as_bytes(), nonce.as_bytes()) {
             return Err(IdTokenError::Nonce);
         }
-        if !self.tenants.admits(claims.tid.as_deref(), self.personal_accounts) {
-            return Err(match claims.tid {
-                Some(tid) => IdTokenError::Tenant(tid),
-                None => IdTokenError::MissingClaim("tid"),
-            });
-        }
         Ok(claims)
     }
 }
@@ -269,29 +275,15 @@ fn check_sizes(c: &IdClaims) -> Result<(), IdTokenError> {
 /// The issuer a token must carry: `issuer` itself, or its `{tenantid}` template filled with the
 /// token's `tid`.
 fn expected_issuer(issuer: &str, tid: Option<&str>) -> Result<String, IdTokenError> {
-    if !issuer.contains("{tenantid}") {
-        return Ok(issuer.to_owned());
-    }
-    let tid = tid.ok_or(IdTokenError::MissingClaim("tid"))?;
-    if !tid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') || tid.len() != 36 {
-        return Err(IdTokenError::Issuer(format!("(tid {tid} is not a GUID)")));
-    }
-    Ok(issuer.replace("{tenantid}", tid))
+    issuer_for(issuer, tid).ok_or_else(|| match tid {
+        None => IdTokenError::MissingClaim("tid"),
+        Some(tid) => IdTokenError::Issuer(format!("(tid {} is not a GUID)", cap(tid, 64))),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn template_issuer_takes_the_token_tenant() {
-        let t = "https://login.microsoftonline.com/{tenantid}/v2.0";
-        let tid = "b9419818-09af-49c2-b0c3-653adc1f376e";
-        assert_eq!(expected_issuer(t, Some(tid)).unwrap(), format!("https://login.microsoftonline.com/{tid}/v2.0"));
-        assert!(expected_issuer(t, None).is_err());
-        assert!(expected_issuer(t, Some("../evil")).is_err());
-        assert_eq!(expected_issuer("https://x/v2.0", None).unwrap(), "https://x/v2.0");
-    }
 
     #[test]
     fn alg_allow_list_is_checked_before_keys() {

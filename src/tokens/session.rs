@@ -4,9 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::id_token::IdClaims;
-use crate::jws::{JwsError, TokenKeys};
-use crate::policy::{Policy, Subject};
+use crate::tokens::jws::{JwsError, TokenKeys};
 
 /// Longest session token minted or accepted (the whole `Set-Cookie` stays under 3.5 KB).
 pub const MAX_SESSION_TOKEN_LEN: usize = 3400;
@@ -83,49 +81,38 @@ impl From<JwsError> for SessionError {
     }
 }
 
+/// What a session must not lose when it is cut to fit: the roles and groups a policy looks for,
+/// so a session keeps passing the rules its sign-in passed.
+pub trait Keep {
+    /// Whether `role` must survive a cut.
+    fn keep_role(&self, role: &str) -> bool;
+    /// Whether `group` must survive a cut.
+    fn keep_group(&self, group: &str) -> bool;
+}
+
 impl SessionClaims {
-    /// The session for a validated ID token, issued at `now` for `ttl_secs`.
-    pub fn from_id_token(id: IdClaims, client_id: &str, now: u64, ttl_secs: u64) -> Self {
-        let overage = id.groups_overage();
-        Self {
-            iss: id.iss,
-            aud: client_id.to_owned(),
-            sub: id.sub,
-            oid: id.oid,
-            tid: id.tid,
-            name: id.name.map(|s| truncate(s, MAX_STRING)),
-            preferred_username: id.preferred_username.map(|s| truncate(s, MAX_STRING)),
-            email: id.email.map(|s| truncate(s, MAX_STRING)),
-            roles: id.roles,
-            groups: if overage { Vec::new() } else { id.groups },
-            groups_overage: overage,
-            login_hint: id.login_hint.filter(|h| h.len() <= 1024),
-            sid: id.sid.filter(|s| s.len() <= 128),
-            iat: now,
-            exp: now + ttl_secs,
+    /// Applies the per-claim caps: display strings cut to 256 bytes, an over-long logout hint or
+    /// session id dropped, at most 64 roles (those `keep` names first).
+    fn cap_claims(&mut self, keep: &impl Keep) {
+        for s in [&mut self.name, &mut self.preferred_username, &mut self.email].into_iter().flatten() {
+            truncate(s, MAX_STRING);
         }
+        if self.login_hint.as_ref().is_some_and(|h| h.len() > 1024) {
+            self.login_hint = None;
+        }
+        if self.sid.as_ref().is_some_and(|s| s.len() > 128) {
+            self.sid = None;
+        }
+        cut(&mut self.roles, MAX_ROLES, |r| keep.keep_role(r));
     }
 }
 
-impl<'a> From<&'a SessionClaims> for Subject<'a> {
-    fn from(s: &'a SessionClaims) -> Self {
-        Subject {
-            roles: &s.roles,
-            groups: &s.groups,
-            groups_overage: s.groups_overage,
-            email: s.email.as_deref(),
-            username: s.preferred_username.as_deref(),
-        }
-    }
-}
-
-/// Signs a session. What must go to fit the size cap goes in this order, always keeping the
-/// roles and groups `policy` looks for, so a session passes the rules its sign-in passed: roles
-/// beyond 64; groups (cut to the allowed ones and flagged as overage, then dropped);
-/// the logout hint; roles (halved until they fit); display names. Fails only if the
-/// identifiers alone do not fit, which validated ID tokens cannot cause.
-pub fn mint(keys: &TokenKeys, claims: &mut SessionClaims, policy: &Policy) -> Result<String, SessionError> {
-    cut(&mut claims.roles, MAX_ROLES, |r| policy.wants_role(r));
+/// Signs a session after applying the per-claim caps. What must then go to fit the size cap
+/// goes in this order, always keeping what `keep` names: groups (cut to the kept ones and
+/// flagged as overage, then dropped); the logout hint; roles (halved until they fit); display
+/// names. Fails only if the identifiers alone do not fit, which validated ID tokens cannot cause.
+pub fn mint(keys: &TokenKeys, claims: &mut SessionClaims, keep: &impl Keep) -> Result<String, SessionError> {
+    claims.cap_claims(keep);
     loop {
         let token = keys.sign(&serde_json::to_vec(&*claims).expect("session claims serialise"));
         if token.len() <= MAX_SESSION_TOKEN_LEN {
@@ -133,7 +120,7 @@ pub fn mint(keys: &TokenKeys, claims: &mut SessionClaims, policy: &Policy) -> Re
         }
         if !claims.groups.is_empty() {
             let listed = claims.groups.len();
-            claims.groups.retain(|g| policy.allows_group(g));
+            claims.groups.retain(|g| keep.keep_group(g));
             if claims.groups.len() == listed {
                 claims.groups.clear();
             }
@@ -142,7 +129,7 @@ pub fn mint(keys: &TokenKeys, claims: &mut SessionClaims, policy: &Policy) -> Re
             claims.login_hint = None;
         } else if !claims.roles.is_empty() {
             let half = claims.roles.len() / 2;
-            cut(&mut claims.roles, half, |r| policy.wants_role(r));
+            cut(&mut claims.roles, half, |r| keep.keep_role(r));
         } else if claims.name.is_some() || claims.email.is_some() || claims.preferred_username.is_some() {
             claims.name = None;
             claims.email = None;
@@ -187,7 +174,8 @@ fn cut(list: &mut Vec<String>, n: usize, keep: impl Fn(&str) -> bool) {
     *list = kept;
 }
 
-fn truncate(mut s: String, max: usize) -> String {
+/// Cuts `s` to at most `max` bytes, on a character boundary.
+fn truncate(s: &mut String, max: usize) {
     if s.len() > max {
         let mut cut = max;
         while !s.is_char_boundary(cut) {
@@ -195,19 +183,31 @@ fn truncate(mut s: String, max: usize) -> String {
         }
         s.truncate(cut);
     }
-    s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jws::{Deployment, Purpose};
-    use crate::secret::SigningSecret;
+    use crate::tokens::jws::{Deployment, Purpose};
+    use crate::tokens::secret::SigningSecret;
+
+    /// Keeps the listed roles and groups.
+    #[derive(Default)]
+    struct Listed(Vec<&'static str>);
+
+    impl Keep for Listed {
+        fn keep_role(&self, role: &str) -> bool {
+            self.0.contains(&role)
+        }
+        fn keep_group(&self, group: &str) -> bool {
+            self.0.contains(&group)
+        }
+    }
 
     fn keys() -> TokenKeys {
         let secret = SigningSecret::parse("pEZM-K7ulA8aIeKXDjcF_EBQqEGFDYhIlJt2I6qd7ZE").unwrap();
         let deployment = Deployment { client_id: "c", authority: "https://a/v2.0", redirect_uri: "https://r/cb" };
-        TokenKeys::derive(&[secret], Purpose::Session, deployment)
+        TokenKeys::derive(&secret.into(), Purpose::Session, deployment)
     }
 
     fn claims() -> SessionClaims {
@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn round_trip_expiry_and_revocation() {
-        let t = mint(&keys(), &mut claims(), &Policy::default()).unwrap();
+        let t = mint(&keys(), &mut claims(), &Listed::default()).unwrap();
         assert_eq!(verify(&keys(), &t, "c", 0, 150).unwrap(), claims());
         assert_eq!(verify(&keys(), &t, "c", 0, 200), Err(SessionError::Expired));
         assert_eq!(verify(&keys(), &t, "c", 101, 150), Err(SessionError::Revoked));
@@ -243,34 +243,31 @@ mod tests {
     fn oversized_identifiers_fail_instead_of_looping() {
         let mut c = claims();
         c.sub = "s".repeat(4000);
-        assert!(mint(&keys(), &mut c, &Policy::default()).is_err());
+        assert!(mint(&keys(), &mut c, &Listed::default()).is_err());
     }
 
     #[test]
     fn required_roles_survive_every_cut() {
-        let policy = Policy { required_roles: vec!["Admin".into()], ..Default::default() };
+        let keep = Listed(vec!["Admin"]);
         let mut c = claims();
         c.roles = (0..300).map(|i| format!("role-{i:03}-{}", "x".repeat(40))).collect();
         c.roles.push("Admin".into());
-        let t = mint(&keys(), &mut c, &policy).unwrap();
+        let t = mint(&keys(), &mut c, &keep).unwrap();
         let back = verify(&keys(), &t, "c", 0, 150).unwrap();
         assert!(back.roles.len() < 64 && back.roles.contains(&"Admin".to_string()), "{:?}", back.roles.len());
-        assert!(policy.check(&back).is_ok());
     }
 
     #[test]
     fn many_groups_become_the_overage_flag() {
         let mut c = claims();
         c.groups = (0..200).map(|i| format!("{i:08}-0000-0000-0000-000000000000")).collect();
-        let t = mint(&keys(), &mut c.clone(), &Policy::default()).unwrap();
+        let t = mint(&keys(), &mut c.clone(), &Listed::default()).unwrap();
         assert!(t.len() <= MAX_SESSION_TOKEN_LEN);
         let back = verify(&keys(), &t, "c", 0, 150).unwrap();
         assert!(back.groups.is_empty() && back.groups_overage);
         assert_eq!(back.roles, vec!["Admin".to_string()]);
         // The groups a policy allows survive the cut, so the session passes the rule its sign-in passed.
-        let policy =
-            Policy { allowed_groups: vec!["00000007-0000-0000-0000-000000000000".into()], ..Default::default() };
-        let t = mint(&keys(), &mut c, &policy).unwrap();
+        let t = mint(&keys(), &mut c, &Listed(vec!["00000007-0000-0000-0000-000000000000"])).unwrap();
         let back = verify(&keys(), &t, "c", 0, 150).unwrap();
         assert_eq!(back.groups, vec!["00000007-0000-0000-0000-000000000000".to_string()]);
         assert!(back.groups_overage);

@@ -7,6 +7,8 @@ use std::sync::LazyLock;
 
 use url::{Position, Url};
 
+use crate::web::params::Params;
+
 /// The placeholder base a relative `return_to` is resolved against, parsed once.
 static BASE: LazyLock<Url> =
     LazyLock::new(|| Url::parse("https://return-to.invalid/").expect("constant base URL parses"));
@@ -14,9 +16,24 @@ static BASE: LazyLock<Url> =
 /// Longest `return_to` accepted.
 pub const MAX_RETURN_TO_LEN: usize = 2048;
 
+/// Why a `return_to` was refused (for the operator's log; the user sees `return_to_rejected`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("return_to {0}")]
+pub struct ReturnToError(pub &'static str);
+
 /// Checks `raw` and returns the value to redirect to later (`raw` itself when it needs no
 /// normalisation), or why it was refused.
-pub fn validate<'a>(raw: &'a str, allowed_origins: &[String]) -> Result<Cow<'a, str>, &'static str> {
+pub fn validate<'a>(raw: &'a str, allowed_origins: &[String]) -> Result<Cow<'a, str>, ReturnToError> {
+    check(raw, allowed_origins).map_err(ReturnToError)
+}
+
+/// The request's `return_to` parameter validated, `/` when absent; repeated is refused.
+pub fn from_params<'a>(params: &'a Params<'_>, allowed_origins: &[String]) -> Result<Cow<'a, str>, ReturnToError> {
+    let raw = params.single("return_to").map_err(|_| ReturnToError("repeated"))?.unwrap_or("/");
+    validate(raw, allowed_origins)
+}
+
+fn check<'a>(raw: &'a str, allowed_origins: &[String]) -> Result<Cow<'a, str>, &'static str> {
     if raw.is_empty() {
         return Ok(Cow::Borrowed("/"));
     }

@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::errors::Failure;
-use crate::session::SessionClaims;
+use crate::tokens::session::SessionClaims;
+use crate::web::errors::Failure;
 
 /// Content-Security-Policy of every HTML page: nothing loads, nothing frames it.
 // No form-action: browsers apply it to the redirect after a form POST, and logout redirects to the IdP.
@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn every_error_code_has_a_complete_page_and_json() {
-        use crate::errors::{ErrorCode, Failure};
+        use crate::web::errors::{ErrorCode, Failure};
         for &code in ErrorCode::ALL {
             let failure = Failure::new(code, "operator-only detail").retry(Some("/back?x=1".into()));
             let page = error(&failure, false, "req123");

@@ -5,17 +5,13 @@
 use bytes::Bytes;
 use http::{HeaderName, Request, Response, StatusCode};
 
-use crate::app::{now, App};
-use crate::cookies;
-use crate::errors::{ErrorCode, Failure};
-use crate::flow::{self, Flow, FLOW_COOKIE_PREFIX, MAX_LIVE_FLOWS};
-use crate::pages;
-use crate::params::Params;
-use crate::state::{self, NewState};
-
-/// Extra seconds a flow cookie outlives its state, so the state expires first and the user sees
-/// `state_expired` rather than `flow_cookie_missing`.
-pub(crate) const FLOW_COOKIE_LEEWAY_SECS: u64 = 60;
+use crate::app::App;
+use crate::tokens::flow::{self, Flow, FLOW_COOKIE_PREFIX, MAX_LIVE_FLOWS};
+use crate::tokens::state::{self, NewState};
+use crate::web::cookies;
+use crate::web::errors::{ErrorCode, Failure};
+use crate::web::pages;
+use crate::web::params::Params;
 
 /// A typed name, so the lookup does not parse the name on every request.
 const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
@@ -31,12 +27,7 @@ pub async fn login(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, F
     let query = req.uri().query().unwrap_or("");
     let params = Params::parse(query.as_bytes())
         .map_err(|e| Failure::new(ErrorCode::InvalidParameter, format!("query: {e:?}")))?;
-    let raw_rt = params
-        .single("return_to")
-        .map_err(|_| Failure::new(ErrorCode::ReturnToRejected, "return_to repeated"))?
-        .unwrap_or("/");
-    let return_to = crate::return_to::validate(raw_rt, &app.settings.return_origins)
-        .map_err(|why| Failure::new(ErrorCode::ReturnToRejected, format!("return_to {why}")))?;
+    let return_to = crate::web::return_to::from_params(&params, &app.settings.return_origins)?;
     let extras = passthrough(&params)?;
     let prefix = app.authorize_prefix().await?;
 
@@ -44,7 +35,7 @@ pub async fn login(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, F
     let (id, verifier) = (flow.id(), flow.verifier());
     let challenge = flow::challenge(verifier);
     let challenge = challenge.as_str();
-    let issued = now();
+    let issued = crate::now();
     let ttl = app.settings.state_ttl.as_secs();
     let claims =
         NewState { jti: id, iat: issued, exp: issued + ttl, aud: &app.redirect_uri, rt: &return_to, vh: challenge };

@@ -2,154 +2,99 @@
 //!
 //! A [`Failure`] carries the code (what the user and API clients see), the operator's detail
 //! (logged, never shown) and optionally text the user may see (an IdP's description, escaped
-//! when rendered). Pages are rendered by [`crate::pages`].
+//! when rendered). Pages are rendered by [`crate::web::pages`].
 
 use http::StatusCode;
 
-/// Every error code this service answers with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
+/// Declares [`ErrorCode`] with its public name and HTTP status side by side, and the list of
+/// all codes from the same table, so neither can drift from the enum.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal, $status:ident;)*) => {
+        /// Every error code this service answers with.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, for exhaustive tests and documentation.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// The code as it appears in pages, JSON and logs.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $name,)*
+                }
+            }
+
+            /// The HTTP status of the answer.
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(ErrorCode::$variant => StatusCode::$status,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
     /// Callback without a `state`.
-    StateMissing,
+    StateMissing = "state_missing", BAD_REQUEST;
     /// `state` of the wrong shape, repeated or comma-joined.
-    StateMalformed,
+    StateMalformed = "state_malformed", BAD_REQUEST;
     /// Bad signature or claims.
-    StateInvalid,
+    StateInvalid = "state_invalid", BAD_REQUEST;
     /// Signed with a key this instance does not hold.
-    StateKeyUnknown,
+    StateKeyUnknown = "state_key_unknown", BAD_REQUEST;
     /// Sign-in took longer than the state lifetime.
-    StateExpired,
+    StateExpired = "state_expired", BAD_REQUEST;
     /// The browser does not hold this flow's cookie.
-    FlowCookieMissing,
+    FlowCookieMissing = "flow_cookie_missing", BAD_REQUEST;
     /// The flow cookie does not belong to this state.
-    FlowMismatch,
+    FlowMismatch = "flow_mismatch", BAD_REQUEST;
     /// `return_to` is not a same-site path or an allowed origin.
-    ReturnToRejected,
+    ReturnToRejected = "return_to_rejected", BAD_REQUEST;
     /// The callback carries no usable authorization `code`.
-    CodeMalformed,
-    /// A login parameter (`prompt`, `login_hint`, `domain_hint`) is invalid.
-    InvalidParameter,
+    CodeMalformed = "code_malformed", BAD_REQUEST;
+    /// A login parameter (`prompt`, `login_hint`, `domain_hint`) or a logout parameter is invalid.
+    InvalidParameter = "invalid_parameter", BAD_REQUEST;
     /// `/api/login` was fetched by script instead of navigated to.
-    NotANavigation,
+    NotANavigation = "not_a_navigation", BAD_REQUEST;
     /// The IdP answered with `error=`.
-    IdpError,
+    IdpError = "idp_error", BAD_REQUEST;
     /// This flow already had its share of code redemptions on this instance.
-    TooManyAttempts,
+    TooManyAttempts = "too_many_attempts", TOO_MANY_REQUESTS;
     /// Front-channel logout opened other than in a frame (a cross-site link, say).
-    NotAFrame,
+    NotAFrame = "not_a_frame", BAD_REQUEST;
     /// The token endpoint refused or failed.
-    TokenExchangeFailed,
+    TokenExchangeFailed = "token_exchange_failed", BAD_GATEWAY;
     /// The IdP's metadata or signing keys could not be fetched.
-    IdpUnavailable,
+    IdpUnavailable = "idp_unavailable", BAD_GATEWAY;
     /// The ID token failed a check.
-    IdTokenInvalid,
+    IdTokenInvalid = "id_token_invalid", UNAUTHORIZED;
     /// Policy refused the signed-in user.
-    AccessDeniedByPolicy,
+    AccessDeniedByPolicy = "access_denied_by_policy", FORBIDDEN;
     /// No valid session (`/api/me`).
-    NotSignedIn,
-    /// The instance cannot work as configured.
-    Misconfigured,
+    NotSignedIn = "not_signed_in", UNAUTHORIZED;
+    /// The provider is not the configured authority: a setting to fix.
+    Misconfigured = "misconfigured", INTERNAL_SERVER_ERROR;
     /// No such endpoint.
-    NotFound,
+    NotFound = "not_found", NOT_FOUND;
     /// The endpoint exists but not for this method.
-    MethodNotAllowed,
+    MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED;
     /// The request body is too large.
-    PayloadTooLarge,
+    PayloadTooLarge = "payload_too_large", PAYLOAD_TOO_LARGE;
     /// The request line (path and query) is too long.
-    UriTooLong,
+    UriTooLong = "uri_too_long", URI_TOO_LONG;
     /// The request's headers are too large or too many.
-    HeadersTooLarge,
-    /// The request could not be read at all (broken body or request target).
-    BadRequest,
+    HeadersTooLarge = "headers_too_large", REQUEST_HEADER_FIELDS_TOO_LARGE;
+    /// The request could not be read at all (broken body, request target or event).
+    BadRequest = "bad_request", BAD_REQUEST;
     /// The request body did not arrive within the adapter's time limit.
-    RequestTimeout,
+    RequestTimeout = "request_timeout", REQUEST_TIMEOUT;
 }
 
 impl ErrorCode {
-    /// Every code, for exhaustive tests and documentation.
-    pub const ALL: &'static [ErrorCode] = &[
-        ErrorCode::StateMissing,
-        ErrorCode::StateMalformed,
-        ErrorCode::StateInvalid,
-        ErrorCode::StateKeyUnknown,
-        ErrorCode::StateExpired,
-        ErrorCode::FlowCookieMissing,
-        ErrorCode::FlowMismatch,
-        ErrorCode::ReturnToRejected,
-        ErrorCode::CodeMalformed,
-        ErrorCode::InvalidParameter,
-        ErrorCode::NotANavigation,
-        ErrorCode::IdpError,
-        ErrorCode::TooManyAttempts,
-        ErrorCode::NotAFrame,
-        ErrorCode::TokenExchangeFailed,
-        ErrorCode::IdpUnavailable,
-        ErrorCode::IdTokenInvalid,
-        ErrorCode::AccessDeniedByPolicy,
-        ErrorCode::NotSignedIn,
-        ErrorCode::Misconfigured,
-        ErrorCode::NotFound,
-        ErrorCode::MethodNotAllowed,
-        ErrorCode::PayloadTooLarge,
-        ErrorCode::UriTooLong,
-        ErrorCode::HeadersTooLarge,
-        ErrorCode::BadRequest,
-        ErrorCode::RequestTimeout,
-    ];
-
-    /// The code as it appears in pages, JSON and logs.
-    pub fn as_str(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            StateMissing => "state_missing",
-            StateMalformed => "state_malformed",
-            StateInvalid => "state_invalid",
-            StateKeyUnknown => "state_key_unknown",
-            StateExpired => "state_expired",
-            FlowCookieMissing => "flow_cookie_missing",
-            FlowMismatch => "flow_mismatch",
-            ReturnToRejected => "return_to_rejected",
-            CodeMalformed => "code_malformed",
-            InvalidParameter => "invalid_parameter",
-            NotANavigation => "not_a_navigation",
-            IdpError => "idp_error",
-            TooManyAttempts => "too_many_attempts",
-            NotAFrame => "not_a_frame",
-            TokenExchangeFailed => "token_exchange_failed",
-            IdpUnavailable => "idp_unavailable",
-            IdTokenInvalid => "id_token_invalid",
-            AccessDeniedByPolicy => "access_denied_by_policy",
-            NotSignedIn => "not_signed_in",
-            Misconfigured => "misconfigured",
-            NotFound => "not_found",
-            MethodNotAllowed => "method_not_allowed",
-            PayloadTooLarge => "payload_too_large",
-            UriTooLong => "uri_too_long",
-            HeadersTooLarge => "headers_too_large",
-            BadRequest => "bad_request",
-            RequestTimeout => "request_timeout",
-        }
-    }
-
-    /// The HTTP status of the answer.
-    pub fn status(self) -> StatusCode {
-        use ErrorCode::*;
-        match self {
-            IdTokenInvalid | NotSignedIn => StatusCode::UNAUTHORIZED,
-            AccessDeniedByPolicy => StatusCode::FORBIDDEN,
-            TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
-            TokenExchangeFailed | IdpUnavailable => StatusCode::BAD_GATEWAY,
-            Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
-            NotFound => StatusCode::NOT_FOUND,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            UriTooLong => StatusCode::URI_TOO_LONG,
-            HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
-
     /// A one-line title.
     pub fn title(self) -> &'static str {
         use ErrorCode::*;
@@ -217,18 +162,6 @@ impl ErrorCode {
     }
 }
 
-impl From<crate::provider::FetchError> for Failure {
-    fn from(e: crate::provider::FetchError) -> Self {
-        let code = match e {
-            crate::provider::FetchError::Misconfigured(_) => ErrorCode::Misconfigured,
-            crate::provider::FetchError::Unreachable { .. } | crate::provider::FetchError::Invalid { .. } => {
-                ErrorCode::IdpUnavailable
-            }
-        };
-        Failure::new(code, e.to_string())
-    }
-}
-
 /// A failed request: the public code, the operator's detail, and what may be shown.
 #[derive(Debug, Clone)]
 pub struct Failure {
@@ -240,17 +173,33 @@ pub struct Failure {
     pub shown: Option<String>,
     /// A validated `return_to`, for "try again".
     pub retry: Option<String>,
+    /// The methods the endpoint takes, for the `Allow` header of a `method_not_allowed`.
+    pub allow: Option<String>,
 }
 
 impl Failure {
     /// A failure with an operator detail.
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self { code, detail: detail.into(), shown: None, retry: None }
+        Self { code, detail: detail.into(), shown: None, retry: None, allow: None }
     }
 
-    /// Adds a validated `return_to` for the "try again" link.
+    /// `method_not_allowed` for an endpoint that takes `methods`.
+    pub fn method_not_allowed(methods: &[&str]) -> Self {
+        let allow = methods.join(", ");
+        Self { allow: Some(allow.clone()), ..Self::new(ErrorCode::MethodNotAllowed, format!("allowed: {allow}")) }
+    }
+
+    /// Adds a validated `return_to` for the "try again" link, unless one is there already.
     pub fn retry(mut self, return_to: Option<String>) -> Self {
-        self.retry = return_to;
+        if self.retry.is_none() {
+            self.retry = return_to;
+        }
         self
     }
+}
+
+/// At most `max` characters of `s`, without control characters: untrusted text on its way into
+/// a log line or an error detail.
+pub fn cap(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
 }

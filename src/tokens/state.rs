@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::jws::{JwsError, TokenKeys};
+use crate::tokens::jws::{JwsError, TokenKeys};
 
 /// Longest `state` accepted at the callback.
 pub const MAX_STATE_LEN: usize = 4096;
@@ -182,7 +182,7 @@ pub fn verify(keys: &TokenKeys, token: &str, redirect_uri: &str, now: u64) -> Re
     if claims.iat > now + LEEWAY_SECS || claims.exp < claims.iat {
         return Err(StateError::Invalid("iat/exp"));
     }
-    if !crate::flow::is_flow_id(&claims.jti) || !crate::flow::is_flow_secret(&claims.vh) {
+    if !crate::tokens::flow::is_flow_id(&claims.jti) || !crate::tokens::flow::is_flow_secret(&claims.vh) {
         return Err(StateError::Invalid("jti/vh"));
     }
     if now > claims.exp.saturating_add(LEEWAY_SECS) {
@@ -194,14 +194,14 @@ pub fn verify(keys: &TokenKeys, token: &str, redirect_uri: &str, now: u64) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jws::{Deployment, Purpose};
-    use crate::secret::SigningSecret;
+    use crate::tokens::jws::{Deployment, Purpose};
+    use crate::tokens::secret::SigningSecret;
 
     fn keys() -> TokenKeys {
         let secret = SigningSecret::parse("pEZM-K7ulA8aIeKXDjcF_EBQqEGFDYhIlJt2I6qd7ZE").unwrap();
         let deployment =
             Deployment { client_id: "c", authority: "https://a/v2.0", redirect_uri: "https://app/api/callback" };
-        TokenKeys::derive(&[secret], Purpose::State, deployment)
+        TokenKeys::derive(&secret.into(), Purpose::State, deployment)
     }
 
     fn claims(iat: u64) -> StateClaims {

@@ -24,7 +24,8 @@ use lambda_http::{Adapter, Body, RequestExt, Service};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::errors::{ErrorCode, Failure};
+use crate::app::Handler;
+use crate::web::errors::{ErrorCode, Failure};
 use crate::App;
 
 /// Converts a Lambda request to the core's request.
@@ -300,7 +301,7 @@ fn form_query(
 /// The answer to an event refused before the core sees it.
 fn bad_request(reason: &'static str) -> http::Response<Bytes> {
     tracing::warn!(code = ErrorCode::BadRequest.as_str(), reason, "event refused by the adapter");
-    crate::pages::error(&Failure::new(ErrorCode::BadRequest, reason), false, "-")
+    crate::web::pages::error(&Failure::new(ErrorCode::BadRequest, reason), false, "-")
 }
 
 #[cfg(test)]

@@ -1,0 +1,82 @@
+//! Every lower layer's error becomes a [`Failure`] here, by `From`, so a handler writes `?` and
+//! the public code for each kind of error is decided in one place.
+
+use crate::idp::id_token::IdTokenError;
+use crate::idp::policy::PolicyError;
+use crate::idp::provider::{FetchError, TokenError};
+use crate::tokens::session::SessionError;
+use crate::tokens::state::StateError;
+use crate::web::errors::{ErrorCode, Failure};
+use crate::web::return_to::ReturnToError;
+
+impl From<StateError> for Failure {
+    fn from(e: StateError) -> Self {
+        let code = match &e {
+            StateError::Missing => ErrorCode::StateMissing,
+            StateError::Malformed(_) => ErrorCode::StateMalformed,
+            StateError::KeyUnknown => ErrorCode::StateKeyUnknown,
+            StateError::Invalid(_) => ErrorCode::StateInvalid,
+            StateError::Expired { .. } => ErrorCode::StateExpired,
+        };
+        // An expired state is still genuine: "try again" may keep its return address.
+        let retry = match &e {
+            StateError::Expired { return_to } => Some(return_to.clone()),
+            _ => None,
+        };
+        Failure::new(code, e.to_string()).retry(retry)
+    }
+}
+
+impl From<FetchError> for Failure {
+    fn from(e: FetchError) -> Self {
+        let code = match e {
+            FetchError::Misconfigured(_) => ErrorCode::Misconfigured,
+            FetchError::Unreachable { .. } | FetchError::Invalid { .. } => ErrorCode::IdpUnavailable,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+impl From<TokenError> for Failure {
+    fn from(e: TokenError) -> Self {
+        let code = match e {
+            TokenError::TooManyAttempts => ErrorCode::TooManyAttempts,
+            TokenError::Busy(_)
+            | TokenError::Unreachable(_)
+            | TokenError::Refused { .. }
+            | TokenError::Invalid { .. } => ErrorCode::TokenExchangeFailed,
+        };
+        let detail = match &e {
+            TokenError::Refused { description, .. } => {
+                format!("{e} {}", super::callback::aadsts_code(description).unwrap_or_default())
+            }
+            _ => e.to_string(),
+        };
+        Failure::new(code, detail)
+    }
+}
+
+impl From<IdTokenError> for Failure {
+    fn from(e: IdTokenError) -> Self {
+        Failure::new(ErrorCode::IdTokenInvalid, format!("ID token: {e}"))
+    }
+}
+
+impl From<PolicyError> for Failure {
+    fn from(e: PolicyError) -> Self {
+        Failure::new(ErrorCode::AccessDeniedByPolicy, e.to_string())
+    }
+}
+
+impl From<SessionError> for Failure {
+    /// Only minting fails this way at the callback: identifiers too large for a cookie.
+    fn from(e: SessionError) -> Self {
+        Failure::new(ErrorCode::IdTokenInvalid, format!("session: {e}"))
+    }
+}
+
+impl From<ReturnToError> for Failure {
+    fn from(e: ReturnToError) -> Self {
+        Failure::new(ErrorCode::ReturnToRejected, e.to_string())
+    }
+}

@@ -1,0 +1,126 @@
+//! Code redemption at the token endpoint: queued for one of a fixed number of permits, and
+//! capped per flow, so no flood of callbacks can exhaust the provider or lock real users out.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::transport::{describe, read_capped};
+use super::Provider;
+use crate::tokens::secret::SecretString;
+use crate::web::errors::cap;
+
+/// Most token-endpoint calls in flight at once per instance.
+pub const MAX_CONCURRENT_REDEMPTIONS: usize = 64;
+
+/// The token endpoint's refusal or failure.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// This flow already had its token calls on this instance.
+    #[error("this flow used its token calls on this instance")]
+    TooManyAttempts,
+    /// Every permit stayed taken for the whole wait.
+    #[error("too many concurrent token requests: no permit within {0:?}")]
+    Busy(Duration),
+    /// Network error or time-out.
+    #[error("token endpoint unreachable: {0}")]
+    Unreachable(String),
+    /// An OAuth error response.
+    #[error("token endpoint refused (HTTP {status}): {error} {description} trace_id={trace_id} correlation_id={correlation_id}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// OAuth `error`.
+        error: String,
+        /// `error_description`, capped.
+        description: String,
+        /// Entra's `trace_id`.
+        trace_id: String,
+        /// Entra's `correlation_id`.
+        correlation_id: String,
+    },
+    /// Not a usable token response.
+    #[error("token endpoint answered HTTP {status} with an unusable body: {reason}")]
+    Invalid {
+        /// HTTP status.
+        status: u16,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    #[serde(default)]
+    id_token: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+    #[serde(default)]
+    trace_id: Option<String>,
+    #[serde(default)]
+    correlation_id: Option<String>,
+}
+
+impl Provider {
+    /// Redeems an authorization code with the PKCE verifier for flow `flow_id` (whose state
+    /// expires at `flow_expires`); returns the ID token.
+    pub async fn redeem(
+        &self,
+        flow_id: &str,
+        flow_expires: u64,
+        code: &str,
+        verifier: &SecretString,
+    ) -> Result<String, TokenError> {
+        if !self.attempts.try_attempt(flow_id, flow_expires, crate::now()) {
+            return Err(TokenError::TooManyAttempts);
+        }
+        let busy = TokenError::Busy(self.config.redemption_wait);
+        let _permit = match tokio::time::timeout(self.config.redemption_wait, self.redemptions.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(busy),
+        };
+        let token_endpoint = match self.config.authority.entra_endpoints() {
+            Some(e) => e.token,
+            None => self.metadata().await.map_err(|e| TokenError::Unreachable(e.to_string()))?.token_endpoint.clone(),
+        };
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", self.config.redirect_uri.as_str()),
+            ("client_id", self.config.client_id.as_str()),
+            ("code_verifier", verifier.expose()),
+        ];
+        if let Some(secret) = &self.config.client_secret {
+            form.push(("client_secret", secret.expose()));
+        }
+        let body = serde_urlencoded::to_string(&form).expect("form fields serialise");
+        let response = self
+            .http
+            .post(&token_endpoint)
+            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(http::header::ACCEPT, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| TokenError::Unreachable(describe(&e)))?;
+        let status = response.status().as_u16();
+        let bytes = read_capped(response).await.map_err(TokenError::Unreachable)?;
+        let parsed: TokenBody =
+            serde_json::from_slice(&bytes).map_err(|_| TokenError::Invalid { status, reason: "not JSON".into() })?;
+        match (status, parsed) {
+            (200, TokenBody { id_token: Some(t), .. }) => Ok(t),
+            (_, TokenBody { error: Some(error), error_description, trace_id, correlation_id, .. }) => {
+                Err(TokenError::Refused {
+                    status,
+                    error: cap(&error, 64),
+                    description: cap(error_description.as_deref().unwrap_or(""), 512),
+                    trace_id: cap(trace_id.as_deref().unwrap_or(""), 64),
+                    correlation_id: cap(correlation_id.as_deref().unwrap_or(""), 64),
+                })
+            }
+            _ => Err(TokenError::Invalid { status, reason: "no id_token and no error".into() }),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Absolute URLs this service is configured with or sends browsers to: which ones it accepts,
+//! and how a query is added to one.
+
+use url::{Host, Url};
+
+/// Why a configured URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// Not an absolute URL at all.
+    #[error("not an absolute URL ({0})")]
+    NotAbsolute(String),
+    /// Carries a `#fragment`, which never reaches a server.
+    #[error("must not have a #fragment")]
+    Fragment,
+    /// `http://` on a host that is not loopback.
+    #[error("http:// is accepted only for loopback hosts; use https://")]
+    PlainHttp,
+    /// Neither `https` nor `http`.
+    #[error("scheme `{0}` is not http(s)")]
+    Scheme(String),
+}
+
+/// An absolute `https` URL, or `http` on a loopback host (local development), without fragment.
+pub fn parse_public_url(value: &str) -> Result<Url, UrlError> {
+    let url = Url::parse(value).map_err(|e| UrlError::NotAbsolute(e.to_string()))?;
+    if url.fragment().is_some() {
+        return Err(UrlError::Fragment);
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(UrlError::PlainHttp),
+        other => Err(UrlError::Scheme(other.to_owned())),
+    }
+}
+
+/// Whether the URL's host is `localhost`, `127.0.0.0/8` or `[::1]`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// `base` with the already-encoded `query` appended: after `?`, or after `&` when `base` has a
+/// query of its own (the IdP's endpoints and registered redirect URIs may).
+pub fn with_query(base: &str, query: &str) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls() {
+        assert!(parse_public_url("https://app.example.com/api/callback").is_ok());
+        assert!(parse_public_url("http://localhost:7071/api/callback").is_ok());
+        assert!(parse_public_url("http://127.0.0.2/").is_ok());
+        assert_eq!(parse_public_url("http://app.example.com/"), Err(UrlError::PlainHttp));
+        assert_eq!(parse_public_url("https://a/#x"), Err(UrlError::Fragment));
+        assert_eq!(parse_public_url("ftp://a/"), Err(UrlError::Scheme("ftp".into())));
+        assert!(matches!(parse_public_url("/relative"), Err(UrlError::NotAbsolute(_))));
+    }
+
+    #[test]
+    fn queries_join_either_way() {
+        assert_eq!(with_query("https://a/p", "x=1"), "https://a/p?x=1");
+        assert_eq!(with_query("https://a/p?t=2", "x=1"), "https://a/p?t=2&x=1");
+    }
+}
