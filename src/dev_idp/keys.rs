@@ -1,4 +1,5 @@
-//! The dev identity provider's RS256 signing key, made fresh at each start.
+//! The dev identity provider's RS256 signing key, made fresh at each start (or shared between
+//! the many providers a test suite starts: generating RSA keys is slow).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -6,6 +7,23 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use sha2::{Digest, Sha256};
+
+/// A 2048-bit RSA private key for a dev identity provider.
+#[derive(Clone)]
+pub struct DevKey(rsa::RsaPrivateKey);
+
+impl DevKey {
+    /// A new random key (a few hundred milliseconds of CPU).
+    pub fn generate() -> Self {
+        Self(rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("RSA key generation"))
+    }
+}
+
+impl std::fmt::Debug for DevKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DevKey([redacted])")
+    }
+}
 
 pub(super) struct SigningKey {
     kid: String,
@@ -16,9 +34,9 @@ pub(super) struct SigningKey {
 }
 
 impl SigningKey {
-    /// A new 2048-bit RSA key whose JWK names `issuer`, as Entra's keys do.
-    pub(super) fn generate(issuer: &str) -> Self {
-        let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("RSA key generation");
+    /// `key`, published with a JWK that names `issuer`, as Entra's keys do.
+    pub(super) fn new(key: &DevKey, issuer: &str) -> Self {
+        let private = &key.0;
         let der = private.to_pkcs1_der().expect("PKCS#1 encoding");
         let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
         let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());

@@ -13,6 +13,8 @@ mod keys;
 mod token;
 pub mod users;
 
+pub use keys::DevKey;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
@@ -81,15 +83,21 @@ pub struct DevIdp {
 }
 
 impl DevIdp {
-    /// A dev identity provider for `tenant` served at `base_url` (e.g. `http://127.0.0.1:7072`).
+    /// A dev identity provider for `tenant` served at `base_url` (e.g. `http://127.0.0.1:7072`),
+    /// with a fresh signing key.
     pub fn new(base_url: &str, tenant: &str, client: DevClient) -> Result<Self, DevIdpError> {
+        Self::with_key(base_url, tenant, client, &DevKey::generate())
+    }
+
+    /// The same with a given signing key.
+    pub fn with_key(base_url: &str, tenant: &str, client: DevClient, key: &DevKey) -> Result<Self, DevIdpError> {
         refuse_in_cloud()?;
         if !crate::idp::authority::is_guid(tenant) {
             return Err(DevIdpError::Tenant);
         }
         let issuer = format!("{}/{tenant}/v2.0", base_url.trim_end_matches('/'));
         Ok(Self {
-            keys: keys::SigningKey::generate(&issuer),
+            keys: keys::SigningKey::new(key, &issuer),
             tenant: tenant.to_ascii_lowercase(),
             issuer,
             client,

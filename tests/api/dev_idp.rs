@@ -9,7 +9,7 @@ use crate::helpers::*;
 async fn code_for(idp: &TestIdp) -> (String, String) {
     let app = spawn_app(&idp.authority, &[]).await;
     let mut jar = Jar::default();
-    let authorize = login(&app.base, &mut jar, "/").await;
+    let authorize = app.login(&mut jar, "/").await;
     let cb = idp_sign_in(&authorize, "alice").await;
     (query_param(&cb, "code").unwrap(), authorize)
 }
@@ -91,9 +91,21 @@ async fn discovery_and_keys_mirror_entra() {
     assert_eq!(keys["keys"][0]["kty"], "RSA");
     assert_eq!(keys["keys"][0]["issuer"], idp.authority);
 
-    let other = spawn_idp().await;
+    // `DevIdp::new` (as `entra-sso dev` uses it) makes its own key; the tests share one.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let client_reg = entra_sso::dev_idp::DevClient {
+        client_id: CLIENT_ID.into(),
+        client_secret: None,
+        redirect_uri: REDIRECT_URI.into(),
+    };
+    let fresh = std::sync::Arc::new(
+        entra_sso::dev_idp::DevIdp::new(&base, entra_sso::dev_idp::DEV_TENANT, client_reg).unwrap(),
+    );
+    let other_authority = fresh.authority().to_owned();
+    let _other = serve_on(listener, fresh);
     let other_keys: Value = client()
-        .get(format!("{}/discovery/v2.0/keys", other.authority.trim_end_matches("/v2.0")))
+        .get(format!("{}/discovery/v2.0/keys", other_authority.trim_end_matches("/v2.0")))
         .send()
         .await
         .unwrap()

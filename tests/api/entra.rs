@@ -13,7 +13,7 @@ pub const MSA_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
 pub async fn start(app: &TestApp) -> (Jar, String, String) {
     let mut jar = Jar::default();
-    let authorize = login(&app.base, &mut jar, "/").await;
+    let authorize = app.login(&mut jar, "/").await;
     (jar, query_param(&authorize, "state").unwrap(), query_param(&authorize, "nonce").unwrap())
 }
 
@@ -28,7 +28,7 @@ pub async fn sign_in_with(
     let (mut jar, state, nonce) = start(app).await;
     claims["nonce"] = nonce.into();
     idp.set_id_token(sign_rs256(test_key(key), kid, &claims));
-    let r = callback(&app.base, &mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;
+    let r = app.callback(&mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;
     if r.status() == 302 {
         jar.absorb(r.headers());
         return (302, String::new(), jar);
@@ -102,7 +102,7 @@ async fn groups_overage_becomes_an_explicit_flag() {
     claims["_claim_sources"] = fixture["_claim_sources"].clone();
     let (status, _, mut jar) = sign_in_with(&app, &idp, 0, "k0", claims).await;
     assert_eq!(status, 302);
-    let (_, me) = me(&app.base, &mut jar).await;
+    let (_, me) = app.me(&mut jar).await;
     assert_eq!(me["groups_overage"], true);
     assert_eq!(me["groups"], json!([]));
 }
@@ -118,7 +118,7 @@ async fn huge_claims_keep_the_session_cookie_under_4_kb() {
     let (mut jar, state, nonce) = start(&app).await;
     claims["nonce"] = nonce.into();
     idp.set_id_token(sign_rs256(test_key(0), "k0", &claims));
-    let r = callback(&app.base, &mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;
+    let r = app.callback(&mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;
     assert_eq!(r.status(), 302);
     let cookie = r
         .headers()
@@ -129,20 +129,19 @@ async fn huge_claims_keep_the_session_cookie_under_4_kb() {
         .unwrap();
     assert!(cookie.len() < 4096, "Set-Cookie is {} bytes", cookie.len());
     jar.absorb(r.headers());
-    let (_, me) = me(&app.base, &mut jar).await;
+    let (_, me) = app.me(&mut jar).await;
     assert_eq!(me["groups_overage"], true, "groups that did not fit are flagged, not silently dropped");
     assert!(me["name"].as_str().unwrap().len() <= 256);
 }
 
 #[tokio::test]
 async fn role_policy_refuses_then_admits() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[("SSO_REQUIRED_ROLES", "Admin")]).await;
+    let app = TestApp::with_dev_idp(&[("SSO_REQUIRED_ROLES", "Admin")]).await;
     let mut jar = Jar::default();
-    let r = sign_in(&app.base, &app.base, &mut jar, "alice").await;
+    let r = app.sign_in(&mut jar, "alice").await;
     assert_eq!(error_code(r).await, (403, "access_denied_by_policy".into()), "alice has no Admin role");
-    assert_eq!(me(&app.base, &mut jar).await.0, 401);
-    let r = sign_in(&app.base, &app.base, &mut jar, "bob").await;
+    assert_eq!(app.me(&mut jar).await.0, 401);
+    let r = app.sign_in(&mut jar, "bob").await;
     assert_eq!(r.status(), 302, "bob holds Admin");
 }
 
@@ -152,11 +151,8 @@ async fn group_policy_refuses_then_admits() {
     let alice_group = entra_sso::dev_idp::users::find("alice").unwrap().groups[0];
     let app = spawn_app(&idp.authority, &[("SSO_ALLOWED_GROUPS", alice_group)]).await;
     let mut jar = Jar::default();
-    assert_eq!(
-        error_code(sign_in(&app.base, &app.base, &mut jar, "bob").await).await,
-        (403, "access_denied_by_policy".into())
-    );
-    assert_eq!(sign_in(&app.base, &app.base, &mut jar, "alice").await.status(), 302);
+    assert_eq!(error_code(app.sign_in(&mut jar, "bob").await).await, (403, "access_denied_by_policy".into()));
+    assert_eq!(app.sign_in(&mut jar, "alice").await.status(), 302);
 }
 
 #[tokio::test]
@@ -176,37 +172,32 @@ async fn email_domain_policy_refuses_then_admits() {
     let idp = spawn_idp().await;
     let mut jar = Jar::default();
     let app = spawn_app(&idp.authority, &[("SSO_ALLOWED_EMAIL_DOMAINS", "contoso.com")]).await;
-    assert_eq!(
-        error_code(sign_in(&app.base, &app.base, &mut jar, "alice").await).await,
-        (403, "access_denied_by_policy".into())
-    );
+    assert_eq!(error_code(app.sign_in(&mut jar, "alice").await).await, (403, "access_denied_by_policy".into()));
     let app = spawn_app(&idp.authority, &[("SSO_ALLOWED_EMAIL_DOMAINS", "dev.example")]).await;
-    assert_eq!(sign_in(&app.base, &app.base, &mut jar, "alice").await.status(), 302);
+    assert_eq!(app.sign_in(&mut jar, "alice").await.status(), 302);
 }
 
 #[tokio::test]
 async fn frontchannel_logout_clears_the_session_and_may_be_framed_by_the_idp_only() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[]).await;
+    let app = TestApp::with_dev_idp(&[]).await;
     let mut jar = Jar::default();
-    sign_in(&app.base, &app.base, &mut jar, "alice").await;
-    assert_eq!(me(&app.base, &mut jar).await.0, 200);
-    let url = format!("{}/api/logout/frontchannel?iss={}", app.base, urlencode(&idp.authority));
+    app.sign_in(&mut jar, "alice").await;
+    assert_eq!(app.me(&mut jar).await.0, 200);
+    let url = format!("{}/api/logout/frontchannel?iss={}", app.base, urlencode(app.authority()));
     let r = client().get(url).header("cookie", jar.header()).header("sec-fetch-dest", "iframe").send().await.unwrap();
     jar.absorb(r.headers());
     assert_eq!(r.status(), 200);
     let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(csp.contains("frame-ancestors http://127.0.0.1:"), "{csp}");
     assert!(r.headers().get("x-frame-options").is_none());
-    assert_eq!(me(&app.base, &mut jar).await.0, 401);
+    assert_eq!(app.me(&mut jar).await.0, 401);
 }
 
 #[tokio::test]
 async fn rp_initiated_logout_carries_the_login_hint() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[]).await;
+    let app = TestApp::with_dev_idp(&[]).await;
     let mut jar = Jar::default();
-    sign_in(&app.base, &app.base, &mut jar, "bob").await;
+    app.sign_in(&mut jar, "bob").await;
     let r = client()
         .post(format!("{}/api/logout", app.base))
         .header("cookie", jar.header())
@@ -226,7 +217,7 @@ async fn cold_start_with_the_idp_unreachable_still_serves_login() {
     let app = spawn_app(&format!("http://127.0.0.1:{port}/{TENANT}/v2.0"), &[]).await;
     app.app.prefetch();
     let (mut jar, state, _) = start(&app).await;
-    let r = callback(&app.base, &mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;
+    let r = app.callback(&mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;
     assert_eq!(
         error_code(r).await,
         (502, "idp_unavailable".into()),

@@ -19,12 +19,12 @@ async fn app_for(authority: &str) -> TestApp {
 /// One sign-in with an honest token prepared; returns (status, code, seconds taken).
 async fn attempt(app: &TestApp, idp: &FakeIdp) -> (u16, String, Duration) {
     let mut jar = Jar::default();
-    let authorize = login(&app.base, &mut jar, "/").await;
+    let authorize = app.login(&mut jar, "/").await;
     let state = query_param(&authorize, "state").unwrap();
     let nonce = query_param(&authorize, "nonce").unwrap();
     *idp.next_id_token.lock().unwrap() = Some(sign_rs256(test_key(0), "k0", &idp.claims(&nonce)));
     let started = Instant::now();
-    let r = callback(&app.base, &mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;
+    let r = app.callback(&mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;
     let took = started.elapsed();
     if r.status() == 302 {
         return (302, String::new(), took);
@@ -76,9 +76,9 @@ async fn connection_refused_then_provider_comes_up() {
     let authority = format!("http://127.0.0.1:{port}/{TENANT}/v2.0");
     let app = app_for(&authority).await;
     let mut jar = Jar::default();
-    let authorize = login(&app.base, &mut jar, "/").await;
+    let authorize = app.login(&mut jar, "/").await;
     let state = query_param(&authorize, "state").unwrap();
-    let r = callback(&app.base, &mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;
+    let r = app.callback(&mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;
     assert_eq!(error_code(r).await, (502, "idp_unavailable".into()));
     healthy(&app).await;
 
@@ -115,7 +115,7 @@ async fn concurrent_token_calls_are_capped() {
     let mut flows = Vec::new();
     for _ in 0..cap + 16 {
         let mut jar = Jar::default();
-        let authorize = login(&app.base, &mut jar, "/").await;
+        let authorize = app.login(&mut jar, "/").await;
         flows.push((jar, query_param(&authorize, "state").unwrap()));
     }
     let mut tasks = tokio::task::JoinSet::new();
@@ -144,11 +144,10 @@ async fn malformed_codes_never_reach_the_token_endpoint() {
     let app = app_for(&idp.authority).await;
     for code in ["", "a,b", "a%20b", "%C3%A9", &"a".repeat(5000)] {
         let mut jar = Jar::default();
-        let authorize = login(&app.base, &mut jar, "/").await;
+        let authorize = app.login(&mut jar, "/").await;
         let state = query_param(&authorize, "state").unwrap();
         let r =
-            callback(&app.base, &mut jar, &format!("https://app.example.test/api/callback?code={code}&state={state}"))
-                .await;
+            app.callback(&mut jar, &format!("https://app.example.test/api/callback?code={code}&state={state}")).await;
         assert_eq!(error_code(r).await, (400, "code_malformed".into()));
     }
     assert_eq!(idp.token_requests.load(std::sync::atomic::Ordering::SeqCst), 0);

@@ -6,12 +6,11 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn full_flow_login_callback_me_logout() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[("SSO_POST_LOGOUT_REDIRECT_URI", "https://app.example.test/")]).await;
+    let app = TestApp::with_dev_idp(&[("SSO_POST_LOGOUT_REDIRECT_URI", "https://app.example.test/")]).await;
     let mut jar = Jar::default();
 
-    let authorize = login(&app.base, &mut jar, "/dashboard?tab=2").await;
-    assert!(authorize.starts_with(&idp.authority.replace("/v2.0", "/oauth2/v2.0/authorize?")));
+    let authorize = app.login(&mut jar, "/dashboard?tab=2").await;
+    assert!(authorize.starts_with(&app.authority().replace("/v2.0", "/oauth2/v2.0/authorize?")));
     for p in ["client_id", "redirect_uri", "state", "nonce", "code_challenge"] {
         assert!(query_param(&authorize, p).is_some(), "authorize URL lacks {p}");
     }
@@ -19,7 +18,7 @@ async fn full_flow_login_callback_me_logout() {
     assert_eq!(jar.flow_cookies().len(), 1);
 
     let cb = idp_sign_in(&authorize, "alice").await;
-    let r = callback(&app.base, &mut jar, &cb).await;
+    let r = app.callback(&mut jar, &cb).await;
     assert_eq!(r.status(), 302);
     assert_eq!(location(&r), "/dashboard?tab=2");
     let set_cookies: Vec<&str> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
@@ -30,7 +29,7 @@ async fn full_flow_login_callback_me_logout() {
     assert!(session.len() < 3584, "session cookie is {} bytes", session.len());
     assert!(jar.flow_cookies().is_empty(), "flow cookie cleared");
 
-    let (status, claims) = me(&app.base, &mut jar).await;
+    let (status, claims) = app.me(&mut jar).await;
     assert_eq!(status, 200);
     assert_eq!(claims["name"], "Alice Example");
     assert_eq!(claims["preferred_username"], "alice@dev.example");
@@ -50,7 +49,7 @@ async fn full_flow_login_callback_me_logout() {
     assert_eq!(query_param(&target, "post_logout_redirect_uri").as_deref(), Some("https://app.example.test/"));
     jar.absorb(r.headers());
     assert!(jar.get("__Host-sso-session").is_none());
-    let (status, body) = me(&app.base, &mut jar).await;
+    let (status, body) = app.me(&mut jar).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], "not_signed_in");
 }
@@ -108,80 +107,76 @@ async fn rotation_with_the_old_secret_second_keeps_flows_and_sessions() {
 
 #[tokio::test]
 async fn two_tabs_in_one_browser_both_complete() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[]).await;
+    let app = TestApp::with_dev_idp(&[]).await;
     let mut jar = Jar::default();
-    let first = login(&app.base, &mut jar, "/one").await;
-    let second = login(&app.base, &mut jar, "/two").await;
+    let first = app.login(&mut jar, "/one").await;
+    let second = app.login(&mut jar, "/two").await;
     assert_eq!(jar.flow_cookies().len(), 2);
     let cb2 = idp_sign_in(&second, "bob").await;
     let cb1 = idp_sign_in(&first, "alice").await;
-    let r2 = callback(&app.base, &mut jar, &cb2).await;
+    let r2 = app.callback(&mut jar, &cb2).await;
     assert_eq!((r2.status().as_u16(), location(&r2)), (302, "/two".into()));
-    let r1 = callback(&app.base, &mut jar, &cb1).await;
+    let r1 = app.callback(&mut jar, &cb1).await;
     assert_eq!((r1.status().as_u16(), location(&r1)), (302, "/one".into()));
-    assert_eq!(me(&app.base, &mut jar).await.1["name"], "Alice Example", "the last completed sign-in wins");
+    assert_eq!(app.me(&mut jar).await.1["name"], "Alice Example", "the last completed sign-in wins");
 }
 
 #[tokio::test]
 async fn live_flow_cookies_are_capped_at_three() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[]).await;
+    let app = TestApp::with_dev_idp(&[]).await;
     let mut jar = Jar::default();
     let mut authorize = Vec::new();
     for i in 0..5 {
-        authorize.push(login(&app.base, &mut jar, &format!("/{i}")).await);
+        authorize.push(app.login(&mut jar, &format!("/{i}")).await);
         assert!(jar.flow_cookies().len() <= 3);
     }
     assert_eq!(jar.flow_cookies().len(), 3);
     // The newest flows still complete; the oldest lost its cookie.
     let cb = idp_sign_in(&authorize[4], "alice").await;
-    assert_eq!(callback(&app.base, &mut jar, &cb).await.status(), 302);
+    assert_eq!(app.callback(&mut jar, &cb).await.status(), 302);
     let cb = idp_sign_in(&authorize[0], "alice").await;
-    assert_eq!(error_code(callback(&app.base, &mut jar, &cb).await).await, (400, "flow_cookie_missing".into()));
+    assert_eq!(error_code(app.callback(&mut jar, &cb).await).await, (400, "flow_cookie_missing".into()));
 }
 
 #[tokio::test]
 async fn login_csrf_and_replay_are_refused() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[]).await;
+    let app = TestApp::with_dev_idp(&[]).await;
     let mut victim = Jar::default();
     let mut attacker = Jar::default();
-    let authorize = login(&app.base, &mut attacker, "/").await;
+    let authorize = app.login(&mut attacker, "/").await;
     let cb = idp_sign_in(&authorize, "bob").await;
 
     // The attacker's callback URL injected into the victim's browser.
-    let r = callback(&app.base, &mut victim, &cb).await;
+    let r = app.callback(&mut victim, &cb).await;
     assert_eq!(error_code(r).await, (400, "flow_cookie_missing".into()));
-    assert_eq!(me(&app.base, &mut victim).await.0, 401, "victim is not signed in as the attacker");
+    assert_eq!(app.me(&mut victim).await.0, 401, "victim is not signed in as the attacker");
 
     // The victim's own flow cookie does not unlock the attacker's state.
-    login(&app.base, &mut victim, "/").await;
+    app.login(&mut victim, "/").await;
     let mut forged = victim.clone();
     let victim_flow = forged.flow_cookies()[0].clone();
     let attacker_flow = attacker.flow_cookies()[0].clone();
     let value = forged.get(&victim_flow).unwrap().to_owned();
     forged.cookies.push((attacker_flow, value));
-    assert_eq!(error_code(callback(&app.base, &mut forged, &cb).await).await, (400, "flow_mismatch".into()));
+    assert_eq!(error_code(app.callback(&mut forged, &cb).await).await, (400, "flow_mismatch".into()));
 
     // The genuine browser succeeds once; the same URL again fails.
     let mut kept = attacker.clone();
-    assert_eq!(callback(&app.base, &mut attacker, &cb).await.status(), 302);
-    assert_eq!(error_code(callback(&app.base, &mut attacker, &cb).await).await, (400, "flow_cookie_missing".into()));
+    assert_eq!(app.callback(&mut attacker, &cb).await.status(), 302);
+    assert_eq!(error_code(app.callback(&mut attacker, &cb).await).await, (400, "flow_cookie_missing".into()));
     // Even with the flow cookie kept, the code is single-use at the IdP.
-    assert_eq!(error_code(callback(&app.base, &mut kept, &cb).await).await, (502, "token_exchange_failed".into()));
+    assert_eq!(error_code(app.callback(&mut kept, &cb).await).await, (502, "token_exchange_failed".into()));
 }
 
 #[tokio::test]
 async fn idp_error_shows_the_description_only_for_a_genuine_state() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[]).await;
+    let app = TestApp::with_dev_idp(&[]).await;
     let mut jar = Jar::default();
-    let authorize = login(&app.base, &mut jar, "/back").await;
+    let authorize = app.login(&mut jar, "/back").await;
     let cb = idp_post(&authorize, "action=cancel").await;
     assert_eq!(query_param(&cb, "error").as_deref(), Some("access_denied"));
 
-    let r = callback(&app.base, &mut jar, &cb).await;
+    let r = app.callback(&mut jar, &cb).await;
     assert_eq!(r.status(), 400);
     let body = r.text().await.unwrap();
     assert!(body.contains("<code>idp_error</code>"));
@@ -189,7 +184,7 @@ async fn idp_error_shows_the_description_only_for_a_genuine_state() {
     assert!(body.contains("return_to=%2Fback"), "try again keeps return_to");
 
     let forged = "https://app.example.test/api/callback?error=access_denied&error_description=%3Cscript%3ECall+1-800-SCAM&state=x.y.z";
-    let r = callback(&app.base, &mut jar, forged).await;
+    let r = app.callback(&mut jar, forged).await;
     let body = r.text().await.unwrap();
     assert!(body.contains("<code>idp_error</code>"));
     assert!(!body.contains("SCAM") && !body.contains("<script>"), "unverified description is not shown");
@@ -197,8 +192,7 @@ async fn idp_error_shows_the_description_only_for_a_genuine_state() {
 
 #[tokio::test]
 async fn errors_answer_json_to_api_clients() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[]).await;
+    let app = TestApp::with_dev_idp(&[]).await;
     let r = client()
         .get(format!("{}/api/callback?code=abc", app.base))
         .header("accept", "application/json")
@@ -218,8 +212,7 @@ async fn errors_answer_json_to_api_clients() {
 
 #[tokio::test]
 async fn form_post_callback_answers_303_and_uses_samesite_none() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[("SSO_RESPONSE_MODE", "form_post")]).await;
+    let app = TestApp::with_dev_idp(&[("SSO_RESPONSE_MODE", "form_post")]).await;
     let mut jar = Jar::default();
     let r = get(&format!("{}/api/login?return_to=/fp", app.base), &mut jar).await;
     let flow_cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
@@ -251,10 +244,9 @@ async fn form_post_callback_answers_303_and_uses_samesite_none() {
 
 #[tokio::test]
 async fn cross_site_logout_get_asks_for_confirmation() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[("SSO_LOGOUT", "local")]).await;
+    let app = TestApp::with_dev_idp(&[("SSO_LOGOUT", "local")]).await;
     let mut jar = Jar::default();
-    sign_in(&app.base, &app.base, &mut jar, "alice").await;
+    app.sign_in(&mut jar, "alice").await;
     let r = client()
         .get(format!("{}/api/logout?return_to=/bye", app.base))
         .header("cookie", jar.header())
@@ -274,13 +266,12 @@ async fn cross_site_logout_get_asks_for_confirmation() {
         .unwrap();
     assert_eq!((r.status().as_u16(), location(&r)), (302, "/bye".into()), "local-only logout returns to return_to");
     jar.absorb(r.headers());
-    assert_eq!(me(&app.base, &mut jar).await.0, 401);
+    assert_eq!(app.me(&mut jar).await.0, 401);
 }
 
 #[tokio::test]
 async fn login_fetched_by_script_sets_no_cookie() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[]).await;
+    let app = TestApp::with_dev_idp(&[]).await;
     let r = client().get(format!("{}/api/login", app.base)).header("sec-fetch-mode", "cors").send().await.unwrap();
     assert!(r.headers().get("set-cookie").is_none());
     assert_eq!(error_code(r).await, (400, "not_a_navigation".into()));

@@ -144,7 +144,7 @@ async fn one_flow_cannot_drive_many_token_calls() {
     for i in 0..10 {
         let cb = format!("https://app.example.test/api/callback?code=junk-{i}&state={state}");
         // The jar keeps the flow cookie: every failed callback leaves it in place.
-        codes.push(error_code(callback(&app.base, &mut jar, &cb).await).await);
+        codes.push(error_code(app.callback(&mut jar, &cb).await).await);
     }
     let reached = idp.token_requests.load(Ordering::SeqCst);
     assert!(reached <= 2, "{reached} token calls from one flow: {codes:?}");
@@ -177,9 +177,9 @@ async fn a_genuine_callback_succeeds_while_an_attacker_holds_every_permit() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(idp.token_requests.load(Ordering::SeqCst) >= 32, "the attacker holds the permits");
     let cb = format!("https://app.example.test/api/callback?code=genuine&state={genuine_state}");
-    let r = callback(&app.base, &mut genuine_jar, &cb).await;
+    let r = app.callback(&mut genuine_jar, &cb).await;
     assert_eq!(r.status(), 302, "the genuine callback waited for a permit: {:?}", error_code(r).await);
-    assert_eq!(me(&app.base, &mut genuine_jar).await.0, 200);
+    assert_eq!(app.me(&mut genuine_jar).await.0, 200);
     tasks.join_all().await;
 }
 
@@ -187,21 +187,20 @@ async fn a_genuine_callback_succeeds_while_an_attacker_holds_every_permit() {
 
 #[tokio::test]
 async fn idp_error_text_needs_the_flow_cookie_not_just_a_state() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[]).await;
+    let app = TestApp::with_dev_idp(&[]).await;
     let mut attacker = Jar::default();
-    let authorize = login(&app.base, &mut attacker, "/").await;
+    let authorize = app.login(&mut attacker, "/").await;
     let state = query_param(&authorize, "state").unwrap();
     let link = format!(
         "https://app.example.test/api/callback?error=access_denied&error_description={}&state={state}",
         urlencode("Your account is locked. Call +1 555 0100")
     );
-    let victim = callback(&app.base, &mut Jar::default(), &link).await;
+    let victim = app.callback(&mut Jar::default(), &link).await;
     assert_eq!(victim.status(), 400);
     let page = victim.text().await.unwrap();
     assert!(page.contains("<code>idp_error</code>") && page.contains("access_denied"));
     assert!(!page.contains("locked") && !page.contains("555"), "attacker text on the victim's page");
-    let own = callback(&app.base, &mut attacker, &link).await.text().await.unwrap();
+    let own = app.callback(&mut attacker, &link).await.text().await.unwrap();
     assert!(own.contains("Your account is locked"), "the flow's own browser sees the description");
 }
 
@@ -210,7 +209,7 @@ async fn idp_error_text_needs_the_flow_cookie_not_just_a_state() {
 async fn signed_in(idp: &TestIdp) -> (TestApp, Jar) {
     let app = spawn_app(&idp.authority, &[]).await;
     let mut jar = Jar::default();
-    assert_eq!(sign_in(&app.base, &app.base, &mut jar, "alice").await.status(), 302);
+    assert_eq!(app.sign_in(&mut jar, "alice").await.status(), 302);
     (app, jar)
 }
 
@@ -237,7 +236,7 @@ async fn a_cross_site_logout_post_only_asks_for_confirmation() {
         assert!(r.headers().get("set-cookie").is_none(), "{headers:?}: the session is not cleared");
         assert!(r.text().await.unwrap().contains("Sign out?"));
     }
-    assert_eq!(me(&app.base, &mut jar).await.0, 200);
+    assert_eq!(app.me(&mut jar).await.0, 200);
     for headers in [&[("sec-fetch-site", "same-origin")][..], &[("origin", "https://app.example.test")][..]] {
         let r = post(headers).await.unwrap();
         assert_eq!(r.status(), 303, "{headers:?}");
@@ -266,29 +265,28 @@ async fn frontchannel_logout_only_in_a_frame_for_its_own_session() {
     let r = frontchannel("?sid=another-session".into(), "iframe", &jar).await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("set-cookie").is_none(), "another session's logout clears nothing");
-    assert_eq!(me(&app.base, &mut jar).await.0, 200);
+    assert_eq!(app.me(&mut jar).await.0, 200);
 
     let sid = session_claims(&jar)["sid"].as_str().expect("the dev IdP sends sid").to_owned();
     let query = format!("?iss={}&sid={sid}", urlencode(&idp.authority));
     let r = frontchannel(query, "iframe", &jar).await.unwrap();
     assert_eq!(r.status(), 200);
     jar.absorb(r.headers());
-    assert_eq!(me(&app.base, &mut jar).await.0, 401, "this session's own logout clears it");
+    assert_eq!(app.me(&mut jar).await.0, 401, "this session's own logout clears it");
 }
 
 // 7. Cookies behind a site's own cookies.
 
 #[tokio::test]
 async fn our_cookies_are_read_behind_many_site_cookies() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[]).await;
+    let app = TestApp::with_dev_idp(&[]).await;
     let site: Vec<(String, String)> = (0..100).map(|i| (format!("site_cookie_{i}"), "x".repeat(20))).collect();
     // Browsers send the oldest cookies first: the site's, then ours.
     let mut jar = Jar { cookies: site.clone() };
-    assert_eq!(sign_in(&app.base, &app.base, &mut jar, "alice").await.status(), 302, "flow cookie found");
-    assert_eq!(me(&app.base, &mut jar).await.0, 200, "session found");
+    assert_eq!(app.sign_in(&mut jar, "alice").await.status(), 302, "flow cookie found");
+    assert_eq!(app.me(&mut jar).await.0, 200, "session found");
     for _ in 0..5 {
-        login(&app.base, &mut jar, "/").await;
+        app.login(&mut jar, "/").await;
     }
     assert_eq!(jar.flow_cookies().len(), 3, "the live-flow cap still counts our cookies");
 }
@@ -345,7 +343,7 @@ async fn a_callback_without_its_flow_cookie_causes_no_provider_call() {
     let (_, state, _) = start(&app).await;
     let before = idp.requests.load(Ordering::SeqCst);
     let cb = format!("https://app.example.test/api/callback?code=c&state={state}");
-    let r = callback(&app.base, &mut Jar::default(), &cb).await;
+    let r = app.callback(&mut Jar::default(), &cb).await;
     assert_eq!(error_code(r).await, (400, "flow_cookie_missing".into()));
     assert_eq!(idp.requests.load(Ordering::SeqCst), before, "a request not bound to a browser fetched discovery");
 }
@@ -360,7 +358,7 @@ async fn required_roles_survive_when_the_session_is_cut_to_fit() {
     claims["roles"] = json!(roles);
     let (status, code, mut jar) = sign_in_with(&app, &idp, 0, "k0", claims).await;
     assert_eq!(status, 302, "{code}");
-    let (status, body) = me(&app.base, &mut jar).await;
+    let (status, body) = app.me(&mut jar).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["roles"].as_array().unwrap().iter().any(|r| r == "Admin"));
 }
@@ -376,8 +374,7 @@ async fn a_provider_that_is_not_the_configured_authority_is_a_misconfiguration()
 
 #[tokio::test]
 async fn return_to_is_capped_after_normalisation() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[]).await;
+    let app = TestApp::with_dev_idp(&[]).await;
     // 1,500 quotes are 1,500 bytes as sent and 4,500 once percent-encoded.
     let r = get(&format!("{}/api/login?return_to=/{}", app.base, "%22".repeat(1500)), &mut Jar::default()).await;
     assert_eq!(error_code(r).await, (400, "return_to_rejected".into()));

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use entra_sso::dev_idp::{DevClient, DevIdp, DEV_TENANT};
+use entra_sso::dev_idp::{DevClient, DevIdp, DevKey, DEV_TENANT};
 use entra_sso::tokens::jws::{Deployment, Purpose, TokenKeys};
 use entra_sso::tokens::secret::{SecretString, SigningSecret};
 use entra_sso::{adapters::server, App, Settings};
@@ -56,6 +56,12 @@ pub fn serve_on<H: entra_sso::app::Handler>(listener: TcpListener, handler: Arc<
     Running { base, stop: Some(tx) }
 }
 
+/// One dev-IdP signing key for the whole test binary: RSA key generation is slow.
+pub fn dev_key() -> &'static DevKey {
+    static KEY: std::sync::OnceLock<DevKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(DevKey::generate)
+}
+
 /// A dev identity provider registered for [`REDIRECT_URI`].
 pub struct TestIdp {
     pub authority: String,
@@ -70,16 +76,53 @@ pub async fn spawn_idp() -> TestIdp {
         client_secret: Some(SecretString::new(CLIENT_SECRET)),
         redirect_uri: REDIRECT_URI.into(),
     };
-    let idp = Arc::new(DevIdp::new(&base, DEV_TENANT, client).unwrap());
+    let idp = Arc::new(DevIdp::with_key(&base, DEV_TENANT, client, dev_key()).unwrap());
     let authority = idp.authority().to_owned();
     TestIdp { authority, _server: serve_on(listener, idp) }
 }
 
-/// A handler instance.
+/// A handler instance on loopback, with the dev identity provider it signs in against when it
+/// was started by [`TestApp::with_dev_idp`].
 pub struct TestApp {
     pub base: String,
     pub app: Arc<App>,
+    pub idp: Option<TestIdp>,
     pub _server: Running,
+}
+
+impl TestApp {
+    /// A dev identity provider and an instance against it, with `extra` settings.
+    pub async fn with_dev_idp(extra: &[(&str, &str)]) -> TestApp {
+        let idp = spawn_idp().await;
+        let mut app = spawn_app(&idp.authority, extra).await;
+        app.idp = Some(idp);
+        app
+    }
+
+    /// `GET /api/login?return_to=…` with `jar`; returns the authorize URL.
+    pub async fn login(&self, jar: &mut Jar, return_to: &str) -> String {
+        login(&self.base, jar, return_to).await
+    }
+
+    /// Sends a callback URL (addressed to [`REDIRECT_URI`]) to this instance.
+    pub async fn callback(&self, jar: &mut Jar, callback_url: &str) -> reqwest::Response {
+        callback(&self.base, jar, callback_url).await
+    }
+
+    /// A whole sign-in as `user` at this instance's dev IdP, returning to `/`.
+    pub async fn sign_in(&self, jar: &mut Jar, user: &str) -> reqwest::Response {
+        sign_in(&self.base, &self.base, jar, user).await
+    }
+
+    /// `GET /api/me`: status and JSON body.
+    pub async fn me(&self, jar: &mut Jar) -> (u16, serde_json::Value) {
+        me(&self.base, jar).await
+    }
+
+    /// The dev IdP's authority (for more instances against it).
+    pub fn authority(&self) -> &str {
+        &self.idp.as_ref().expect("started with_dev_idp").authority
+    }
 }
 
 /// The settings of an instance against `authority`, with `extra` variables on top.
@@ -104,7 +147,7 @@ pub async fn spawn_app(authority: &str, extra: &[(&str, &str)]) -> TestApp {
 pub async fn spawn_with(settings: Settings) -> TestApp {
     let app = App::new(settings);
     let server = serve(Arc::clone(&app)).await;
-    TestApp { base: server.base.clone(), app, _server: server }
+    TestApp { base: server.base.clone(), app, idp: None, _server: server }
 }
 
 /// An HTTP client that never follows redirects.

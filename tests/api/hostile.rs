@@ -565,13 +565,12 @@ async fn run(base: &str, c: &Case) -> (u16, String) {
 
 #[tokio::test]
 async fn hostile_input_table() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[]).await;
+    let app = TestApp::with_dev_idp(&[]).await;
     let mut jar = Jar::default();
-    let authorize = login(&app.base, &mut jar, "/").await;
+    let authorize = app.login(&mut jar, "/").await;
     let (name, value) = jar.cookies[0].clone();
     let mut other = Jar::default();
-    login(&app.base, &mut other, "/").await;
+    app.login(&mut other, "/").await;
     let authority = app.app.settings().authority.as_str().to_owned();
     let ctx = Ctx {
         state: query_param(&authorize, "state").unwrap(),
@@ -611,6 +610,6 @@ async fn hostile_input_table() {
 
     // The genuine flow still completes: nothing above disturbed the instance.
     let cb = idp_sign_in(&authorize, "alice").await;
-    assert_eq!(callback(&app.base, &mut jar, &cb).await.status(), 302);
+    assert_eq!(app.callback(&mut jar, &cb).await.status(), 302);
     eprintln!("hostile input: {} cases passed", cases.len());
 }

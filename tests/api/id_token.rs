@@ -16,7 +16,7 @@ use crate::idp_fake::*;
 /// Starts a flow and returns (jar, state, nonce).
 async fn start(app: &TestApp) -> (Jar, String, String) {
     let mut jar = Jar::default();
-    let authorize = login(&app.base, &mut jar, "/").await;
+    let authorize = app.login(&mut jar, "/").await;
     (jar, query_param(&authorize, "state").unwrap(), query_param(&authorize, "nonce").unwrap())
 }
 
@@ -24,7 +24,7 @@ async fn start(app: &TestApp) -> (Jar, String, String) {
 async fn finish(app: &TestApp, idp: &FakeIdp, jar: &mut Jar, state: &str, token: String) -> (u16, String) {
     idp.set_id_token(token);
     let cb = format!("https://app.example.test/api/callback?code=fake.code-1&state={state}");
-    let r = callback(&app.base, jar, &cb).await;
+    let r = app.callback(jar, &cb).await;
     if r.status() == 302 {
         return (302, String::new());
     }
@@ -185,9 +185,9 @@ async fn authorization_response_issuer_must_match() {
         "https://app.example.test/api/callback?code=c&state={state}&iss={}",
         urlencode("https://evil.example/v2.0")
     );
-    assert_eq!(error_code(callback(&app.base, &mut jar, &cb).await).await, (401, "id_token_invalid".into()));
+    assert_eq!(error_code(app.callback(&mut jar, &cb).await).await, (401, "id_token_invalid".into()));
     let cb = format!("https://app.example.test/api/callback?code=c&state={state}&iss={}", urlencode(&idp.issuer));
-    assert_eq!(callback(&app.base, &mut jar, &cb).await.status(), 302);
+    assert_eq!(app.callback(&mut jar, &cb).await.status(), 302);
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ use reqwest::header::{LOCATION, SET_COOKIE};
 use url::Url;
 
 use crate::helpers::{
-    callback, client, error_code, login, me, query_param, spawn_app, Jar, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI,
+    callback, client, error_code, login, query_param, spawn_app, Jar, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI,
 };
 
 /// CPU time a process has used, from `/proc/<pid>/stat` (user and system clock ticks).
@@ -328,7 +328,7 @@ async fn full_flow_through_oidc_provider() {
 
     let mut jar = Jar::default();
     let mut op_jar = Jar::default();
-    let authorize = login(&app.base, &mut jar, "/after?x=1").await;
+    let authorize = app.login(&mut jar, "/after?x=1").await;
     assert!(
         authorize.starts_with(discovery["authorization_endpoint"].as_str().unwrap()),
         "login redirects to the discovered authorization endpoint: {authorize}"
@@ -345,9 +345,9 @@ async fn full_flow_through_oidc_provider() {
     assert_eq!(query_param(&cb, "state"), query_param(&authorize, "state"));
     assert!(query_param(&cb, "code").is_some());
 
-    let r = callback(&app.base, &mut jar, &cb).await;
+    let r = app.callback(&mut jar, &cb).await;
     assert_signed_in(&op, r, "/after?x=1").await;
-    let (status, claims) = me(&app.base, &mut jar).await;
+    let (status, claims) = app.me(&mut jar).await;
     assert_eq!(status, 200, "{claims}");
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["name"], "Interop User alice");
@@ -357,7 +357,7 @@ async fn full_flow_through_oidc_provider() {
 
     // Replaying the callback fails at entra-sso (the flow cookie is gone) before the provider
     // would refuse the used code.
-    assert_eq!(error_code(callback(&app.base, &mut jar, &cb).await).await.1, "flow_cookie_missing");
+    assert_eq!(error_code(app.callback(&mut jar, &cb).await).await.1, "flow_cookie_missing");
 
     let r = logout(&app.base, &mut jar).await;
     assert_eq!(r.status(), 303);
@@ -366,7 +366,7 @@ async fn full_flow_through_oidc_provider() {
     assert!(end_session.starts_with(&format!("{endpoint}?")), "logout goes to the end_session endpoint: {end_session}");
     assert_eq!(query_param(&end_session, "client_id").as_deref(), Some(CLIENT_ID));
     assert_eq!(query_param(&end_session, "post_logout_redirect_uri").as_deref(), Some(POST_LOGOUT_REDIRECT_URI));
-    assert_eq!(me(&app.base, &mut jar).await.0, 401);
+    assert_eq!(app.me(&mut jar).await.0, 401);
 
     // The provider accepts the logout request and, after confirmation, sends the browser to the
     // registered post-logout redirect URI.
@@ -385,7 +385,7 @@ async fn key_rotation_at_the_provider_is_survived() {
     let mut jar = Jar::default();
     let r = sign_in(&op, &app.base, &mut jar, &mut Jar::default(), "alice", "/").await;
     assert_signed_in(&op, r, "/").await;
-    assert_eq!(me(&app.base, &mut jar).await.1["sub"], "alice");
+    assert_eq!(app.me(&mut jar).await.1["sub"], "alice");
 
     let new_kid = op.rotate_keys().await;
     let after = op.jwks_kids().await;
@@ -396,7 +396,7 @@ async fn key_rotation_at_the_provider_is_survived() {
     let mut jar = Jar::default();
     let r = sign_in(&op, &app.base, &mut jar, &mut Jar::default(), "bob", "/second").await;
     assert_signed_in(&op, r, "/second").await;
-    let (status, claims) = me(&app.base, &mut jar).await;
+    let (status, claims) = app.me(&mut jar).await;
     assert_eq!((status, &claims["sub"]), (200, &serde_json::json!("bob")));
 
     // Logout without SSO_POST_LOGOUT_REDIRECT_URI: only client_id; the provider ends on its own
@@ -418,31 +418,28 @@ async fn wrong_iss_in_authorization_response_is_rejected() {
     let mut jar = Jar::default();
     let mut op_jar = Jar::default();
 
-    let authorize = login(&app.base, &mut jar, "/").await;
+    let authorize = app.login(&mut jar, "/").await;
     let cb = op.sign_in(&mut op_jar, &authorize, "mallory").await;
     assert_eq!(query_param(&cb, "iss").as_deref(), Some(op.issuer.as_str()));
     let tampered = with_query_param(&cb, "iss", "http://127.0.0.1:1");
     assert_eq!(query_param(&tampered, "iss").as_deref(), Some("http://127.0.0.1:1"));
     assert_eq!(query_param(&tampered, "code"), query_param(&cb, "code"));
-    assert_eq!(error_code(callback(&app.base, &mut jar, &tampered).await).await, (401, "id_token_invalid".into()));
-    assert_eq!(me(&app.base, &mut jar).await.0, 401);
+    assert_eq!(error_code(app.callback(&mut jar, &tampered).await).await, (401, "id_token_invalid".into()));
+    assert_eq!(app.me(&mut jar).await.0, 401);
 
     // The provider advertises `authorization_response_iss_parameter_supported`: a response
     // without `iss` is refused too (RFC 9207 §2.4).
-    let authorize = login(&app.base, &mut jar, "/").await;
+    let authorize = app.login(&mut jar, "/").await;
     let cb = op.sign_in(&mut op_jar, &authorize, "mallory").await;
     let mut stripped = Url::parse(&cb).unwrap();
     let kept: Vec<(String, String)> =
         stripped.query_pairs().filter(|(k, _)| k != "iss").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     stripped.query_pairs_mut().clear().extend_pairs(kept);
-    assert_eq!(
-        error_code(callback(&app.base, &mut jar, stripped.as_str()).await).await,
-        (401, "id_token_invalid".into())
-    );
+    assert_eq!(error_code(app.callback(&mut jar, stripped.as_str()).await).await, (401, "id_token_invalid".into()));
 
     // A fresh flow's untampered callback signs in (the provider still has its session, so its
     // pages may be skipped).
     let r = sign_in(&op, &app.base, &mut jar, &mut op_jar, "mallory", "/").await;
     assert_signed_in(&op, r, "/").await;
-    assert_eq!(me(&app.base, &mut jar).await.1["sub"], "mallory");
+    assert_eq!(app.me(&mut jar).await.1["sub"], "mallory");
 }

@@ -15,6 +15,7 @@ mod id_token;
 mod idp_fake;
 mod interop;
 mod lambda;
+mod layout;
 mod logs;
 mod packages;
 mod properties;

@@ -45,8 +45,7 @@ const REJECTED: &[&str] = &[
 #[tokio::test]
 async fn open_redirect_payloads_are_rejected() {
     assert!(REJECTED.len() >= 25);
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[("SSO_RETURN_ORIGINS", "https://app.example.test")]).await;
+    let app = TestApp::with_dev_idp(&[("SSO_RETURN_ORIGINS", "https://app.example.test")]).await;
     for payload in REJECTED {
         let mut jar = Jar::default();
         let r = get(&format!("{}/api/login?return_to={}", app.base, urlencode(payload)), &mut jar).await;
@@ -60,8 +59,7 @@ async fn open_redirect_payloads_are_rejected() {
 
 #[tokio::test]
 async fn same_site_paths_and_listed_origins_are_accepted() {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[("SSO_RETURN_ORIGINS", "https://app.example.test")]).await;
+    let app = TestApp::with_dev_idp(&[("SSO_RETURN_ORIGINS", "https://app.example.test")]).await;
     let accepted = [
         ("/", "/"),
         ("/dashboard", "/dashboard"),
@@ -70,7 +68,7 @@ async fn same_site_paths_and_listed_origins_are_accepted() {
         ("https://app.example.test/deep/link?x=1", "https://app.example.test/deep/link?x=1"),
     ];
     for (given, carried) in accepted {
-        let authorize = login(&app.base, &mut Jar::default(), given).await;
+        let authorize = app.login(&mut Jar::default(), given).await;
         let state = query_param(&authorize, "state").unwrap();
         let payload: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(state.split('.').nth(1).unwrap()).unwrap()).unwrap();

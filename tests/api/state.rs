@@ -10,19 +10,17 @@ use serde_json::Value;
 use crate::helpers::*;
 
 struct Setup {
-    _idp: TestIdp,
     app: TestApp,
     jar: Jar,
     genuine: String,
 }
 
 async fn setup() -> Setup {
-    let idp = spawn_idp().await;
-    let app = spawn_app(&idp.authority, &[]).await;
+    let app = TestApp::with_dev_idp(&[]).await;
     let mut jar = Jar::default();
-    let authorize = login(&app.base, &mut jar, "/").await;
+    let authorize = app.login(&mut jar, "/").await;
     let genuine = query_param(&authorize, "state").unwrap();
-    Setup { _idp: idp, app, jar, genuine }
+    Setup { app, jar, genuine }
 }
 
 async fn code_for(s: &mut Setup, state: &str) -> (u16, String) {
