@@ -278,15 +278,7 @@ async fn cookies_in_several_cookie_headers_all_reach_the_core() {
         assert_eq!(r["statusCode"], 302, "{kind:?}: {r}");
         let flow = set_cookies(kind, &r)[0].split(';').next().unwrap().to_owned();
         let authorize = header(kind, &r, "location").unwrap();
-        let (endpoint, query) = authorize.split_once('?').unwrap();
-        let idp_answer = client()
-            .post(endpoint)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("{query}&user=bob"))
-            .send()
-            .await
-            .unwrap();
-        let cb = location(&idp_answer);
+        let cb = idp_post(&authorize, "user=bob").await;
         let cb_query = cb.split_once('?').unwrap().1;
 
         // The flow cookie in the first of two Cookie headers.
