@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use subtle::ConstantTimeEq;
 
 use super::{random_token, DevIdp};
 use crate::now;
@@ -26,7 +25,7 @@ impl DevIdp {
         }
         if let Some(secret) = &self.client.client_secret {
             let given = get("client_secret").unwrap_or_default();
-            if !bool::from(given.as_bytes().ct_eq(secret.expose().as_bytes())) {
+            if !crate::ct_eq(given.as_bytes(), secret.expose().as_bytes()) {
                 return error(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.");
             }
         }
