@@ -3,7 +3,7 @@
 //! Functions layout: a test holds every `function.json` to it and back.
 //!
 //! Each handler returns `Result<Response, Failure>`; lower layers' errors become failures by
-//! `From` ([`failures`]), and the failure becomes the error page here, with its log line.
+//! `From` (the `failures` module), and the failure becomes the error page here, with its log line.
 
 pub mod account;
 pub mod callback;
