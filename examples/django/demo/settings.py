@@ -1,0 +1,106 @@
+"""The example site: configured like the app entra-sso was made for (sessions in a per-process
+LocMemCache, several instances), with sign-in trusted from the entra-sso session.
+
+Environment:
+  DJANGO_SECRET_KEY     required (the same on every instance)
+  DJANGO_DB             SQLite file (default db.sqlite3 here); shared by the instances
+  ENTRA_SSO_ISSUER      the deployment's issuer: SSO_REDIRECT_URI without "/callback"
+  ENTRA_SSO_AUDIENCE    SSO_CLIENT_ID (or SSO_SESSION_AUDIENCE)
+  ENTRA_SSO_JWKS_URL    optional; default ISSUER + "/jwks"
+  ENTRA_SSO_TENANTS     optional, comma-separated tenant ids; enables e-mail matching
+  ENTRA_SSO_MODE        "cookie" (default) or "headers" (behind nginx auth_request + /api/auth)
+  INSTANCE_NAME         optional; sent back as X-Instance (to see which instance answered)
+  DJANGO_DEBUG          "1" for DEBUG
+"""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
+DEBUG = os.environ.get("DJANGO_DEBUG") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"] + [
+    h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "").split(",") if h
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "entra_sso_django",
+    "demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    # In place of django.contrib.auth.middleware.AuthenticationMiddleware:
+    "entra_sso_django.middleware.EntraSSOMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "demo.middleware.instance_header",
+]
+
+AUTHENTICATION_BACKENDS = ["entra_sso_django.backends.EntraSSOBackend"]
+
+# As in the original app: sessions in the cache, the cache in each process's memory. Sign-in
+# does not depend on them.
+SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+LOGIN_URL = "/api/login"  # with ?return_to=<path> (entra_sso_django.views.login_required)
+LOGOUT_REDIRECT_URL = "/"
+
+ENTRA_SSO = {
+    "ISSUER": os.environ["ENTRA_SSO_ISSUER"],
+    "AUDIENCE": os.environ["ENTRA_SSO_AUDIENCE"],
+    "JWKS_URL": os.environ.get("ENTRA_SSO_JWKS_URL") or None,
+    "MODE": os.environ.get("ENTRA_SSO_MODE", "cookie"),
+    "TRUST_FORWARD_AUTH_HEADERS": os.environ.get("ENTRA_SSO_MODE") == "headers",
+    "TENANTS": [t for t in os.environ.get("ENTRA_SSO_TENANTS", "").split(",") if t],
+    "MATCH_EMAIL": bool(os.environ.get("ENTRA_SSO_TENANTS")),
+    "ROLE_MAP": {"Admin": {"is_staff": True, "is_superuser": True, "groups": ["Administrators"]}},
+}
+
+ROOT_URLCONF = "demo.urls"
+WSGI_APPLICATION = "demo.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("DJANGO_DB", str(BASE_DIR / "db.sqlite3")),
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+    }
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+STATIC_URL = "static/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"entra_sso_django": {"handlers": ["console"], "level": "INFO"}},
+}
