@@ -174,7 +174,7 @@ fi
 
 # --- the module's unit tests -----------------------------------------------------------------
 step "unit tests of entra_sso_django"
-(cd "$example" && DJANGO_SETTINGS_MODULE=demo.settings_test "$py" manage.py test entra_sso_django -v 1) \
+(cd "$example" && DJANGO_SETTINGS_MODULE=demo.settings_test timeout 300 "$py" manage.py test entra_sso_django -v 1) \
     >"$work/unit-tests.log" 2>&1 || fail "unit tests (manage.py test entra_sso_django)"
 step "$(grep -E '^Ran [0-9]+ tests' "$work/unit-tests.log"): OK"
 
@@ -294,7 +294,7 @@ wait_http nginx "$spawned" "$base/api/health"
 export E2E_BASE="$base" E2E_AUTHORITY="$authority" E2E_CLIENT_ID="$client_id" \
     E2E_SHORT_TTL_BASE="http://127.0.0.1:$sso_s" E2E_STATE="$work/state.json" E2E_LOGS="$work"
 step "e2e.py signin"
-"$py" "$example/e2e.py" signin || fail "e2e.py signin"
+timeout 180 "$py" "$example/e2e.py" signin || fail "e2e.py signin"
 
 step "rotating SSO_SECRET: entra-sso A and B restart with SSO_SECRET=\"new,old\""
 # shellcheck disable=SC2154
@@ -305,7 +305,7 @@ start_sso sso-a "$sso_a" "$secret_new,$secret_old"
 start_sso sso-b "$sso_b" "$secret_new,$secret_old"
 
 step "e2e.py rotated"
-"$py" "$example/e2e.py" rotated || fail "e2e.py rotated"
+timeout 180 "$py" "$example/e2e.py" rotated || fail "e2e.py rotated"
 
 # --- Chromium --------------------------------------------------------------------------------
 if [[ -n "$browser" ]]; then

@@ -216,18 +216,20 @@ def log_text(name):
 
 
 def page_loads(b, count, expect_user, label):
-    """`count` loads alternating / and /whoami/, all showing the user; answers per instance."""
+    """`count` loads of /, /whoami/ and /private/ in turn (so that each instance serves each
+    page), all showing the user; returns the answers per instance."""
     seen = {}
     for i in range(count):
-        if i % 2:
+        if i % 3 == 1:
             who, inst = whoami(b)
             check(who["authenticated"] and who["username"] == expect_user,
                   f"{label}: load {i + 1}/{count} on {inst}: {who}")
         else:
-            r = b.get("/")
+            path = "/" if i % 3 == 0 else "/private/"
+            r = b.get(path)
             inst = r.header("X-Instance")
             check(r.status == 200 and f'id="username">{expect_user}<' in r.text,
-                  f"{label}: load {i + 1}/{count} on {inst} does not show {expect_user}: {r.describe()}")
+                  f"{label}: load {i + 1}/{count} of {path} on {inst} does not show {expect_user}: {r.describe()}")
         seen[inst] = seen.get(inst, 0) + 1
     check(set(seen) == {"dj-a", "dj-b"} and min(seen.values()) >= count // 4,
           f"{label}: answers per Django instance {seen}, expected both dj-a and dj-b")
