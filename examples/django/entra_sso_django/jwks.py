@@ -6,6 +6,7 @@ refetch, at most once per `JWKS_REFETCH_INTERVAL`, so a rotated-in key is picked
 made-up kids cannot turn each request into a fetch. A failed fetch keeps the keys already known.
 """
 
+import http.client
 import json
 import logging
 import re
@@ -80,7 +81,7 @@ class JWKSCache:
                     raise ValueError("JWKS larger than 64 KiB")
                 keys = parse_jwks(body)
                 max_age = _max_age(resp.headers.get("Cache-Control"))
-        except (OSError, ValueError, urllib.error.URLError) as err:
+        except (OSError, ValueError, http.client.HTTPException) as err:
             # Retry soon, keep what we had.
             log.warning("entra-sso JWKS fetch from %s failed: %s", self.url, err)
             self._expires = self.clock() + 10

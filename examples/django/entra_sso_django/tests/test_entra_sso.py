@@ -49,6 +49,7 @@ class JwksServer:
         self.keys = []
         self.fetches = 0
         self.status = 200
+        self.truncate = False
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -61,9 +62,11 @@ class JwksServer:
                 self.send_response(server.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Cache-Control", "public, max-age=300")
+                # server.truncate: the connection ends before the announced length.
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(body[:-5] if server.truncate else body)
+                self.close_connection = True
 
             def log_message(self, *args):
                 pass
@@ -101,6 +104,7 @@ class Base(TestCase):
         self.server.keys = [self.jwk1]
         self.server.fetches = 0
         self.server.status = 200
+        self.server.truncate = False
         self.reconfigure()
 
     def entra_sso(self, **extra):
@@ -248,6 +252,12 @@ class VerifyTests(Base):
         with self.assertRaises(tokens.Rejected), self.assertLogs("entra_sso_django", "WARNING") as logs:
             self.verify(self.mint())
         self.assertIn("HTTP Error 500", logs.output[0])
+        self.server.status = 200
+        self.server.truncate = True
+        jwks._caches.clear()
+        with self.assertRaises(tokens.Rejected), self.assertLogs("entra_sso_django", "WARNING") as logs:
+            self.verify(self.mint())
+        self.assertIn("failed", logs.output[0])
         self.reconfigure(JWKS_URL="http://127.0.0.1:9/api/jwks", JWKS_TIMEOUT=1)
         with self.assertRaises(tokens.Rejected), self.assertLogs("entra_sso_django", "WARNING") as logs:
             self.verify(self.mint())
