@@ -125,6 +125,21 @@ async function run(context) {
     await waitFor(page, (url) => url.origin !== appOrigin, 'the IdP (sign-in needed again)');
     check(resp !== null, 'no response');
   });
+
+  await step('bob (app role Admin) signs in from the admin and reaches it', async () => {
+    await page.goto(`${appOrigin}/admin/`);
+    await waitFor(page, (url) => url.origin !== appOrigin && url.pathname.endsWith('/oauth2/v2.0/authorize'),
+      'the dev IdP (the admin sends anonymous users to sign in)');
+    await page.click('button[name="user"][value="bob"]');
+    await waitFor(page, onApp('/admin/'), `${appOrigin}/admin/`);
+    check((await page.locator('body').innerText()).includes('Site administration'), await describe(page));
+  });
+
+  await step("the admin's Log out signs out through /api/logout", async () => {
+    await page.click('#logout-form button');
+    await waitFor(page, onApp('/'), `${appOrigin}/ after the admin's log out`);
+    check((await page.locator('#who').innerText()).includes('Not signed in'), await describe(page));
+  });
 }
 
 const userDataDir = mkdtempSync(join(tmpdir(), 'django-e2e-chromium-'));
