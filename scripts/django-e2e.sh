@@ -292,7 +292,8 @@ wait_http nginx "$spawned" "$base/api/health"
 
 # --- the HTTP driver -------------------------------------------------------------------------
 export E2E_BASE="$base" E2E_AUTHORITY="$authority" E2E_CLIENT_ID="$client_id" \
-    E2E_SHORT_TTL_BASE="http://127.0.0.1:$sso_s" E2E_STATE="$work/state.json" E2E_LOGS="$work"
+    E2E_SHORT_TTL_BASE="http://127.0.0.1:$sso_s" E2E_STATE="$work/state.json" E2E_LOGS="$work" \
+    E2E_TENANT="$tenant"
 step "e2e.py signin"
 timeout 180 "$py" "$example/e2e.py" signin || fail "e2e.py signin"
 

@@ -36,6 +36,8 @@ LOGS = ENV["E2E_LOGS"]  # directory of the services' logs
 COOKIE = "__Host-sso-session"
 ALICE_OID = "a11ce000-0000-4000-8000-00000000a11c"
 BOB_OID = "b0b00000-0000-4000-8000-000000000b0b"
+ALICE_GROUP = "0d1e6f3a-7c2b-4c53-9c1e-5a1d2b3c4d5e"
+TENANT = ENV["E2E_TENANT"]
 PAGE_LOADS = int(ENV.get("E2E_PAGE_LOADS", "100"))
 
 started = time.monotonic()
@@ -394,6 +396,10 @@ def forward_auth(alice, bob, state):
     check(r.status == 403, f"/api/auth?role=Admin as alice: {r.describe()}")
     r = request("GET", ISSUER + "/auth?role=Admin", {"Cookie": bob.cookie_header()})
     check(r.status == 200, f"/api/auth?role=Admin as bob: {r.describe()}")
+    bob_principal = json.loads(base64.b64decode(r.header("X-MS-CLIENT-PRINCIPAL") or ""))
+    roles = [c["val"] for c in bob_principal.get("claims", []) if c.get("typ") == "roles"]
+    check(roles == ["Admin"] and r.header("X-MS-CLIENT-PRINCIPAL-ID") == BOB_OID,
+          f"bob's X-MS-CLIENT-PRINCIPAL roles {roles}, -ID {r.header('X-MS-CLIENT-PRINCIPAL-ID')}")
     ok("/api/auth: 401 + X-SSO-Login-Url signed out; 200 + identity headers signed in; ?role=Admin 403/200")
 
     # Signed out, spoofed headers: redirected to sign in, the upstream is never reached.
@@ -424,9 +430,23 @@ def forward_auth(alice, bob, state):
         check(seen.get("X-MS-CLIENT-PRINCIPAL-ID") == ALICE_OID, f"upstream X-MS-CLIENT-PRINCIPAL-ID {seen.get('X-MS-CLIENT-PRINCIPAL-ID')}")
         check(seen.get("X-MS-CLIENT-PRINCIPAL-NAME") == "alice@dev.example", f"upstream -NAME {seen.get('X-MS-CLIENT-PRINCIPAL-NAME')}")
         check(seen.get("X-MS-CLIENT-PRINCIPAL-IDP") == "aad", f"upstream -IDP {seen.get('X-MS-CLIENT-PRINCIPAL-IDP')}")
-        check(claims.get("http://schemas.microsoft.com/identity/claims/objectidentifier") == ALICE_OID
-              and "Admin" not in [c["val"] for c in principal["claims"] if c["typ"] == "roles"],
-              f"upstream X-MS-CLIENT-PRINCIPAL claims {sorted(claims)}")
+        check(principal.get("auth_typ") == "aad"
+              and principal.get("name_typ") == "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+              and principal.get("role_typ") == "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
+              f"X-MS-CLIENT-PRINCIPAL auth_typ/name_typ/role_typ: {[principal.get(k) for k in ('auth_typ', 'name_typ', 'role_typ')]}")
+        expected = {
+            "http://schemas.microsoft.com/identity/claims/objectidentifier": ALICE_OID,
+            "http://schemas.microsoft.com/identity/claims/tenantid": TENANT,
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress": "alice@dev.example",
+            "preferred_username": "alice@dev.example",
+            "name": "Alice Example",
+            "groups": ALICE_GROUP,
+        }
+        for typ, val in expected.items():
+            check(claims.get(typ) == val, f"X-MS-CLIENT-PRINCIPAL claim {typ}: {claims.get(typ)!r}, expected {val!r}")
+        check(claims.get("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"),
+              "X-MS-CLIENT-PRINCIPAL has no nameidentifier (sub) claim")
+        check("roles" not in claims, f"upstream X-MS-CLIENT-PRINCIPAL gives alice roles: {claims.get('roles')}")
         check(seen.get("X-SSO-ASSERTION") == fa.session, "upstream X-SSO-Assertion is not the session")
         for name in seen:
             check(not name.startswith("X-MS-TOKEN-"), f"upstream received {name}")
