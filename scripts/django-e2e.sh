@@ -155,6 +155,7 @@ fi
 req_hash="$(sha256sum "$example/requirements.txt" | cut -c1-16)"
 if [[ "$(cat "$venv/.requirements" 2>/dev/null)" != "$req_hash" ]]; then
     step "creating the venv $venv (examples/django/requirements.txt)"
+    [[ ! -e "$venv" || -f "$venv/pyvenv.cfg" ]] || fail "$venv exists and is not a venv"
     rm -rf "$venv"
     python3 -m venv "$venv" || fail "python3 -m venv"
     timeout 600 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$example/requirements.txt" \
