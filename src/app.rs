@@ -13,7 +13,9 @@ use crate::idp::id_token::IdTokenVerifier;
 use crate::idp::provider::{FetchError, Provider, ProviderConfig};
 use crate::tokens::flow::FLOW_COOKIE_LEEWAY_SECS;
 use crate::tokens::jws::{Deployment, Purpose, TokenKeys};
-use crate::web::cookies::{self, SameSite};
+use crate::tokens::session::Sessions;
+use crate::tokens::session_keys::SessionKeys;
+use crate::web::cookies::{self, SameSite, SessionCookie};
 use crate::web::url::with_query;
 
 /// Largest request body the core reads (the form_post callback is the only body it needs).
@@ -30,7 +32,9 @@ pub trait Handler: Send + Sync + 'static {
 pub struct App {
     pub(crate) settings: Settings,
     pub(crate) state_keys: TokenKeys,
-    pub(crate) session_keys: TokenKeys,
+    pub(crate) sessions: Sessions,
+    /// The session cookie's name and scope (`SSO_COOKIE_DOMAIN`).
+    pub(crate) session_cookie: SessionCookie,
     pub(crate) provider: Arc<Provider>,
     pub(crate) id_tokens: IdTokenVerifier,
     /// `SSO_REDIRECT_URI` as a string, the state's audience.
@@ -54,7 +58,13 @@ impl App {
         };
         let app = App {
             state_keys: TokenKeys::derive(&settings.secrets, Purpose::State, deployment),
-            session_keys: TokenKeys::derive(&settings.secrets, Purpose::Session, deployment),
+            sessions: Sessions::new(
+                SessionKeys::derive(&settings.secrets, deployment),
+                settings.issuer(),
+                settings.session_audience.clone(),
+                settings.session_not_before,
+            ),
+            session_cookie: SessionCookie::new(settings.cookie_domain.as_deref()),
             provider: Arc::new(Provider::new(ProviderConfig::from(&settings))),
             id_tokens: IdTokenVerifier::new(&settings.client_id),
             redirect_uri: settings.redirect_uri.to_string(),

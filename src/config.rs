@@ -88,6 +88,11 @@ pub struct Settings {
     pub post_logout_redirect_uri: Option<Url>,
     /// `SSO_SESSION_NOT_BEFORE`: sessions issued before this Unix time are invalid.
     pub session_not_before: u64,
+    /// `SSO_SESSION_AUDIENCE`, else the client id: the `aud` of every session.
+    pub session_audience: String,
+    /// `SSO_COOKIE_DOMAIN`: the parent domain the session cookie is shared with (lower-case,
+    /// no leading dot); `None` keeps it host-only.
+    pub cookie_domain: Option<String>,
     /// `SSO_RESPONSE_MODE`: `query` (default) or `form_post`.
     pub response_mode: ResponseMode,
     /// `SSO_LOGOUT`: `idp` (default) or `local`.
@@ -134,7 +139,10 @@ impl Settings {
         let secrets = parse_secrets(get("SSO_SECRET"))?;
         let tenants = parse_tenants(get("SSO_ALLOWED_TENANTS"), &authority)?;
         let policy = parse_policy(&get, &authority, tenants)?;
+        let cookie_domain = get("SSO_COOKIE_DOMAIN").map(|d| parse_cookie_domain(&d, &redirect_uri)).transpose()?;
         Ok(Settings {
+            session_audience: parse_audience(get("SSO_SESSION_AUDIENCE"))?.unwrap_or_else(|| client_id.clone()),
+            cookie_domain,
             client_id,
             authority,
             client_secret: get("SSO_CLIENT_SECRET").map(SecretString::new),
@@ -167,6 +175,56 @@ impl Settings {
             dev_pages: false,
         })
     }
+
+    /// This deployment's issuer, the `iss` of its sessions: `SSO_REDIRECT_URI` without its last
+    /// path segment (and query), so `https://app.example.com/api/callback` gives
+    /// `https://app.example.com/api`, where the discovery document is published.
+    pub fn issuer(&self) -> String {
+        let path = self.redirect_uri.path();
+        let parent = &path[..path.rfind('/').unwrap_or(0)];
+        format!("{}{parent}", self.redirect_uri.origin().ascii_serialization())
+    }
+}
+
+/// `SSO_SESSION_AUDIENCE`: one printable ASCII word, as consumers compare it byte for byte.
+fn parse_audience(value: Option<String>) -> Result<Option<String>, ConfigError> {
+    match value {
+        Some(a) if a.len() > 256 || !a.bytes().all(|b| b.is_ascii_graphic()) || a.contains(['\u{22}', '\\']) => {
+            Err(ConfigError::new(
+                "SSO_SESSION_AUDIENCE",
+                "must be printable ASCII without spaces or quotes, at most 256 bytes",
+            ))
+        }
+        other => Ok(other),
+    }
+}
+
+/// `SSO_COOKIE_DOMAIN`: a registrable domain or a subdomain of one (never a public suffix such
+/// as `azurewebsites.net`, for which browsers refuse the cookie) that is `SSO_REDIRECT_URI`'s
+/// host or one of its parents.
+fn parse_cookie_domain(value: &str, redirect_uri: &Url) -> Result<String, ConfigError> {
+    let err = |why: String| ConfigError::new("SSO_COOKIE_DOMAIN", why);
+    let domain = value.strip_prefix('.').unwrap_or(value).to_ascii_lowercase();
+    let label_ok =
+        |l: &str| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if domain.len() > 253 || !domain.split('.').all(label_ok) {
+        return Err(err(format!(
+            "`{value}` is not a domain name (ASCII letters, digits, '-' and dots; punycode for others)"
+        )));
+    }
+    let Some(url::Host::Domain(host)) = redirect_uri.host() else {
+        return Err(err("SSO_REDIRECT_URI's host is an IP address: a cookie cannot be shared from it".into()));
+    };
+    if host != domain && !host.ends_with(&format!(".{domain}")) {
+        return Err(err(format!("`{domain}` is not SSO_REDIRECT_URI's host `{host}` nor a parent of it")));
+    }
+    if psl::suffix_str(&domain) == Some(domain.as_str()) {
+        return Err(err(format!(
+            "`{domain}` is a public suffix: browsers refuse cookies for it, so sibling apps on it cannot share a \
+             session; put the apps on a domain you own (custom domains), or leave SSO_COOKIE_DOMAIN unset"
+        )));
+    }
+    Ok(domain)
 }
 
 fn parse_secrets(value: Option<String>) -> Result<SigningSecrets, ConfigError> {
@@ -480,6 +538,48 @@ mod tests {
         assert_eq!(err.variable, "SSO_ALLOWED_EMAIL_DOMAINS");
         assert!(settings(&with(&[rule, ("SSO_TENANT_ID", "organizations"), ("SSO_ALLOWED_TENANTS", "t1,t2")])).is_ok());
         assert!(settings(&with(&[rule, ("SSO_TENANT_ID", "consumers")])).is_err());
+    }
+
+    #[test]
+    fn issuer_is_the_redirect_uri_parent() {
+        let s = settings(&with(&[])).unwrap();
+        assert_eq!(s.issuer(), "https://app.example.com/api");
+        let s = settings(&with(&[("SSO_REDIRECT_URI", "https://Sso.Example.com:8443/auth/api/callback?x=1")])).unwrap();
+        assert_eq!(s.issuer(), "https://sso.example.com:8443/auth/api");
+    }
+
+    #[test]
+    fn session_audience_defaults_to_the_client_id() {
+        assert_eq!(settings(&with(&[])).unwrap().session_audience, "11111111-2222-3333-4444-555555555555");
+        let s = settings(&with(&[("SSO_SESSION_AUDIENCE", "api://my-app")])).unwrap();
+        assert_eq!(s.session_audience, "api://my-app");
+        let e = settings(&with(&[("SSO_SESSION_AUDIENCE", "a b")])).unwrap_err();
+        assert!(e.to_string().contains("SSO_SESSION_AUDIENCE"), "{e}");
+    }
+
+    #[test]
+    fn cookie_domain_is_a_parent_and_never_a_public_suffix() {
+        let on = |redirect: &'static str, domain: &'static str| {
+            settings(&with(&[("SSO_REDIRECT_URI", redirect), ("SSO_COOKIE_DOMAIN", domain)])).map(|s| s.cookie_domain)
+        };
+        assert_eq!(on("https://sso.example.com/api/callback", ".Example.com").unwrap().as_deref(), Some("example.com"));
+        assert_eq!(
+            on("https://sso.example.com/api/callback", "sso.example.com").unwrap().as_deref(),
+            Some("sso.example.com")
+        );
+        for (redirect, domain, why) in [
+            ("https://my-app.azurewebsites.net/api/callback", "azurewebsites.net", "public suffix"),
+            ("https://sso.example.co.uk/api/callback", "co.uk", "public suffix"),
+            ("https://abc.lambda-url.eu-west-1.on.aws/api/callback", "lambda-url.eu-west-1.on.aws", "public suffix"),
+            ("https://sso.example.com/api/callback", "com", "public suffix"),
+            ("https://sso.example.com/api/callback", "other.com", "nor a parent"),
+            ("https://sso.example.com/api/callback", "ample.com", "nor a parent"),
+            ("https://sso.example.com/api/callback", "exa mple.com", "not a domain name"),
+            ("http://127.0.0.1:7071/api/callback", "127.0.0.1", "IP address"),
+        ] {
+            let e = on(redirect, domain).unwrap_err().to_string();
+            assert!(e.starts_with("SSO_COOKIE_DOMAIN") && e.contains(why), "{domain}: {e}");
+        }
     }
 
     #[test]

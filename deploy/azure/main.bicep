@@ -89,6 +89,12 @@ param responseMode string = ''
 @description('SSO_SESSION_NOT_BEFORE: a Unix time; sessions issued earlier are invalid.')
 param sessionNotBefore string = ''
 
+@description('SSO_SESSION_AUDIENCE: the aud of sessions that other apps check (default the client id).')
+param sessionAudience string = ''
+
+@description('SSO_COOKIE_DOMAIN: a parent domain you own to share the session with sibling subdomains (never a public suffix such as azurewebsites.net).')
+param cookieDomain string = ''
+
 @description('SSO_LOG_FORMAT: json for one JSON object per log line.')
 @allowed(['', 'json'])
 param logFormat string = 'json'
@@ -288,6 +294,14 @@ var ssoSettings = [
   {
     name: 'SSO_SESSION_NOT_BEFORE'
     value: sessionNotBefore
+  }
+  {
+    name: 'SSO_SESSION_AUDIENCE'
+    value: sessionAudience
+  }
+  {
+    name: 'SSO_COOKIE_DOMAIN'
+    value: cookieDomain
   }
   {
     name: 'SSO_LOG_FORMAT'

@@ -2,7 +2,7 @@
 //! the input is the payload (raw bytes, not re-serialised) of an RS256 token signed with a key
 //! made at start-up, verified by `IdTokenVerifier::verify` against the multi-tenant issuer
 //! template; an accepted token then goes through the policies, `IdClaims::into_session`,
-//! `session::mint` and `session::verify` as in the callback. Nothing may panic or hang; an
+//! `Sessions::mint` and `Sessions::verify` as in the callback. Nothing may panic or hang; an
 //! accepted token has the issuer of its own lower-case GUID tenant, this client as its only
 //! audience, and the flow's nonce; the session cookie stays under its cap and verifies.
 #![no_main]
@@ -13,10 +13,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use entra_sso::idp::policy::{Policy, TenantPolicy};
 use entra_sso::idp::id_token::IdTokenVerifier;
-use entra_sso::tokens::jws::{Deployment, Purpose, TokenKeys};
+use entra_sso::tokens::jws::Deployment;
 use entra_sso::idp::provider::VerifyKey;
 use entra_sso::tokens::secret::SigningSecret;
-use entra_sso::tokens::session;
+use entra_sso::tokens::session::{self, Sessions};
+use entra_sso::tokens::session_keys::SessionKeys;
 use jsonwebtoken::DecodingKey;
 use libfuzzer_sys::fuzz_target;
 use rsa::pkcs1::EncodeRsaPrivateKey;
@@ -37,7 +38,7 @@ struct Fixture {
     keys: [VerifyKey; 2],
     verifier: IdTokenVerifier,
     policies: [Policy; 2],
-    session_keys: TokenKeys,
+    sessions: Sessions,
 }
 
 fn fixture() -> &'static Fixture {
@@ -66,14 +67,18 @@ fn fixture() -> &'static Fixture {
                     ..Policy::default()
                 },
             ],
-            session_keys: TokenKeys::derive(
-                &SigningSecret::parse("pEZM-K7ulA8aIeKXDjcF_EBQqEGFDYhIlJt2I6qd7ZE").unwrap().into(),
-                Purpose::Session,
-                Deployment {
-                    client_id: CLIENT,
-                    authority: "https://login.microsoftonline.com/organizations/v2.0",
-                    redirect_uri: "https://app.example/api/callback",
-                },
+            sessions: Sessions::new(
+                SessionKeys::derive(
+                    &SigningSecret::parse("pEZM-K7ulA8aIeKXDjcF_EBQqEGFDYhIlJt2I6qd7ZE").unwrap().into(),
+                    Deployment {
+                        client_id: CLIENT,
+                        authority: "https://login.microsoftonline.com/organizations/v2.0",
+                        redirect_uri: "https://app.example/api/callback",
+                    },
+                ),
+                "https://app.example/api".into(),
+                CLIENT.into(),
+                0,
             ),
         }
     })
@@ -131,12 +136,12 @@ fuzz_target!(init: init(), |data: &[u8]| {
             if policy.check(&claims).is_err() {
                 continue;
             }
-            let mut session = claims.clone().into_session(CLIENT, now, SESSION_TTL);
-            let cookie = session::mint(&f.session_keys, &mut session, policy)
+            let mut session = claims.clone().into_session(now, SESSION_TTL);
+            let cookie = f.sessions.mint(&mut session, policy)
                 .unwrap_or_else(|e| panic!("a validated ID token does not fit in a session: {e}"));
             assert!(cookie.len() <= session::MAX_SESSION_TOKEN_LEN);
-            let back = session::verify(&f.session_keys, &cookie, CLIENT, 0, now);
-            assert_eq!(back.as_ref(), Ok(&session));
+            let back = f.sessions.verify(&cookie, now);
+            assert_eq!(back.as_deref(), Ok(&session));
             assert_eq!(policy.check(&session), Ok(()), "a session fails the policy its sign-in passed");
         }
     }

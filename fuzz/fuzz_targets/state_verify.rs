@@ -1,5 +1,5 @@
-//! The state and session tokens: `jws::TokenKeys::verify`, `state::verify` and `session::verify`
-//! on arbitrary input, then the same input as the *payload* of a genuinely signed token, so the
+//! The state and session tokens: `jws::TokenKeys::verify`, `state::verify`,
+//! `SessionKeys::verify` and `Sessions::verify` on arbitrary input, then the same input as the *payload* of a genuinely signed token, so the
 //! claim checks behind the signature are reached too. Nothing may panic; signing then verifying
 //! returns the payload; a state token never verifies as a session token and vice versa.
 #![no_main]
@@ -7,29 +7,38 @@
 use std::sync::OnceLock;
 
 use entra_sso::tokens::jws::{Deployment, Purpose, TokenKeys};
-use entra_sso::tokens::secret::SigningSecret;
-use entra_sso::{tokens::session, tokens::state};
+use entra_sso::tokens::secret::{SigningSecret, SigningSecrets};
+use entra_sso::tokens::session::{self, Sessions};
+use entra_sso::tokens::session_keys::SessionKeys;
+use entra_sso::tokens::state;
 use libfuzzer_sys::fuzz_target;
 
 const CLIENT: &str = "client";
 const AUTHORITY: &str = "https://login.microsoftonline.com/t/v2.0";
 const REDIRECT: &str = "https://app.example/api/callback";
+const ISSUER: &str = "https://app.example/api";
 /// A fixed clock (2023-11-14), so runs are reproducible.
 const NOW: u64 = 1_700_000_000;
 
 struct Keys {
     state: TokenKeys,
-    session: TokenKeys,
+    session: SessionKeys,
+    /// Sessions revoked before 0 (none) and before `NOW`.
+    sessions: [(u64, Sessions); 2],
 }
 
 fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let secrets = SigningSecret::parse("pEZM-K7ulA8aIeKXDjcF_EBQqEGFDYhIlJt2I6qd7ZE").unwrap().into();
+        let secrets: SigningSecrets = SigningSecret::parse("pEZM-K7ulA8aIeKXDjcF_EBQqEGFDYhIlJt2I6qd7ZE").unwrap().into();
         let deployment = Deployment { client_id: CLIENT, authority: AUTHORITY, redirect_uri: REDIRECT };
+        let sessions = |not_before| {
+            (not_before, Sessions::new(SessionKeys::derive(&secrets, deployment), ISSUER.into(), CLIENT.into(), not_before))
+        };
         Keys {
             state: TokenKeys::derive(&secrets, Purpose::State, deployment),
-            session: TokenKeys::derive(&secrets, Purpose::Session, deployment),
+            session: SessionKeys::derive(&secrets, deployment),
+            sessions: [sessions(0), sessions(NOW)],
         }
     })
 }
@@ -44,8 +53,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(claims) = state::verify(&k.state, &token, REDIRECT, NOW) {
         assert_eq!(claims.aud, REDIRECT);
     }
-    if let Ok(claims) = session::verify(&k.session, &token, CLIENT, 0, NOW) {
-        assert_eq!(claims.aud, CLIENT);
+    if let Ok(claims) = k.sessions[0].1.verify(&token, NOW) {
+        assert_eq!((claims.aud.as_str(), claims.iss.as_str()), (CLIENT, ISSUER));
         assert!(NOW < claims.exp);
     }
 
@@ -69,9 +78,11 @@ fuzz_target!(|data: &[u8]| {
 
     let signed_session = k.session.sign(data);
     assert!(k.state.verify(&signed_session, usize::MAX).is_err(), "a session token verified as a state token");
-    for (not_before, now) in [(0, NOW), (NOW, NOW), (0, 0)] {
-        if let Ok(claims) = session::verify(&k.session, &signed_session, CLIENT, not_before, now) {
-            assert_eq!(claims.aud, CLIENT);
+    for ((not_before, sessions), now) in [(&k.sessions[0], NOW), (&k.sessions[1], NOW), (&k.sessions[0], 0)] {
+        let not_before = *not_before;
+        if let Ok(claims) = sessions.verify(&signed_session, now) {
+            let claims = (*claims).clone();
+            assert_eq!((claims.aud.as_str(), claims.iss.as_str()), (CLIENT, ISSUER));
             assert!(now < claims.exp && claims.iat >= not_before);
             // Minting it afresh gives a token under the cap that verifies to what was minted
             // (possibly trimmed: groups, login hint, roles, display strings), and fails only when
@@ -82,10 +93,10 @@ fuzz_target!(|data: &[u8]| {
             bare.groups_overage = claims.groups_overage || !claims.groups.is_empty();
             let bare_fits = k.session.sign(&serde_json::to_vec(&bare).unwrap()).len() <= session::MAX_SESSION_TOKEN_LEN;
             let mut minted = claims.clone();
-            match session::mint(&k.session, &mut minted, &entra_sso::idp::policy::Policy::default()) {
+            match sessions.mint(&mut minted, &entra_sso::idp::policy::Policy::default()) {
                 Ok(again) => {
                     assert!(again.len() <= session::MAX_SESSION_TOKEN_LEN);
-                    assert_eq!(session::verify(&k.session, &again, CLIENT, not_before, now), Ok(minted));
+                    assert_eq!(sessions.verify(&again, now).as_deref(), Ok(&minted));
                 }
                 Err(e) => assert!(!bare_fits, "mint refused claims whose identifiers fit: {e}"),
             }

@@ -6,8 +6,10 @@ use http::{Method, Request, Response, StatusCode};
 
 use crate::app::App;
 use crate::config::LogoutMode;
-use crate::tokens::session::{self, SessionClaims, SessionError};
-use crate::web::cookies::{self, SESSION_COOKIE};
+use std::sync::Arc;
+
+use crate::tokens::session::{SessionClaims, SessionError};
+use crate::web::cookies::SameSite;
 use crate::web::errors::{ErrorCode, Failure};
 use crate::web::pages;
 use crate::web::params::Params;
@@ -23,20 +25,20 @@ pub enum NoSession {
 
 /// The current session: a cookie that verifies and whose user this deployment's tenant list
 /// and policy admit now, not only when it was issued.
-pub fn current_session(app: &App, req: &Request<Bytes>) -> Result<SessionClaims, NoSession> {
+pub fn current_session(app: &App, req: &Request<Bytes>) -> Result<Arc<SessionClaims>, NoSession> {
     let claims = verified_session(app, req).ok_or(NoSession::SignedOut)?;
     let settings = &app.settings;
-    settings.policy.check(&claims).map(|()| claims).map_err(|why| {
+    settings.policy.check(&*claims).map(|()| claims).map_err(|why| {
         tracing::info!(reason = %why, "session refused by the current tenant list or policy");
         NoSession::Denied(why)
     })
 }
 
-/// The session cookie's claims if its signature, audience, lifetime and revocation check pass.
-fn verified_session(app: &App, req: &Request<Bytes>) -> Option<SessionClaims> {
-    let token = cookies::get(req.headers(), SESSION_COOKIE)?;
-    let settings = &app.settings;
-    match session::verify(&app.session_keys, token, &settings.client_id, settings.session_not_before, crate::now()) {
+/// The session cookie's claims if its signature, issuer, audience, lifetime and revocation
+/// check pass.
+fn verified_session(app: &App, req: &Request<Bytes>) -> Option<Arc<SessionClaims>> {
+    let token = app.session_cookie.get(req.headers())?;
+    match app.sessions.verify(token, crate::now()) {
         Ok(claims) => Some(claims),
         Err(e @ SessionError::Revoked) => {
             // An operator acted; seeing it take effect matters more than the noise.
@@ -54,7 +56,7 @@ fn verified_session(app: &App, req: &Request<Bytes>) -> Option<SessionClaims> {
 /// `access_denied_by_policy` for a session the current policy no longer admits.
 pub fn me(app: &App, req: &Request<Bytes>) -> Response<Bytes> {
     match current_session(app, req) {
-        Ok(claims) => pages::json(StatusCode::OK, &serde_json::to_value(&claims).unwrap_or_default()),
+        Ok(claims) => pages::json(StatusCode::OK, &serde_json::to_value(&*claims).unwrap_or_default()),
         Err(NoSession::SignedOut) => pages::json(
             StatusCode::UNAUTHORIZED,
             &serde_json::json!({"error": ErrorCode::NotSignedIn.as_str(), "login_url": pages::LOGIN_PATH}),
@@ -85,7 +87,7 @@ pub async fn logout(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, 
         LogoutMode::Idp => idp_logout_url(app, session.as_ref()).await.unwrap_or(return_to),
     };
     let status = if req.method() == Method::POST { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
-    Ok(pages::redirect(status, target, vec![cookies::expire(SESSION_COOKIE)]))
+    Ok(pages::redirect(status, target, vec![app.session_cookie.expire(SameSite::Lax)]))
 }
 
 /// Whether the request comes from this app: `Sec-Fetch-Site: same-origin` (or `none` for a
@@ -106,7 +108,7 @@ fn from_this_app(app: &App, req: &Request<Bytes>) -> bool {
 }
 
 /// The IdP's end-session URL with `post_logout_redirect_uri`, `client_id` and `logout_hint`.
-async fn idp_logout_url(app: &App, session: Option<&SessionClaims>) -> Option<String> {
+async fn idp_logout_url(app: &App, session: Option<&Arc<SessionClaims>>) -> Option<String> {
     let endpoint = match app.settings.authority.entra_endpoints() {
         Some(e) => e.end_session,
         None => app.provider.metadata().await.ok()?.end_session_endpoint.clone()?,
@@ -155,8 +157,7 @@ pub async fn frontchannel_logout(app: &App, req: &Request<Bytes>) -> Result<Resp
     let mut r = if names_another_session {
         page
     } else {
-        let expire = format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=None");
-        pages::with_cookies(page, &[expire])
+        pages::with_cookies(page, &[app.session_cookie.expire(SameSite::None)])
     };
     // The IdP frames this page, so it alone may; everything else stays as strict as elsewhere.
     let idp_origin = url::Url::parse(app.settings.authority.as_str()).map(|u| u.origin().ascii_serialization());
@@ -171,5 +172,5 @@ pub async fn frontchannel_logout(app: &App, req: &Request<Bytes>) -> Result<Resp
 
 /// `GET /` under `entra-sso dev`.
 pub fn dev_home(app: &App, req: &Request<Bytes>) -> Response<Bytes> {
-    pages::dev_home(current_session(app, req).ok().as_ref())
+    pages::dev_home(current_session(app, req).ok().as_deref())
 }

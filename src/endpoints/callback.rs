@@ -10,9 +10,8 @@ use crate::idp::authority::issuer_matches;
 use crate::idp::id_token::{self, IdClaims, IdTokenError};
 use crate::tokens::flow;
 use crate::tokens::secret::SecretString;
-use crate::tokens::session;
 use crate::tokens::state::{self, StateClaims};
-use crate::web::cookies::{self, SESSION_COOKIE};
+use crate::web::cookies;
 use crate::web::errors::{cap, ErrorCode, Failure};
 use crate::web::pages;
 use crate::web::params::{ParamError, Params};
@@ -43,7 +42,7 @@ pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
     // From here on the state is genuine: every failure offers "try again" to its return address.
     let session = sign_in(app, req, &params, &claims).await.map_err(|f| f.retry(Some(claims.rt.clone())))?;
     let set_cookies = vec![
-        cookies::set(SESSION_COOKIE, &session, app.settings.session_ttl.as_secs(), cookies::SameSite::Lax),
+        app.session_cookie.set(&session, app.settings.session_ttl.as_secs()),
         cookies::expire(&flow::cookie_name(&claims.jti)),
     ];
     // A POST (form_post) must become a GET at the return address.
@@ -71,8 +70,8 @@ async fn sign_in(
         return Err(refusal.into());
     }
     tracing::info!(oid, tid, "signed in");
-    let mut session = id.into_session(&app.settings.client_id, crate::now(), app.settings.session_ttl.as_secs());
-    Ok(session::mint(&app.session_keys, &mut session, &app.settings.policy)?)
+    let mut session = id.into_session(crate::now(), app.settings.session_ttl.as_secs());
+    Ok(app.sessions.mint(&mut session, &app.settings.policy)?)
 }
 
 /// The `code` parameter: once, of a shape an authorization code can have.

@@ -8,7 +8,9 @@
 pub mod account;
 pub mod callback;
 mod failures;
+pub mod forward_auth;
 pub mod login;
+pub mod published;
 
 use std::future::Future;
 
@@ -36,6 +38,10 @@ pub const ROUTES: &[Route] = &[
     Route { path: "/api/logout", methods: &["GET", "POST"] },
     Route { path: "/api/logout/frontchannel", methods: &["GET"] },
     Route { path: "/api/health", methods: &["GET"] },
+    // Proxies ask with the protected request's own method (nginx's subrequests inherit it).
+    Route { path: "/api/auth", methods: &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] },
+    Route { path: "/api/jwks", methods: &["GET"] },
+    Route { path: "/api/.well-known/openid-configuration", methods: &["GET"] },
 ];
 
 /// Longest path and query accepted.
@@ -133,6 +139,9 @@ async fn dispatch(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Fa
         "/api/me" => Ok(account::me(app, req)),
         "/api/logout" => account::logout(app, req).await,
         "/api/logout/frontchannel" => account::frontchannel_logout(app, req).await,
+        "/api/auth" => forward_auth::auth(app, req),
+        "/api/jwks" => Ok(published::jwks(app)),
+        "/api/.well-known/openid-configuration" => Ok(published::discovery(app)),
         _ => Ok(pages::json(http::StatusCode::OK, &serde_json::json!({"status": "ok"}))),
     }
 }

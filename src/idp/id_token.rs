@@ -93,13 +93,14 @@ impl Audience {
 }
 
 impl IdClaims {
-    /// The session for this validated token, issued at `now` for `ttl_secs` (capped to fit a
-    /// cookie when minted).
-    pub fn into_session(self, client_id: &str, now: u64, ttl_secs: u64) -> SessionClaims {
+    /// The session for this validated token, issued at `now` for `ttl_secs`. Minting sets the
+    /// deployment's `iss` and `aud` and caps the claims to fit a cookie.
+    pub fn into_session(self, now: u64, ttl_secs: u64) -> SessionClaims {
         let overage = self.groups_overage();
         SessionClaims {
-            iss: self.iss,
-            aud: client_id.to_owned(),
+            iss: String::new(),
+            aud: String::new(),
+            idp: self.iss,
             sub: self.sub,
             oid: self.oid,
             tid: self.tid,

@@ -1,4 +1,6 @@
-//! Compact HS256 JWS for this service's own tokens (state and session).
+//! Compact JWS for this service's own tokens: HS256 keys for the tokens only this service
+//! reads (the state), and the parsing every token shares. The session, which other apps
+//! verify, is ES256 ([`crate::tokens::session_keys`]).
 //!
 //! Each token type has its own keys, derived from every `SSO_SECRET` entry with HKDF-SHA256.
 //! The HKDF `info` names the purpose and the [`Deployment`] (client id, authority, redirect URI),
@@ -23,12 +25,13 @@ type HmacSha256 = Hmac<Sha256>;
 pub enum Purpose {
     /// The OAuth `state` parameter.
     State,
-    /// The `__Host-sso-session` cookie.
+    /// The session cookie (ES256, see [`crate::tokens::session_keys`]).
     Session,
 }
 
 impl Purpose {
-    fn label(self) -> &'static str {
+    /// The purpose's name in HKDF `info` strings.
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Purpose::State => "state",
             Purpose::Session => "session",
@@ -153,6 +156,33 @@ impl TokenKeys {
 
     /// Verifies `token` and returns its payload bytes. `max_len` caps the accepted size.
     pub fn verify(&self, token: &str, max_len: usize) -> Result<Vec<u8>, JwsError> {
+        let parts = Parts::split(token, max_len)?;
+        let key = match self.keys.iter().find(|k| k.header_b64 == parts.header) {
+            Some(key) => key,
+            None => return Err(classify_unknown_header(parts.header, "HS256", self.purpose)),
+        };
+        let tag = parts.signature()?;
+        let mut mac = key.mac.clone();
+        mac.update(parts.signing_input.as_bytes());
+        mac.verify_slice(&tag).map_err(|_| JwsError::Invalid("bad signature"))?;
+        parts.payload()
+    }
+}
+
+/// The three parts of a compact JWS, checked for size and alphabet only.
+pub(crate) struct Parts<'a> {
+    /// The base64url header, compared as is with the expected ones.
+    pub header: &'a str,
+    /// `header.payload`: what the signature covers.
+    pub signing_input: &'a str,
+    payload: &'a str,
+    signature: &'a str,
+}
+
+impl<'a> Parts<'a> {
+    /// Splits `token` into its parts; refuses anything longer than `max_len`, with other than
+    /// three non-empty parts, or outside the base64url alphabet.
+    pub fn split(token: &'a str, max_len: usize) -> Result<Self, JwsError> {
         if token.len() > max_len {
             return Err(JwsError::Malformed("too long"));
         }
@@ -165,31 +195,35 @@ impl TokenKeys {
         if [header, payload, signature].iter().any(|p| p.is_empty() || !p.bytes().all(super::is_base64url)) {
             return Err(JwsError::Malformed("not base64url"));
         }
-        let key = match self.keys.iter().find(|k| k.header_b64 == header) {
-            Some(key) => key,
-            None => return Err(self.classify_unknown_header(header)),
-        };
-        let tag = URL_SAFE_NO_PAD.decode(signature).map_err(|_| JwsError::Malformed("signature is not base64url"))?;
-        let mut mac = key.mac.clone();
-        mac.update(&token.as_bytes()[..header.len() + 1 + payload.len()]);
-        mac.verify_slice(&tag).map_err(|_| JwsError::Invalid("bad signature"))?;
-        URL_SAFE_NO_PAD.decode(payload).map_err(|_| JwsError::Malformed("payload is not base64url"))
+        let signing_input = &token[..header.len() + 1 + payload.len()];
+        Ok(Parts { header, signing_input, payload, signature })
     }
 
-    /// A header that is none of ours: an unknown key of our token type, or something else.
-    fn classify_unknown_header(&self, header_b64: &str) -> JwsError {
-        if header_b64.len() > 512 {
-            return JwsError::Invalid("header");
-        }
-        let Ok(bytes) = URL_SAFE_NO_PAD.decode(header_b64) else {
-            return JwsError::Malformed("header is not base64url");
-        };
-        match serde_json::from_slice::<Header>(&bytes) {
-            Ok(h) if h.alg == "HS256" && h.typ == self.purpose.typ() => JwsError::KeyUnknown,
-            Ok(h) if h.alg != "HS256" => JwsError::Invalid("algorithm not allowed"),
-            Ok(_) => JwsError::Invalid("wrong token type"),
-            Err(_) => JwsError::Invalid("header"),
-        }
+    /// The decoded signature.
+    pub fn signature(&self) -> Result<Vec<u8>, JwsError> {
+        URL_SAFE_NO_PAD.decode(self.signature).map_err(|_| JwsError::Malformed("signature is not base64url"))
+    }
+
+    /// The decoded payload.
+    pub fn payload(&self) -> Result<Vec<u8>, JwsError> {
+        URL_SAFE_NO_PAD.decode(self.payload).map_err(|_| JwsError::Malformed("payload is not base64url"))
+    }
+}
+
+/// A header that is none of ours: an unknown key of our algorithm and token type, or something
+/// else (another algorithm, another token type, garbage).
+pub(crate) fn classify_unknown_header(header_b64: &str, alg: &str, purpose: Purpose) -> JwsError {
+    if header_b64.len() > 512 {
+        return JwsError::Invalid("header");
+    }
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(header_b64) else {
+        return JwsError::Malformed("header is not base64url");
+    };
+    match serde_json::from_slice::<Header>(&bytes) {
+        Ok(h) if h.alg == alg && h.typ == purpose.typ() => JwsError::KeyUnknown,
+        Ok(h) if h.alg != alg => JwsError::Invalid("algorithm not allowed"),
+        Ok(_) => JwsError::Invalid("wrong token type"),
+        Err(_) => JwsError::Invalid("header"),
     }
 }
 

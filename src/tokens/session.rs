@@ -1,10 +1,18 @@
-//! The session cookie: a signed token (session subkey) with the user's identity and
-//! authorization claims. No raw IdP token is kept, and the cookie stays under
-//! [`MAX_SESSION_TOKEN_LEN`] whatever the ID token carried.
+//! The session: an ES256 JWT with the user's identity and authorization claims, issued by this
+//! deployment, verifiable by any app against the published keys. No raw IdP token is kept, and
+//! the cookie stays under [`MAX_SESSION_TOKEN_LEN`] whatever the ID token carried.
+//!
+//! [`Sessions`] mints and verifies them; a small bounded cache of verified tokens spares a
+//! repeated cookie the signature check. It is a cache, never a store: losing it changes only speed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use crate::tokens::jws::{JwsError, TokenKeys};
+use crate::tokens::jws::JwsError;
+use crate::tokens::session_keys::SessionKeys;
 
 /// Longest session token minted or accepted (the whole `Set-Cookie` stays under 3.5 KB).
 pub const MAX_SESSION_TOKEN_LEN: usize = 3400;
@@ -19,12 +27,14 @@ const MAX_ROLES: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionClaims {
-    /// The ID token's issuer (tenant-specific).
+    /// This deployment's issuer ([`Sessions::issuer`]), never the IdP's.
     pub iss: String,
-    /// This app's client id.
+    /// The audience consumers check: the client id, or `SSO_SESSION_AUDIENCE`.
     pub aud: String,
-    /// The ID token's subject.
+    /// The ID token's subject: stable per user and app registration (pairwise in Entra).
     pub sub: String,
+    /// The IdP's issuer (tenant-specific for Entra), from the ID token's `iss`.
+    pub idp: String,
     /// Entra object id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oid: Option<String>,
@@ -107,59 +117,129 @@ impl SessionClaims {
     }
 }
 
-/// Signs a session after applying the per-claim caps. What must then go to fit the size cap
-/// goes in this order, always keeping what `keep` names: groups (cut to the kept ones and
-/// flagged as overage, then dropped); the logout hint; roles (halved until they fit); display
-/// names. Fails only if the identifiers alone do not fit, which validated ID tokens cannot cause.
-pub fn mint(keys: &TokenKeys, claims: &mut SessionClaims, keep: &impl Keep) -> Result<String, SessionError> {
-    claims.cap_claims(keep);
-    loop {
-        let token = keys.sign(&serde_json::to_vec(&*claims).expect("session claims serialise"));
-        if token.len() <= MAX_SESSION_TOKEN_LEN {
-            return Ok(token);
-        }
-        if !claims.groups.is_empty() {
-            let listed = claims.groups.len();
-            claims.groups.retain(|g| keep.keep_group(g));
-            if claims.groups.len() == listed {
-                claims.groups.clear();
+/// Largest number of verified tokens an instance remembers.
+const CACHE_ENTRIES: usize = 4096;
+
+/// Mints and verifies one deployment's sessions.
+#[derive(Debug)]
+pub struct Sessions {
+    keys: SessionKeys,
+    issuer: String,
+    audience: String,
+    not_before: u64,
+    /// Verified tokens by SHA-256 of the token: a repeated cookie skips the signature check.
+    verified: Mutex<HashMap<[u8; 32], Arc<SessionClaims>>>,
+}
+
+impl Sessions {
+    /// Sessions signed with `keys`, issued as `issuer` for `audience`; those issued before
+    /// `not_before` (`SSO_SESSION_NOT_BEFORE`) are revoked.
+    pub fn new(keys: SessionKeys, issuer: String, audience: String, not_before: u64) -> Self {
+        Self { keys, issuer, audience, not_before, verified: Mutex::new(HashMap::new()) }
+    }
+
+    /// The `iss` of every session: this deployment's own issuer.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The `aud` of every session.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// The signing keys, for the published JWKS.
+    pub fn keys(&self) -> &SessionKeys {
+        &self.keys
+    }
+
+    /// Signs a session after applying the per-claim caps, with this deployment's `iss` and
+    /// `aud`. What must then go to fit the size cap goes in this order, always keeping what
+    /// `keep` names: groups (cut to the kept ones and flagged as overage, then dropped); the
+    /// logout hint; roles (halved until they fit); display names. Fails only if the identifiers
+    /// alone do not fit, which validated ID tokens cannot cause.
+    pub fn mint(&self, claims: &mut SessionClaims, keep: &impl Keep) -> Result<String, SessionError> {
+        claims.iss.clone_from(&self.issuer);
+        claims.aud.clone_from(&self.audience);
+        claims.cap_claims(keep);
+        loop {
+            let token = self.keys.sign(&serde_json::to_vec(&*claims).expect("session claims serialise"));
+            if token.len() <= MAX_SESSION_TOKEN_LEN {
+                return Ok(token);
             }
-            claims.groups_overage = true;
-        } else if claims.login_hint.is_some() {
-            claims.login_hint = None;
-        } else if !claims.roles.is_empty() {
-            let half = claims.roles.len() / 2;
-            cut(&mut claims.roles, half, |r| keep.keep_role(r));
-        } else if claims.name.is_some() || claims.email.is_some() || claims.preferred_username.is_some() {
-            claims.name = None;
-            claims.email = None;
-            claims.preferred_username = None;
-        } else {
-            return Err(SessionError::Invalid("identifiers do not fit in a session cookie".into()));
+            claims.shed(keep)?;
         }
+    }
+
+    /// Verifies a session token at `now`: signature, issuer, audience, lifetime and revocation.
+    pub fn verify(&self, token: &str, now: u64) -> Result<Arc<SessionClaims>, SessionError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let cached = self.cache().get(&digest).cloned();
+        let claims = match cached {
+            Some(claims) => claims,
+            None => {
+                let claims = Arc::new(self.verify_signed(token)?);
+                let mut cache = self.cache();
+                if cache.len() >= CACHE_ENTRIES {
+                    cache.clear();
+                }
+                cache.insert(digest, claims.clone());
+                claims
+            }
+        };
+        if now >= claims.exp {
+            return Err(SessionError::Expired);
+        }
+        if claims.iat < self.not_before {
+            return Err(SessionError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// The signature and the claims that never change for a token: issuer and audience.
+    fn verify_signed(&self, token: &str) -> Result<SessionClaims, SessionError> {
+        let payload = self.keys.verify(token, MAX_SESSION_TOKEN_LEN)?;
+        let claims: SessionClaims =
+            serde_json::from_slice(&payload).map_err(|_| SessionError::Invalid("claims".into()))?;
+        if claims.iss != self.issuer {
+            return Err(SessionError::Invalid("iss".into()));
+        }
+        if claims.aud != self.audience {
+            return Err(SessionError::Invalid("aud".into()));
+        }
+        Ok(claims)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<SessionClaims>>> {
+        // The map holds no invariant a panic elsewhere could break.
+        self.verified.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-/// Verifies a session token for `client_id` at `now`, honouring `not_before` (revocation).
-pub fn verify(
-    keys: &TokenKeys,
-    token: &str,
-    client_id: &str,
-    not_before: u64,
-    now: u64,
-) -> Result<SessionClaims, SessionError> {
-    let payload = keys.verify(token, MAX_SESSION_TOKEN_LEN)?;
-    let claims: SessionClaims = serde_json::from_slice(&payload).map_err(|_| SessionError::Invalid("claims".into()))?;
-    if claims.aud != client_id {
-        return Err(SessionError::Invalid("aud".into()));
+impl SessionClaims {
+    /// Drops the next thing that may go to fit the size cap (see [`Sessions::mint`]).
+    fn shed(&mut self, keep: &impl Keep) -> Result<(), SessionError> {
+        if !self.groups.is_empty() {
+            let listed = self.groups.len();
+            self.groups.retain(|g| keep.keep_group(g));
+            if self.groups.len() == listed {
+                self.groups.clear();
+            }
+            self.groups_overage = true;
+        } else if self.login_hint.is_some() {
+            self.login_hint = None;
+        } else if !self.roles.is_empty() {
+            let half = self.roles.len() / 2;
+            cut(&mut self.roles, half, |r| keep.keep_role(r));
+        } else if self.name.is_some() || self.email.is_some() || self.preferred_username.is_some() {
+            self.name = None;
+            self.email = None;
+            self.preferred_username = None;
+        } else {
+            return Err(SessionError::Invalid("identifiers do not fit in a session cookie".into()));
+        }
+        Ok(())
     }
-    if now >= claims.exp {
-        return Err(SessionError::Expired);
-    }
-    if claims.iat < not_before {
-        return Err(SessionError::Revoked);
-    }
-    Ok(claims)
 }
 
 /// Shortens `list` to `n` entries, those `keep` selects first, each part in its original order.
@@ -188,7 +268,7 @@ fn truncate(s: &mut String, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokens::jws::{Deployment, Purpose};
+    use crate::tokens::jws::Deployment;
     use crate::tokens::secret::SigningSecret;
 
     /// Keeps the listed roles and groups.
@@ -204,17 +284,24 @@ mod tests {
         }
     }
 
-    fn keys() -> TokenKeys {
+    fn sessions_for(audience: &str, not_before: u64) -> Sessions {
         let secret = SigningSecret::parse("pEZM-K7ulA8aIeKXDjcF_EBQqEGFDYhIlJt2I6qd7ZE").unwrap();
-        let deployment = Deployment { client_id: "c", authority: "https://a/v2.0", redirect_uri: "https://r/cb" };
-        TokenKeys::derive(&secret.into(), Purpose::Session, deployment)
+        let deployment =
+            Deployment { client_id: "c", authority: "https://a/v2.0", redirect_uri: "https://r/api/callback" };
+        let keys = SessionKeys::derive(&secret.into(), deployment);
+        Sessions::new(keys, "https://r/api".into(), audience.into(), not_before)
+    }
+
+    fn sessions() -> Sessions {
+        sessions_for("c", 0)
     }
 
     fn claims() -> SessionClaims {
         SessionClaims {
-            iss: "https://a/t/v2.0".into(),
-            aud: "c".into(),
+            iss: String::new(),
+            aud: String::new(),
             sub: "s".into(),
+            idp: "https://a/t/v2.0".into(),
             oid: Some("o".into()),
             tid: Some("t".into()),
             name: Some("N".into()),
@@ -230,20 +317,37 @@ mod tests {
         }
     }
 
+    fn minted() -> SessionClaims {
+        SessionClaims { iss: "https://r/api".into(), aud: "c".into(), ..claims() }
+    }
+
     #[test]
     fn round_trip_expiry_and_revocation() {
-        let t = mint(&keys(), &mut claims(), &Listed::default()).unwrap();
-        assert_eq!(verify(&keys(), &t, "c", 0, 150).unwrap(), claims());
-        assert_eq!(verify(&keys(), &t, "c", 0, 200), Err(SessionError::Expired));
-        assert_eq!(verify(&keys(), &t, "c", 101, 150), Err(SessionError::Revoked));
-        assert!(matches!(verify(&keys(), &t, "other", 0, 150), Err(SessionError::Invalid(_))));
+        let t = sessions().mint(&mut claims(), &Listed::default()).unwrap();
+        assert_eq!(*sessions().verify(&t, 150).unwrap(), minted());
+        assert_eq!(sessions().verify(&t, 200), Err(SessionError::Expired));
+        assert_eq!(sessions_for("c", 101).verify(&t, 150), Err(SessionError::Revoked));
+        assert!(matches!(sessions_for("other", 0).verify(&t, 150), Err(SessionError::Invalid(_))));
+    }
+
+    #[test]
+    fn cached_tokens_still_expire_and_tampered_ones_miss_the_cache() {
+        let s = sessions();
+        let t = s.mint(&mut claims(), &Listed::default()).unwrap();
+        assert!(s.verify(&t, 150).is_ok());
+        assert!(s.verify(&t, 150).is_ok(), "a cache hit verifies too");
+        assert_eq!(s.verify(&t, 200), Err(SessionError::Expired), "a cached token still expires");
+        let mut tampered = t.clone();
+        tampered.pop();
+        tampered.push(if t.ends_with('A') { 'B' } else { 'A' });
+        assert!(matches!(s.verify(&tampered, 150), Err(SessionError::Invalid(_))));
     }
 
     #[test]
     fn oversized_identifiers_fail_instead_of_looping() {
         let mut c = claims();
         c.sub = "s".repeat(4000);
-        assert!(mint(&keys(), &mut c, &Listed::default()).is_err());
+        assert!(sessions().mint(&mut c, &Listed::default()).is_err());
     }
 
     #[test]
@@ -252,8 +356,8 @@ mod tests {
         let mut c = claims();
         c.roles = (0..300).map(|i| format!("role-{i:03}-{}", "x".repeat(40))).collect();
         c.roles.push("Admin".into());
-        let t = mint(&keys(), &mut c, &keep).unwrap();
-        let back = verify(&keys(), &t, "c", 0, 150).unwrap();
+        let t = sessions().mint(&mut c, &keep).unwrap();
+        let back = sessions().verify(&t, 150).unwrap();
         assert!(back.roles.len() < 64 && back.roles.contains(&"Admin".to_string()), "{:?}", back.roles.len());
     }
 
@@ -261,14 +365,14 @@ mod tests {
     fn many_groups_become_the_overage_flag() {
         let mut c = claims();
         c.groups = (0..200).map(|i| format!("{i:08}-0000-0000-0000-000000000000")).collect();
-        let t = mint(&keys(), &mut c.clone(), &Listed::default()).unwrap();
+        let t = sessions().mint(&mut c.clone(), &Listed::default()).unwrap();
         assert!(t.len() <= MAX_SESSION_TOKEN_LEN);
-        let back = verify(&keys(), &t, "c", 0, 150).unwrap();
+        let back = sessions().verify(&t, 150).unwrap();
         assert!(back.groups.is_empty() && back.groups_overage);
         assert_eq!(back.roles, vec!["Admin".to_string()]);
         // The groups a policy allows survive the cut, so the session passes the rule its sign-in passed.
-        let t = mint(&keys(), &mut c, &Listed(vec!["00000007-0000-0000-0000-000000000000"])).unwrap();
-        let back = verify(&keys(), &t, "c", 0, 150).unwrap();
+        let t = sessions().mint(&mut c, &Listed(vec!["00000007-0000-0000-0000-000000000000"])).unwrap();
+        let back = sessions().verify(&t, 150).unwrap();
         assert_eq!(back.groups, vec!["00000007-0000-0000-0000-000000000000".to_string()]);
         assert!(back.groups_overage);
     }

@@ -6,8 +6,12 @@
 
 use http::HeaderMap;
 
-/// Name of the session cookie.
+/// Name of the session cookie when it is host-only (the default).
 pub const SESSION_COOKIE: &str = "__Host-sso-session";
+
+/// Name of the session cookie when `SSO_COOKIE_DOMAIN` shares it with sibling subdomains: the
+/// `__Host-` prefix forbids `Domain`, `__Secure-` still forbids a plain-http origin setting it.
+pub const SHARED_SESSION_COOKIE: &str = "__Secure-sso-session";
 
 /// Most `Cookie` header bytes read. Bounded by bytes, not by pairs: browsers send the newest
 /// cookies last, so a pair count would let a site's ordinary cookies push ours out of reach.
@@ -77,6 +81,46 @@ pub fn expire(name: &str) -> String {
     set(name, "", 0, SameSite::Lax)
 }
 
+/// The session cookie of a deployment: host-only under `__Host-`, or shared with a parent
+/// domain under `__Secure-`. Every place that sets, reads or clears it goes through here, so
+/// the name and `Domain` never disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCookie {
+    name: &'static str,
+    /// `; Domain=…` or empty.
+    domain: String,
+}
+
+impl SessionCookie {
+    /// The session cookie for `SSO_COOKIE_DOMAIN` (`None`: host-only).
+    pub fn new(domain: Option<&str>) -> Self {
+        match domain {
+            None => Self { name: SESSION_COOKIE, domain: String::new() },
+            Some(d) => Self { name: SHARED_SESSION_COOKIE, domain: format!("; Domain={d}") },
+        }
+    }
+
+    /// The cookie's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The session token the request carries, if exactly one.
+    pub fn get<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        get(headers, self.name)
+    }
+
+    /// A `Set-Cookie` value carrying `token` for `max_age_secs`.
+    pub fn set(&self, token: &str, max_age_secs: u64) -> String {
+        format!("{}{}", set(self.name, token, max_age_secs, SameSite::Lax), self.domain)
+    }
+
+    /// A `Set-Cookie` value that deletes the cookie, with `same_site` as the context requires.
+    pub fn expire(&self, same_site: SameSite) -> String {
+        format!("{}{}", set(self.name, "", 0, same_site), self.domain)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +175,20 @@ mod tests {
         let c = set(SESSION_COOKIE, "v", 60, SameSite::Lax);
         assert_eq!(c, "__Host-sso-session=v; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Lax");
         assert!(expire("x").contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn shared_session_cookie_names_its_domain() {
+        let host_only = SessionCookie::new(None);
+        assert_eq!(host_only.set("v", 60), set(SESSION_COOKIE, "v", 60, SameSite::Lax));
+        let shared = SessionCookie::new(Some("example.com"));
+        assert_eq!(
+            shared.set("v", 60),
+            "__Secure-sso-session=v; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Lax; Domain=example.com"
+        );
+        assert!(shared
+            .expire(SameSite::None)
+            .ends_with("Max-Age=0; HttpOnly; Secure; SameSite=None; Domain=example.com"));
+        assert_eq!(shared.get(&headers(&["__Host-sso-session=a; __Secure-sso-session=b"])), Some("b"));
     }
 }

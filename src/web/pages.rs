@@ -68,7 +68,17 @@ pub fn html(status: StatusCode, title: &str, body: &str) -> Response<Bytes> {
 
 /// A JSON answer.
 pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Bytes> {
-    base(status, "application/json", Bytes::from(value.to_string()))
+    json_text(status, value.to_string())
+}
+
+/// A JSON answer already serialised.
+pub fn json_text(status: StatusCode, body: String) -> Response<Bytes> {
+    base(status, "application/json", Bytes::from(body))
+}
+
+/// An answer with no body and the common headers (`no-store` among them).
+pub fn empty(status: StatusCode) -> Response<Bytes> {
+    base(status, "", Bytes::new())
 }
 
 /// A plain-text answer.

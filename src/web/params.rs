@@ -37,6 +37,11 @@ impl<'a> Params<'a> {
         Ok(Self { pairs })
     }
 
+    /// Every pair, in the order sent.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+
     /// The value of `name`: `Ok(None)` when absent, an error when repeated.
     pub fn single(&self, name: &str) -> Result<Option<&str>, ParamError> {
         let mut found = None;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use entra_sso::dev_idp::{DevClient, DevIdp, DevKey, DEV_TENANT};
 use entra_sso::tokens::jws::{Deployment, Purpose, TokenKeys};
 use entra_sso::tokens::secret::{SecretString, SigningSecret};
+use entra_sso::tokens::session_keys::SessionKeys;
 use entra_sso::{adapters::server, App, Settings};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use tokio::net::TcpListener;
@@ -25,6 +26,15 @@ pub const SECRET_B: &str = "wnGDL6avoYQU6HciVvJR_ieBLO7S-3_ZNLfzuZfF9ug";
 pub fn token_keys(secret: &str, purpose: Purpose, client_id: &str, authority: &str) -> TokenKeys {
     let secret = SigningSecret::parse(secret).expect("a test secret is valid");
     TokenKeys::derive(&secret.into(), purpose, Deployment { client_id, authority, redirect_uri: REDIRECT_URI })
+}
+
+/// The issuer of sessions under [`REDIRECT_URI`].
+pub const ISSUER: &str = "https://app.example.test/api";
+
+/// The session keys an instance with `secret`, `client_id` and `authority` derives.
+pub fn session_keys(secret: &str, client_id: &str, authority: &str) -> SessionKeys {
+    let secret = SigningSecret::parse(secret).expect("a test secret is valid");
+    SessionKeys::derive(&secret.into(), Deployment { client_id, authority, redirect_uri: REDIRECT_URI })
 }
 
 /// Stops a server when dropped.

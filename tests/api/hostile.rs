@@ -5,6 +5,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use entra_sso::tokens::jws::{Purpose, TokenKeys};
+use entra_sso::tokens::session_keys::SessionKeys;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -46,7 +47,7 @@ struct Ctx {
     flow_cookie: String,
     other_flow_cookie_value: String,
     state_keys: TokenKeys,
-    session_keys: TokenKeys,
+    session_keys: SessionKeys,
 }
 
 fn b64(v: impl AsRef<[u8]>) -> String {
@@ -325,12 +326,16 @@ fn query_cases(ctx: &Ctx) -> Vec<Case> {
 
 fn session_cases(ctx: &Ctx) -> Vec<Case> {
     let now = entra_sso::now();
-    let claims = |iat: u64, exp: u64, aud: &str| json!({"iss": "i", "aud": aud, "sub": "s", "roles": [], "groups": [], "groups_overage": false, "iat": iat, "exp": exp});
+    let claims = |iat: u64, exp: u64, aud: &str| json!({"iss": ISSUER, "aud": aud, "sub": "s", "idp": "https://idp/v2.0", "roles": [], "groups": [], "groups_overage": false, "iat": iat, "exp": exp});
     let genuine = ctx.session_keys.sign(claims(now, now + 600, CLIENT_ID).to_string().as_bytes());
     let (h, p, sig) = parts(&genuine);
     let mut forged = decoded(&p);
     forged["roles"] = json!(["Admin"]);
-    let other = token_keys(SECRET_B, Purpose::Session, CLIENT_ID, "x");
+    let mut idp_issued = claims(now, now + 600, CLIENT_ID);
+    idp_issued["iss"] = json!("https://idp/v2.0");
+    let hs256 = token_keys(SECRET_A, Purpose::Session, CLIENT_ID, "x")
+        .sign(claims(now, now + 600, CLIENT_ID).to_string().as_bytes());
+    let other = session_keys(SECRET_B, CLIENT_ID, "x");
     let sessions = [
         ("session tampered", format!("{h}.{}.{sig}", b64(forged.to_string()))),
         ("session alg none", format!("{}.{p}.", b64(r#"{"alg":"none","typ":"JWT"}"#))),
@@ -338,6 +343,8 @@ fn session_cases(ctx: &Ctx) -> Vec<Case> {
         ("session expired", ctx.session_keys.sign(claims(now - 100, now - 1, CLIENT_ID).to_string().as_bytes())),
         ("session for another client", ctx.session_keys.sign(claims(now, now + 600, "other").to_string().as_bytes())),
         ("session from another secret", other.sign(claims(now, now + 600, CLIENT_ID).to_string().as_bytes())),
+        ("session with another issuer", ctx.session_keys.sign(idp_issued.to_string().as_bytes())),
+        ("session signed HS256 (algorithm swap)", hs256),
         ("state token as session", ctx.state.clone()),
         ("session 8 KB", "A".repeat(8192)),
         ("session garbage", "%%%;;==".into()),
@@ -577,7 +584,7 @@ async fn hostile_input_table() {
         flow_cookie: format!("{name}={value}"),
         other_flow_cookie_value: other.cookies[0].1.clone(),
         state_keys: token_keys(SECRET_A, Purpose::State, CLIENT_ID, &authority),
-        session_keys: token_keys(SECRET_A, Purpose::Session, CLIENT_ID, &authority),
+        session_keys: session_keys(SECRET_A, CLIENT_ID, &authority),
     };
     let cases: Vec<Case> = [
         state_cases(&ctx),

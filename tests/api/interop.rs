@@ -19,7 +19,7 @@ use reqwest::header::{LOCATION, SET_COOKIE};
 use url::Url;
 
 use crate::helpers::{
-    callback, client, error_code, login, query_param, spawn_app, Jar, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI,
+    callback, client, error_code, login, query_param, spawn_app, Jar, CLIENT_ID, CLIENT_SECRET, ISSUER, REDIRECT_URI,
 };
 
 /// CPU time a process has used, from `/proc/<pid>/stat` (user and system clock ticks).
@@ -353,7 +353,8 @@ async fn full_flow_through_oidc_provider() {
     assert_eq!(claims["name"], "Interop User alice");
     assert_eq!(claims["email"], "alice@interop.example");
     assert_eq!(claims["preferred_username"], "alice");
-    assert_eq!(claims["iss"], op.issuer.as_str());
+    assert_eq!(claims["idp"], op.issuer.as_str());
+    assert_eq!(claims["iss"], ISSUER, "the session's issuer is the deployment, never the IdP");
 
     // Replaying the callback fails at entra-sso (the flow cookie is gone) before the provider
     // would refuse the used code.

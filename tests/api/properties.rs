@@ -3,17 +3,25 @@
 
 use entra_sso::tokens::jws::{Deployment, Purpose, TokenKeys};
 use entra_sso::tokens::secret::SigningSecret;
-use entra_sso::tokens::session::{self, SessionClaims};
+use entra_sso::tokens::session::{SessionClaims, Sessions};
+use entra_sso::tokens::session_keys::SessionKeys;
 use entra_sso::tokens::state::{self, StateClaims};
 use proptest::prelude::*;
 
 const AUD: &str = "https://app.example.test/api/callback";
 
+const DEPLOYMENT: Deployment<'static> =
+    Deployment { client_id: "client", authority: "https://login.microsoftonline.com/t/v2.0", redirect_uri: AUD };
+
 fn keys(purpose: Purpose) -> TokenKeys {
     let secret = SigningSecret::parse(crate::helpers::SECRET_A).unwrap();
-    let deployment =
-        Deployment { client_id: "client", authority: "https://login.microsoftonline.com/t/v2.0", redirect_uri: AUD };
-    TokenKeys::derive(&secret.into(), purpose, deployment)
+    TokenKeys::derive(&secret.into(), purpose, DEPLOYMENT)
+}
+
+fn sessions() -> Sessions {
+    let secret = SigningSecret::parse(crate::helpers::SECRET_A).unwrap();
+    let keys = SessionKeys::derive(&secret.into(), DEPLOYMENT);
+    Sessions::new(keys, "https://app.example.test/api".into(), "client".into(), 0)
 }
 
 fn b64url(len: usize) -> impl Strategy<Value = String> {
@@ -31,7 +39,8 @@ prop_compose! {
     fn session_claims()(sub in "[ -~]{1,60}", name in proptest::option::of("\\PC{0,80}"), roles in proptest::collection::vec("[A-Za-z.]{1,20}", 0..5),
                         iat in 0u64..4_000_000_000) -> SessionClaims {
         SessionClaims {
-            iss: "https://login.microsoftonline.com/t/v2.0".into(), aud: "client".into(), sub, oid: None, tid: None, name,
+            iss: "https://app.example.test/api".into(), aud: "client".into(), sub,
+            idp: "https://login.microsoftonline.com/t/v2.0".into(), oid: None, tid: None, name,
             preferred_username: None, email: None, roles, groups: Vec::new(), groups_overage: false, login_hint: None, sid: None,
             iat, exp: iat + 3600,
         }
@@ -70,11 +79,11 @@ proptest! {
 
     #[test]
     fn any_single_byte_change_to_a_session_is_rejected(mut claims in session_claims(), index in any::<usize>(), byte in 0x20u8..0x7f) {
-        let keys = keys(Purpose::Session);
-        let token = session::mint(&keys, &mut claims, &entra_sso::idp::policy::Policy::default()).unwrap();
-        prop_assert_eq!(session::verify(&keys, &token, "client", 0, claims.iat).unwrap(), claims.clone());
+        let sessions = sessions();
+        let token = sessions.mint(&mut claims, &entra_sso::idp::policy::Policy::default()).unwrap();
+        prop_assert_eq!(&*sessions.verify(&token, claims.iat).unwrap(), &claims);
         if let Some(changed) = mutate(&token, index, byte) {
-            prop_assert!(session::verify(&keys, &changed, "client", 0, claims.iat).is_err(), "accepted {}", changed);
+            prop_assert!(sessions.verify(&changed, claims.iat).is_err(), "accepted {}", changed);
         }
     }
 }

@@ -1,0 +1,186 @@
+//! `GET /api/auth`: forward authentication for reverse proxies (nginx `auth_request`, Traefik
+//! `forwardAuth`, Caddy `forward_auth`). The proxy asks before every request it protects; the
+//! answer is the verdict, and on success the identity in App Service Authentication's headers
+//! plus the session token itself, for apps that verify rather than trust headers.
+//!
+//! - signed in and admitted: `200`, empty, with the identity headers;
+//! - not signed in: `401` with the login URL in `X-SSO-Login-Url` and the JSON body; with
+//!   `?redirect=1` a navigation gets `302` to that URL instead (for proxies that hand the
+//!   answer to the browser);
+//! - signed in but refused by the policy or by this route's `?role=` / `?group=`: `403`.
+//!
+//! The page to return to comes from `X-Forwarded-Uri` or `X-Original-URI` (and
+//! `X-Forwarded-Proto` / `-Host`), and is validated exactly like `return_to`: another origin
+//! becomes a redirect target only when it is in `SSO_RETURN_ORIGINS`.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+
+use crate::app::App;
+use crate::endpoints::account::{current_session, NoSession};
+use crate::tokens::session::SessionClaims;
+use crate::web::errors::{ErrorCode, Failure};
+use crate::web::pages::{self, encode_query_value};
+use crate::web::params::Params;
+use crate::web::principal;
+use crate::web::return_to::{self, ReturnToError};
+
+/// The header that carries the session token on a `200`.
+pub const ASSERTION: &str = "x-sso-assertion";
+
+/// The header that carries the login URL on a `401`.
+pub const LOGIN_URL: &str = "x-sso-login-url";
+
+/// Most `role` and `group` requirements one request may name.
+const MAX_REQUIREMENTS: usize = 16;
+
+/// What the proxy asked of this route: roles the user must all hold, groups of which the user
+/// must be in one, and whether a navigation should be redirected to sign in.
+#[derive(Debug, Default)]
+struct Requirements<'a> {
+    roles: Vec<&'a str>,
+    groups: Vec<&'a str>,
+    redirect: bool,
+}
+
+/// Answers one forward-auth check.
+pub fn auth(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure> {
+    let params = Params::parse(req.uri().query().unwrap_or("").as_bytes())
+        .map_err(|_| Failure::new(ErrorCode::InvalidParameter, "auth query too large"))?;
+    let wanted = requirements(&params)?;
+    match current_session(app, req) {
+        Ok(session) => {
+            meets(&session, &wanted)?;
+            let token = app.session_cookie.get(req.headers()).unwrap_or_default();
+            Ok(identity(&session, token))
+        }
+        Err(NoSession::Denied(why)) => Err(why.into()),
+        Err(NoSession::SignedOut) => signed_out(app, req, wanted.redirect),
+    }
+}
+
+/// Reads `role`, `group` and `redirect`; anything else is a configuration mistake worth a 400.
+fn requirements<'a>(params: &'a Params<'_>) -> Result<Requirements<'a>, Failure> {
+    let invalid = |why: String| Failure::new(ErrorCode::InvalidParameter, why);
+    let mut wanted = Requirements::default();
+    for (name, value) in params.iter() {
+        let ok_value = !value.is_empty() && value.len() <= 256 && !value.chars().any(char::is_control);
+        match name {
+            "role" | "group" if !ok_value => {
+                return Err(invalid(format!("{name} must be 1 to 256 printable characters")))
+            }
+            "role" => wanted.roles.push(value),
+            "group" => wanted.groups.push(value),
+            "redirect" if value == "1" || value == "true" => wanted.redirect = true,
+            "redirect" if value == "0" || value == "false" => {}
+            "redirect" => return Err(invalid("redirect must be 1 or 0".into())),
+            _ => return Err(invalid(format!("unknown auth parameter `{}`", crate::web::errors::cap(name, 64)))),
+        }
+    }
+    if wanted.roles.len() + wanted.groups.len() > MAX_REQUIREMENTS {
+        return Err(invalid(format!("more than {MAX_REQUIREMENTS} role and group requirements")));
+    }
+    Ok(wanted)
+}
+
+/// Whether the session meets this route's requirements: every role, and one of the groups.
+fn meets(s: &SessionClaims, wanted: &Requirements<'_>) -> Result<(), Failure> {
+    let denied = |why: String| Failure::new(ErrorCode::AccessDeniedByPolicy, why);
+    if let Some(missing) = wanted.roles.iter().find(|r| !s.roles.iter().any(|held| held == *r)) {
+        return Err(denied(format!("route requires role {missing}")));
+    }
+    if !wanted.groups.is_empty() && !wanted.groups.iter().any(|g| s.groups.iter().any(|m| m.eq_ignore_ascii_case(g))) {
+        return Err(denied(if s.groups_overage {
+            "route requires a group, and the session does not list the user's groups (overage)".into()
+        } else {
+            "route requires one of its groups".into()
+        }));
+    }
+    Ok(())
+}
+
+/// The `200` with the identity headers.
+fn identity(s: &SessionClaims, token: &str) -> Response<Bytes> {
+    let mut r = pages::empty(StatusCode::OK);
+    let h = r.headers_mut();
+    put(h, principal::PRINCIPAL, principal::encode(s).into_bytes());
+    put(h, principal::PRINCIPAL_ID, principal::id(s).as_bytes().to_vec());
+    if let Some(name) = principal::name(s) {
+        put(h, principal::PRINCIPAL_NAME, name.as_bytes().to_vec());
+    }
+    h.insert(HeaderName::from_static(principal::PRINCIPAL_IDP), HeaderValue::from_static("aad"));
+    put(h, ASSERTION, token.as_bytes().to_vec());
+    r
+}
+
+/// Adds a header whose value came from claims; UTF-8 names pass as bytes, and a value no
+/// header can carry (a control character) is left out rather than mangled.
+fn put(h: &mut HeaderMap, name: &'static str, value: Vec<u8>) {
+    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(value)) {
+        h.insert(HeaderName::from_static(name), v);
+    }
+}
+
+/// `401` with the login URL, or for `?redirect=1` and a navigation, `302` to it.
+fn signed_out(app: &App, req: &Request<Bytes>, redirect: bool) -> Result<Response<Bytes>, Failure> {
+    let headers = req.headers();
+    let return_to = original_url(app, headers);
+    if redirect && is_navigation(req) {
+        let return_to = return_to.transpose().map_err(Failure::from)?;
+        return Ok(pages::redirect(StatusCode::FOUND, login_url(app, return_to.as_deref()), Vec::new()));
+    }
+    // A hint only: a page that cannot be returned to still gets the plain login URL.
+    let login = login_url(app, return_to.and_then(Result::ok).as_deref());
+    let body = serde_json::json!({"error": ErrorCode::NotSignedIn.as_str(), "login_url": login});
+    let mut r = pages::json(StatusCode::UNAUTHORIZED, &body);
+    put(r.headers_mut(), LOGIN_URL, login.into_bytes());
+    Ok(r)
+}
+
+/// The absolute `/api/login` URL of this deployment, with a validated `return_to`.
+fn login_url(app: &App, return_to: Option<&str>) -> String {
+    let base = format!("{}/login", app.sessions.issuer());
+    match return_to {
+        Some(rt) => format!("{base}?return_to={}", encode_query_value(rt)),
+        None => base,
+    }
+}
+
+/// Whether the protected request was a page load, which a redirect serves; a script's fetch
+/// is better told `401`.
+fn is_navigation(req: &Request<Bytes>) -> bool {
+    let h = req.headers();
+    let method = h.get("x-forwarded-method").map_or(req.method().as_str().as_bytes(), HeaderValue::as_bytes);
+    let method_ok = matches!(method, b"GET" | b"HEAD");
+    let navigate = match h.get("sec-fetch-mode") {
+        Some(mode) => mode.as_bytes() == b"navigate",
+        None => h.get(http::header::ACCEPT).is_some_and(|a| a.to_str().is_ok_and(|a| a.contains("text/html"))),
+    };
+    method_ok && navigate
+}
+
+/// The page the proxy was asked for, as a `return_to`: the path alone on this deployment's own
+/// origin, else `proto://host/path` validated against `SSO_RETURN_ORIGINS`. `None` when the
+/// proxy sent no original URI.
+fn original_url<'a>(app: &App, h: &'a HeaderMap) -> Option<Result<Cow<'a, str>, ReturnToError>> {
+    let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+    let uri = text("x-forwarded-uri").or_else(|| text("x-original-uri"))?;
+    let own = &app.settings.redirect_uri;
+    let own_host = own.host_str().map(|host| match own.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    });
+    let origins = &app.settings.return_origins;
+    Some(match text("x-forwarded-host") {
+        Some(host) if !own_host.as_deref().is_some_and(|own| own.eq_ignore_ascii_case(host)) => {
+            let proto = text("x-forwarded-proto").unwrap_or("https");
+            if !uri.starts_with('/') || !matches!(proto, "https" | "http") {
+                return Some(Err(ReturnToError("forwarded URI is not a path")));
+            }
+            return_to::validate(&format!("{proto}://{host}{uri}"), origins).map(|v| Cow::Owned(v.into_owned()))
+        }
+        _ => return_to::validate(uri, origins),
+    })
+}
