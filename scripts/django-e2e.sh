@@ -198,7 +198,7 @@ authority=""
 for _ in $(seq 150); do
     authority="$(sed -n 's/^authority \(http[^ ]*\)$/\1/p' "$work/idp.log")"
     [[ -n "$authority" ]] && break
-    kill -0 "$idp_pid" 2>/dev/null || fail "the dev IdP exited"
+    kill -0 "$idp_pid" 2>/dev/null || fail "the dev IdP exited (a binary without the dev-idp feature? see --idp-binary)"
     sleep 0.1
 done
 [[ -n "$authority" ]] || fail "the dev IdP printed no authority within 15 s"
