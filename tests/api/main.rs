@@ -4,6 +4,7 @@
 
 mod azure_layout;
 mod browser;
+mod consumers;
 mod dev_idp;
 mod entra;
 mod faults;
