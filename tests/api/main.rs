@@ -23,3 +23,4 @@ mod properties;
 mod return_to;
 mod server_limits;
 mod state;
+mod trust;
