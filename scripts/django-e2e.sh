@@ -165,8 +165,11 @@ fi
 py="$venv/bin/python"
 
 browser=1
+skip_browser="SKIPPED: django-e2e browser step: chromium or node not found (apt-get install chromium; Node.js 20+)"
 if ! command -v chromium >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
     browser=""
+    echo "$skip_browser"
+    in_ci && fail "the browser step cannot be skipped under CI"
 elif [[ ! -d tests/browser/node_modules/playwright-core ]]; then
     step "installing tests/browser's node packages (npm ci)"
     timeout 600 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error >"$work/npm.log" 2>&1 \
@@ -316,8 +319,7 @@ if [[ -n "$browser" ]]; then
         || { cat "$work/browser.log" >&2; fail "the browser step"; }
     sed 's/^/    /' "$work/browser.log"
 else
-    echo "SKIPPED: django-e2e browser step: chromium or node not found (apt-get install chromium; Node.js 20+)"
-    in_ci && fail "the browser step cannot be skipped under CI"
+    echo "$skip_browser"
 fi
 
 if [[ -n "$browser" ]]; then
