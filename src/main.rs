@@ -53,10 +53,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// Text logs to stderr, or JSON lines with `SSO_LOG_FORMAT=json`; level from `RUST_LOG`.
+/// Text logs to stderr (coloured only on a terminal, so files and log collectors get plain
+/// text), or JSON lines with `SSO_LOG_FORMAT=json`; level from `RUST_LOG`.
 fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if std::env::var("SSO_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {

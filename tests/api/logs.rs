@@ -163,3 +163,26 @@ async fn no_secret_reaches_logs_or_pages() {
         assert!(log.contains(needle), "the log lacks {needle}");
     }
 }
+
+/// Text logs written to a pipe or a file (a log collector, `func start`'s capture) are plain:
+/// colour codes there only garble what the operator reads.
+#[test]
+fn text_logs_to_a_pipe_carry_no_colour_codes() {
+    let (port, idp_port) = (free_port(), free_port());
+    let mut child = Kill(
+        Command::new(env!("CARGO_BIN_EXE_entra-sso"))
+            .args(["dev", "--port", &port.to_string(), "--idp-port", &idp_port.to_string()])
+            .env("RUST_LOG", "info")
+            .env_remove("SSO_LOG_FORMAT")
+            .env_remove("FUNCTIONS_WORKER_RUNTIME")
+            .env_remove("AWS_LAMBDA_FUNCTION_NAME")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut first = String::new();
+    BufReader::new(child.0.stderr.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.contains("INFO"), "a log line: {first:?}");
+    assert!(!first.contains('\u{1b}'), "colour codes in a piped log: {first:?}");
+}
