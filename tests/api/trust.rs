@@ -96,7 +96,7 @@ async fn rotation_publishes_every_key_and_signs_with_the_first() {
 
     let mut fresh = Jar::default();
     sign_in(&rotated.base, &rotated.base, &mut fresh, "alice").await;
-    let new_kid = jsonwebtoken::decode_header(&session_cookie(&fresh)).unwrap().kid.unwrap();
+    let new_kid = jsonwebtoken::decode_header(session_cookie(&fresh)).unwrap().kid.unwrap();
     assert_eq!(set.keys[0].common.key_id.as_deref(), Some(new_kid.as_str()), "the first secret's key signs");
     assert_ne!(jsonwebtoken::decode_header(&old_token).unwrap().kid.unwrap(), new_kid);
 }
