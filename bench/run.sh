@@ -6,6 +6,8 @@
 #   4. resident memory: idle, under 256 connections, after 100,000+ logins
 #   5. django-microsoft-sso under gunicorn: login start req/s, cold start
 #   6. the criterion microbenchmarks (cargo bench --bench core)
+#   7. a bare warp 200 with the same identity headers vs GET /api/auth with a valid session (wrk,
+#      as in 1; the session from one sign-in at `entra-sso dev-idp`)
 # and writes one Markdown report to bench/results/latest.md and stdout (raw outputs under
 # bench/results/raw/).
 #
@@ -27,7 +29,7 @@ for arg in "$@"; do
         --quick) QUICK=1 ;;
         --no-criterion) CRITERION=0 ;;
         --no-django) DJANGO=0 ;;
-        -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -177,7 +179,8 @@ put tool.rustc "$(rustc --version)"
 
 # --- build ------------------------------------------------------------------------------------
 log "building release binaries and examples"
-cargo build --release --locked --bin entra-sso --example bare_302 --example flow_load --example cold_start
+cargo build --release --locked --bin entra-sso --example bare_302 --example bare_auth_200 --example flow_load \
+    --example cold_start
 TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 BIN=$TARGET/release/entra-sso
 EX=$TARGET/release/examples
@@ -256,6 +259,120 @@ put login.rss_after_kb "$(rss_kb "$LOGIN_PID")"
 stop_bg "$BARE_PID"
 stop_bg "$ADAPTER_PID"
 stop_bg "$LOGIN_PID"
+
+# --- 7. bare warp 200 vs /api/auth ----------------------------------------------------------------
+# `entra-sso serve` exactly as in 1 (one tokio worker, core 0), against `entra-sso dev-idp` (on the
+# load core; idle during the measurement: /api/auth makes no call to the IdP). One sign-in as alice
+# gives the session cookie that every request then carries.
+log "7. bare warp 200 vs /api/auth with a valid session (wrk -t1 -c$CONNS -d${DUR}s x $ROUNDS rounds, server core $SERVER_CORE, wrk core $LOAD_CORE)"
+hdr_value() { # NAME FILE: the first value of header NAME in a `curl -D` dump
+    awk -v n="$(echo "$1" | tr 'A-Z' 'a-z')" 'BEGIN { FS = ": " } { sub(/\r$/, "") }
+        tolower($1) == n { print substr($0, length($1) + 3); exit }' "$2"
+}
+AUTH_PORT=$(free_port)
+AUTH_IDP_PORT=$(free_port)
+AUTH_BASE=http://127.0.0.1:$AUTH_PORT
+AUTH_CLIENT=(
+    SSO_CLIENT_ID=bench-auth-client
+    SSO_CLIENT_SECRET=bench-auth-client-secret-3f9c1e
+    SSO_REDIRECT_URI=http://localhost:$AUTH_PORT/api/callback
+)
+start_bg "$RAW/auth-idp.log" env "${AUTH_CLIENT[@]}" RUST_LOG=off taskset -c "$LOAD_CORE" "$BIN" dev-idp --port "$AUTH_IDP_PORT"
+AUTH_IDP_PID=$BG_PID
+AUTH_AUTHORITY=
+for _ in $(seq 300); do
+    AUTH_AUTHORITY=$(sed -n 's/^authority \(http[^ ]*\)$/\1/p' "$RAW/auth-idp.log")
+    [[ -n $AUTH_AUTHORITY ]] && break
+    sleep 0.1
+done
+[[ -n $AUTH_AUTHORITY ]] || { echo "bench/run.sh: entra-sso dev-idp printed no authority" >&2; exit 1; }
+start_bg "$RAW/auth-server.log" env "${AUTH_CLIENT[@]}" SSO_AUTHORITY="$AUTH_AUTHORITY" \
+    SSO_SECRET=Fo_wREIW0tiCX2D76fHod9rHTzlDH0xfnpCVZfDFinw RUST_LOG=off TOKIO_WORKER_THREADS=1 \
+    FUNCTIONS_CUSTOMHANDLER_PORT="$AUTH_PORT" taskset -c "$SERVER_CORE" "$BIN" serve
+AUTH_PID=$BG_PID
+AUTH_URL=$AUTH_BASE/api/auth
+wait_status "$AUTH_URL" 401
+put auth.threads "$(threads_of "$AUTH_PID")"
+
+# One sign-in: login (flow cookie + authorize URL) -> the dev IdP's form as alice -> the callback.
+curl -s -o /dev/null -D "$RAW/auth-signin-1.txt" -H 'sec-fetch-mode: navigate' "$AUTH_BASE/api/login?return_to=%2F"
+AUTHORIZE=$(hdr_value location "$RAW/auth-signin-1.txt")
+FLOW_COOKIE=$(hdr_value set-cookie "$RAW/auth-signin-1.txt" | cut -d';' -f1)
+[[ $AUTHORIZE == http*\?* && -n $FLOW_COOKIE ]] || { echo "bench/run.sh: /api/login gave no authorize URL or flow cookie" >&2; exit 1; }
+curl -s -o /dev/null -D "$RAW/auth-signin-2.txt" -H 'content-type: application/x-www-form-urlencoded' \
+    --data "${AUTHORIZE#*\?}&user=alice" "${AUTHORIZE%%\?*}"
+CALLBACK=$(hdr_value location "$RAW/auth-signin-2.txt")
+[[ $CALLBACK == *'/api/callback?'* ]] || { echo "bench/run.sh: the dev IdP did not redirect to the callback" >&2; exit 1; }
+curl -s -o /dev/null -D "$RAW/auth-signin-3.txt" -H "cookie: $FLOW_COOKIE" "$AUTH_BASE/api/callback?${CALLBACK#*\?}"
+SESSION_COOKIE=$(tr -d '\r' <"$RAW/auth-signin-3.txt" | awk 'tolower($1) == "set-cookie:" && $2 ~ /sso-session=/ { print $2; exit }' | cut -d';' -f1)
+[[ -n $SESSION_COOKIE ]] || { echo "bench/run.sh: the callback set no session cookie (see $RAW/auth-signin-3.txt)" >&2; exit 1; }
+put auth.session_cookie_len "${#SESSION_COOKIE}"
+
+# The real answer, replayed header for header by the bare server.
+curl -si -H "cookie: $SESSION_COOKIE" "$AUTH_URL" | tr -d '\r' >"$RAW/auth-answer.txt"
+head -1 "$RAW/auth-answer.txt" | grep -q ' 200' || { echo "bench/run.sh: /api/auth with the session did not answer 200" >&2; head -20 "$RAW/auth-answer.txt" >&2; exit 1; }
+for h in x-ms-client-principal x-ms-client-principal-id x-ms-client-principal-name x-ms-client-principal-idp x-sso-assertion; do
+    v=$(hdr_value "$h" "$RAW/auth-answer.txt")
+    [[ -n $v ]] || { echo "bench/run.sh: /api/auth answered without $h" >&2; exit 1; }
+    put "auth.len.$h" "${#v}"
+done
+put auth.headers "$(awk 'NR > 1 && /:/ { sub(/:.*/, ""); print tolower($0) }' "$RAW/auth-answer.txt" | paste -sd' ')"
+put auth.answer_bytes "$(curl -si -H "cookie: $SESSION_COOKIE" "$AUTH_URL" | wc -c)"
+
+BARE200_PORT=$(free_port)
+start_bg "$RAW/bare200-server.log" taskset -c "$SERVER_CORE" "$EX/bare_auth_200" "$BARE200_PORT" --headers "$RAW/auth-answer.txt"
+BARE200_PID=$BG_PID
+BARE200_URL=http://127.0.0.1:$BARE200_PORT/api/auth
+wait_status "$BARE200_URL" 200
+put bare200.threads "$(threads_of "$BARE200_PID")"
+put bare200.answer_bytes "$(curl -si "$BARE200_URL" | wc -c)"
+ADAPTER200_PORT=$(free_port)
+start_bg "$RAW/adapter200-server.log" taskset -c "$SERVER_CORE" "$EX/bare_auth_200" "$ADAPTER200_PORT" \
+    --headers "$RAW/auth-answer.txt" --via-adapter
+ADAPTER200_PID=$BG_PID
+ADAPTER200_URL=http://127.0.0.1:$ADAPTER200_PORT/api/auth
+wait_status "$ADAPTER200_URL" 200
+
+# Every server gets the same request: the session cookie (the bare ones ignore it).
+COOKIE_HDR=(-H "Cookie: $SESSION_COOKIE")
+run_wrk warm-bare200 "$BARE200_URL" "$CONNS" 1 "$BARE200_PID" "${COOKIE_HDR[@]}" >/dev/null
+run_wrk warm-adapter200 "$ADAPTER200_URL" "$CONNS" 1 "$ADAPTER200_PID" "${COOKIE_HDR[@]}" >/dev/null
+run_wrk warm-auth "$AUTH_URL" "$CONNS" 1 "$AUTH_PID" "${COOKIE_HDR[@]}" >/dev/null
+for r in $(seq "$ROUNDS"); do
+    for which in bare200 adapter200 auth; do
+        case $which in
+            bare200) url=$BARE200_URL pid=$BARE200_PID ;;
+            adapter200) url=$ADAPTER200_URL pid=$ADAPTER200_PID ;;
+            auth) url=$AUTH_URL pid=$AUTH_PID ;;
+        esac
+        read -r rps p50 p99 n err cpu cpu_user cpu_sys < <(run_wrk "$which-$r" "$url" "$CONNS" "$DUR" "$pid" "${COOKIE_HDR[@]}")
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rps" "$p50" "$p99" "$n" "$err" "$cpu" "$cpu_user" "$cpu_sys" \
+            >>"$RAW/rounds-$which.tsv"
+        echo "   $which round $r: $rps req/s, p50 $p50 ms, p99 $p99 ms, errors $err," \
+            "server CPU $cpu us/request ($cpu_user user, $cpu_sys system)" >&2
+    done
+done
+for which in bare200 adapter200 auth; do
+    put "$which.rps" "$(cut -f1 "$RAW/rounds-$which.tsv" | median)"
+    put "$which.p50_ms" "$(cut -f2 "$RAW/rounds-$which.tsv" | median)"
+    put "$which.p99_ms" "$(cut -f3 "$RAW/rounds-$which.tsv" | median)"
+    put "$which.errors" "$(awk '{ s += $5 } END { print s + 0 }' "$RAW/rounds-$which.tsv")"
+    put "$which.cpu_us" "$(cut -f6 "$RAW/rounds-$which.tsv" | median)"
+    put "$which.cpu_user_us" "$(cut -f7 "$RAW/rounds-$which.tsv" | median)"
+    put "$which.cpu_sys_us" "$(cut -f8 "$RAW/rounds-$which.tsv" | median)"
+    put "$which.rounds" "$(cut -f1 "$RAW/rounds-$which.tsv" | paste -sd' ')"
+done
+# The ratio the target is judged on: per round (the three servers back to back), then the median.
+AUTH_RATIOS=$(paste "$RAW/rounds-bare200.tsv" "$RAW/rounds-auth.tsv" | awk -F'\t' '$1 > 0 { printf "%.4f\n", $9 / $1 }')
+put auth.ratio_rounds "$(paste -sd' ' <<<"$AUTH_RATIOS")"
+put auth.ratio "$(median <<<"$AUTH_RATIOS")"
+# Still signed in after the load (a 401 here would mean wrk measured refusals).
+put auth.status_after "$(curl -s -o /dev/null -w '%{http_code}' -H "cookie: $SESSION_COOKIE" "$AUTH_URL")"
+put auth.rss_after_kb "$(rss_kb "$AUTH_PID")"
+stop_bg "$BARE200_PID"
+stop_bg "$ADAPTER200_PID"
+stop_bg "$AUTH_PID"
+stop_bg "$AUTH_IDP_PID"
 
 # --- 4. memory (default runtime: not pinned, tokio's default worker count) ------------------------
 log "4. memory of entra-sso serve (default runtime): idle, wrk -c256 ${MEM_DUR}s, then ${LOGINS_FOR_LEAK}+ more logins"
@@ -550,6 +667,14 @@ if dj_best_rps:
     dc = f(f"dj.{dj_best}.cpu_us")
     p(f"| `/api/login` ≥ 30× django-microsoft-sso (fastest config) | req/s: {num(login)} / {num(dj_best_rps, 1)} = **{x:,.0f}×**; "
       f"server CPU per login: {us(dc)} / {us(lc)} = {num(dc / lc if dc and lc else None)}× | {verdict(x >= 30)} |")
+auth, bare200 = f("auth.rps"), f("bare200.rps")
+if auth is not None:
+    ar = f("auth.ratio")
+    arounds = [float(x) for x in (g("auth.ratio_rounds") or "").split()]
+    b2c, auc = f("bare200.cpu_us"), f("auth.cpu_us")
+    p(f"| `/api/auth` with a valid session ≥ 50% of a bare warp 200 with the same headers | req/s: **{num(ar * 100 if ar is not None else None, 1)}%** "
+      f"(median of the per-round ratios {', '.join(f'{x * 100:.1f}%' for x in arounds)}; medians {num(auth)} / {num(bare200)}); "
+      f"server CPU per request: bare / auth = {num(b2c / auc * 100 if b2c and auc else None, 1)}% | {verdict(None if ar is None else ar >= 0.5)} |")
 cb = f("crit.callback_handler_cpu_idp_excluded")
 if cb is not None:
     cbu = f("crit.callback_unpinned")
@@ -587,6 +712,28 @@ if g("bare.rounds"):
           f"of the {us(lc - bc)} extra, the adapter accounts for {us((ac or bc) - bc)}, and {us(lc - (ac or bc))} "
           f"({us(f('login.cpu_user_us') - f('adapter.cpu_user_us'))} user + {us(f('login.cpu_sys_us') - f('adapter.cpu_sys_us'))} system) "
           f"come with the login handler, whose own work criterion puts at {ns(f('crit.login_handler'))} (`login_handler` below).")
+    p("")
+
+if g("auth.rps"):
+    hl = lambda h: g(f"auth.len.{h}") or "–"
+    p(f"## Forward auth `/api/auth`, requests/s (wrk -t1 -c64 on core 1, each request with the session cookie, {g('auth.session_cookie_len')} B; server on core 0; median of {g('auth.rounds').count(' ') + 1} alternating rounds)")
+    p("")
+    p("| server | config | req/s | p50 | p99 | req/s vs entra-sso | server CPU per request | errors |")
+    p("|---|---|---:|---:|---:|---:|---:|---:|")
+    p(f"| bare warp 200 (`examples/bare_auth_200.rs`) | the real answer's headers replayed: X-MS-CLIENT-PRINCIPAL {hl('x-ms-client-principal')} B, -ID {hl('x-ms-client-principal-id')} B, -NAME {hl('x-ms-client-principal-name')} B, -IDP {hl('x-ms-client-principal-idp')} B, X-SSO-Assertion {hl('x-sso-assertion')} B ({g('bare200.answer_bytes')} B answer); 1 tokio worker, {g('bare200.threads')} threads | {num(f('bare200.rps'))} | {ms(f('bare200.p50_ms'))} | {ms(f('bare200.p99_ms'))} | {num(f('bare200.rps') / f('auth.rps') if f('bare200.rps') and f('auth.rps') else None, 2)}× | {us(f('bare200.cpu_us'))} | {g('bare200.errors')} |")
+    a2 = f("adapter200.rps")
+    p(f"| the same constant 200 through entra-sso's HTTP adapter (`bare_auth_200 --via-adapter`) | `server::run` + a handler returning the constant | {num(a2)} | {ms(f('adapter200.p50_ms'))} | {ms(f('adapter200.p99_ms'))} | {num(a2 / f('auth.rps') if a2 and f('auth.rps') else None, 2)}× | {us(f('adapter200.cpu_us'))} | {g('adapter200.errors')} |")
+    p(f"| **entra-sso `GET /api/auth`** | `serve`, `TOKIO_WORKER_THREADS=1` ({g('auth.threads')} threads), dev IdP authority, signed in as alice ({g('auth.answer_bytes')} B answer) | **{num(f('auth.rps'))}** | {ms(f('auth.p50_ms'))} | {ms(f('auth.p99_ms'))} | 1 | {us(f('auth.cpu_us'))} | {g('auth.errors')} |")
+    p("")
+    p(f"Rounds, req/s: bare {g('bare200.rounds')}; adapter {g('adapter200.rounds')}; auth {g('auth.rounds')}. "
+      f"`/api/auth` after the load: {g('auth.status_after')}. Headers of the real answer: {g('auth.headers')}.  ")
+    b2c, a2c, auc = f("bare200.cpu_us"), f("adapter200.cpu_us"), f("auth.cpu_us")
+    if b2c and auc:
+        parts = lambda w: f"{us(f(w + '.cpu_us'))} ({us(f(w + '.cpu_user_us'))} user + {us(f(w + '.cpu_sys_us'))} system)"
+        p(f"Server CPU per request: bare {parts('bare200')}, through the adapter {parts('adapter200')}, `/api/auth` {parts('auth')}: "
+          f"of the {us(auc - b2c)} extra, the adapter accounts for {us((a2c or b2c) - b2c)} and the handler for {us(auc - (a2c or b2c))}. "
+          f"Every request carries the same cookie, so this is the repeated-session case (a per-instance cache of verified tokens may answer it); "
+          f"criterion's `session_verify` is the first-seen case.")
     p("")
 
 p("## Complete sign-in (login → dev IdP → callback), `entra-sso dev`")
