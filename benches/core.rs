@@ -58,6 +58,10 @@ fn tokens(c: &mut Criterion) {
     });
 
     let deployment = Deployment { client_id: CLIENT_ID, authority: AUTHORITY, redirect_uri: REDIRECT_URI };
+    // Once per key at start-up: part of the cold start.
+    c.bench_function("session_keys_derive", |b| {
+        b.iter(|| SessionKeys::derive(&SigningSecret::parse(SECRET).unwrap().into(), black_box(deployment)))
+    });
     let session_keys = SessionKeys::derive(&SigningSecret::parse(SECRET).unwrap().into(), deployment);
     let sessions = Sessions::new(session_keys, ISSUER.into(), CLIENT_ID.into(), 0);
     let session = SessionClaims {
