@@ -29,6 +29,9 @@ impl DevIdp {
                 return error(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.");
             }
         }
+        if get("grant_type") == Some("client_credentials") {
+            return client_credentials(&self.client.client_id, get("scope").unwrap_or_default());
+        }
         if get("grant_type") != Some("authorization_code") {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -118,6 +121,31 @@ impl DevIdp {
         }
         claims
     }
+}
+
+/// The client-credentials grant (what `entra-sso doctor` uses to prove the credential): a token
+/// for the app itself, `<client id>/.default` or `api://<client id>/.default`, as Entra issues.
+fn client_credentials(client_id: &str, scope: &str) -> Response<Bytes> {
+    let Some(resource) = scope.strip_suffix("/.default") else {
+        return error(StatusCode::BAD_REQUEST, "invalid_scope", 1002012, "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).");
+    };
+    if resource != client_id && resource.strip_prefix("api://") != Some(client_id) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            500011,
+            "The resource principal was not found in the tenant.",
+        );
+    }
+    pages::json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "token_type": "Bearer",
+            "expires_in": 3599,
+            "ext_expires_in": 3599,
+            "access_token": random_token(32),
+        }),
+    )
 }
 
 /// Entra's `sub` is pairwise: stable per user and app, different across apps.
