@@ -9,7 +9,6 @@ mod dev_idp;
 mod doctor;
 mod entra;
 mod faults;
-mod federated;
 mod flow;
 mod hardening;
 mod helpers;
