@@ -9,6 +9,7 @@ mod dev_idp;
 mod doctor;
 mod entra;
 mod faults;
+mod federated;
 mod flow;
 mod hardening;
 mod helpers;

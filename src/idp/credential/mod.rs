@@ -7,6 +7,10 @@
 //! background at start-up, cached and renewed before they expire, so the login path never
 //! makes an outbound call and a callback waits for a fetch only when nothing is cached.
 
+pub mod aws;
+pub mod managed_identity;
+pub mod workload_identity;
+
 use std::future::Future;
 use std::pin::Pin;
 
