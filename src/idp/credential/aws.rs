@@ -154,7 +154,11 @@ impl AwsSts {
             SignableBody::Bytes(body.as_bytes()),
         )
         .map_err(|e| format!("cannot sign: {e}"))?;
-        let (instructions, _signature) = sign(request, &params).map_err(|e| format!("cannot sign: {e}"))?.into_parts();
+        // `aws-sigv4` traces the canonical request, which holds the session token: signing runs
+        // with no subscriber, so no log level can reveal it.
+        let signed =
+            tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || sign(request, &params));
+        let (instructions, _signature) = signed.map_err(|e| format!("cannot sign: {e}"))?.into_parts();
         let mut out = vec![("content-type".to_owned(), content_type.to_owned())];
         out.extend(instructions.headers().map(|(n, v)| (n.to_owned(), v.to_owned())));
         Ok(out)
@@ -474,6 +478,35 @@ mod tests {
                 .find(|(k, _)| k == "authorization")
                 .map(|(_, v)| v.as_str())
         );
+    }
+
+    #[test]
+    fn signing_never_traces_the_session_token() {
+        #[derive(Clone, Default)]
+        struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish();
+        let headers = tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!("before signing");
+            source().signed_headers("Action=GetWebIdentityToken", SystemTime::now()).unwrap()
+        });
+        let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("before signing"), "the capture works: {log}");
+        assert!(!log.contains("session-token-value") && !log.contains("canonical"), "{log}");
+        assert!(headers.iter().any(|(k, v)| k == "x-amz-security-token" && v == "session-token-value"));
     }
 
     #[test]
