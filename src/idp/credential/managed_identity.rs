@@ -100,6 +100,7 @@ impl ManagedIdentity {
         let get = |name: &'static str| var(name).filter(|v| !v.trim().is_empty()).ok_or_else(|| not_enabled(name));
         let endpoint = get("IDENTITY_ENDPOINT")?;
         let header = SecretString::new(get("IDENTITY_HEADER")?);
+        let client_id = client_id.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
         Self::new(&endpoint, header, client_id, token_exchange_audience(authority))
     }
 
@@ -371,6 +372,14 @@ mod tests {
         let err =
             ManagedIdentity::from_env(only_endpoint, None, "https://login.microsoftonline.com/t/v2.0").unwrap_err();
         assert!(matches!(err, CredentialError::Setting { setting: "IDENTITY_HEADER", .. }), "{err}");
+        // An empty SSO_MANAGED_IDENTITY_CLIENT_ID means the system-assigned identity.
+        let both = |n: &str| match n {
+            "IDENTITY_ENDPOINT" => Some("http://127.0.0.1:1/msi/token".to_owned()),
+            "IDENTITY_HEADER" => Some("h".to_owned()),
+            _ => None,
+        };
+        let s = ManagedIdentity::from_env(both, Some(" ".into()), "https://login.microsoftonline.com/t/v2.0").unwrap();
+        assert!(s.describe().contains("system-assigned"), "{}", s.describe());
     }
 
     #[test]
