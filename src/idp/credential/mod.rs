@@ -8,11 +8,15 @@
 //! makes an outbound call and a callback waits for a fetch only when nothing is cached.
 
 pub mod aws;
+pub mod certificate;
+pub mod hints;
 pub mod managed_identity;
+pub mod renewal;
 pub mod workload_identity;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -171,6 +175,104 @@ pub enum CredentialError {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// `client_assertion_type` of every assertion-based token request.
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How the token request authenticates, built once from the settings. Cloning shares the
+/// certificate and the federated cache.
+#[derive(Clone)]
+pub enum ClientCredential {
+    /// No credential: a public client (PKCE only).
+    Public,
+    /// `SSO_CLIENT_SECRET`, sent as `client_secret`.
+    Secret(SecretString),
+    /// An assertion signed with `SSO_CLIENT_CERTIFICATE`'s key, re-signed before it expires.
+    Certificate(Arc<certificate::ClientCertificate>),
+    /// A platform-issued assertion, fetched in the background and cached.
+    Federated(Arc<renewal::FederatedCredential>),
+}
+
+impl std::fmt::Debug for ClientCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl ClientCredential {
+    /// A federated credential from any source (the sources in this module, or a test's own).
+    pub fn federated(kind: CredentialKind, source: Arc<dyn AssertionSource>) -> Self {
+        ClientCredential::Federated(Arc::new(renewal::FederatedCredential::new(kind, source)))
+    }
+
+    /// The kind; `None` for a public client.
+    pub fn kind(&self) -> Option<CredentialKind> {
+        match self {
+            ClientCredential::Public => None,
+            ClientCredential::Secret(_) => Some(CredentialKind::Secret),
+            ClientCredential::Certificate(_) => Some(CredentialKind::Certificate),
+            ClientCredential::Federated(f) => Some(f.kind()),
+        }
+    }
+
+    /// One line for logs and `doctor`; never the secret, key or token.
+    pub fn describe(&self) -> String {
+        match self {
+            ClientCredential::Public => "public client (no credential)".into(),
+            ClientCredential::Secret(_) => "client secret (SSO_CLIENT_SECRET)".into(),
+            ClientCredential::Certificate(c) => c.describe(),
+            ClientCredential::Federated(f) => format!("{}: {}", f.kind(), f.describe()),
+        }
+    }
+
+    /// Starts the background fetch and renewal of a federated assertion; nothing for the
+    /// other kinds. Call once the async runtime runs (`App::prefetch`).
+    pub fn start(&self) {
+        if let ClientCredential::Federated(f) = self {
+            f.start();
+        }
+    }
+
+    /// The token request's authentication fields for `token_endpoint` (the assertion's `aud`):
+    /// none, `client_secret`, or `client_assertion_type` and `client_assertion`. Waits on the
+    /// network only for a federated credential with nothing usable cached.
+    pub async fn form_fields(
+        &self,
+        token_endpoint: &str,
+    ) -> Result<Vec<(&'static str, SecretString)>, CredentialError> {
+        let assertion = match self {
+            ClientCredential::Public => return Ok(Vec::new()),
+            ClientCredential::Secret(s) => return Ok(vec![("client_secret", s.clone())]),
+            ClientCredential::Certificate(c) => c.assertion(token_endpoint)?,
+            ClientCredential::Federated(f) => f.assertion().await?,
+        };
+        Ok(vec![("client_assertion_type", SecretString::new(ASSERTION_TYPE)), ("client_assertion", assertion.token)])
+    }
+}
+
+/// Builds the federated source for `kind` from the environment read through `lookup`:
+/// `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` (with `SSO_MANAGED_IDENTITY_CLIENT_ID`),
+/// `AZURE_FEDERATED_TOKEN_FILE`, or the AWS region and role credentials. `authority` picks the
+/// cloud's token-exchange audience. `None` for the kinds that are not federated.
+pub fn federated_source(
+    kind: CredentialKind,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    authority: &str,
+) -> Option<Result<Arc<dyn AssertionSource>, CredentialError>> {
+    let audience = managed_identity::token_exchange_audience(authority);
+    let source: Result<Arc<dyn AssertionSource>, CredentialError> = match kind {
+        CredentialKind::Secret | CredentialKind::Certificate => return None,
+        CredentialKind::ManagedIdentity => {
+            managed_identity::ManagedIdentity::from_env(lookup, lookup("SSO_MANAGED_IDENTITY_CLIENT_ID"), authority)
+                .map(|s| Arc::new(s) as Arc<dyn AssertionSource>)
+        }
+        CredentialKind::WorkloadIdentity => {
+            workload_identity::WorkloadIdentity::from_env(lookup).map(|s| Arc::new(s) as Arc<dyn AssertionSource>)
+        }
+        CredentialKind::Aws => aws::AwsSts::from_env(lookup, audience).map(|s| Arc::new(s) as Arc<dyn AssertionSource>),
+    };
+    Some(source)
 }
 
 #[cfg(test)]
