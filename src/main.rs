@@ -16,7 +16,9 @@ const USAGE: &str = "usage:
   entra-sso dev [--port 7071] [--idp-port 7072]
                                                the whole flow against the embedded dev identity provider
   entra-sso dev-idp [--port 7072]              the dev identity provider alone (tenant SSO_TENANT_ID, client
-                                               SSO_CLIENT_ID / SSO_CLIENT_SECRET / SSO_REDIRECT_URI)";
+                                               SSO_CLIENT_ID / SSO_CLIENT_SECRET / SSO_REDIRECT_URI; accepts
+                                               assertions of SSO_CLIENT_CERTIFICATE's certificate, and of the
+                                               issuer DEV_IDP_FEDERATED_ISSUER / _SUBJECT / _JWKS / _AUDIENCE)";
 
 fn main() -> ExitCode {
     init_logging();
@@ -164,7 +166,10 @@ async fn dev_idp(args: &[String]) -> Result<(), String> {
     let tenant = var("SSO_TENANT_ID").unwrap_or_else(|| DEV_TENANT.to_owned());
     let listener = bind(port_flag(args, "--port", 7072)?).await?;
     let base = format!("http://127.0.0.1:{}", listener.local_addr().map_err(|e| e.to_string())?.port());
-    let idp = std::sync::Arc::new(DevIdp::new(&base, &tenant, client).map_err(|e| e.to_string())?);
+    let trust = entra_sso::dev_idp::AssertionTrust::from_env(var).map_err(|e| format!("configuration error: {e}"))?;
+    let idp = std::sync::Arc::new(
+        DevIdp::new(&base, &tenant, client).map_err(|e| e.to_string())?.with_assertion_trust(trust),
+    );
     println!("entra-sso dev-idp: FOR DEVELOPMENT ONLY\nauthority {}", idp.authority());
     server::run(listener, idp, server::shutdown_signal()).await;
     Ok(())
