@@ -599,3 +599,126 @@ fn test_side_dates_agree() {
     assert_eq!(iso8601(1_709_208_000), "2024-02-29T12:00:00.000Z");
     assert_eq!(parse_amz_date("20261201T173000Z"), Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_146_200)));
 }
+
+// ---------------------------------------------------------------------------------------------
+// End to end: each source signs a user in against the dev IdP, which trusts the platform issuer.
+
+mod end_to_end {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use entra_sso::dev_idp::{AssertionTrust, DevClient, DevIdp, FederatedKeys, FederatedTrust, DEV_TENANT};
+    use entra_sso::Settings;
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::helpers::{
+        dev_key, error_code, me, serve_on, sign_in, spawn_with, Jar, CLIENT_ID, REDIRECT_URI, SECRET_A,
+    };
+
+    /// A dev IdP whose client has no secret and trusts `issuer`'s tokens about `subject`.
+    async fn idp_trusting(issuer: &str, subject: &str) -> (String, Running) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let client = DevClient { client_id: CLIENT_ID.into(), client_secret: None, redirect_uri: REDIRECT_URI.into() };
+        let trust = AssertionTrust {
+            certificate: None,
+            federated: Some(FederatedTrust {
+                issuer: issuer.into(),
+                subject: subject.into(),
+                audience: AUDIENCE_PUBLIC.into(),
+                keys: FederatedKeys::Jwks(platform_jwks().to_string()),
+            }),
+        };
+        let idp = Arc::new(DevIdp::with_key(&base, DEV_TENANT, client, dev_key()).unwrap().with_assertion_trust(trust));
+        let authority = idp.authority().to_owned();
+        (authority, serve_on(listener, idp))
+    }
+
+    fn settings(authority: &str, credential: &str, platform: &[(&str, String)]) -> Settings {
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("SSO_CLIENT_ID".into(), CLIENT_ID.into()),
+            ("SSO_AUTHORITY".into(), authority.into()),
+            ("SSO_REDIRECT_URI".into(), REDIRECT_URI.into()),
+            ("SSO_SECRET".into(), SECRET_A.into()),
+            ("SSO_CLIENT_CREDENTIAL".into(), credential.into()),
+        ]);
+        vars.extend(platform.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        Settings::from_lookup(|k| vars.get(k).cloned()).expect("federated settings are valid")
+    }
+
+    /// Signs alice in at an instance with `settings`; the callback's status and `/api/me`.
+    async fn sign_in_alice(settings: Settings) -> (u16, String, u16) {
+        let app = spawn_with(settings).await;
+        let mut jar = Jar::default();
+        let r = sign_in(&app.base, &app.base, &mut jar, "alice").await;
+        let status = r.status().as_u16();
+        if status != 302 && status != 303 {
+            let (s, code) = error_code(r).await;
+            return (s, code, 0);
+        }
+        let (me_status, _) = me(&app.base, &mut jar).await;
+        (status, String::new(), me_status)
+    }
+
+    fn is_signed_in(result: &(u16, String, u16)) -> bool {
+        matches!(result, (302 | 303, _, 200))
+    }
+
+    #[tokio::test]
+    async fn managed_identity_signs_in() {
+        let (_mi, mi_server) = IdentityEndpoint::spawn(AUDIENCE_PUBLIC, false).await;
+        let platform = [
+            ("IDENTITY_ENDPOINT", format!("{}/msi/token", mi_server.base)),
+            ("IDENTITY_HEADER", IDENTITY_HEADER.to_owned()),
+        ];
+        let (authority, _idp) = idp_trusting(MI_ISSUER, MI_PRINCIPAL).await;
+        let result = sign_in_alice(settings(&authority, "managed-identity", &platform)).await;
+        assert!(is_signed_in(&result), "{result:?}");
+
+        // A federated credential for another subject: refused at the token endpoint.
+        let (authority, _idp) = idp_trusting(MI_ISSUER, "someone-else").await;
+        let result = sign_in_alice(settings(&authority, "managed-identity", &platform)).await;
+        assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn workload_identity_signs_in() {
+        let dir = token_dir("e2e");
+        let path = dir.join("token");
+        let iss = "https://oidc.prod-aks.azure.com/e2e/";
+        std::fs::write(&path, platform_token(iss, "system:serviceaccount:sso:app", AUDIENCE_PUBLIC, 3600)).unwrap();
+        let platform = [("AZURE_FEDERATED_TOKEN_FILE", path.display().to_string())];
+        let (authority, _idp) = idp_trusting(iss, "system:serviceaccount:sso:app").await;
+        let result = sign_in_alice(settings(&authority, "workload-identity", &platform)).await;
+        assert!(is_signed_in(&result), "{result:?}");
+
+        // A token from another issuer is refused.
+        let (authority, _idp) = idp_trusting("https://oidc.other.example/", "system:serviceaccount:sso:app").await;
+        let result = sign_in_alice(settings(&authority, "workload-identity", &platform)).await;
+        assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn aws_signs_in() {
+        let (sts, sts_server) = EmulatedSts::spawn(StsMode::Issue).await;
+        let platform = [
+            ("AWS_REGION", REGION.to_owned()),
+            ("AWS_ACCESS_KEY_ID", AKID.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
+            ("AWS_SESSION_TOKEN", SESSION_TOKEN.to_owned()),
+            ("SSO_AWS_STS_ENDPOINT", format!("{}/", sts_server.base)),
+        ];
+        let (authority, _idp) = idp_trusting(AWS_ISSUER, ROLE_ARN).await;
+        let result = sign_in_alice(settings(&authority, "aws", &platform)).await;
+        assert!(is_signed_in(&result), "{result:?}");
+        assert!(sts.requests.load(Ordering::SeqCst) >= 1);
+
+        // STS refuses (no permission): the callback fails as a token exchange failure.
+        *sts.mode.lock().unwrap() = StsMode::AccessDenied;
+        let (authority, _idp) = idp_trusting(AWS_ISSUER, ROLE_ARN).await;
+        let result = sign_in_alice(settings(&authority, "aws", &platform)).await;
+        assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+    }
+}
