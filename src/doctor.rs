@@ -15,12 +15,20 @@ use serde::Deserialize;
 
 use crate::config::{ConfigError, Settings};
 use crate::idp::authority::is_guid;
+use crate::idp::credential::{hints, ClientCredential};
 use crate::idp::provider::Metadata;
-use crate::tokens::secret::SecretString;
 use crate::web::errors::cap;
 
 /// Largest clock difference with the provider that passes without a warning.
 pub const MAX_CLOCK_SKEW_SECS: u64 = 60;
+
+/// A certificate closer to its expiry than this is a warning.
+pub const CERTIFICATE_WARNING_DAYS: u64 = 30;
+
+/// The settings and platform variables a credential is made of: one of them refused, the rest
+/// of the settings are read again as a public client's.
+const CREDENTIAL_VARIABLES: &[&str] =
+    &["SSO_CLIENT_CREDENTIAL", "SSO_CLIENT_SECRET", "SSO_CLIENT_CERTIFICATE", "SSO_MANAGED_IDENTITY_CLIENT_ID"];
 
 /// Longest redirect URI Entra accepts in an app registration.
 const MAX_REDIRECT_URI_LEN: usize = 256;
@@ -196,6 +204,16 @@ fn read_settings(lookup: &impl Fn(&str) -> Option<String>, report: &mut Report) 
                 }
                 report.checks.push(refusal(&e));
                 refused += 1;
+                let credential = CREDENTIAL_VARIABLES.contains(&e.variable)
+                    || placeholder(e.variable).is_none() && !e.variable.starts_with("SSO_");
+                if credential {
+                    // The credential or a platform variable it needs: read the rest as a public client's.
+                    for variable in CREDENTIAL_VARIABLES {
+                        replaced.retain(|(n, _)| n != variable);
+                        replaced.push((variable, None));
+                    }
+                    continue;
+                }
                 replaced.push((e.variable, placeholder(e.variable)));
                 match e.variable {
                     // The authority is read from either; a faulty one falls back on a tenant.
@@ -279,19 +297,41 @@ fn check_tenants(settings: &Settings, report: &mut Report) {
 }
 
 fn check_credential(settings: &Settings, report: &mut Report) {
-    match &settings.client_secret {
-        Some(secret) if is_guid(secret.expose().trim()) => report.checks.push(Check::fail(
-            "credential",
+    let subject = "credential";
+    match &settings.credential {
+        ClientCredential::Secret(secret) if is_guid(secret.expose().trim()) => report.checks.push(Check::fail(
+            subject,
             "SSO_CLIENT_SECRET looks like a secret's ID (a GUID), not its value",
             "copy the secret's Value, shown once when it is created under Certificates & secrets",
         )),
-        Some(_) => report.checks.push(Check::pass("credential", "client secret (SSO_CLIENT_SECRET)")),
-        None => report.checks.push(Check::warn(
-            "credential",
+        ClientCredential::Public => report.checks.push(Check::warn(
+            subject,
             "none: a public client, which redeems codes with PKCE alone",
             "Entra requires a credential for redirect URIs on the Web platform; configure one unless the \
              registration allows public client flows",
         )),
+        ClientCredential::Certificate(cert) => {
+            let info = cert.certificate();
+            let now = crate::now();
+            let days = info.not_after.saturating_sub(now) / 86_400;
+            let finding = format!("{}; {days} days left", cert.describe());
+            if info.not_after <= now {
+                report.checks.push(Check::fail(
+                    subject,
+                    finding,
+                    "create a new certificate and upload it (docs/azure.md, Certificate)",
+                ));
+            } else if days < CERTIFICATE_WARNING_DAYS {
+                report.checks.push(Check::warn(
+                    subject,
+                    finding,
+                    "upload its successor with `az ad app credential reset --cert … --append`, then switch SSO_CLIENT_CERTIFICATE",
+                ));
+            } else {
+                report.checks.push(Check::pass(subject, finding));
+            }
+        }
+        other => report.checks.push(Check::pass(subject, other.describe())),
     }
 }
 
@@ -474,14 +514,6 @@ fn check_clock(date: Option<&str>, now: u64, report: &mut Report) {
     }
 }
 
-/// The credential's form fields, or why there are none to test.
-fn credential_fields(settings: &Settings) -> Result<Vec<(&'static str, SecretString)>, String> {
-    match &settings.client_secret {
-        Some(secret) => Ok(vec![("client_secret", secret.clone())]),
-        None => Err("no client credential configured".into()),
-    }
-}
-
 /// Proves the credential with a client-credentials request for the app itself.
 async fn client_credential(http: &reqwest::Client, settings: &Settings, metadata: &Metadata, report: &mut Report) {
     let subject = "client credential";
@@ -493,16 +525,28 @@ async fn client_credential(http: &reqwest::Client, settings: &Settings, metadata
         ));
         return;
     }
-    let fields = match credential_fields(settings) {
-        Ok(f) => f,
-        Err(why) => {
-            report.checks.push(Check::warn(subject, format!("not tested: {why}"), "configure a client credential"));
-            return;
-        }
-    };
+    if matches!(settings.credential, ClientCredential::Public) {
+        report.checks.push(Check::warn(
+            subject,
+            "not tested: no client credential configured",
+            "configure a client credential",
+        ));
+        return;
+    }
     let token_endpoint = match settings.authority.entra_endpoints() {
         Some(e) => e.token,
         None => metadata.token_endpoint.clone(),
+    };
+    let fields = match settings.credential.form_fields(&token_endpoint).await {
+        Ok(f) => f,
+        Err(e) => {
+            report.checks.push(Check::fail(
+                subject,
+                format!("no assertion from {}: {e}", settings.credential.describe()),
+                "the platform's identity must be reachable from where doctor runs (run it inside the app, or --offline elsewhere)",
+            ));
+            return;
+        }
     };
     let scope = format!("{}/.default", settings.client_id);
     let mut form: Vec<(&str, &str)> = vec![
@@ -557,7 +601,11 @@ async fn client_credential(http: &reqwest::Client, settings: &Settings, metadata
                 ),
                 None => format!("refused: {error}: {}", cap(&first_sentence, 300)),
             };
-            report.checks.push(Check::fail(subject, finding, refusal_fix(code)));
+            let fix = code
+                .and_then(|c| u32::try_from(c).ok())
+                .and_then(|c| hints::hint(c, settings.credential.kind()))
+                .unwrap_or_else(|| refusal_fix(code).to_owned());
+            report.checks.push(Check::fail(subject, finding, fix));
         }
         _ => report.checks.push(Check::fail(
             subject,

@@ -192,7 +192,8 @@ async fn a_wrong_client_secret_is_refused_with_its_aadsts_code() {
         line.starts_with("✗ client credential: refused: AADSTS7000215 invalid_client: Invalid client secret provided."),
         "{line}"
     );
-    assert!(line.contains(" — SSO_CLIENT_SECRET must be a current secret's Value (not its Secret ID)"), "{line}");
+    let fix = line.split_once(" — ").map(|(_, fix)| fix).unwrap_or_default();
+    assert!(fix.contains("SSO_CLIENT_SECRET") && fix.contains("Secret ID"), "{line}");
     assert!(!run.stdout.contains("not-the-secret-value"));
 
     // A secret's ID pasted for its value is caught offline.
@@ -266,4 +267,96 @@ async fn the_dev_idp_grants_client_credentials_for_the_app_itself_only() {
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
     let (status, body) = post(form("https://graph.microsoft.com/.default", CLIENT_SECRET)).await;
     assert_eq!((status, body["error_codes"][0].as_u64()), (400, Some(500_011)));
+}
+
+/// A self-signed certificate and its key in one PEM file, valid for `days`, made by `openssl`.
+fn certificate_pem(name: &str, days: u32) -> std::path::PathBuf {
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("doctor-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=doctor-test", "-days", &days.to_string()])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success());
+    let pem = dir.join("client.pem");
+    let both = [std::fs::read(&key).unwrap(), std::fs::read(&cert).unwrap()].concat();
+    std::fs::write(&pem, both).unwrap();
+    pem
+}
+
+#[tokio::test]
+async fn certificate_material_is_read_and_its_expiry_reported() {
+    let authority = dead_authority().await;
+    let cert = |path: &std::path::Path| path.to_str().unwrap().to_owned();
+    let long = cert(&certificate_pem("long", 400));
+    let run = doctor(
+        &["--offline"],
+        &config(
+            &authority,
+            &[("SSO_CLIENT_SECRET", ""), ("SSO_CLIENT_CREDENTIAL", "certificate"), ("SSO_CLIENT_CERTIFICATE", &long)],
+        ),
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let line = run.line("credential");
+    assert!(line.starts_with("✓ credential: certificate ") && line.contains("CN=doctor-test"), "{line}");
+    assert!(line.ends_with("; 399 days left") || line.ends_with("; 400 days left"), "{line}");
+
+    let short = cert(&certificate_pem("short", 10));
+    let run = doctor(
+        &["--offline"],
+        &config(
+            &authority,
+            &[("SSO_CLIENT_SECRET", ""), ("SSO_CLIENT_CREDENTIAL", "certificate"), ("SSO_CLIENT_CERTIFICATE", &short)],
+        ),
+    )
+    .await;
+    assert_eq!(run.code, 0, "a warning only: {}", run.stdout);
+    let line = run.line("credential");
+    assert!(
+        line.starts_with("! credential: certificate ") && line.contains(" days left — upload its successor"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_certificate_fails_with_the_setting_named() {
+    let authority = dead_authority().await;
+    let vars = config(
+        &authority,
+        &[
+            ("SSO_CLIENT_SECRET", ""),
+            ("SSO_CLIENT_CREDENTIAL", "certificate"),
+            ("SSO_CLIENT_CERTIFICATE", "/nonexistent/entra-sso/client.pem"),
+            ("SSO_SECRET", "too-short"),
+        ],
+    );
+    let run = doctor(&["--offline"], &vars).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let line = run.line("SSO_CLIENT_CERTIFICATE");
+    assert!(line.starts_with("✗ SSO_CLIENT_CERTIFICATE: ") && line.contains(" — "), "{line}");
+    // The settings after the credential are still checked.
+    assert!(run.line("SSO_SECRET").starts_with("✗ SSO_SECRET: "), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn a_federated_mode_without_its_platform_variables_fails() {
+    let authority = dead_authority().await;
+    let vars = config(&authority, &[("SSO_CLIENT_SECRET", ""), ("SSO_CLIENT_CREDENTIAL", "managed-identity")]);
+    let run = doctor(&["--offline"], &vars).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(run.marks('✗'), 1, "{}", run.stdout);
+    assert!(run.stdout.starts_with("✗ IDENTITY_ENDPOINT: "), "{}", run.stdout);
+
+    let vars = config(&authority, &[("SSO_CLIENT_SECRET", ""), ("SSO_CLIENT_CREDENTIAL", "workload-identity")]);
+    let run = doctor(&["--offline"], &vars).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stdout.starts_with("✗ AZURE_FEDERATED_TOKEN_FILE: "), "{}", run.stdout);
 }
