@@ -387,3 +387,81 @@ async fn fetch(url: &str) -> Result<String, String> {
     }
     String::from_utf8(bytes.to_vec()).map_err(|_| "the JWKS is not UTF-8".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn federated_settings_go_together_and_files_must_hold_rsa_keys() {
+        assert!(!AssertionTrust::from_env(env(&[])).unwrap().any());
+        let err = AssertionTrust::from_env(env(&[("DEV_IDP_FEDERATED_ISSUER", "https://i")])).unwrap_err();
+        assert!(err.contains("set all three or none"), "{err}");
+        let url = AssertionTrust::from_env(env(&[
+            ("DEV_IDP_FEDERATED_ISSUER", "https://issuer.example"),
+            ("DEV_IDP_FEDERATED_SUBJECT", "sub"),
+            ("DEV_IDP_FEDERATED_JWKS", "http://127.0.0.1:9/keys"),
+        ]))
+        .unwrap();
+        let fed = url.federated.unwrap();
+        assert!(matches!(fed.keys, FederatedKeys::Url(_)));
+        assert_eq!(fed.audience, TOKEN_EXCHANGE_AUDIENCE);
+
+        let dir = std::env::temp_dir().join(format!("entra-sso-jwks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("jwks.json");
+        std::fs::write(&path, r#"{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}]}"#).unwrap();
+        let file = |p: &str| {
+            AssertionTrust::from_env(env(&[
+                ("DEV_IDP_FEDERATED_ISSUER", "https://issuer.example"),
+                ("DEV_IDP_FEDERATED_SUBJECT", "sub"),
+                ("DEV_IDP_FEDERATED_JWKS", p),
+                ("DEV_IDP_FEDERATED_AUDIENCE", "api://custom"),
+            ]))
+        };
+        let err = file(path.to_str().unwrap()).unwrap_err();
+        assert!(err.contains("no RSA key"), "{err}");
+        std::fs::write(&path, r#"{"keys":[{"kty":"RSA","kid":"k","n":"AQAB","e":"AQAB"}]}"#).unwrap();
+        let trust = file(path.to_str().unwrap()).unwrap();
+        assert_eq!(trust.federated.unwrap().audience, "api://custom");
+        let err = file(dir.join("missing.json").to_str().unwrap()).unwrap_err();
+        assert!(err.contains("cannot read"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_certificate_setting_without_a_certificate_is_refused() {
+        let err = AssertionTrust::from_env(env(&[(
+            "SSO_CLIENT_CERTIFICATE",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )]))
+        .unwrap_err();
+        assert!(err.contains("holds no certificate"), "{err}");
+    }
+
+    #[test]
+    fn audiences_may_be_a_string_or_a_list_and_time_has_skew() {
+        let claims = |aud: serde_json::Value, exp: u64, nbf: Option<u64>| Claims {
+            iss: None,
+            sub: None,
+            aud: Some(aud),
+            exp: Some(exp),
+            nbf,
+        };
+        assert!(claims("a".into(), 0, None).has_audience("a"));
+        assert!(claims(serde_json::json!(["b", "a"]), 0, None).has_audience("a"));
+        assert!(!claims(serde_json::json!(["b"]), 0, None).has_audience("a"));
+        assert!(!claims(serde_json::json!(1), 0, None).has_audience("a"));
+        let now = 10_000;
+        assert!(claims("a".into(), now - 100, None).timely(now), "expired within the skew");
+        assert!(!claims("a".into(), now - SKEW_SECS, None).timely(now));
+        assert!(claims("a".into(), now + 600, Some(now + 200)).timely(now));
+        assert!(!claims("a".into(), now + 600, Some(now + SKEW_SECS + 1)).timely(now));
+    }
+}

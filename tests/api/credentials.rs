@@ -261,6 +261,37 @@ async fn a_federated_assertion_signs_in_and_is_fetched_off_the_login_path() {
     assert_eq!(source.fetches.load(Ordering::SeqCst), 1, "fetched in the background");
 }
 
+/// A platform that cannot be reached.
+struct Down;
+
+impl AssertionSource for Down {
+    fn fetch(&self) -> AssertionFuture<'_> {
+        Box::pin(async {
+            Err(entra_sso::idp::credential::CredentialError::Unreachable {
+                origin: "a test's identity endpoint".into(),
+                reason: "connection refused".into(),
+            })
+        })
+    }
+    fn describe(&self) -> String {
+        "a test's identity endpoint".into()
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_platform_fails_the_callback_as_a_token_exchange_failure() {
+    let (authority, _idp) = idp_trusting_platform().await;
+    let mut s = settings(&authority, &[]);
+    s.credential = ClientCredential::federated(CredentialKind::ManagedIdentity, Arc::new(Down));
+    let result = sign_in_alice(s.clone()).await;
+    assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+    let provider = Provider::new(ProviderConfig::from(&s));
+    let verifier = SecretString::new("a-verifier-that-is-long-enough-for-pkce-0123456789");
+    let err = provider.redeem("flow-2", entra_sso::now() + 600, "code", &verifier).await.unwrap_err();
+    assert!(matches!(err, TokenError::Credential(_)), "{err}");
+    assert!(err.to_string().contains("a test's identity endpoint unreachable: connection refused"), "{err}");
+}
+
 #[tokio::test]
 async fn a_federated_mismatch_fails_with_its_code_and_the_fix() {
     let (authority, _idp) = idp_trusting_platform().await;
