@@ -352,3 +352,128 @@ async fn the_dev_idp_answers_aadsts_errors_for_malformed_assertions() {
     let fresh = cert.sign(&token_endpoint(&authority), entra_sso::now()).unwrap();
     assert_eq!(post(base(fresh.token.expose(), jwt_bearer)).await, (400, 70000));
 }
+
+// -- The binaries: `entra-sso dev-idp` reads SSO_CLIENT_CERTIFICATE, `entra-sso serve` signs. ---
+
+/// A child process killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn binary(args: &[&str], env: &[(&str, String)]) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_entra-sso"));
+    c.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info")
+        .env("SSO_LOG_FORMAT", "json")
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+async fn wait_for_port(port: u16) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("nothing listens on {port}");
+}
+
+/// `entra-sso serve` in certificate mode with the PEM file at `pem`, against `authority`; its
+/// log is returned once `run` is done and the process stopped.
+async fn serve_with_certificate<F, Fut>(authority: &str, pem: &std::path::Path, run: F) -> String
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let port = free_port();
+    let child = binary(
+        &["serve"],
+        &[
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
+            ("SSO_CLIENT_ID", CLIENT_ID.into()),
+            ("SSO_AUTHORITY", authority.into()),
+            ("SSO_REDIRECT_URI", REDIRECT_URI.into()),
+            ("SSO_SECRET", SECRET_A.into()),
+            ("SSO_CLIENT_CREDENTIAL", "certificate".into()),
+            ("SSO_CLIENT_CERTIFICATE", pem.display().to_string()),
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut child = Child(child);
+    let mut stderr = child.0.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    wait_for_port(port).await;
+    run(format!("http://127.0.0.1:{port}")).await;
+    drop(child);
+    reader.join().unwrap()
+}
+
+#[tokio::test]
+async fn the_binaries_sign_in_with_a_certificate_and_log_the_fix_for_a_wrong_one() {
+    let dir = std::env::temp_dir().join(format!("entra-sso-cred-bin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (good, wrong) = (dir.join("good.pem"), dir.join("wrong.pem"));
+    std::fs::write(&good, format!("{}{}", key_pem(0), cert_pem(0))).unwrap();
+    std::fs::write(&wrong, format!("{}{}", key_pem(1), cert_pem(1))).unwrap();
+
+    // The dev IdP is given the whole PEM, as the handler is, and uses only its certificate.
+    let idp_port = free_port();
+    let _idp = Child(
+        binary(
+            &["dev-idp", "--port", &idp_port.to_string()],
+            &[
+                ("SSO_CLIENT_ID", CLIENT_ID.into()),
+                ("SSO_REDIRECT_URI", REDIRECT_URI.into()),
+                ("SSO_CLIENT_CERTIFICATE", good.display().to_string()),
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    wait_for_port(idp_port).await;
+    let authority = format!("http://127.0.0.1:{idp_port}/{DEV_TENANT}/v2.0");
+
+    let log = serve_with_certificate(&authority, &good, |base| async move {
+        let mut jar = Jar::default();
+        let r = sign_in(&base, &base, &mut jar, "alice").await;
+        assert!(matches!(r.status().as_u16(), 302 | 303), "{}", r.status());
+        assert_eq!(me(&base, &mut jar).await.0, 200);
+    })
+    .await;
+    assert!(log.contains("signed in"), "{log}");
+
+    let log = serve_with_certificate(&authority, &wrong, |base| async move {
+        let r = sign_in(&base, &base, &mut Jar::default(), "alice").await;
+        assert_eq!(error_code(r).await, (502, "token_exchange_failed".to_owned()));
+    })
+    .await;
+    assert!(log.contains("AADSTS700027"), "{log}");
+    assert!(log.contains("upload SSO_CLIENT_CERTIFICATE's certificate"), "{log}");
+    // Neither the assertion (its header `{"alg":"PS256",…` in base64url) nor the key is logged.
+    assert!(!log.contains("eyJhbGciOiJQUzI1NiIs") && !log.contains("PRIVATE KEY"), "{log}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -221,15 +221,22 @@ impl ClientCertificate {
     pub fn load(value: &str, client_id: &str, now: u64) -> Result<Self, CredentialError> {
         let pem = read_setting(value)?;
         let cert = Self::from_pem(&pem, client_id, now)?;
-        let days = cert.cert.not_after.saturating_sub(now) / 86_400;
-        if days < EXPIRY_WARNING_DAYS {
-            tracing::warn!(
-                certificate = %cert.describe(),
-                "SSO_CLIENT_CERTIFICATE expires in {days} day(s): upload a new certificate to the app registration and \
-                 replace this one"
-            );
+        if let Some(warning) = cert.expiry_warning(now) {
+            tracing::warn!(certificate = %cert.describe(), "{warning}");
         }
         Ok(cert)
+    }
+
+    /// A warning when the certificate expires within [`EXPIRY_WARNING_DAYS`] of `now`.
+    pub fn expiry_warning(&self, now: u64) -> Option<String> {
+        let days = self.cert.not_after.saturating_sub(now) / 86_400;
+        (days < EXPIRY_WARNING_DAYS).then(|| {
+            format!(
+                "SSO_CLIENT_CERTIFICATE expires in {days} day(s), on {}: create a new certificate, upload it to the \
+                 app registration, then replace this one",
+                format_date(self.cert.not_after)
+            )
+        })
     }
 
     /// The same from the PEM text.
@@ -522,6 +529,9 @@ pub(crate) mod tests {
         );
         let cred = ClientCertificate::from_pem(pem.as_bytes(), CLIENT, now).unwrap();
         assert!(cred.certificate().not_after >= now + 364 * DAY);
+        assert_eq!(cred.expiry_warning(now), None);
+        let warning = cred.expiry_warning(cred.certificate().not_after - 10 * DAY).unwrap();
+        assert!(warning.contains("expires in 10 day(s)") && warning.contains("upload it"), "{warning}");
         assert!(cred.describe().contains("CN=") && cred.describe().contains("thumbprint"), "{}", cred.describe());
     }
 
