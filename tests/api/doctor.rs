@@ -360,3 +360,51 @@ async fn a_federated_mode_without_its_platform_variables_fails() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.stdout.starts_with("✗ AZURE_FEDERATED_TOKEN_FILE: "), "{}", run.stdout);
 }
+
+/// A dev identity provider that accepts assertions of the certificate in `pem` (and no secret).
+async fn spawn_idp_trusting(pem: &std::path::Path) -> crate::helpers::TestIdp {
+    use entra_sso::dev_idp::{AssertionTrust, DevClient, DevIdp, DEV_TENANT};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let client = DevClient { client_id: CLIENT_ID.into(), client_secret: None, redirect_uri: REDIRECT_URI.into() };
+    let pem = pem.to_str().unwrap().to_owned();
+    let trust = AssertionTrust::from_env(|name| (name == "SSO_CLIENT_CERTIFICATE").then(|| pem.clone())).unwrap();
+    let idp =
+        DevIdp::with_key(&base, DEV_TENANT, client, crate::helpers::dev_key()).unwrap().with_assertion_trust(trust);
+    let idp = std::sync::Arc::new(idp);
+    let authority = idp.authority().to_owned();
+    crate::helpers::TestIdp { authority, _server: crate::helpers::serve_on(listener, idp) }
+}
+
+#[tokio::test]
+async fn a_certificate_is_proved_and_an_unregistered_one_refused_with_its_aadsts_code() {
+    let registered = certificate_pem("registered", 90);
+    let other = certificate_pem("unregistered", 90);
+    let idp = spawn_idp_trusting(&registered).await;
+    let vars = |pem: &std::path::Path| {
+        vec![
+            ("SSO_CLIENT_ID", CLIENT_ID.to_owned()),
+            ("SSO_AUTHORITY", idp.authority.clone()),
+            ("SSO_REDIRECT_URI", REDIRECT_URI.to_owned()),
+            ("SSO_SECRET", SECRET_A.to_owned()),
+            ("SSO_CLIENT_CREDENTIAL", "certificate".to_owned()),
+            ("SSO_CLIENT_CERTIFICATE", pem.to_str().unwrap().to_owned()),
+        ]
+    };
+    let good = vars(&registered);
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = doctor(&[], &good).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.line("client credential").starts_with("✓ client credential: the provider accepted it"));
+
+    let bad = vars(&other);
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = doctor(&[], &bad).await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let line = run.line("client credential");
+    assert!(line.starts_with("✗ client credential: refused: AADSTS700027 invalid_client"), "{line}");
+    assert!(line.contains(" — ") && line.contains("certificate"), "{line}");
+    let key = std::fs::read_to_string(&other).unwrap();
+    let key_body = key.lines().nth(1).unwrap();
+    assert!(!run.stdout.contains(key_body) && !run.stderr.contains(key_body), "the key never shows");
+}
