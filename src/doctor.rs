@@ -22,9 +22,6 @@ use crate::web::errors::cap;
 /// Largest clock difference with the provider that passes without a warning.
 pub const MAX_CLOCK_SKEW_SECS: u64 = 60;
 
-/// A certificate closer to its expiry than this is a warning.
-pub const CERTIFICATE_WARNING_DAYS: u64 = 30;
-
 /// The settings and platform variables a credential is made of: one of them refused, the rest
 /// of the settings are read again as a public client's.
 const CREDENTIAL_VARIABLES: &[&str] =
@@ -321,12 +318,9 @@ fn check_credential(settings: &Settings, report: &mut Report) {
                     finding,
                     "create a new certificate and upload it (docs/azure.md, Certificate)",
                 ));
-            } else if days < CERTIFICATE_WARNING_DAYS {
-                report.checks.push(Check::warn(
-                    subject,
-                    finding,
-                    "upload its successor with `az ad app credential reset --cert … --append`, then switch SSO_CLIENT_CERTIFICATE",
-                ));
+            } else if let Some(warning) = cert.expiry_warning(now) {
+                let fix = warning.split_once(": ").map_or(warning.as_str(), |(_, fix)| fix).to_owned();
+                report.checks.push(Check::warn(subject, finding, fix));
             } else {
                 report.checks.push(Check::pass(subject, finding));
             }

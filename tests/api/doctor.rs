@@ -321,7 +321,8 @@ async fn certificate_material_is_read_and_its_expiry_reported() {
     assert_eq!(run.code, 0, "a warning only: {}", run.stdout);
     let line = run.line("credential");
     assert!(
-        line.starts_with("! credential: certificate ") && line.contains(" days left — upload its successor"),
+        line.starts_with("! credential: certificate ")
+            && line.contains(" days left — create a new certificate, upload it"),
         "{line}"
     );
 }
