@@ -78,9 +78,11 @@ impl App {
         Arc::new(app)
     }
 
-    /// Starts fetching discovery metadata and signing keys in the background.
+    /// Starts fetching discovery metadata and signing keys in the background, and a federated
+    /// client assertion (then renews it before it expires).
     pub fn prefetch(&self) {
         self.provider.prefetch();
+        self.settings.credential.start();
     }
 
     /// The settings this instance runs with.

@@ -8,6 +8,8 @@ use std::time::Duration;
 use url::Url;
 
 use crate::idp::authority::Authority;
+use crate::idp::credential::certificate::{self, ClientCertificate};
+use crate::idp::credential::{federated_source, ClientCredential, CredentialError, CredentialKind};
 use crate::idp::policy::{Policy, TenantPolicy};
 use crate::idp::provider::ProviderConfig;
 use crate::tokens::secret::{SecretString, SigningSecret, SigningSecrets};
@@ -67,8 +69,10 @@ pub struct Settings {
     pub client_id: String,
     /// `SSO_TENANT_ID` or `SSO_AUTHORITY`.
     pub authority: Authority,
-    /// `SSO_CLIENT_SECRET`; `None` for a public client (PKCE only).
+    /// `SSO_CLIENT_SECRET`, set only when the credential is `secret`.
     pub client_secret: Option<SecretString>,
+    /// `SSO_CLIENT_CREDENTIAL` with its material: how the token request authenticates.
+    pub credential: ClientCredential,
     /// `SSO_REDIRECT_URI`, exactly as registered.
     pub redirect_uri: Url,
     /// `SSO_SECRET`, split on commas and decoded; the first signs, all verify.
@@ -140,12 +144,17 @@ impl Settings {
         let tenants = parse_tenants(get("SSO_ALLOWED_TENANTS"), &authority)?;
         let policy = parse_policy(&get, &authority, tenants)?;
         let cookie_domain = get("SSO_COOKIE_DOMAIN").map(|d| parse_cookie_domain(&d, &redirect_uri)).transpose()?;
+        let credential = parse_credential(&get, &client_id, &authority)?;
         Ok(Settings {
             session_audience: parse_audience(get("SSO_SESSION_AUDIENCE"))?.unwrap_or_else(|| client_id.clone()),
             cookie_domain,
             client_id,
             authority,
-            client_secret: get("SSO_CLIENT_SECRET").map(SecretString::new),
+            client_secret: match &credential {
+                ClientCredential::Secret(s) => Some(s.clone()),
+                _ => None,
+            },
+            credential,
             redirect_uri,
             secrets,
             extra_scopes: parse_scopes(get("SSO_SCOPES"))?,
@@ -183,6 +192,77 @@ impl Settings {
         let path = self.redirect_uri.path();
         let parent = &path[..path.rfind('/').unwrap_or(0)];
         format!("{}{parent}", self.redirect_uri.origin().ascii_serialization())
+    }
+}
+
+/// Settings that belong to one credential kind only: set with another, they are a mistake.
+const KIND_ONLY: &[(&str, CredentialKind)] = &[
+    ("SSO_CLIENT_SECRET", CredentialKind::Secret),
+    ("SSO_CLIENT_CERTIFICATE", CredentialKind::Certificate),
+    ("SSO_MANAGED_IDENTITY_CLIENT_ID", CredentialKind::ManagedIdentity),
+];
+
+/// `SSO_CLIENT_CREDENTIAL` and the material of the kind it names. Unset, it is `secret` when
+/// `SSO_CLIENT_SECRET` is set and a public client otherwise.
+fn parse_credential(
+    get: &dyn Fn(&str) -> Option<String>,
+    client_id: &str,
+    authority: &Authority,
+) -> Result<ClientCredential, ConfigError> {
+    const VAR: &str = "SSO_CLIENT_CREDENTIAL";
+    let kind = match get(VAR) {
+        Some(v) => Some(CredentialKind::parse(&v).ok_or_else(|| {
+            ConfigError::new(VAR, "must be `secret`, `certificate`, `managed-identity`, `workload-identity` or `aws`")
+        })?),
+        None if get("SSO_CLIENT_SECRET").is_some() => Some(CredentialKind::Secret),
+        None => None,
+    };
+    for (setting, owner) in KIND_ONLY {
+        if get(setting).is_some() && kind != Some(*owner) {
+            let now = match kind {
+                Some(k) => format!("SSO_CLIENT_CREDENTIAL is `{k}`"),
+                None => "SSO_CLIENT_CREDENTIAL is not set".to_owned(),
+            };
+            let fix = if *owner == CredentialKind::Secret {
+                "remove it: a secret left in the settings defeats a secretless credential".to_owned()
+            } else {
+                format!("set SSO_CLIENT_CREDENTIAL={owner}, or remove it")
+            };
+            return Err(ConfigError::new(setting, format!("is set but {now}; {fix}")));
+        }
+    }
+    let Some(kind) = kind else { return Ok(ClientCredential::Public) };
+    let setting_error = |e: CredentialError| match e {
+        CredentialError::Setting { setting, reason } => ConfigError::new(setting, reason),
+        other => ConfigError::new(VAR, format!("{kind}: {other}")),
+    };
+    match kind {
+        CredentialKind::Secret => {
+            let secret = get("SSO_CLIENT_SECRET").ok_or_else(|| {
+                ConfigError::new("SSO_CLIENT_SECRET", "required when SSO_CLIENT_CREDENTIAL is `secret`")
+            })?;
+            Ok(ClientCredential::Secret(SecretString::new(secret)))
+        }
+        CredentialKind::Certificate => {
+            let value = get(certificate::SETTING).ok_or_else(|| {
+                ConfigError::new(
+                    certificate::SETTING,
+                    "required when SSO_CLIENT_CREDENTIAL is `certificate`: a PEM file path, or the PEM itself, \
+                     holding the RSA private key and its certificate",
+                )
+            })?;
+            let cert = ClientCertificate::load(&value, client_id, crate::now()).map_err(|e| match e {
+                CredentialError::Material { reason, .. } => ConfigError::new(certificate::SETTING, reason),
+                other => setting_error(other),
+            })?;
+            Ok(ClientCredential::Certificate(std::sync::Arc::new(cert)))
+        }
+        federated => {
+            let source = federated_source(federated, get, authority.as_str())
+                .expect("a federated kind has a source")
+                .map_err(setting_error)?;
+            Ok(ClientCredential::federated(federated, source))
+        }
     }
 }
 
@@ -401,7 +481,7 @@ impl From<&Settings> for ProviderConfig {
         Self {
             authority: s.authority.clone(),
             client_id: s.client_id.clone(),
-            client_secret: s.client_secret.clone(),
+            credential: s.credential.clone(),
             redirect_uri: s.redirect_uri.to_string(),
             connect_timeout: s.connect_timeout,
             request_timeout: s.request_timeout,
@@ -589,5 +669,101 @@ mod tests {
         assert_eq!(s.return_origins, vec!["https://a.example.com", "https://b.example.com:8443"]);
         let err = settings(&with(&[("SSO_RETURN_ORIGINS", "https://a.example.com/path")])).unwrap_err();
         assert_eq!(err.variable, "SSO_RETURN_ORIGINS");
+    }
+
+    #[test]
+    fn credential_defaults_to_secret_when_one_is_set_else_a_public_client() {
+        let s = settings(&with(&[("SSO_CLIENT_SECRET", "s3cret-value")])).unwrap();
+        assert_eq!(s.credential.kind(), Some(CredentialKind::Secret));
+        assert_eq!(s.client_secret.as_ref().map(|x| x.expose()), Some("s3cret-value"));
+        let s = settings(BASE).unwrap();
+        assert_eq!(s.credential.kind(), None);
+        assert!(s.client_secret.is_none());
+        let s = settings(&with(&[("SSO_CLIENT_CREDENTIAL", "secret"), ("SSO_CLIENT_SECRET", "x")])).unwrap();
+        assert_eq!(s.credential.kind(), Some(CredentialKind::Secret));
+        assert!(!format!("{s:?}").contains("s3cret"), "Debug hides the secret");
+    }
+
+    #[test]
+    fn credential_settings_that_are_missing_or_contradict_are_named() {
+        // Extra variables, the variable named, words of the problem.
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = &[
+            (&[("SSO_CLIENT_CREDENTIAL", "password")], "SSO_CLIENT_CREDENTIAL", "`certificate`"),
+            (&[("SSO_CLIENT_CREDENTIAL", "Secret")], "SSO_CLIENT_CREDENTIAL", "must be"),
+            (&[("SSO_CLIENT_CREDENTIAL", "secret")], "SSO_CLIENT_SECRET", "required"),
+            (&[("SSO_CLIENT_CREDENTIAL", "certificate")], "SSO_CLIENT_CERTIFICATE", "required"),
+            (
+                &[
+                    ("SSO_CLIENT_CREDENTIAL", "certificate"),
+                    ("SSO_CLIENT_SECRET", "x"),
+                    ("SSO_CLIENT_CERTIFICATE", "/x"),
+                ],
+                "SSO_CLIENT_SECRET",
+                "defeats a secretless credential",
+            ),
+            (
+                &[("SSO_CLIENT_CERTIFICATE", "/etc/cert.pem")],
+                "SSO_CLIENT_CERTIFICATE",
+                "SSO_CLIENT_CREDENTIAL=certificate",
+            ),
+            (
+                &[("SSO_CLIENT_SECRET", "x"), ("SSO_CLIENT_CERTIFICATE", "/etc/cert.pem")],
+                "SSO_CLIENT_CERTIFICATE",
+                "is `secret`",
+            ),
+            (
+                &[
+                    ("SSO_CLIENT_CREDENTIAL", "aws"),
+                    ("SSO_MANAGED_IDENTITY_CLIENT_ID", "7f3c0000-0000-4000-8000-000000000001"),
+                ],
+                "SSO_MANAGED_IDENTITY_CLIENT_ID",
+                "SSO_CLIENT_CREDENTIAL=managed-identity",
+            ),
+            (
+                &[("SSO_CLIENT_CREDENTIAL", "certificate"), ("SSO_CLIENT_CERTIFICATE", "/nonexistent/cert.pem")],
+                "SSO_CLIENT_CERTIFICATE",
+                "cannot read the file",
+            ),
+            (&[("SSO_CLIENT_CREDENTIAL", "managed-identity")], "IDENTITY_ENDPOINT", ""),
+            (&[("SSO_CLIENT_CREDENTIAL", "workload-identity")], "AZURE_FEDERATED_TOKEN_FILE", ""),
+            (&[("SSO_CLIENT_CREDENTIAL", "aws")], "AWS_REGION", ""),
+        ];
+        for (extra, variable, needle) in cases {
+            let err = settings(&with(extra)).unwrap_err();
+            assert_eq!(err.variable, *variable, "{extra:?}: {err}");
+            assert!(err.problem.contains(needle), "{extra:?}: {err}");
+            assert!(!err.to_string().contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn federated_kinds_build_their_source_from_the_platform_variables() {
+        let s = settings(&with(&[
+            ("SSO_CLIENT_CREDENTIAL", "managed-identity"),
+            ("IDENTITY_ENDPOINT", "http://127.0.0.1:41741/msi/token"),
+            ("IDENTITY_HEADER", "header-value"),
+            ("SSO_MANAGED_IDENTITY_CLIENT_ID", "7f3c0000-0000-4000-8000-000000000001"),
+        ]))
+        .unwrap();
+        assert_eq!(s.credential.kind(), Some(CredentialKind::ManagedIdentity));
+        assert!(s.client_secret.is_none());
+        assert!(!format!("{:?}", s.credential).contains("header-value"));
+        let s = settings(&with(&[
+            ("SSO_CLIENT_CREDENTIAL", "workload-identity"),
+            ("AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token"),
+        ]))
+        .unwrap();
+        assert_eq!(s.credential.kind(), Some(CredentialKind::WorkloadIdentity));
+        let s = settings(&with(&[
+            ("SSO_CLIENT_CREDENTIAL", "aws"),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "aws-secret-value"),
+            ("AWS_SESSION_TOKEN", "session"),
+        ]))
+        .unwrap();
+        assert_eq!(s.credential.kind(), Some(CredentialKind::Aws));
+        assert!(!format!("{s:?}").contains("aws-secret-value"));
     }
 }

@@ -25,6 +25,7 @@
 //!   [`endpoints::callback`], [`endpoints::account`]) and the [`app::Handler`] of [`App`].
 //! * [`adapters`]: how requests arrive: [`adapters::server`] (`entra-sso serve`, the Azure
 //!   Functions custom handler) and [`adapters::lambda`] (AWS Lambda, cargo feature `lambda`).
+//! * [`doctor`]: `entra-sso doctor`, the configuration checked offline and against the provider.
 //! * [`dev_idp`]: the embedded development identity provider and `entra-sso dev`
 //!   ([`dev_idp::dev`]); cargo feature `dev-idp`, on by default, off in deployment packages.
 
@@ -35,6 +36,7 @@ pub mod app;
 pub mod config;
 #[cfg(feature = "dev-idp")]
 pub mod dev_idp;
+pub mod doctor;
 pub mod endpoints;
 pub mod idp;
 pub mod tokens;

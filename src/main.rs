@@ -11,10 +11,14 @@ const USAGE: &str = "usage:
   entra-sso serve                              serve the sign-in functions (configuration from SSO_* variables;
                                                port FUNCTIONS_CUSTOMHANDLER_PORT, default 7071)
   entra-sso keygen                             print a fresh random value for SSO_SECRET
+  entra-sso doctor [--offline]                 check the configuration (and, unless --offline, the provider
+                                               and the client credential); exit status 1 on any failure
   entra-sso dev [--port 7071] [--idp-port 7072]
                                                the whole flow against the embedded dev identity provider
   entra-sso dev-idp [--port 7072]              the dev identity provider alone (tenant SSO_TENANT_ID, client
-                                               SSO_CLIENT_ID / SSO_CLIENT_SECRET / SSO_REDIRECT_URI)";
+                                               SSO_CLIENT_ID / SSO_CLIENT_SECRET / SSO_REDIRECT_URI; accepts
+                                               assertions of SSO_CLIENT_CERTIFICATE's certificate, and of the
+                                               issuer DEV_IDP_FEDERATED_ISSUER / _SUBJECT / _JWKS / _AUDIENCE)";
 
 fn main() -> ExitCode {
     init_logging();
@@ -26,6 +30,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "lambda")]
         None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => runtime.block_on(lambda()),
         Some("serve") => runtime.block_on(serve()),
+        Some("doctor") => return runtime.block_on(doctor(&args[1..])),
         #[cfg(feature = "dev-idp")]
         Some("dev") => runtime.block_on(dev(&args[1..])),
         #[cfg(feature = "dev-idp")]
@@ -66,6 +71,27 @@ fn init_logging() {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// `entra-sso doctor [--offline]`: one line per check on stdout; 1 when any failed, 2 on bad usage.
+async fn doctor(args: &[String]) -> ExitCode {
+    let offline = match args {
+        [] => false,
+        [flag] if flag == "--offline" => true,
+        _ => {
+            eprintln!("entra-sso: doctor takes only --offline\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = entra_sso::doctor::run(|name| std::env::var(name).ok(), offline).await;
+    print!("{report}");
+    match report.failures() {
+        0 => ExitCode::SUCCESS,
+        n => {
+            eprintln!("entra-sso doctor: {n} check{} failed", if n == 1 { "" } else { "s" });
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -140,7 +166,10 @@ async fn dev_idp(args: &[String]) -> Result<(), String> {
     let tenant = var("SSO_TENANT_ID").unwrap_or_else(|| DEV_TENANT.to_owned());
     let listener = bind(port_flag(args, "--port", 7072)?).await?;
     let base = format!("http://127.0.0.1:{}", listener.local_addr().map_err(|e| e.to_string())?.port());
-    let idp = std::sync::Arc::new(DevIdp::new(&base, &tenant, client).map_err(|e| e.to_string())?);
+    let trust = entra_sso::dev_idp::AssertionTrust::from_env(var).map_err(|e| format!("configuration error: {e}"))?;
+    let idp = std::sync::Arc::new(
+        DevIdp::new(&base, &tenant, client).map_err(|e| e.to_string())?.with_assertion_trust(trust),
+    );
     println!("entra-sso dev-idp: FOR DEVELOPMENT ONLY\nauthority {}", idp.authority());
     server::run(listener, idp, server::shutdown_signal()).await;
     Ok(())

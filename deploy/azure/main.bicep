@@ -10,6 +10,10 @@
 //   scripts/package-azure.sh
 //   az functionapp deployment source config-zip -g <rg> -n <app> --src dist/entra-sso-azure.zip
 //
+// Secretless: clientCredential=managed-identity creates a user-assigned identity for the app and
+// prints the issuer and subject of the federated credential to add to the app registration;
+// clientCredential=certificate stores the PEM in the vault (docs/azure.md, Client credentials).
+//
 // The deploying principal needs to create role assignments (Owner, or User Access Administrator
 // plus Contributor) because the template grants the app's identity access to the vault.
 
@@ -48,8 +52,16 @@ param redirectUri string = ''
 param ssoSecret string
 
 @secure()
-@description('SSO_CLIENT_SECRET, stored in Key Vault: the app registration\'s client secret value. Empty for a public client.')
+@description('SSO_CLIENT_SECRET, stored in Key Vault: the app registration\'s client secret value. Empty for a public client, and with clientCredential certificate or managed-identity.')
 param clientSecret string = ''
+
+@description('SSO_CLIENT_CREDENTIAL: how the token request authenticates. Empty or secret (clientSecret), certificate (clientCertificate), or managed-identity: no stored credential, the user-assigned identity this template creates is trusted by the app registration through a federated credential (docs/azure.md, Client credentials).')
+@allowed(['', 'secret', 'certificate', 'managed-identity'])
+param clientCredential string = ''
+
+@secure()
+@description('SSO_CLIENT_CERTIFICATE, stored in Key Vault, with clientCredential certificate: the PEM private key and certificate.')
+param clientCertificate string = ''
 
 @description('SSO_ALLOWED_TENANTS: tenant ids allowed to sign in (required with organizations / common; * for any).')
 param allowedTenants string = ''
@@ -106,6 +118,7 @@ var storageName = 'st${suffix}'
 var vaultName = 'kv-${suffix}'
 var planName = '${appName}-plan'
 var callbackUrl = empty(redirectUri) ? 'https://${appName}.azurewebsites.net/api/callback' : redirectUri
+var usesManagedIdentity = clientCredential == 'managed-identity'
 // Built-in role "Key Vault Secrets User": read secret contents.
 var keyVaultSecretsUserRole = '4633458b-17de-408a-b874-0445c86b69e6'
 
@@ -169,12 +182,29 @@ resource ssoSecretEntry 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
-resource clientSecretEntry 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(clientSecret)) {
+resource clientSecretEntry 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(clientSecret) && (clientCredential == '' || clientCredential == 'secret')) {
   parent: vault
   name: 'sso-client-secret'
   properties: {
     value: clientSecret
   }
+}
+
+resource clientCertificateEntry 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (clientCredential == 'certificate' && !empty(clientCertificate)) {
+  parent: vault
+  name: 'sso-client-certificate'
+  properties: {
+    value: clientCertificate
+    contentType: 'application/x-pem-file'
+  }
+}
+
+// managed-identity: the identity whose tokens the app registration trusts (a federated
+// credential with this tenant's issuer and the identity's principal id as subject; the outputs
+// give both). User-assigned, so it survives the app being recreated.
+resource signInIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = if (usesManagedIdentity) {
+  name: '${appName}-sign-in'
+  location: location
 }
 
 // Linux Consumption (Y1, Dynamic). Microsoft retires Linux Consumption on 30 September 2028;
@@ -197,12 +227,24 @@ var storageConnection = 'DefaultEndpointsProtocol=https;AccountName=${storage.na
 // A Key Vault reference: the platform resolves it with the app's managed identity and hands the
 // handler the plain value; the versionless URI follows the secret's latest version.
 var ssoSecretReference = '@Microsoft.KeyVault(SecretUri=${ssoSecretEntry.properties.secretUri})'
-var clientSecretSettings = empty(clientSecret) ? [] : [
+var clientSecretSettings = (empty(clientSecret) || !(clientCredential == '' || clientCredential == 'secret')) ? [] : [
   {
     name: 'SSO_CLIENT_SECRET'
     value: '@Microsoft.KeyVault(SecretUri=${clientSecretEntry.properties.secretUri})'
   }
 ]
+var clientCertificateSettings = (clientCredential == 'certificate' && !empty(clientCertificate)) ? [
+  {
+    name: 'SSO_CLIENT_CERTIFICATE'
+    value: '@Microsoft.KeyVault(SecretUri=${clientCertificateEntry.properties.secretUri})'
+  }
+] : []
+var managedIdentitySettings = usesManagedIdentity ? [
+  {
+    name: 'SSO_MANAGED_IDENTITY_CLIENT_ID'
+    value: signInIdentity.properties.clientId
+  }
+] : []
 var insightsSettings = enableApplicationInsights ? [
   {
     name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
@@ -246,6 +288,10 @@ var ssoSettings = [
   {
     name: 'SSO_SECRET'
     value: ssoSecretReference
+  }
+  {
+    name: 'SSO_CLIENT_CREDENTIAL'
+    value: clientCredential
   }
   {
     name: 'SSO_ALLOWED_TENANTS'
@@ -313,7 +359,12 @@ resource app 'Microsoft.Web/sites@2023-12-01' = {
   name: appName
   location: location
   kind: 'functionapp,linux'
-  identity: {
+  identity: usesManagedIdentity ? {
+    type: 'SystemAssigned, UserAssigned'
+    userAssignedIdentities: {
+      '${signInIdentity.id}': {}
+    }
+  } : {
     type: 'SystemAssigned'
   }
   properties: {
@@ -324,7 +375,7 @@ resource app 'Microsoft.Web/sites@2023-12-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
-      appSettings: concat(platformSettings, insightsSettings, ssoSettings, clientSecretSettings)
+      appSettings: concat(platformSettings, insightsSettings, ssoSettings, clientSecretSettings, clientCertificateSettings, managedIdentitySettings)
     }
   }
 }
@@ -350,6 +401,12 @@ output frontChannelLogoutUrl string = 'https://${app.properties.defaultHostName}
 
 @description('Start a sign-in here.')
 output loginUrl string = 'https://${app.properties.defaultHostName}/api/login?return_to=/api/me'
+
+@description('managed-identity: the issuer of the app registration\'s federated credential.')
+output federatedCredentialIssuer string = usesManagedIdentity ? '${environment().authentication.loginEndpoint}${subscription().tenantId}/v2.0' : ''
+
+@description('managed-identity: the subject of the app registration\'s federated credential (the identity\'s object id).')
+output federatedCredentialSubject string = usesManagedIdentity ? signInIdentity.properties.principalId : ''
 
 output functionAppName string = app.name
 output keyVaultName string = vault.name

@@ -7,12 +7,14 @@
 //! only: it answers loopback `Host` headers only, signs with a key made fresh at each start, and
 //! refuses to start inside Azure Functions or AWS Lambda.
 
+pub mod assertion;
 mod authorize;
 pub mod dev;
 mod keys;
 mod token;
 pub mod users;
 
+pub use assertion::{AssertionTrust, FederatedKeys, FederatedTrust};
 pub use keys::DevKey;
 
 use std::collections::HashMap;
@@ -77,6 +79,8 @@ pub struct DevIdp {
     tenant: String,
     issuer: String,
     client: DevClient,
+    /// Client assertions accepted besides the secret.
+    trust: AssertionTrust,
     keys: keys::SigningKey,
     grants: Mutex<HashMap<String, Grant>>,
     redeemed: Mutex<std::collections::HashSet<String>>,
@@ -101,9 +105,22 @@ impl DevIdp {
             tenant: tenant.to_ascii_lowercase(),
             issuer,
             client,
+            trust: AssertionTrust::default(),
             grants: Mutex::new(HashMap::new()),
             redeemed: Mutex::new(Default::default()),
         })
+    }
+
+    /// Also accepts the client assertions `trust` describes: a certificate's, or a trusted
+    /// federated issuer's. With any trust and no secret, the client must send an assertion.
+    pub fn with_assertion_trust(mut self, trust: AssertionTrust) -> Self {
+        self.trust = trust;
+        self
+    }
+
+    /// The token endpoint, the `aud` of certificate assertions.
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/oauth2/v2.0/token", self.issuer.trim_end_matches("/v2.0"))
     }
 
     /// The authority handlers use (`SSO_AUTHORITY`).
@@ -127,7 +144,7 @@ impl DevIdp {
             (Method::GET, "/discovery/v2.0/keys") => pages::json(StatusCode::OK, &self.keys.jwks()),
             (Method::GET, "/oauth2/v2.0/authorize") => self.authorize_page(&req),
             (Method::POST, "/oauth2/v2.0/authorize") => self.authorize_decision(&req),
-            (Method::POST, "/oauth2/v2.0/token") => self.token(&req),
+            (Method::POST, "/oauth2/v2.0/token") => self.token(&req).await,
             (Method::GET, "/oauth2/v2.0/logout") | (Method::POST, "/oauth2/v2.0/logout") => self.logout(&req),
             _ => self.unknown(&path),
         }
@@ -148,7 +165,7 @@ impl DevIdp {
                 "scopes_supported": ["openid", "profile", "email", "offline_access"],
                 "subject_types_supported": ["pairwise"],
                 "id_token_signing_alg_values_supported": ["RS256"],
-                "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "private_key_jwt"],
                 "code_challenge_methods_supported": ["S256"],
                 "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "nonce", "name", "preferred_username", "email", "oid", "tid", "roles", "groups", "ver"],
                 "tenant_region_scope": "DEV",

@@ -11,7 +11,7 @@ use crate::now;
 use crate::web::pages;
 
 impl DevIdp {
-    pub(super) fn token(&self, req: &Request<Bytes>) -> Response<Bytes> {
+    pub(super) async fn token(&self, req: &Request<Bytes>) -> Response<Bytes> {
         let form: Vec<(String, String)> = url::form_urlencoded::parse(req.body()).into_owned().collect();
         let get = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
 
@@ -23,11 +23,39 @@ impl DevIdp {
                 "Application with the given identifier was not found in the directory.",
             );
         }
-        if let Some(secret) = &self.client.client_secret {
-            let given = get("client_secret").unwrap_or_default();
-            if !crate::ct_eq(given.as_bytes(), secret.expose().as_bytes()) {
-                return error(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.");
+        let asserted = super::assertion::check(
+            &self.trust,
+            &self.client.client_id,
+            &self.token_endpoint(),
+            get("client_assertion_type"),
+            get("client_assertion"),
+            now(),
+        )
+        .await;
+        match asserted {
+            Err((status, oauth_error, code, text)) => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
+                return error(status, oauth_error, code, &text);
             }
+            Ok(true) => {}
+            Ok(false) => {
+                if let Some(secret) = &self.client.client_secret {
+                    let given = get("client_secret").unwrap_or_default();
+                    if !crate::ct_eq(given.as_bytes(), secret.expose().as_bytes()) {
+                        return error(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.");
+                    }
+                } else if self.trust.any() {
+                    return error(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_client",
+                        7000218,
+                        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                    );
+                }
+            }
+        }
+        if get("grant_type") == Some("client_credentials") {
+            return client_credentials(&self.client.client_id, get("scope").unwrap_or_default());
         }
         if get("grant_type") != Some("authorization_code") {
             return error(
@@ -118,6 +146,31 @@ impl DevIdp {
         }
         claims
     }
+}
+
+/// The client-credentials grant (what `entra-sso doctor` uses to prove the credential): a token
+/// for the app itself, `<client id>/.default` or `api://<client id>/.default`, as Entra issues.
+fn client_credentials(client_id: &str, scope: &str) -> Response<Bytes> {
+    let Some(resource) = scope.strip_suffix("/.default") else {
+        return error(StatusCode::BAD_REQUEST, "invalid_scope", 1002012, "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).");
+    };
+    if resource != client_id && resource.strip_prefix("api://") != Some(client_id) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            500011,
+            "The resource principal was not found in the tenant.",
+        );
+    }
+    pages::json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "token_type": "Bearer",
+            "expires_in": 3599,
+            "ext_expires_in": 3599,
+            "access_token": random_token(32),
+        }),
+    )
 }
 
 /// Entra's `sub` is pairwise: stable per user and app, different across apps.

@@ -42,6 +42,7 @@ impl From<TokenError> for Failure {
         let code = match e {
             TokenError::TooManyAttempts => ErrorCode::TooManyAttempts,
             TokenError::Busy(_)
+            | TokenError::Credential(_)
             | TokenError::Unreachable(_)
             | TokenError::Refused { .. }
             | TokenError::Invalid { .. } => ErrorCode::TokenExchangeFailed,

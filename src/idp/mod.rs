@@ -1,9 +1,11 @@
 //! The OpenID Provider side: the authority and Entra's computed endpoints ([`authority`]),
 //! everything fetched from or sent to the provider ([`provider`]: discovery, signing keys, code
-//! redemption, the only outbound calls), ID-token validation ([`id_token`]), and who may sign in
+//! redemption, the only outbound calls), how the token request authenticates ([`credential`]),
+//! ID-token validation ([`id_token`]), and who may sign in
 //! ([`policy`]: tenants, roles, groups, e-mail domains).
 
 pub mod authority;
+pub mod credential;
 pub mod id_token;
 pub mod policy;
 pub mod provider;

@@ -5,9 +5,12 @@
 mod azure_layout;
 mod browser;
 mod consumers;
+mod credentials;
 mod dev_idp;
+mod doctor;
 mod entra;
 mod faults;
+mod federated;
 mod flow;
 mod hardening;
 mod helpers;

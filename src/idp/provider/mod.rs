@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::idp::authority::Authority;
-use crate::tokens::secret::SecretString;
+use crate::idp::credential::ClientCredential;
 
 pub use discovery::Metadata;
 pub use jwks::VerifyKey;
@@ -62,8 +62,8 @@ pub struct ProviderConfig {
     pub authority: Authority,
     /// `SSO_CLIENT_ID`.
     pub client_id: String,
-    /// `SSO_CLIENT_SECRET`, sent with every redemption when set.
-    pub client_secret: Option<SecretString>,
+    /// How every redemption authenticates: a secret, an assertion, or nothing (public client).
+    pub credential: ClientCredential,
     /// `SSO_REDIRECT_URI`, repeated in every redemption.
     pub redirect_uri: String,
     /// Connect time-out of every call.

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::transport::{describe, read_capped};
 use super::Provider;
+use crate::idp::credential::{hints, CredentialError};
 use crate::tokens::secret::SecretString;
 use crate::web::errors::cap;
 
@@ -25,8 +26,11 @@ pub enum TokenError {
     /// Network error or time-out.
     #[error("token endpoint unreachable: {0}")]
     Unreachable(String),
+    /// The client credential (assertion) could not be produced.
+    #[error("client credential unavailable: {0}")]
+    Credential(#[from] CredentialError),
     /// An OAuth error response.
-    #[error("token endpoint refused (HTTP {status}): {error} {description} trace_id={trace_id} correlation_id={correlation_id}")]
+    #[error("token endpoint refused (HTTP {status}): {error} {description} trace_id={trace_id} correlation_id={correlation_id}{}", hint.as_deref().map(|h| format!(" hint: {h}")).unwrap_or_default())]
     Refused {
         /// HTTP status.
         status: u16,
@@ -38,6 +42,8 @@ pub enum TokenError {
         trace_id: String,
         /// Entra's `correlation_id`.
         correlation_id: String,
+        /// The likely cause and fix of an AADSTS code that refuses the client credential.
+        hint: Option<String>,
     },
     /// Not a usable token response.
     #[error("token endpoint answered HTTP {status} with an unusable body: {reason}")]
@@ -85,6 +91,7 @@ impl Provider {
             Some(e) => e.token,
             None => self.metadata().await.map_err(|e| TokenError::Unreachable(e.to_string()))?.token_endpoint.clone(),
         };
+        let credential = self.config.credential.form_fields(&token_endpoint).await?;
         let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -92,9 +99,7 @@ impl Provider {
             ("client_id", self.config.client_id.as_str()),
             ("code_verifier", verifier.expose()),
         ];
-        if let Some(secret) = &self.config.client_secret {
-            form.push(("client_secret", secret.expose()));
-        }
+        form.extend(credential.iter().map(|(name, value)| (*name, value.expose())));
         let body = serde_urlencoded::to_string(&form).expect("form fields serialise");
         let response = self
             .http
@@ -112,7 +117,12 @@ impl Provider {
         match (status, parsed) {
             (200, TokenBody { id_token: Some(t), .. }) => Ok(t),
             (_, TokenBody { error: Some(error), error_description, trace_id, correlation_id, .. }) => {
+                let hint = error_description
+                    .as_deref()
+                    .and_then(hints::aadsts_code)
+                    .and_then(|code| hints::hint(code, self.config.credential.kind()));
                 Err(TokenError::Refused {
+                    hint,
                     status,
                     error: cap(&error, 64),
                     description: cap(error_description.as_deref().unwrap_or(""), 512),

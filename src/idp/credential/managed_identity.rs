@@ -1,0 +1,469 @@
+//! Managed identity on App Service / Azure Functions: a token from `IDENTITY_ENDPOINT`, used as
+//! the client assertion (an [`super::AssertionSource`]).
+//!
+//! The platform sets `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` when an identity is enabled on
+//! the app. A `GET {IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=<audience>[&client_id=…]`
+//! with the header `X-IDENTITY-HEADER: {IDENTITY_HEADER}` answers with JSON carrying
+//! `access_token` and `expires_on` (Unix seconds, as a string or a number). The `resource` is the
+//! token-exchange audience of the cloud the authority belongs to ([`token_exchange_audience`]);
+//! the app registration's federated credential must name the identity as subject and that
+//! audience.
+//!
+//! This module also holds the HTTP plumbing the network sources share (`http_client`,
+//! `read_capped`, `transport_reason`, `snippet`): time-outs, no redirects, capped answers.
+
+use std::time::Duration;
+
+use url::Url;
+
+use super::{jwt_expiry, Assertion, AssertionFuture, AssertionSource, CredentialError};
+use crate::tokens::secret::SecretString;
+
+/// The App Service / Functions identity endpoint's API version.
+pub const API_VERSION: &str = "2019-08-01";
+
+/// Entra's token-exchange audience for the public cloud.
+pub const AUDIENCE_PUBLIC: &str = "api://AzureADTokenExchange";
+/// Entra's token-exchange audience for the US Government cloud (`login.microsoftonline.us`).
+pub const AUDIENCE_US_GOV: &str = "api://AzureADTokenExchangeUSGov";
+/// Entra's token-exchange audience for Azure operated by 21Vianet (China).
+pub const AUDIENCE_CHINA: &str = "api://AzureADTokenExchangeChina";
+
+/// Connect time-out of a call to a platform token endpoint.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Total time-out of a call to a platform token endpoint.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Largest answer read from a platform token endpoint.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// The token-exchange audience (the `resource` asked of the identity endpoint, and the `aud`
+/// the federated credential expects) for the cloud of `authority`, chosen by its host:
+/// `login.microsoftonline.us` is US Government, `login.chinacloudapi.cn` and
+/// `login.partner.microsoftonline.cn` are China, anything else the public cloud.
+pub fn token_exchange_audience(authority: &str) -> &'static str {
+    let host = Url::parse(authority).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    match host.as_deref() {
+        Some("login.microsoftonline.us") => AUDIENCE_US_GOV,
+        Some("login.chinacloudapi.cn" | "login.partner.microsoftonline.cn") => AUDIENCE_CHINA,
+        _ => AUDIENCE_PUBLIC,
+    }
+}
+
+/// A managed identity's token, fetched from the platform's identity endpoint.
+#[derive(Debug)]
+pub struct ManagedIdentity {
+    /// `IDENTITY_ENDPOINT`, without query.
+    endpoint: Url,
+    /// `IDENTITY_HEADER`, sent as `X-IDENTITY-HEADER`.
+    header: SecretString,
+    /// `SSO_MANAGED_IDENTITY_CLIENT_ID`: a user-assigned identity; `None` for the system-assigned.
+    client_id: Option<String>,
+    /// The `resource` asked for: the token-exchange audience.
+    resource: &'static str,
+    /// Time-outs, no redirects.
+    http: reqwest::Client,
+}
+
+impl ManagedIdentity {
+    /// A source for `endpoint` (`IDENTITY_ENDPOINT`) and `header` (`IDENTITY_HEADER`); the
+    /// user-assigned identity `client_id`, or the system-assigned one when `None`.
+    pub fn new(
+        endpoint: &str,
+        header: SecretString,
+        client_id: Option<String>,
+        resource: &'static str,
+    ) -> Result<Self, CredentialError> {
+        let endpoint = parse_endpoint(endpoint)?;
+        if header.expose().is_empty() {
+            return Err(not_enabled("IDENTITY_HEADER"));
+        }
+        if let Some(id) = &client_id {
+            if !crate::idp::authority::is_guid(id) {
+                return Err(CredentialError::Setting {
+                    setting: "SSO_MANAGED_IDENTITY_CLIENT_ID",
+                    reason: "must be the user-assigned identity's Client ID, a GUID (see the identity's Overview page \
+                             or `az identity show --query clientId`)"
+                        .into(),
+                });
+            }
+        }
+        Ok(Self { endpoint, header, client_id, resource, http: http_client() })
+    }
+
+    /// A source from the platform's variables read through `var` (`IDENTITY_ENDPOINT`,
+    /// `IDENTITY_HEADER`), for the cloud of `authority`.
+    pub fn from_env(
+        var: impl Fn(&str) -> Option<String>,
+        client_id: Option<String>,
+        authority: &str,
+    ) -> Result<Self, CredentialError> {
+        let get = |name: &'static str| var(name).filter(|v| !v.trim().is_empty()).ok_or_else(|| not_enabled(name));
+        let endpoint = get("IDENTITY_ENDPOINT")?;
+        let header = SecretString::new(get("IDENTITY_HEADER")?);
+        let client_id = client_id.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+        Self::new(&endpoint, header, client_id, token_exchange_audience(authority))
+    }
+
+    /// The `resource` (audience) this source asks for.
+    pub fn resource(&self) -> &'static str {
+        self.resource
+    }
+
+    /// The full request URL.
+    fn request_url(&self) -> Url {
+        let mut url = self.endpoint.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("api-version", API_VERSION).append_pair("resource", self.resource);
+            if let Some(id) = &self.client_id {
+                q.append_pair("client_id", id);
+            }
+        }
+        url
+    }
+
+    async fn fetch_now(&self) -> Result<Assertion, CredentialError> {
+        let origin = self.describe();
+        let response = self
+            .http
+            .get(self.request_url())
+            .header("X-IDENTITY-HEADER", self.header.expose())
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| CredentialError::Unreachable { origin: origin.clone(), reason: transport_reason(&e) })?;
+        let status = response.status().as_u16();
+        let body = read_capped(response)
+            .await
+            .map_err(|reason| CredentialError::Unreachable { origin: origin.clone(), reason })?;
+        if !(200..300).contains(&status) {
+            return Err(CredentialError::Refused { origin, status, reason: self.refusal(status, &body) });
+        }
+        parse_token_response(&body, crate::now()).map_err(|reason| CredentialError::Invalid { origin, reason })
+    }
+
+    /// The endpoint's own message and the likely fix.
+    fn refusal(&self, status: u16, body: &[u8]) -> String {
+        let message = error_message(body);
+        let lower = message.to_ascii_lowercase();
+        let fix = if status == 401 || status == 403 {
+            "the endpoint refused X-IDENTITY-HEADER: IDENTITY_HEADER must be the value the platform set for this \
+             process (it rotates; never copy it into app settings) — restart the app"
+                .to_owned()
+        } else if (status == 400 || status == 404) && lower.contains("identity") {
+            match &self.client_id {
+                Some(id) => format!(
+                    "SSO_MANAGED_IDENTITY_CLIENT_ID {id} is no identity assigned to this app: assign that user-assigned \
+                     identity to the app (Identity → User assigned), or set the identity's Client ID (not its Object \
+                     or Principal ID)"
+                ),
+                None => "no system-assigned identity is on: turn it on (Identity → System assigned) or set \
+                         SSO_MANAGED_IDENTITY_CLIENT_ID to a user-assigned identity's Client ID"
+                    .to_owned(),
+            }
+        } else if status == 400 && lower.contains("resource") {
+            format!("the endpoint refused resource {}: check SSO_AUTHORITY's cloud", self.resource)
+        } else {
+            "the identity endpoint failed; the fetch is retried at the next renewal".to_owned()
+        };
+        if message.is_empty() {
+            fix
+        } else {
+            format!("{message} — {fix}")
+        }
+    }
+}
+
+impl AssertionSource for ManagedIdentity {
+    fn fetch(&self) -> AssertionFuture<'_> {
+        Box::pin(self.fetch_now())
+    }
+
+    fn describe(&self) -> String {
+        let mut s = format!(
+            "managed identity at {}://{}{} (resource {}",
+            self.endpoint.scheme(),
+            self.endpoint.host_str().unwrap_or(""),
+            self.endpoint.port().map(|p| format!(":{p}")).unwrap_or_default() + self.endpoint.path(),
+            self.resource
+        );
+        match &self.client_id {
+            Some(id) => s.push_str(&format!(", user-assigned client id {id})")),
+            None => s.push_str(", system-assigned)"),
+        }
+        s
+    }
+}
+
+fn not_enabled(setting: &'static str) -> CredentialError {
+    CredentialError::Setting {
+        setting,
+        reason: "not set: managed identity is not enabled on this app — turn on a system-assigned or add a \
+                 user-assigned identity (Identity in the portal, or `az webapp identity assign` / `az functionapp \
+                 identity assign`), or choose another SSO_CLIENT_CREDENTIAL"
+            .into(),
+    }
+}
+
+fn parse_endpoint(value: &str) -> Result<Url, CredentialError> {
+    let bad = |reason: &str| CredentialError::Setting {
+        setting: "IDENTITY_ENDPOINT",
+        reason: format!("{reason}; it is set by the platform — remove any app setting that overrides it"),
+    };
+    let url = Url::parse(value.trim()).map_err(|_| bad("is not an absolute URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad("is not an http(s) URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not carry a query, fragment or user info"));
+    }
+    Ok(url)
+}
+
+/// Reads the identity endpoint's answer: a JWT in `access_token`, and `expires_on` (Unix seconds,
+/// string or number), or else the token's own `exp`. Never puts the token into the error.
+fn parse_token_response(body: &[u8], now: u64) -> Result<Assertion, String> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| "the answer is not JSON".to_owned())?;
+    let token = value
+        .get("access_token")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| "the answer has no access_token".to_owned())?;
+    let token_exp = jwt_expiry(token).ok_or_else(|| "access_token is not a JWT with a numeric exp claim".to_owned())?;
+    let expires_on = match value.get("expires_on") {
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    let expires_at = expires_on.map_or(token_exp, |e| e.min(token_exp));
+    if expires_at <= now {
+        return Err(format!("the token expired at {expires_at} (now {now}); check the host's clock"));
+    }
+    Ok(Assertion { token: SecretString::new(token), expires_at })
+}
+
+/// `message`, `error_description` or `error` from a JSON error body, or the body's start as
+/// text: one line, printable, at most 300 characters.
+fn error_message(body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        for key in ["message", "error_description", "Message", "error"] {
+            let found = v.get(key).or_else(|| v.get("error").and_then(|e| e.get(key)));
+            if let Some(s) = found.and_then(|m| m.as_str()) {
+                return snippet(s.as_bytes());
+            }
+        }
+    }
+    snippet(body)
+}
+
+/// The client for platform token endpoints: time-outs, no redirects, rustls.
+pub(super) fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(concat!("entra-sso/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client configuration is valid")
+}
+
+/// The body, at most [`MAX_RESPONSE_BYTES`].
+pub(super) async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let too_large = || format!("answer larger than {} KiB", MAX_RESPONSE_BYTES / 1024);
+    if response.content_length().is_some_and(|l| l > MAX_RESPONSE_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_reason(&e))? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A transport error in a few words, without the URL's query.
+pub(super) fn transport_reason(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else if e.is_redirect() || e.status().is_some_and(|s| s.is_redirection()) {
+        "redirected (not followed)".into()
+    } else if e.is_body() || e.is_decode() {
+        "broken answer body".into()
+    } else {
+        "request failed".into()
+    }
+}
+
+/// Up to 300 characters of `bytes` as one printable line (for a source's own error message).
+pub(super) fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    match line.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    use super::*;
+
+    fn jwt(exp: u64) -> String {
+        format!("eyJhbGciOiJSUzI1NiJ9.{}.c2ln", URL_SAFE_NO_PAD.encode(format!(r#"{{"exp":{exp}}}"#)))
+    }
+
+    fn source(client_id: Option<&str>) -> ManagedIdentity {
+        ManagedIdentity::new(
+            "http://127.0.0.1:41000/msi/token",
+            SecretString::new("h"),
+            client_id.map(str::to_owned),
+            AUDIENCE_PUBLIC,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn audience_follows_the_authority_cloud() {
+        assert_eq!(token_exchange_audience("https://login.microsoftonline.com/t/v2.0"), AUDIENCE_PUBLIC);
+        assert_eq!(token_exchange_audience("https://login.microsoftonline.us/t/v2.0"), AUDIENCE_US_GOV);
+        assert_eq!(token_exchange_audience("https://LOGIN.microsoftonline.US/t/v2.0"), AUDIENCE_US_GOV);
+        assert_eq!(token_exchange_audience("https://login.chinacloudapi.cn/t/v2.0"), AUDIENCE_CHINA);
+        assert_eq!(token_exchange_audience("https://login.partner.microsoftonline.cn/t/v2.0"), AUDIENCE_CHINA);
+        assert_eq!(token_exchange_audience("http://127.0.0.1:9/t/v2.0"), AUDIENCE_PUBLIC);
+        assert_eq!(token_exchange_audience("not a url"), AUDIENCE_PUBLIC);
+    }
+
+    #[test]
+    fn request_carries_version_resource_and_client_id() {
+        let id = "7d3f0c1e-1111-4222-8333-944455556666";
+        let url = source(Some(id)).request_url();
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("api-version".into(), API_VERSION.into()),
+                ("resource".into(), AUDIENCE_PUBLIC.into()),
+                ("client_id".into(), id.into())
+            ]
+        );
+        assert!(!source(None).request_url().as_str().contains("client_id"));
+    }
+
+    #[test]
+    fn missing_variables_say_identity_is_not_enabled() {
+        let none = |_: &str| None;
+        let err = ManagedIdentity::from_env(none, None, "https://login.microsoftonline.com/t/v2.0").unwrap_err();
+        assert!(matches!(err, CredentialError::Setting { setting: "IDENTITY_ENDPOINT", .. }), "{err}");
+        assert!(err.to_string().contains("managed identity is not enabled"), "{err}");
+        let only_endpoint = |n: &str| (n == "IDENTITY_ENDPOINT").then(|| "http://127.0.0.1:1/msi/token".to_owned());
+        let err =
+            ManagedIdentity::from_env(only_endpoint, None, "https://login.microsoftonline.com/t/v2.0").unwrap_err();
+        assert!(matches!(err, CredentialError::Setting { setting: "IDENTITY_HEADER", .. }), "{err}");
+        // An empty SSO_MANAGED_IDENTITY_CLIENT_ID means the system-assigned identity.
+        let both = |n: &str| match n {
+            "IDENTITY_ENDPOINT" => Some("http://127.0.0.1:1/msi/token".to_owned()),
+            "IDENTITY_HEADER" => Some("h".to_owned()),
+            _ => None,
+        };
+        let s = ManagedIdentity::from_env(both, Some(" ".into()), "https://login.microsoftonline.com/t/v2.0").unwrap();
+        assert!(s.describe().contains("system-assigned"), "{}", s.describe());
+    }
+
+    #[test]
+    fn bad_endpoint_and_client_id_are_refused() {
+        for bad in ["", "msi/token", "ftp://h/x", "http://h/x?a=1", "http://u:p@h/x"] {
+            let err = ManagedIdentity::new(bad, SecretString::new("h"), None, AUDIENCE_PUBLIC).unwrap_err();
+            assert!(matches!(err, CredentialError::Setting { setting: "IDENTITY_ENDPOINT", .. }), "{bad}: {err}");
+        }
+        let err = ManagedIdentity::new(
+            "http://127.0.0.1:1/x",
+            SecretString::new("h"),
+            Some("my-identity".into()),
+            AUDIENCE_PUBLIC,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("SSO_MANAGED_IDENTITY_CLIENT_ID"), "{err}");
+    }
+
+    #[test]
+    fn token_response_expiry_as_string_number_or_exp() {
+        let now = 1_800_000_000;
+        let t = jwt(now + 3600);
+        let a =
+            parse_token_response(format!(r#"{{"access_token":"{t}","expires_on":"{}"}}"#, now + 600).as_bytes(), now)
+                .unwrap();
+        assert_eq!(a.expires_at, now + 600);
+        let a = parse_token_response(format!(r#"{{"access_token":"{t}","expires_on":{}}}"#, now + 900).as_bytes(), now)
+            .unwrap();
+        assert_eq!(a.expires_at, now + 900);
+        // An expires_on beyond the token's own exp, or unreadable, yields to exp.
+        let a =
+            parse_token_response(format!(r#"{{"access_token":"{t}","expires_on":"{}"}}"#, now + 9999).as_bytes(), now)
+                .unwrap();
+        assert_eq!(a.expires_at, now + 3600);
+        let a = parse_token_response(format!(r#"{{"access_token":"{t}","expires_on":"09/14/2030"}}"#).as_bytes(), now)
+            .unwrap();
+        assert_eq!(a.expires_at, now + 3600);
+        assert_eq!(a.token.expose(), t);
+    }
+
+    #[test]
+    fn unusable_token_responses_never_echo_the_token() {
+        let now = 1_800_000_000;
+        for body in [
+            "not json".to_owned(),
+            r#"{"expires_on":"1"}"#.to_owned(),
+            r#"{"access_token":"opaque-secret-value"}"#.to_owned(),
+            format!(r#"{{"access_token":"{}"}}"#, jwt(now - 1)),
+        ] {
+            let err = parse_token_response(body.as_bytes(), now).unwrap_err();
+            assert!(!err.contains("opaque-secret-value") && !err.contains("eyJ"), "{err}");
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_fix() {
+        let id = "7d3f0c1e-1111-4222-8333-944455556666";
+        let body = br#"{"statusCode":400,"message":"Identity not found","correlationId":"c"}"#;
+        let r = source(Some(id)).refusal(400, body);
+        assert!(r.contains("Identity not found") && r.contains(id) && r.contains("Client ID"), "{r}");
+        let r = source(None).refusal(400, br#"{"message":"Unable to load the proper Managed Identity."}"#);
+        assert!(r.contains("System assigned"), "{r}");
+        let r = source(None).refusal(401, b"");
+        assert!(r.contains("IDENTITY_HEADER"), "{r}");
+        let r = source(None).refusal(500, b"<html>\n\x07boom</html>");
+        assert!(r.contains("<html> boom</html>") && r.contains("retried"), "{r}");
+    }
+
+    #[test]
+    fn describe_and_debug_hide_the_header() {
+        let s = source(Some("7d3f0c1e-1111-4222-8333-944455556666"));
+        let d = s.describe();
+        assert!(d.contains("http://127.0.0.1:41000/msi/token") && d.contains("user-assigned"), "{d}");
+        let s = ManagedIdentity::new("http://127.0.0.1:1/x", SecretString::new("header-secret"), None, AUDIENCE_PUBLIC)
+            .unwrap();
+        assert!(!format!("{s:?}").contains("header-secret"));
+        assert!(!s.describe().contains("header-secret"));
+    }
+
+    #[test]
+    fn snippets_are_one_bounded_line() {
+        assert_eq!(snippet(b"a\r\nb\tc"), "a b c");
+        let long = "x".repeat(1000);
+        assert_eq!(snippet(long.as_bytes()).chars().count(), 301);
+        assert_eq!(snippet(&[0xff, b'a']), "\u{fffd}a");
+    }
+}

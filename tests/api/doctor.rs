@@ -1,0 +1,411 @@
+//! `entra-sso doctor`, the real binary, on a good configuration against the dev identity provider
+//! and on each broken one: the lines it prints and its exit status.
+
+use crate::helpers::{spawn_idp, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SECRET_A};
+
+/// What one run printed and how it ended.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// The line about `subject`, failing the test when there is none.
+    fn line(&self, subject: &str) -> &str {
+        let prefix = format!("{subject}:");
+        let lines: Vec<&str> = self
+            .stdout
+            .lines()
+            .filter(|l| l.split_once(' ').is_some_and(|(_, rest)| rest.starts_with(&prefix)))
+            .collect();
+        assert_eq!(lines.len(), 1, "one line about {subject} in:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        lines[0]
+    }
+
+    fn marks(&self, mark: char) -> usize {
+        self.stdout.lines().filter(|l| l.starts_with(mark)).count()
+    }
+}
+
+/// Runs `entra-sso doctor` with `args` and exactly the variables `vars` (no others inherited).
+async fn doctor(args: &[&str], vars: &[(&str, &str)]) -> Run {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_entra-sso"))
+            .arg("doctor")
+            .args(&args)
+            .env_clear()
+            .env("RUST_LOG", "warn")
+            .envs(vars)
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .unwrap();
+    Run {
+        code: out.status.code().expect("exited"),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// A good configuration against `authority`, with `extra` replacing or adding variables (an
+/// empty value removes one).
+fn config<'a>(authority: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut vars = vec![
+        ("SSO_CLIENT_ID", CLIENT_ID),
+        ("SSO_AUTHORITY", authority),
+        ("SSO_CLIENT_SECRET", CLIENT_SECRET),
+        ("SSO_REDIRECT_URI", REDIRECT_URI),
+        ("SSO_SECRET", SECRET_A),
+    ];
+    for (k, v) in extra {
+        vars.retain(|(name, _)| name != k);
+        if !v.is_empty() {
+            vars.push((k, v));
+        }
+    }
+    vars
+}
+
+/// An authority nothing listens at.
+async fn dead_authority() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}/00000000-de00-4000-8000-00000000de00/v2.0")
+}
+
+#[tokio::test]
+async fn a_good_configuration_passes_every_check_against_the_dev_idp() {
+    let idp = spawn_idp().await;
+    let run = doctor(&[], &config(&idp.authority, &[])).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.marks('✗'), 0, "{}", run.stdout);
+    assert!(run.line("settings").starts_with(&format!("✓ settings: client {CLIENT_ID} at {}", idp.authority)));
+    assert!(run.line("SSO_SECRET").starts_with("✓ SSO_SECRET: one signing secret of 32 random bytes"));
+    assert!(run.line("SSO_REDIRECT_URI").starts_with(&format!("✓ SSO_REDIRECT_URI: {REDIRECT_URI}")));
+    assert_eq!(
+        run.line("SSO_COOKIE_DOMAIN"),
+        "✓ SSO_COOKIE_DOMAIN: unset: the session cookie is host-only on app.example.test"
+    );
+    assert_eq!(run.line("credential"), "✓ credential: client secret (SSO_CLIENT_SECRET)");
+    assert!(run.line("discovery").starts_with(&format!("✓ discovery: issuer {}, 1 signing key", idp.authority)));
+    assert!(run.line("clock").starts_with("✓ clock: within 60 s of the provider's"), "{}", run.stdout);
+    assert_eq!(
+        run.line("client credential"),
+        format!("✓ client credential: the provider accepted it (a token for {CLIENT_ID}/.default)")
+    );
+    assert!(!run.stdout.contains(CLIENT_SECRET) && !run.stderr.contains(CLIENT_SECRET), "the secret never shows");
+    assert!(!run.stdout.contains(SECRET_A) && !run.stderr.contains(SECRET_A));
+}
+
+#[tokio::test]
+async fn offline_skips_the_provider_and_passes_without_one() {
+    let authority = dead_authority().await;
+    let run = doctor(&["--offline"], &config(&authority, &[])).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.line("online checks").starts_with("! online checks: skipped (--offline)"));
+    assert!(!run.stdout.contains("discovery:") && !run.stdout.contains("client credential:"), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn every_faulty_setting_gets_its_own_line_with_the_fix() {
+    let authority = dead_authority().await;
+    let weak = "CompanyName-SSO-Secret-Prod-2025!";
+    let run = doctor(&[], &config(&authority, &[("SSO_CLIENT_ID", ""), ("SSO_SECRET", weak)])).await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.line("SSO_CLIENT_ID"),
+        "✗ SSO_CLIENT_ID: required: the app registration's client id — copy the Application (client) ID from \
+         the app registration's Overview page"
+    );
+    let secret = run.line("SSO_SECRET");
+    assert!(secret.starts_with("✗ SSO_SECRET: entry 1 "), "{secret}");
+    assert!(secret.ends_with(" — generate one with `entra-sso keygen` (or `openssl rand -base64 32`)"), "{secret}");
+    assert!(!run.stdout.contains(weak), "the value is never echoed");
+    assert_eq!(run.marks('✗'), 2, "{}", run.stdout);
+    assert!(!run.stdout.contains("discovery:"), "no online checks on a refused configuration");
+    assert!(run.stderr.contains("entra-sso doctor: 2 checks failed"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn plain_http_redirect_on_a_public_host_fails() {
+    let authority = dead_authority().await;
+    let run =
+        doctor(&["--offline"], &config(&authority, &[("SSO_REDIRECT_URI", "http://app.example.com/api/callback")]))
+            .await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let line = run.line("SSO_REDIRECT_URI");
+    assert!(line.starts_with("✗ SSO_REDIRECT_URI: http:// is accepted only for loopback hosts"), "{line}");
+    assert!(line.contains(" — "), "{line}");
+
+    let run =
+        doctor(&["--offline"], &config(&authority, &[("SSO_REDIRECT_URI", "https://app.example.com/callback")])).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.line("SSO_REDIRECT_URI").contains("does not end with /api/callback"), "{}", run.stdout);
+
+    let run =
+        doctor(&["--offline"], &config(&authority, &[("SSO_REDIRECT_URI", "http://localhost:7071/api/callback")]))
+            .await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run
+        .line("SSO_REDIRECT_URI")
+        .starts_with("! SSO_REDIRECT_URI: http://localhost:7071/api/callback is plain http"));
+}
+
+#[tokio::test]
+async fn a_public_suffix_cookie_domain_fails() {
+    let authority = dead_authority().await;
+    let vars = config(
+        &authority,
+        &[
+            ("SSO_REDIRECT_URI", "https://my-app.azurewebsites.net/api/callback"),
+            ("SSO_COOKIE_DOMAIN", "azurewebsites.net"),
+        ],
+    );
+    let run = doctor(&["--offline"], &vars).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let line = run.line("SSO_COOKIE_DOMAIN");
+    assert!(line.starts_with("✗ SSO_COOKIE_DOMAIN: `azurewebsites.net` is a public suffix"), "{line}");
+    assert!(line.contains(" — put the apps on a domain you own"), "{line}");
+
+    let vars = config(
+        &authority,
+        &[("SSO_REDIRECT_URI", "https://sso.example.com/api/callback"), ("SSO_COOKIE_DOMAIN", "example.com")],
+    );
+    let run = doctor(&["--offline"], &vars).await;
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.line("SSO_COOKIE_DOMAIN").contains("shared with example.com and every subdomain"));
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_refused_with_its_aadsts_code() {
+    let idp = spawn_idp().await;
+    let run = doctor(&[], &config(&idp.authority, &[("SSO_CLIENT_SECRET", "not-the-secret-value")])).await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.line("discovery").starts_with("✓"), "the provider itself is fine");
+    let line = run.line("client credential");
+    assert!(
+        line.starts_with("✗ client credential: refused: AADSTS7000215 invalid_client: Invalid client secret provided."),
+        "{line}"
+    );
+    let fix = line.split_once(" — ").map(|(_, fix)| fix).unwrap_or_default();
+    assert!(fix.contains("SSO_CLIENT_SECRET") && fix.contains("Secret ID"), "{line}");
+    assert!(!run.stdout.contains("not-the-secret-value"));
+
+    // A secret's ID pasted for its value is caught offline.
+    let id = "3f2b1c4d-0000-4000-8000-0123456789ab";
+    let run = doctor(&["--offline"], &config(&idp.authority, &[("SSO_CLIENT_SECRET", id)])).await;
+    assert_eq!(run.code, 1);
+    assert!(run.line("credential").starts_with("✗ credential: SSO_CLIENT_SECRET looks like a secret's ID"));
+}
+
+#[tokio::test]
+async fn an_unreachable_authority_fails_discovery_and_stops_there() {
+    let authority = dead_authority().await;
+    let run = doctor(&[], &config(&authority, &[])).await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let line = run.line("discovery");
+    assert!(line.starts_with(&format!("✗ discovery: {authority} unreachable: connection failed")), "{line}");
+    assert!(line.contains(" — check SSO_TENANT_ID / SSO_AUTHORITY"), "{line}");
+    assert!(!run.stdout.contains("client credential:"), "{}", run.stdout);
+    assert_eq!(run.marks('✗'), 1);
+}
+
+#[tokio::test]
+async fn an_authority_the_provider_does_not_publish_fails_discovery() {
+    let idp = spawn_idp().await;
+    // The dev IdP answers only for its own tenant.
+    let other = idp.authority.replace("00000000-de00-4000-8000-00000000de00", "11111111-de00-4000-8000-00000000de00");
+    let run = doctor(&[], &config(&other, &[])).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.line("discovery").starts_with("✗ discovery: ") && run.line("discovery").contains("HTTP 404"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2() {
+    let run = doctor(&["--online"], &[]).await;
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("doctor takes only --offline"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn the_dev_idp_grants_client_credentials_for_the_app_itself_only() {
+    let idp = spawn_idp().await;
+    let token = format!("{}/oauth2/v2.0/token", idp.authority.trim_end_matches("/v2.0"));
+    let post = |form: Vec<(&'static str, String)>| {
+        let token = token.clone();
+        async move {
+            let r = reqwest::Client::new().post(&token).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let form = |scope: &str, secret: &str| {
+        vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_id", CLIENT_ID.to_owned()),
+            ("client_secret", secret.to_owned()),
+            ("scope", scope.to_owned()),
+        ]
+    };
+    let (status, body) = post(form(&format!("{CLIENT_ID}/.default"), CLIENT_SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["access_token"].as_str().is_some_and(|t| t.len() > 20));
+    assert!(body.get("id_token").is_none(), "no user, no ID token");
+    let (status, _) = post(form(&format!("api://{CLIENT_ID}/.default"), CLIENT_SECRET)).await;
+    assert_eq!(status, 200);
+    let (status, body) = post(form(&format!("{CLIENT_ID}/.default"), "wrong")).await;
+    assert_eq!((status, body["error_codes"][0].as_u64()), (401, Some(7_000_215)));
+    let (status, body) = post(form("openid profile", CLIENT_SECRET)).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    let (status, body) = post(form("https://graph.microsoft.com/.default", CLIENT_SECRET)).await;
+    assert_eq!((status, body["error_codes"][0].as_u64()), (400, Some(500_011)));
+}
+
+/// A self-signed certificate and its key in one PEM file, valid for `days`, made by `openssl`.
+fn certificate_pem(name: &str, days: u32) -> std::path::PathBuf {
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("doctor-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=doctor-test", "-days", &days.to_string()])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success());
+    let pem = dir.join("client.pem");
+    let both = [std::fs::read(&key).unwrap(), std::fs::read(&cert).unwrap()].concat();
+    std::fs::write(&pem, both).unwrap();
+    pem
+}
+
+#[tokio::test]
+async fn certificate_material_is_read_and_its_expiry_reported() {
+    let authority = dead_authority().await;
+    let cert = |path: &std::path::Path| path.to_str().unwrap().to_owned();
+    let long = cert(&certificate_pem("long", 400));
+    let run = doctor(
+        &["--offline"],
+        &config(
+            &authority,
+            &[("SSO_CLIENT_SECRET", ""), ("SSO_CLIENT_CREDENTIAL", "certificate"), ("SSO_CLIENT_CERTIFICATE", &long)],
+        ),
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let line = run.line("credential");
+    assert!(line.starts_with("✓ credential: certificate ") && line.contains("CN=doctor-test"), "{line}");
+    assert!(line.ends_with("; 399 days left") || line.ends_with("; 400 days left"), "{line}");
+
+    let short = cert(&certificate_pem("short", 10));
+    let run = doctor(
+        &["--offline"],
+        &config(
+            &authority,
+            &[("SSO_CLIENT_SECRET", ""), ("SSO_CLIENT_CREDENTIAL", "certificate"), ("SSO_CLIENT_CERTIFICATE", &short)],
+        ),
+    )
+    .await;
+    assert_eq!(run.code, 0, "a warning only: {}", run.stdout);
+    let line = run.line("credential");
+    assert!(
+        line.starts_with("! credential: certificate ")
+            && line.contains(" days left — create a new certificate, upload it"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_certificate_fails_with_the_setting_named() {
+    let authority = dead_authority().await;
+    let vars = config(
+        &authority,
+        &[
+            ("SSO_CLIENT_SECRET", ""),
+            ("SSO_CLIENT_CREDENTIAL", "certificate"),
+            ("SSO_CLIENT_CERTIFICATE", "/nonexistent/entra-sso/client.pem"),
+            ("SSO_SECRET", "too-short"),
+        ],
+    );
+    let run = doctor(&["--offline"], &vars).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let line = run.line("SSO_CLIENT_CERTIFICATE");
+    assert!(line.starts_with("✗ SSO_CLIENT_CERTIFICATE: ") && line.contains(" — "), "{line}");
+    // The settings after the credential are still checked.
+    assert!(run.line("SSO_SECRET").starts_with("✗ SSO_SECRET: "), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn a_federated_mode_without_its_platform_variables_fails() {
+    let authority = dead_authority().await;
+    let vars = config(&authority, &[("SSO_CLIENT_SECRET", ""), ("SSO_CLIENT_CREDENTIAL", "managed-identity")]);
+    let run = doctor(&["--offline"], &vars).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(run.marks('✗'), 1, "{}", run.stdout);
+    assert!(run.stdout.starts_with("✗ IDENTITY_ENDPOINT: "), "{}", run.stdout);
+
+    let vars = config(&authority, &[("SSO_CLIENT_SECRET", ""), ("SSO_CLIENT_CREDENTIAL", "workload-identity")]);
+    let run = doctor(&["--offline"], &vars).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stdout.starts_with("✗ AZURE_FEDERATED_TOKEN_FILE: "), "{}", run.stdout);
+}
+
+/// A dev identity provider that accepts assertions of the certificate in `pem` (and no secret).
+async fn spawn_idp_trusting(pem: &std::path::Path) -> crate::helpers::TestIdp {
+    use entra_sso::dev_idp::{AssertionTrust, DevClient, DevIdp, DEV_TENANT};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let client = DevClient { client_id: CLIENT_ID.into(), client_secret: None, redirect_uri: REDIRECT_URI.into() };
+    let pem = pem.to_str().unwrap().to_owned();
+    let trust = AssertionTrust::from_env(|name| (name == "SSO_CLIENT_CERTIFICATE").then(|| pem.clone())).unwrap();
+    let idp =
+        DevIdp::with_key(&base, DEV_TENANT, client, crate::helpers::dev_key()).unwrap().with_assertion_trust(trust);
+    let idp = std::sync::Arc::new(idp);
+    let authority = idp.authority().to_owned();
+    crate::helpers::TestIdp { authority, _server: crate::helpers::serve_on(listener, idp) }
+}
+
+#[tokio::test]
+async fn a_certificate_is_proved_and_an_unregistered_one_refused_with_its_aadsts_code() {
+    let registered = certificate_pem("registered", 90);
+    let other = certificate_pem("unregistered", 90);
+    let idp = spawn_idp_trusting(&registered).await;
+    let vars = |pem: &std::path::Path| {
+        vec![
+            ("SSO_CLIENT_ID", CLIENT_ID.to_owned()),
+            ("SSO_AUTHORITY", idp.authority.clone()),
+            ("SSO_REDIRECT_URI", REDIRECT_URI.to_owned()),
+            ("SSO_SECRET", SECRET_A.to_owned()),
+            ("SSO_CLIENT_CREDENTIAL", "certificate".to_owned()),
+            ("SSO_CLIENT_CERTIFICATE", pem.to_str().unwrap().to_owned()),
+        ]
+    };
+    let good = vars(&registered);
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = doctor(&[], &good).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.line("client credential").starts_with("✓ client credential: the provider accepted it"));
+
+    let bad = vars(&other);
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = doctor(&[], &bad).await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let line = run.line("client credential");
+    assert!(line.starts_with("✗ client credential: refused: AADSTS700027 invalid_client"), "{line}");
+    assert!(line.contains(" — ") && line.contains("certificate"), "{line}");
+    let key = std::fs::read_to_string(&other).unwrap();
+    let key_body = key.lines().nth(1).unwrap();
+    assert!(!run.stdout.contains(key_body) && !run.stderr.contains(key_body), "the key never shows");
+}
