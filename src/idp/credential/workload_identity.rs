@@ -170,6 +170,14 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
     }
 
+    /// A file its user may not read (the test runs as root in CI, which reads anyway, so the
+    /// mapping is checked on the error itself).
+    #[test]
+    fn permission_denied_is_named() {
+        let e = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(io_reason(&e), "permission denied");
+    }
+
     #[tokio::test]
     async fn unreadable_files_name_the_file_and_the_fix() {
         let path = temp("missing");
