@@ -305,8 +305,6 @@ async fn workload_identity_unreadable_or_not_a_jwt() {
     assert!(err.to_string().starts_with("AZURE_FEDERATED_TOKEN_FILE: not set"), "{err}");
 }
 
-/// Whether this process runs as root (whose reads ignore file modes).
-
 // ---------------------------------------------------------------------------------------------
 // AWS STS
 
