@@ -305,7 +305,7 @@ def phase_signin():
           f"session claims: oid {claims.get('oid')}, tid {claims.get('tid')}")
     ok("a stock PyJWT consumer verifies the session against jwks_uri (iss, aud, exp)")
 
-    # Linked by e-mail to the user that existed before (MATCH_EMAIL with a tenant list).
+    # Linked by e-mail to the user that existed before (MATCH_EMAIL, with the one tenant in TENANTS).
     who, _ = whoami(b)
     check(who["username"] == "alice.legacy" and not who["is_staff"],
           f"alice should be the pre-existing user alice.legacy, not staff: {who}")

@@ -7,7 +7,9 @@ Environment:
   ENTRA_SSO_ISSUER      the deployment's issuer: SSO_REDIRECT_URI without "/callback"
   ENTRA_SSO_AUDIENCE    SSO_CLIENT_ID (or SSO_SESSION_AUDIENCE)
   ENTRA_SSO_JWKS_URL    optional; default ISSUER + "/jwks"
-  ENTRA_SSO_TENANTS     optional, comma-separated tenant ids; enables e-mail matching
+  ENTRA_SSO_TENANTS     comma-separated tenant ids; default the dev IdP's tenant
+                        (00000000-de00-4000-8000-00000000de00). ROLE_MAP needs it; with exactly
+                        one tenant, a first sign-in is also matched by e-mail to an unlinked user
   ENTRA_SSO_MODE        "cookie" (default) or "headers" (behind nginx auth_request + /api/auth)
   INSTANCE_NAME         optional; sent back as X-Instance (to see which instance answered)
   DJANGO_DEBUG          "1" for DEBUG
@@ -57,14 +59,20 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 LOGIN_URL = "/api/login"  # with ?return_to=<path> (entra_sso_django.views.login_required)
 LOGOUT_REDIRECT_URL = "/"
 
+# The dev IdP's tenant (entra-sso dev / dev-idp without SSO_TENANT_ID). ROLE_MAP is only trusted
+# for listed tenants: anyone can create a tenant and assign themselves the Admin role there.
+# (Lower-case names: not Django settings.)
+_dev_tenant = "00000000-de00-4000-8000-00000000de00"
+_tenants = [t.strip() for t in os.environ.get("ENTRA_SSO_TENANTS", _dev_tenant).split(",") if t.strip()]
+
 ENTRA_SSO = {
     "ISSUER": os.environ["ENTRA_SSO_ISSUER"],
     "AUDIENCE": os.environ["ENTRA_SSO_AUDIENCE"],
     "JWKS_URL": os.environ.get("ENTRA_SSO_JWKS_URL") or None,
     "MODE": os.environ.get("ENTRA_SSO_MODE", "cookie"),
     "TRUST_FORWARD_AUTH_HEADERS": os.environ.get("ENTRA_SSO_MODE") == "headers",
-    "TENANTS": [t for t in os.environ.get("ENTRA_SSO_TENANTS", "").split(",") if t],
-    "MATCH_EMAIL": bool(os.environ.get("ENTRA_SSO_TENANTS")),
+    "TENANTS": _tenants,
+    "MATCH_EMAIL": len(_tenants) == 1,  # e-mail matching is only allowed with a single tenant
     "ROLE_MAP": {"Admin": {"is_staff": True, "is_superuser": True, "groups": ["Administrators"]}},
 }
 

@@ -25,6 +25,11 @@ def identity_key(claims):
     return str(tenant), "sub:" + str(claims["sub"])
 
 
+def _tid(claims):
+    """The session's tenant id, lower-case; "" without one."""
+    return str(claims.get("tid") or "").lower()
+
+
 def _split_name(name):
     first, _, last = (name or "").strip().rpartition(" ")
     if not first:
@@ -44,14 +49,32 @@ def _username_for(claims, User):
     raise Refused("no free username for a new user")
 
 
-def _by_email(claims, User):
+def _by_email(claims, User, tenant, subject):
+    """The one user with the claim's e-mail address that no identity is linked to yet, or None.
+
+    Call inside a transaction: the user row stays locked until the link is written, so two
+    identities with the same address cannot both be linked to it.
+    """
     email = (claims.get("email") or "").strip()
     if not email or "@" not in email:
         return None
-    matches = list(User._default_manager.filter(email__iexact=email)[:2])
+    matches = list(User._default_manager.filter(email__iexact=email).values_list("pk", flat=True)[:2])
     if len(matches) > 1:
         raise Refused("more than one user has this e-mail address; link one in the admin")
-    return matches[0] if matches else None
+    if not matches:
+        return None
+    locked = list(User._default_manager.select_for_update().filter(pk=matches[0]))  # no LIMIT: Oracle
+    if not locked:
+        return None
+    user = locked[0]
+    if EntraIdentity.objects.filter(user=user).exists():
+        # Another identity (of this tenant or, through a second tenant, of another one) already
+        # signs in as this user: matching by address would hand the account over.
+        log.warning("entra-sso: %s in %s refused: the user %s with its e-mail address is already linked "
+                    "to another identity", subject, tenant, user.pk)
+        raise Refused("the user with this e-mail address is already linked to another Microsoft account; "
+                      "an administrator can link this one in the admin")
+    return user
 
 
 def _find_or_create(claims, config):
@@ -60,9 +83,11 @@ def _find_or_create(claims, config):
     link = EntraIdentity.objects.select_related("user").filter(tenant_id=tenant, subject=subject).first()
     if link is not None:
         return link.user, False
-    user = _by_email(claims, User) if config.match_email else None
     created = False
     with transaction.atomic():
+        # conf.load allows MATCH_EMAIL with exactly one tenant; only that tenant's users match.
+        match = config.match_email and _tid(claims) in config.tenants
+        user = _by_email(claims, User, tenant, subject) if match else None
         if user is None:
             if not config.create_users:
                 raise Refused("no user for this identity and CREATE_USERS is off")
@@ -73,8 +98,10 @@ def _find_or_create(claims, config):
             user.save()
             created = True
         EntraIdentity.objects.create(user=user, tenant_id=tenant, subject=subject)
-    log.info("entra-sso: %s user %s for %s in %s", "created" if created else "linked by e-mail",
-             user.pk, subject, tenant)
+    if created:
+        log.info("entra-sso: created user %s for %s in %s", user.pk, subject, tenant)
+    else:
+        log.warning("entra-sso: linked by e-mail: user %s to %s in %s", user.pk, subject, tenant)
     return user, created
 
 
@@ -90,8 +117,15 @@ def _sync(user, claims, config, created):
         if claims.get("name") and (user.first_name, user.last_name) != (first, last):
             user.first_name, user.last_name = first, last
             changed.update(("first_name", "last_name"))
-    granted = [config.role_map[r] for r in claims.get("roles") or () if r in config.role_map]
-    granted += [config.group_map[g] for g in claims.get("groups") or () if g in config.group_map]
+    granted = []
+    if _tid(claims) in config.tenants:
+        granted += [config.role_map[r] for r in claims.get("roles") or () if r in config.role_map]
+        granted += [config.group_map[g] for g in claims.get("groups") or () if g in config.group_map]
+    elif config.role_map or config.group_map:
+        # Roles and groups are assigned by the user's own tenant; only listed tenants are trusted
+        # with them (conf.load requires TENANTS for the maps; this covers a Config made otherwise).
+        log.warning("entra-sso: ROLE_MAP/GROUP_MAP not applied to user %s: tenant %r is not in TENANTS",
+                    user.pk, _tid(claims))
     for flag in config.managed_flags:
         want = any(entry.get(flag) for entry in granted)
         if getattr(user, flag) != want:
@@ -112,6 +146,11 @@ def _sync(user, claims, config, created):
 def user_for_claims(claims, config=None):
     """The active Django user for verified claims; Refused when this app does not admit them."""
     config = config or get_config()
+    if config.tenants and _tid(claims) not in config.tenants:
+        # The middleware never gets here with such claims (tokens.verify and principal refuse
+        # them); a caller of authenticate(entra_claims=...) might.
+        log.warning("entra-sso: identity of tenant %r refused: not in TENANTS", _tid(claims))
+        raise Refused("tenant not in ENTRA_SSO TENANTS")
     try:
         user, created = _find_or_create(claims, config)
     except IntegrityError:

@@ -7,12 +7,13 @@
         "COOKIE_NAME": "__Host-sso-session",        # "__Secure-sso-session" with SSO_COOKIE_DOMAIN
         "MODE": "cookie",                           # or "headers" (behind /api/auth forward auth)
         "TRUST_FORWARD_AUTH_HEADERS": False,        # must be True for MODE "headers"
-        "TENANTS": [],                              # tenant ids admitted; required for MATCH_EMAIL
-        "MATCH_EMAIL": False,                       # link a first sign-in to a user with that e-mail
+        "TENANTS": [],                              # tenant ids admitted; required for the maps
+        "MATCH_EMAIL": False,                       # link a first sign-in to an unlinked user with
+                                                    # that e-mail; only with exactly one tenant
         "CREATE_USERS": True,                       # create a user on first sign-in
         "UPDATE_USER_DATA": True,                   # keep e-mail and name in step with the session
         "ROLE_MAP": {},                             # app role -> {"is_staff", "is_superuser", "groups"}
-        "GROUP_MAP": {},                            # group object id -> the same
+        "GROUP_MAP": {},                            # group object id -> the same; both need TENANTS
         "LEEWAY": 0,                                # seconds of clock skew allowed on exp / iat
         "JWKS_TIMEOUT": 5,                          # seconds per JWKS fetch
         "JWKS_REFETCH_INTERVAL": 30,                # at most one unknown-kid refetch per interval
@@ -137,10 +138,18 @@ def load(raw):
                              "common, organizations or * are not tenant ids")
     tenants = frozenset(t.lower() for t in tenants)
     match_email = raw.get("MATCH_EMAIL", False) is True
-    if match_email and not tenants:
-        _fail("MATCH_EMAIL", "needs TENANTS (one tenant id or a list): the email claim is set by each "
-                             "tenant's administrators and is not verified across tenants, so any tenant "
-                             "could claim an e-mail address of yours")
+    if match_email and len(tenants) != 1:
+        _fail("MATCH_EMAIL", "needs exactly one tenant id in TENANTS: the email claim is set by each "
+                             "tenant's administrators and is not verified across tenants, so another "
+                             "tenant could claim an e-mail address of yours (with several tenants, link "
+                             "existing users beforehand or in the admin)")
+    role_map = _map("ROLE_MAP", raw.get("ROLE_MAP", {}))
+    group_map = _map("GROUP_MAP", raw.get("GROUP_MAP", {}))
+    for key, value in (("ROLE_MAP", role_map), ("GROUP_MAP", group_map)):
+        if value and not tenants:
+            _fail(key, "needs TENANTS (your tenant ids): each tenant's administrators assign app roles "
+                       "and groups in their own tenant, and anyone can create a tenant, so without "
+                       "TENANTS anyone could grant themselves what this map grants")
     ints = {}
     for key, default in (("LEEWAY", 0), ("JWKS_TIMEOUT", 5), ("JWKS_REFETCH_INTERVAL", 30)):
         value = raw.get(key, default)
@@ -161,8 +170,8 @@ def load(raw):
         match_email=match_email,
         create_users=raw.get("CREATE_USERS", True) is True,
         update_user_data=raw.get("UPDATE_USER_DATA", True) is True,
-        role_map=_map("ROLE_MAP", raw.get("ROLE_MAP", {})),
-        group_map=_map("GROUP_MAP", raw.get("GROUP_MAP", {})),
+        role_map=role_map,
+        group_map=group_map,
         leeway=ints["LEEWAY"],
         jwks_timeout=ints["JWKS_TIMEOUT"],
         jwks_refetch_interval=ints["JWKS_REFETCH_INTERVAL"],

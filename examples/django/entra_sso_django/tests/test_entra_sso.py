@@ -4,12 +4,17 @@
 """
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
+import os
+import runpy
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from unittest import mock
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -19,11 +24,13 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
 from django.test import TestCase, override_settings
 
+import demo
 from entra_sso_django import conf, jwks, tokens
+from entra_sso_django.backends import EntraSSOBackend, Refused, user_for_claims
 from entra_sso_django.models import EntraIdentity
 from entra_sso_django.principal import claims_from_principal
 
-TENANT = "00000000-de00-4000-8000-00000000de00"
+TENANT = "00000000-de00-4000-8000-00000000de00"  # the dev IdP's tenant (src/dev_idp/mod.rs DEV_TENANT)
 OTHER_TENANT = "11111111-1111-4111-8111-111111111111"
 ALICE_OID = "a11ce000-0000-4000-8000-00000000a11c"
 BOB_OID = "b0b00000-0000-4000-8000-000000000b0b"
@@ -109,6 +116,7 @@ class Base(TestCase):
 
     def entra_sso(self, **extra):
         return {"ISSUER": self.server.issuer, "AUDIENCE": AUDIENCE, "JWKS_REFETCH_INTERVAL": 30,
+                "TENANTS": [TENANT, OTHER_TENANT],
                 "ROLE_MAP": {"Admin": {"is_staff": True, "is_superuser": True, "groups": ["Administrators"]}},
                 **extra}
 
@@ -165,10 +173,43 @@ class ConfigTests(TestCase):
             with self.subTest(raw=raw), self.assertRaises(ImproperlyConfigured):
                 self.load(**raw)
 
-    def test_email_matching_with_one_tenant_or_a_list(self):
+    def test_email_matching_with_one_tenant(self):
         self.assertTrue(self.load(MATCH_EMAIL=True, TENANTS=TENANT).match_email)
-        self.assertTrue(self.load(MATCH_EMAIL=True, TENANTS=[TENANT, OTHER_TENANT]).match_email)
+        self.assertTrue(self.load(MATCH_EMAIL=True, TENANTS=[TENANT]).match_email)
         self.assertTrue(self.load(MODE="headers", TRUST_FORWARD_AUTH_HEADERS=True).mode == "headers")
+
+    def test_email_matching_refused_with_two_tenants(self):
+        # Each tenant's administrators set its users' email claim: with two tenants, either one
+        # could claim the other's addresses.
+        with self.assertRaisesRegex(ImproperlyConfigured, r"ENTRA_SSO\['MATCH_EMAIL'\].*exactly one tenant"):
+            self.load(MATCH_EMAIL=True, TENANTS=[TENANT, OTHER_TENANT])
+        self.assertFalse(self.load(MATCH_EMAIL=False, TENANTS=[TENANT, OTHER_TENANT]).match_email)
+
+    def test_role_and_group_maps_need_tenants(self):
+        # Anyone can create a tenant and assign themselves any app role or group in it.
+        entry = {"Admin": {"is_staff": True, "is_superuser": True}}
+        for key in ("ROLE_MAP", "GROUP_MAP"):
+            with self.subTest(key), self.assertRaisesRegex(
+                    ImproperlyConfigured, rf"ENTRA_SSO\['{key}'\].*TENANTS.*administrators"):
+                self.load(**{key: entry})
+            self.assertEqual(self.load(**{key: entry, "TENANTS": [TENANT]}).tenants, {TENANT})
+            self.assertEqual(self.load(**{key: {}}).tenants, frozenset(), "an empty map needs no tenant")
+
+    def test_demo_settings_require_the_dev_tenant(self):
+        path = Path(demo.__file__).with_name("settings.py")
+        env = {k: v for k, v in os.environ.items() if k != "ENTRA_SSO_TENANTS"}
+        with mock.patch.dict(os.environ, env, clear=True):
+            config = conf.load(runpy.run_path(str(path))["ENTRA_SSO"])
+        self.assertEqual(config.tenants, {TENANT}, "the dev IdP's tenant by default")
+        self.assertTrue(config.role_map["Admin"]["is_superuser"])
+        self.assertTrue(config.match_email, "one tenant: the demo matches e-mail")
+        with mock.patch.dict(os.environ, {"ENTRA_SSO_TENANTS": f"{TENANT},{OTHER_TENANT}"}):
+            config = conf.load(runpy.run_path(str(path))["ENTRA_SSO"])
+        self.assertEqual(config.tenants, {TENANT, OTHER_TENANT})
+        self.assertFalse(config.match_email, "two tenants: no e-mail matching")
+        with mock.patch.dict(os.environ, {"ENTRA_SSO_TENANTS": ""}), \
+                self.assertRaisesRegex(ImproperlyConfigured, "ROLE_MAP"):
+            conf.load(runpy.run_path(str(path))["ENTRA_SSO"])
 
 
 class CookieParsingTests(TestCase):
@@ -304,6 +345,7 @@ class MiddlewareTests(Base):
         self.assertEqual(User.objects.count(), 2)
 
     def test_sub_when_no_oid(self):
+        self.reconfigure(TENANTS=[], ROLE_MAP={})  # a provider without tenants
         who = self.whoami(self.mint(oid=None, tid=None, sub="sub-123", preferred_username="p@x.example"))
         self.assertTrue(who["authenticated"])
         link = EntraIdentity.objects.get()
@@ -416,6 +458,112 @@ class MiddlewareTests(Base):
             r = self.client.get("/whoami/", HTTP_COOKIE=f"{COOKIE}={token}")
             self.assertTrue(r.json()["authenticated"])
             self.assertNotIn("sessionid", r.cookies)
+
+
+def refused_or_user(claims, config=None):
+    try:
+        return user_for_claims(claims, config)
+    except Refused:
+        return None
+
+
+class TenantTrustTests(Base):
+    """Findings 2 and 3 of the security review (#17): what another tenant's administrators can
+    assign (app roles, groups, e-mail addresses) never grants privileges or another user's account."""
+
+    def claims(self, **extra):
+        return jwt.decode(self.mint(**extra), options={"verify_signature": False})
+
+    def test_maps_apply_only_to_listed_tenants(self):
+        self.reconfigure(TENANTS=[TENANT])
+        # A self-made tenant whose user holds the app role Admin (assigned by that tenant's own
+        # administrator) is refused by the backend, whatever verified the claims.
+        stranger = self.claims(tid=OTHER_TENANT, oid=BOB_OID, roles=["Admin"],
+                               preferred_username="admin@self-made.example")
+        with self.assertLogs("entra_sso_django", "WARNING") as logs:
+            user = refused_or_user(stranger)
+            self.assertFalse(user and user.is_superuser, "a self-made tenant's Admin became superuser")
+            self.assertIsNone(user)
+            self.assertIsNone(EntraSSOBackend().authenticate(None, entra_claims=stranger))
+        self.assertIn(OTHER_TENANT, logs.output[0])
+        User = get_user_model()
+        self.assertFalse(User.objects.filter(is_superuser=True).exists())
+        self.assertFalse(User.objects.filter(is_staff=True).exists())
+        self.assertFalse(Group.objects.filter(name="Administrators", user__isnull=False).exists())
+        # A Config made without conf.load (no TENANTS, a ROLE_MAP): the maps grant nothing.
+        unchecked = dataclasses.replace(conf.get_config(), tenants=frozenset())
+        with self.assertLogs("entra_sso_django", "WARNING") as logs:
+            user = user_for_claims(stranger, unchecked)
+        self.assertIn("not applied", logs.output[-1])
+        self.assertFalse(user.is_staff or user.is_superuser)
+        self.assertEqual(list(user.groups.all()), [])
+        # The listed tenant's Admin gets the mapped flags and group.
+        admin = user_for_claims(self.claims(oid=BOB_OID, roles=["Admin"], preferred_username="bob@dev.example"))
+        self.assertTrue(admin.is_staff and admin.is_superuser)
+        self.assertEqual([g.name for g in admin.groups.all()], ["Administrators"])
+
+    def link_alice_by_email(self):
+        """alice.legacy exists; alice of TENANT signs in and is linked to it by e-mail."""
+        legacy = get_user_model().objects.create_user("alice.legacy", email="Alice@Dev.Example")
+        self.reconfigure(TENANTS=[TENANT], MATCH_EMAIL=True)
+        self.assertEqual(self.whoami(self.mint())["username"], "alice.legacy")
+        self.assertEqual(EntraIdentity.objects.get(user=legacy).subject, "oid:" + ALICE_OID)
+        return legacy
+
+    def test_email_link_is_logged_at_warning(self):
+        token = self.mint()
+        get_user_model().objects.create_user("alice.legacy", email="Alice@Dev.Example")
+        self.reconfigure(TENANTS=[TENANT], MATCH_EMAIL=True)
+        with self.assertLogs("entra_sso_django", "WARNING") as logs:
+            self.assertEqual(self.whoami(token)["username"], "alice.legacy")
+        self.assertEqual(len(logs.records), 1)
+        self.assertIn("linked by e-mail", logs.output[0])
+        self.assertIn(ALICE_OID, logs.output[0])
+        self.assertIn(TENANT, logs.output[0])
+        for part in token.split("."):
+            self.assertNotIn(part, logs.output[0])
+
+    def test_email_match_never_takes_over_a_linked_user(self):
+        legacy = self.link_alice_by_email()
+        # Another identity of the same tenant with the same address (any case): refused, with a
+        # 403 and a sign-out button rather than a login loop, and logged.
+        intruder = "c0ffee00-0000-4000-8000-00000000c0ff"
+        token = self.mint(oid=intruder, email="ALICE@dev.example", preferred_username="mallory@dev.example")
+        who = self.whoami(token)
+        self.assertNotEqual(who["username"], "alice.legacy", "another identity took over alice.legacy")
+        self.assertFalse(who["authenticated"])
+        self.assertIn("already linked", who["refused"])
+        with self.assertLogs("entra_sso_django", "WARNING") as logs:
+            self.whoami(token)
+        self.assertIn("already linked", "\n".join(logs.output))
+        r = self.client.get("/private/", HTTP_COOKIE=f"{COOKIE}={token}")
+        self.assertEqual(r.status_code, 403)
+        self.assertIn(b"/api/logout", r.content)
+        self.assertEqual(list(EntraIdentity.objects.values_list("user", "subject")),
+                         [(legacy.pk, "oid:" + ALICE_OID)])
+        self.assertEqual(self.whoami(self.mint())["username"], "alice.legacy", "alice is unaffected")
+
+    def test_email_match_across_tenants_never_takes_over(self):
+        legacy = self.link_alice_by_email()
+        mallory = self.claims(tid=OTHER_TENANT, oid="c0ffee00-0000-4000-8000-00000000c0ff",
+                              email="alice@dev.example", preferred_username="alice@other.example")
+        # With one tenant listed, the other tenant is refused before any matching.
+        user = refused_or_user(mallory)
+        self.assertNotEqual(user, legacy, "tenant B took over tenant A's linked alice.legacy")
+        self.assertIsNone(user)
+        # Even with both tenants listed (a Config that skipped conf.load's check), the user
+        # already linked to tenant A's alice is not handed to tenant B.
+        both = dataclasses.replace(conf.get_config(), tenants=frozenset({TENANT, OTHER_TENANT}))
+        with self.assertRaisesRegex(Refused, "already linked"):
+            user_for_claims(mallory, both)
+        self.assertEqual(EntraIdentity.objects.filter(user=legacy).count(), 1)
+        self.assertFalse(EntraIdentity.objects.filter(tenant_id=OTHER_TENANT).exists())
+        # An address no linked user has is still matched once, to the unlinked user.
+        fresh = get_user_model().objects.create_user("carol.legacy", email="carol@dev.example")
+        carol = self.claims(oid="ca401000-0000-4000-8000-0000000ca401", email="carol@dev.example",
+                            preferred_username="carol@dev.example")
+        with self.assertLogs("entra_sso_django", "WARNING"):
+            self.assertEqual(user_for_claims(carol), fresh)
 
 
 def principal(claims, role_typ="http://schemas.microsoft.com/ws/2008/06/identity/claims/role"):
