@@ -309,7 +309,7 @@ SESSION_COOKIE=$(tr -d '\r' <"$RAW/auth-signin-3.txt" | awk 'tolower($1) == "set
 put auth.session_cookie_len "${#SESSION_COOKIE}"
 
 # The real answer, replayed header for header by the bare server.
-curl -si -H "cookie: $SESSION_COOKIE" "$AUTH_URL" | tr -d '\r' >"$RAW/auth-answer.txt"
+curl -si -H "cookie: $SESSION_COOKIE" -H "proxy-sso-assertion: 1" "$AUTH_URL" | tr -d '\r' >"$RAW/auth-answer.txt"
 head -1 "$RAW/auth-answer.txt" | grep -q ' 200' || { echo "bench/run.sh: /api/auth with the session did not answer 200" >&2; head -20 "$RAW/auth-answer.txt" >&2; exit 1; }
 for h in x-ms-client-principal x-ms-client-principal-id x-ms-client-principal-name x-ms-client-principal-idp x-sso-assertion; do
     v=$(hdr_value "$h" "$RAW/auth-answer.txt")
@@ -317,7 +317,7 @@ for h in x-ms-client-principal x-ms-client-principal-id x-ms-client-principal-na
     put "auth.len.$h" "${#v}"
 done
 put auth.headers "$(awk 'NR > 1 && /:/ { sub(/:.*/, ""); print tolower($0) }' "$RAW/auth-answer.txt" | paste -sd' ')"
-put auth.answer_bytes "$(curl -si -H "cookie: $SESSION_COOKIE" "$AUTH_URL" | wc -c)"
+put auth.answer_bytes "$(curl -si -H "cookie: $SESSION_COOKIE" -H "proxy-sso-assertion: 1" "$AUTH_URL" | wc -c)"
 
 BARE200_PORT=$(free_port)
 start_bg "$RAW/bare200-server.log" taskset -c "$SERVER_CORE" "$EX/bare_auth_200" "$BARE200_PORT" --headers "$RAW/auth-answer.txt"
@@ -334,7 +334,7 @@ ADAPTER200_URL=http://127.0.0.1:$ADAPTER200_PORT/api/auth
 wait_status "$ADAPTER200_URL" 200
 
 # Every server gets the same request: the session cookie (the bare ones ignore it).
-COOKIE_HDR=(-H "Cookie: $SESSION_COOKIE")
+COOKIE_HDR=(-H "Cookie: $SESSION_COOKIE" -H "Proxy-SSO-Assertion: 1")
 run_wrk warm-bare200 "$BARE200_URL" "$CONNS" 1 "$BARE200_PID" "${COOKIE_HDR[@]}" >/dev/null
 run_wrk warm-adapter200 "$ADAPTER200_URL" "$CONNS" 1 "$ADAPTER200_PID" "${COOKIE_HDR[@]}" >/dev/null
 run_wrk warm-auth "$AUTH_URL" "$CONNS" 1 "$AUTH_PID" "${COOKIE_HDR[@]}" >/dev/null

@@ -10,7 +10,7 @@ use url::Url;
 use crate::idp::authority::Authority;
 use crate::idp::credential::certificate::{self, ClientCertificate};
 use crate::idp::credential::{federated_source, ClientCredential, CredentialError, CredentialKind};
-use crate::idp::policy::{Policy, TenantPolicy};
+use crate::idp::policy::{Policy, TenantPolicy, RESTRICT};
 use crate::idp::provider::ProviderConfig;
 use crate::tokens::secret::{SecretString, SigningSecret, SigningSecrets};
 use crate::web::url::parse_public_url;
@@ -387,7 +387,7 @@ fn parse_policy(
     };
     // `email` is set by each tenant's administrators and not verified across tenants: a domain
     // rule means something only when the tenants themselves are restricted.
-    let tenant_restricted = match tenants {
+    let tenant_scoped = match tenants {
         TenantPolicy::Only(_) => true,
         TenantPolicy::Any => false,
         TenantPolicy::Unrestricted => !authority.is_multi_tenant() && authority.entra_tenant() != Some("consumers"),
@@ -398,29 +398,20 @@ fn parse_policy(
         required_roles: list("SSO_REQUIRED_ROLES")?,
         allowed_groups: list("SSO_ALLOWED_GROUPS")?,
         email_domains: list("SSO_ALLOWED_EMAIL_DOMAINS")?.into_iter().map(|d| d.to_ascii_lowercase()).collect(),
+        tenant_scoped,
     };
-    if tenant_restricted {
-        return Ok(policy);
-    }
-    const RESTRICT: &str =
-        "needs a tenant restriction (a single-tenant authority or SSO_ALLOWED_TENANTS with tenant ids)";
-    if !policy.email_domains.is_empty() {
+    if !policy.email_domains.is_empty() && !tenant_scoped {
         return Err(ConfigError::new(
             "SSO_ALLOWED_EMAIL_DOMAINS",
             format!("an e-mail domain rule {RESTRICT}: e-mail addresses are not verified across tenants"),
         ));
     }
-    // Each tenant's own administrators assign app roles and group memberships: with any tenant
-    // admitted, anyone can create a tenant, give themselves the role and pass.
     for (variable, rule, values) in [
         ("SSO_REQUIRED_ROLES", "an app-role rule", &policy.required_roles),
         ("SSO_ALLOWED_GROUPS", "a group rule", &policy.allowed_groups),
     ] {
         if !values.is_empty() {
-            return Err(ConfigError::new(
-                variable,
-                format!("{rule} {RESTRICT}: every tenant's administrators assign roles and groups in their own tenant"),
-            ));
+            policy.trust_roles_and_groups(rule).map_err(|e| ConfigError::new(variable, e.to_string()))?;
         }
     }
     Ok(policy)

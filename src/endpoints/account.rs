@@ -130,8 +130,10 @@ async fn idp_logout_url(app: &App, session: Option<&Arc<SessionClaims>>) -> Opti
 /// deletion is best effort (see docs/decisions.md).
 ///
 /// Accepted only as a frame (`Sec-Fetch-Dest`, where the browser sends it), so a link cannot
-/// sign anyone out; an `iss` sent must be the provider's, and a `sid` sent must be this
-/// session's, or nothing is cleared.
+/// sign anyone out. The session is cleared only when the request names it: a `sid` equal to the
+/// session's own (Entra sends `sid` and no `iss`), and an `iss`, if sent, that is the provider's.
+/// Any other page can frame this URL, and the deletion needs no cookie to be sent, so a blind
+/// clear would let every site sign users out.
 pub async fn frontchannel_logout(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure> {
     if req.headers().get("sec-fetch-dest").is_some_and(|d| !matches!(d.as_bytes(), b"iframe" | b"frame")) {
         return Err(Failure::new(ErrorCode::NotAFrame, "front-channel logout opened outside a frame"));
@@ -149,16 +151,13 @@ pub async fn frontchannel_logout(app: &App, req: &Request<Bytes>) -> Result<Resp
         }
     }
     let session = verified_session(app, req);
-    let names_another_session = match (sid, session.as_ref().and_then(|s| s.sid.as_deref())) {
-        (Some(sent), Some(ours)) => !crate::ct_eq(sent.as_bytes(), ours.as_bytes()),
+    let names_this_session = match (sid, session.as_ref().and_then(|s| s.sid.as_deref())) {
+        (Some(sent), Some(ours)) => crate::ct_eq(sent.as_bytes(), ours.as_bytes()),
         _ => false,
     };
     let page = pages::html(StatusCode::OK, "Signed out", "<p>Signed out.</p>");
-    let mut r = if names_another_session {
-        page
-    } else {
-        pages::with_cookies(page, &[app.session_cookie.expire(SameSite::None)])
-    };
+    let mut r =
+        if names_this_session { pages::with_cookies(page, &[app.session_cookie.expire(SameSite::None)]) } else { page };
     // The IdP frames this page, so it alone may; everything else stays as strict as elsewhere.
     let idp_origin = url::Url::parse(app.settings.authority.as_str()).map(|u| u.origin().ascii_serialization());
     let csp = format!("default-src 'none'; frame-ancestors {}", idp_origin.unwrap_or_else(|_| "'none'".into()));

@@ -64,8 +64,14 @@ impl From<IdTokenError> for Failure {
 }
 
 impl From<PolicyError> for Failure {
+    /// A rule the policy cannot apply safely is the operator's to fix; every other refusal is
+    /// the user's policy verdict.
     fn from(e: PolicyError) -> Self {
-        Failure::new(ErrorCode::AccessDeniedByPolicy, e.to_string())
+        let code = match e {
+            PolicyError::UntrustedRule(_) => ErrorCode::Misconfigured,
+            _ => ErrorCode::AccessDeniedByPolicy,
+        };
+        Failure::new(code, e.to_string())
     }
 }
 

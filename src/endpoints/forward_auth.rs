@@ -3,7 +3,9 @@
 //! answer is the verdict, and on success the identity in App Service Authentication's headers
 //! plus the session token itself, for apps that verify rather than trust headers.
 //!
-//! - signed in and admitted: `200`, empty, with the identity headers;
+//! - signed in and admitted: `200`, empty, with the identity headers, and the session token
+//!   when the proxy marks the check as its own (`Proxy-SSO-Assertion: 1`, which no page script
+//!   can send);
 //! - not signed in: `401` with the login URL in `X-SSO-Login-Url` and the JSON body; with
 //!   `?redirect=1` a navigation gets `302` to that URL instead (for proxies that hand the
 //!   answer to the browser);
@@ -27,8 +29,13 @@ use crate::web::params::Params;
 use crate::web::principal;
 use crate::web::return_to::{self, ReturnToError};
 
-/// The header that carries the session token on a `200`.
+/// The header that carries the session token on a `200`, to a check that asked for it.
 pub const ASSERTION: &str = "x-sso-assertion";
+
+/// The request header by which a proxy asks for [`ASSERTION`]. Browsers refuse to let page
+/// scripts set any `Proxy-` header (Fetch's forbidden request-header names), so a same-origin
+/// `fetch('/api/auth')` can never obtain the HttpOnly session this way.
+pub const WANT_ASSERTION: &str = "proxy-sso-assertion";
 
 /// The header that carries the login URL on a `401`.
 pub const LOGIN_URL: &str = "x-sso-login-url";
@@ -52,8 +59,8 @@ pub fn auth(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure>
     let wanted = requirements(&params)?;
     match current_session(app, req) {
         Ok(session) => {
-            meets(&session, &wanted)?;
-            let token = app.session_cookie.get(req.headers()).unwrap_or_default();
+            meets(app, &session, &wanted)?;
+            let token = asked_for_assertion(req).then(|| app.session_cookie.get(req.headers())).flatten();
             Ok(identity(&session, token))
         }
         Err(NoSession::Denied(why)) => Err(why.into()),
@@ -86,7 +93,15 @@ fn requirements<'a>(params: &'a Params<'_>) -> Result<Requirements<'a>, Failure>
 }
 
 /// Whether the session meets this route's requirements: every role, and one of the groups.
-fn meets(s: &SessionClaims, wanted: &Requirements<'_>) -> Result<(), Failure> {
+/// A role or group requirement while every tenant may sign in fails closed for everyone, as
+/// `SSO_REQUIRED_ROLES` does at start-up.
+fn meets(app: &App, s: &SessionClaims, wanted: &Requirements<'_>) -> Result<(), Failure> {
+    if !wanted.roles.is_empty() {
+        app.settings.policy.trust_roles_and_groups("a ?role= requirement")?;
+    }
+    if !wanted.groups.is_empty() {
+        app.settings.policy.trust_roles_and_groups("a ?group= requirement")?;
+    }
     let denied = |why: String| Failure::new(ErrorCode::AccessDeniedByPolicy, why);
     if let Some(missing) = wanted.roles.iter().find(|r| !s.roles.iter().any(|held| held == *r)) {
         return Err(denied(format!("route requires role {missing}")));
@@ -101,8 +116,13 @@ fn meets(s: &SessionClaims, wanted: &Requirements<'_>) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The `200` with the identity headers.
-fn identity(s: &SessionClaims, token: &str) -> Response<Bytes> {
+/// Whether the proxy marked this check as its own and asked for the session token.
+fn asked_for_assertion(req: &Request<Bytes>) -> bool {
+    req.headers().get(WANT_ASSERTION).is_some_and(|v| v.as_bytes() == b"1")
+}
+
+/// The `200` with the identity headers, and the session token when `token` is given.
+fn identity(s: &SessionClaims, token: Option<&str>) -> Response<Bytes> {
     let mut r = pages::empty(StatusCode::OK);
     let h = r.headers_mut();
     put(h, principal::PRINCIPAL, principal::encode(s).into_bytes());
@@ -111,7 +131,9 @@ fn identity(s: &SessionClaims, token: &str) -> Response<Bytes> {
         put(h, principal::PRINCIPAL_NAME, name.as_bytes().to_vec());
     }
     h.insert(HeaderName::from_static(principal::PRINCIPAL_IDP), HeaderValue::from_static("aad"));
-    put(h, ASSERTION, token.as_bytes().to_vec());
+    if let Some(token) = token {
+        put(h, ASSERTION, token.as_bytes().to_vec());
+    }
     r
 }
 

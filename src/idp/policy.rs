@@ -82,7 +82,15 @@ pub enum PolicyError {
     /// The e-mail domain is not in `SSO_ALLOWED_EMAIL_DOMAINS`.
     #[error("e-mail domain `{0}` is not allowed")]
     EmailDomain(String),
+    /// A role or group rule while every tenant may sign in: an operator's mistake, refused for
+    /// every user rather than trusting a role anyone can grant themselves.
+    #[error("{0} {RESTRICT}: every tenant's administrators assign roles and groups in their own tenant")]
+    UntrustedRule(&'static str),
 }
+
+/// Why a role, group or e-mail rule is refused without a tenant restriction.
+pub const RESTRICT: &str =
+    "needs a tenant restriction (a single-tenant authority or SSO_ALLOWED_TENANTS with tenant ids)";
 
 /// The sign-in policy of an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +106,10 @@ pub struct Policy {
     /// `SSO_ALLOWED_EMAIL_DOMAINS`: the user's e-mail (or sign-in name) must be in one of these
     /// domains. Only accepted together with a tenant restriction.
     pub email_domains: Vec<String>,
+    /// Whether only known tenants can sign in (a single-tenant authority, or a list in
+    /// `SSO_ALLOWED_TENANTS`). Roles and groups mean something only then: with every tenant
+    /// admitted, anyone can make a tenant and assign themselves any role or group.
+    pub tenant_scoped: bool,
 }
 
 impl Default for Policy {
@@ -109,6 +121,7 @@ impl Default for Policy {
             required_roles: Vec::new(),
             allowed_groups: Vec::new(),
             email_domains: Vec::new(),
+            tenant_scoped: true,
         }
     }
 }
@@ -124,6 +137,17 @@ impl Keep for Policy {
 }
 
 impl Policy {
+    /// The one gate before any role or group is read, at start-up (`SSO_REQUIRED_ROLES`,
+    /// `SSO_ALLOWED_GROUPS`) and per request (forward auth's `?role=` / `?group=`, path rules):
+    /// refused unless tenants are restricted. `rule` names the rule for the operator.
+    pub fn trust_roles_and_groups(&self, rule: &'static str) -> Result<(), PolicyError> {
+        if self.tenant_scoped {
+            Ok(())
+        } else {
+            Err(PolicyError::UntrustedRule(rule))
+        }
+    }
+
     /// Checks validated claims; the error says which rule refused.
     pub fn check<'a>(&self, who: impl Into<Subject<'a>>) -> Result<(), PolicyError> {
         let who = who.into();
@@ -183,6 +207,19 @@ mod tests {
         let upper = PERSONAL_ACCOUNTS_TENANT.to_ascii_uppercase();
         assert!(work_only.check(&claims(serde_json::json!({"tid": upper}))).is_err());
         assert!(work_only.check(&claims(serde_json::json!({"tid": "t2"}))).is_ok());
+    }
+
+    #[test]
+    fn role_and_group_rules_are_trusted_only_with_tenants_restricted() {
+        assert_eq!(Policy::default().trust_roles_and_groups("a ?role= requirement"), Ok(()));
+        let open = Policy { tenants: TenantPolicy::Any, tenant_scoped: false, ..Default::default() };
+        let why = open.trust_roles_and_groups("a ?role= requirement").unwrap_err();
+        assert_eq!(why, PolicyError::UntrustedRule("a ?role= requirement"));
+        let text = why.to_string();
+        assert!(
+            text.contains("SSO_ALLOWED_TENANTS") && text.contains("?role="),
+            "the operator's log names both: {text}"
+        );
     }
 
     #[test]

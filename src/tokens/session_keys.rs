@@ -78,8 +78,10 @@ impl SessionKeys {
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(payload, &mut token);
         let signature = key.signing.sign(&self.rng, token.as_bytes()).expect("P-256 signing does not fail");
+        let mut signature: [u8; SIGNATURE_LEN] = signature.as_ref().try_into().expect("ES256 signatures are r ‖ s");
+        normalize_s(&mut signature);
         token.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
         token
     }
 
@@ -92,6 +94,9 @@ impl SessionKeys {
         let signature = parts.signature()?;
         if signature.len() != SIGNATURE_LEN {
             return Err(JwsError::Invalid("signature length"));
+        }
+        if !s_is_low(&signature[32..]) {
+            return Err(JwsError::Invalid("high-s signature (only the low-s encoding is issued)"));
         }
         UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &key.public)
             .verify(parts.signing_input.as_bytes(), &signature)
@@ -119,6 +124,27 @@ impl SessionKey {
         let (x, y) = coordinates(&self.public);
         serde_json::json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": self.kid, "alg": ALG, "use": "sig"})
     }
+}
+
+/// Replaces `s` by `n − s` when it is in the upper half. ECDSA accepts both (r, s) and
+/// (r, n − s); issuing only the low one, and accepting only it, gives every session exactly one
+/// encoding, so a token string can key a cache or a deny-list.
+fn normalize_s(signature: &mut [u8; SIGNATURE_LEN]) {
+    use p256::elliptic_curve::scalar::IsHigh;
+    use p256::elliptic_curve::PrimeField;
+    let bytes: [u8; 32] = signature[32..].try_into().expect("32-byte s");
+    let Some(s) = Option::<p256::Scalar>::from(p256::Scalar::from_repr(bytes.into())) else { return };
+    if bool::from(s.is_high()) {
+        signature[32..].copy_from_slice(&(-s).to_repr());
+    }
+}
+
+/// Whether `s` (32 big-endian bytes) is a scalar in the lower half, `1 ≤ s ≤ (n − 1) / 2`.
+fn s_is_low(s: &[u8]) -> bool {
+    use p256::elliptic_curve::scalar::IsHigh;
+    use p256::elliptic_curve::PrimeField;
+    let Ok(bytes) = <[u8; 32]>::try_from(s) else { return false };
+    Option::<p256::Scalar>::from(p256::Scalar::from_repr(bytes.into())).is_some_and(|s| !bool::from(s.is_high()))
 }
 
 /// A P-256 private scalar from HKDF: 32 bytes out, taken if they are a valid scalar (in
@@ -183,6 +209,29 @@ mod tests {
         let jwks: serde_json::Value = serde_json::from_str(rotated.jwks()).unwrap();
         let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
         assert_eq!(kids, [rotated.signing_kid(), old.signing_kid()]);
+    }
+
+    /// Finding 10 of the second review: (r, n − s) is a second valid ECDSA encoding of every
+    /// session. Only the low-s one is issued, and the other is refused.
+    #[test]
+    fn signatures_are_low_s_and_the_high_s_twin_is_refused() {
+        use p256::elliptic_curve::PrimeField;
+        let k = keys(&[A]);
+        for i in 0..64 {
+            let payload = format!(r#"{{"i":{i}}}"#);
+            let token = k.sign(payload.as_bytes());
+            let (head, sig) = token.rsplit_once('.').unwrap();
+            let mut sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+            assert!(s_is_low(&sig[32..]), "token {i} was issued with a high s");
+            let s = p256::Scalar::from_repr(<[u8; 32]>::try_from(&sig[32..]).unwrap().into()).unwrap();
+            sig[32..].copy_from_slice(&(-s).to_repr());
+            let twin = format!("{head}.{}", URL_SAFE_NO_PAD.encode(&sig));
+            assert_eq!(
+                k.verify(&twin, 4096),
+                Err(JwsError::Invalid("high-s signature (only the low-s encoding is issued)"))
+            );
+            assert_eq!(k.verify(&token, 4096).unwrap(), payload.as_bytes());
+        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::sync::atomic::Ordering;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -183,7 +185,12 @@ async fn frontchannel_logout_clears_the_session_and_may_be_framed_by_the_idp_onl
     let mut jar = Jar::default();
     app.sign_in(&mut jar, "alice").await;
     assert_eq!(app.me(&mut jar).await.0, 200);
-    let url = format!("{}/api/logout/frontchannel?iss={}", app.base, urlencode(app.authority()));
+    let token = jar.get("__Host-sso-session").unwrap();
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    let sid = claims["sid"].as_str().expect("the dev IdP sends sid");
+    // Entra's shape: `sid` alone, no `iss`.
+    let url = format!("{}/api/logout/frontchannel?sid={sid}", app.base);
     let r = client().get(url).header("cookie", jar.header()).header("sec-fetch-dest", "iframe").send().await.unwrap();
     jar.absorb(r.headers());
     assert_eq!(r.status(), 200);

@@ -24,6 +24,7 @@ mod logs;
 mod packages;
 mod properties;
 mod return_to;
+mod review2;
 mod server_limits;
 mod state;
 mod trust;

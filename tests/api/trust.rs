@@ -143,7 +143,7 @@ async fn forward_auth_answers_with_app_service_identity_headers() {
             .unwrap();
         assert_eq!(r.status(), 200, "{method}: nginx's subrequest keeps the protected request's method");
     }
-    let r = auth(&app.base, "", &bob, &[]).await;
+    let r = auth(&app.base, "", &bob, &[("proxy-sso-assertion", "1")]).await;
     assert_eq!(r.status(), 200);
     let h = r.headers();
     assert_eq!(h["x-ms-client-principal-id"], "b0b00000-0000-4000-8000-000000000b0b");
