@@ -26,14 +26,21 @@ use serde_json::value::RawValue;
 
 use crate::app::Handler;
 use crate::web::errors::{ErrorCode, Failure};
+use crate::web::url::PathPrefix;
 use crate::App;
 
-/// Converts a Lambda request to the core's request.
+/// Converts a Lambda request to the core's request. A stage removed from the path, or any other
+/// prefix the public path carries in front of the route (a custom domain's base path), is kept
+/// as a [`PathPrefix`] so that links and redirects to this service's routes work behind it.
 pub fn to_core(event: lambda_http::Request) -> http::Request<Bytes> {
     let stage = stage(&event);
+    let public = public_path(&event);
     let (mut parts, body) = event.into_parts();
     if let Some(stage) = stage {
         parts.uri = strip_stage(&parts.uri, &stage);
+    }
+    if let Some(prefix) = public.and_then(|public| PathPrefix::between(&public, parts.uri.path())) {
+        parts.extensions.insert(prefix);
     }
     let body = match body {
         Body::Empty => Bytes::new(),
@@ -51,6 +58,16 @@ pub fn from_core(response: http::Response<Bytes>) -> http::Response<Body> {
         Ok(text) => Body::Text(text),
         Err(e) => Body::Binary(e.into_bytes()),
     })
+}
+
+/// The path as the client requested it, before API Gateway mapped it to a route: a REST event's
+/// `requestContext.path`, an HTTP API event's `requestContext.http.path`.
+fn public_path(event: &lambda_http::Request) -> Option<String> {
+    match event.request_context_ref()? {
+        RequestContext::ApiGatewayV1(ctx) => ctx.path.clone(),
+        RequestContext::ApiGatewayV2(ctx) => ctx.http.path.clone(),
+        _ => None,
+    }
 }
 
 /// The API Gateway stage a path is prefixed with, unless it is `$default`.
@@ -301,7 +318,7 @@ fn form_query(
 /// The answer to an event refused before the core sees it.
 fn bad_request(reason: &'static str) -> http::Response<Bytes> {
     tracing::warn!(code = ErrorCode::BadRequest.as_str(), reason, "event refused by the adapter");
-    crate::web::pages::error(&Failure::new(ErrorCode::BadRequest, reason), false, "-")
+    crate::web::pages::error(&Failure::new(ErrorCode::BadRequest, reason), false, "-", "")
 }
 
 #[cfg(test)]

@@ -225,7 +225,7 @@ fn plain(status: http::StatusCode) -> Response<Bytes> {
         _ => ErrorCode::BadRequest,
     };
     tracing::warn!(code = code.as_str(), status = status.as_u16(), "request refused by the adapter");
-    let mut r = crate::web::pages::error(&crate::web::errors::Failure::new(code, ""), false, "-");
+    let mut r = crate::web::pages::error(&crate::web::errors::Failure::new(code, ""), false, "-", "");
     *r.status_mut() = status;
     if code == ErrorCode::RequestTimeout {
         // The rest of the body may still be on its way: the connection cannot carry another request.

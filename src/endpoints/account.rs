@@ -13,6 +13,7 @@ use crate::web::cookies::SameSite;
 use crate::web::errors::{ErrorCode, Failure};
 use crate::web::pages;
 use crate::web::params::Params;
+use crate::web::url::public_path;
 
 /// Why a request has no usable session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,11 +60,11 @@ pub fn me(app: &App, req: &Request<Bytes>) -> Response<Bytes> {
         Ok(claims) => pages::json(StatusCode::OK, &serde_json::to_value(&*claims).unwrap_or_default()),
         Err(NoSession::SignedOut) => pages::json(
             StatusCode::UNAUTHORIZED,
-            &serde_json::json!({"error": ErrorCode::NotSignedIn.as_str(), "login_url": pages::LOGIN_PATH}),
+            &serde_json::json!({"error": ErrorCode::NotSignedIn.as_str(), "login_url": public_path(req, pages::LOGIN_PATH)}),
         ),
         Err(NoSession::Denied(_)) => pages::json(
             StatusCode::FORBIDDEN,
-            &serde_json::json!({"error": ErrorCode::AccessDeniedByPolicy.as_str(), "logout_url": "/api/logout"}),
+            &serde_json::json!({"error": ErrorCode::AccessDeniedByPolicy.as_str(), "logout_url": public_path(req, "/api/logout")}),
         ),
     }
 }
@@ -76,10 +77,12 @@ pub async fn logout(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, 
     let query = req.uri().query().unwrap_or("");
     let params = Params::parse(query.as_bytes())
         .map_err(|_| Failure::new(ErrorCode::InvalidParameter, "logout query too large"))?;
-    let return_to = crate::web::return_to::from_params(&params, &app.settings.return_origins)?.into_owned();
+    let home = public_path(req, "/");
+    let return_to = crate::web::return_to::from_params(&params, &app.settings.return_origins, &home)?.into_owned();
 
     if !from_this_app(app, req) {
-        return Ok(pages::logout_confirm(&format!("/api/logout?return_to={}", pages::encode_query_value(&return_to))));
+        let action = public_path(req, "/api/logout");
+        return Ok(pages::logout_confirm(&format!("{action}?return_to={}", pages::encode_query_value(&return_to))));
     }
     let session = verified_session(app, req);
     let target = match app.settings.logout_mode {

@@ -27,7 +27,8 @@ pub async fn login(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, F
     let query = req.uri().query().unwrap_or("");
     let params = Params::parse(query.as_bytes())
         .map_err(|e| Failure::new(ErrorCode::InvalidParameter, format!("query: {e:?}")))?;
-    let return_to = crate::web::return_to::from_params(&params, &app.settings.return_origins)?;
+    let home = crate::web::url::public_path(req, "/");
+    let return_to = crate::web::return_to::from_params(&params, &app.settings.return_origins, &home)?;
     let extras = passthrough(&params)?;
     let prefix = app.authorize_prefix().await?;
 

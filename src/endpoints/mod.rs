@@ -20,6 +20,7 @@ use http::{Method, Request, Response};
 use crate::app::{App, Handler, MAX_BODY_BYTES};
 use crate::web::errors::{cap, ErrorCode, Failure};
 use crate::web::pages;
+use crate::web::url::public_path;
 
 /// A route served by the handler.
 #[derive(Debug, Clone, Copy)]
@@ -102,7 +103,8 @@ fn error_page(failure: &Failure, req: &Request<Bytes>) -> Response<Bytes> {
         detail = %failure.detail,
         "request failed"
     );
-    let mut response = pages::error(failure, pages::wants_json(req.headers()), &request_id);
+    let prefix = public_path(req, "");
+    let mut response = pages::error(failure, pages::wants_json(req.headers()), &request_id, &prefix);
     if let Some(v) = failure.allow.as_deref().and_then(|a| http::HeaderValue::from_str(a).ok()) {
         response.headers_mut().insert(http::header::ALLOW, v);
     }

@@ -121,18 +121,20 @@ pub fn wants_json(headers: &http::HeaderMap) -> bool {
     }
 }
 
-/// `/api/login?return_to=…` for a validated return path.
-pub fn login_url(return_to: Option<&str>) -> String {
+/// `/api/login?return_to=…` for a validated return path, behind `prefix` (see
+/// [`crate::web::url::PathPrefix`]).
+pub fn login_url(prefix: &str, return_to: Option<&str>) -> String {
     match return_to {
-        Some(rt) => format!("{LOGIN_PATH}?return_to={}", encode_query_value(rt)),
-        None => LOGIN_PATH.to_owned(),
+        Some(rt) => format!("{prefix}{LOGIN_PATH}?return_to={}", encode_query_value(rt)),
+        None => format!("{prefix}{LOGIN_PATH}"),
     }
 }
 
-/// The answer to a failed request: JSON or an HTML page, never the operator's detail.
-pub fn error(failure: &Failure, as_json: bool, request_id: &str) -> Response<Bytes> {
+/// The answer to a failed request: JSON or an HTML page, never the operator's detail. Its
+/// "try again" link keeps the failure's `return_to`, behind the request's path `prefix`.
+pub fn error(failure: &Failure, as_json: bool, request_id: &str, prefix: &str) -> Response<Bytes> {
     let code = failure.code;
-    let retry = login_url(failure.retry.as_deref());
+    let retry = login_url(prefix, failure.retry.as_deref());
     if as_json {
         let mut v = serde_json::json!({
             "error": code.as_str(),
@@ -205,7 +207,7 @@ mod tests {
         use crate::web::errors::{ErrorCode, Failure};
         for &code in ErrorCode::ALL {
             let failure = Failure::new(code, "operator-only detail").retry(Some("/back?x=1".into()));
-            let page = error(&failure, false, "req123");
+            let page = error(&failure, false, "req123", "");
             assert_eq!(page.status(), code.status());
             let body = std::str::from_utf8(page.body()).unwrap();
             assert!(body.contains(&format!("<code>{}</code>", code.as_str())), "{code:?}");
@@ -216,7 +218,7 @@ mod tests {
                 .to_str()
                 .unwrap()
                 .contains("frame-ancestors 'none'"));
-            let json: serde_json::Value = serde_json::from_slice(error(&failure, true, "req123").body()).unwrap();
+            let json: serde_json::Value = serde_json::from_slice(error(&failure, true, "req123", "").body()).unwrap();
             assert_eq!(json["error"], code.as_str());
             assert!(json["hint"].as_str().is_some_and(|h| h.len() > 10));
             assert!(!json.to_string().contains("operator-only"));

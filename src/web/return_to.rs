@@ -27,9 +27,14 @@ pub fn validate<'a>(raw: &'a str, allowed_origins: &[String]) -> Result<Cow<'a, 
     check(raw, allowed_origins).map_err(ReturnToError)
 }
 
-/// The request's `return_to` parameter validated, `/` when absent; repeated is refused.
-pub fn from_params<'a>(params: &'a Params<'_>, allowed_origins: &[String]) -> Result<Cow<'a, str>, ReturnToError> {
-    let raw = params.single("return_to").map_err(|_| ReturnToError("repeated"))?.unwrap_or("/");
+/// The request's `return_to` parameter validated, `home` when absent (`/`, or the site's root
+/// behind a path prefix); repeated is refused.
+pub fn from_params<'a>(
+    params: &'a Params<'_>,
+    allowed_origins: &[String],
+    home: &'a str,
+) -> Result<Cow<'a, str>, ReturnToError> {
+    let raw = params.single("return_to").map_err(|_| ReturnToError("repeated"))?.unwrap_or(home);
     validate(raw, allowed_origins)
 }
 

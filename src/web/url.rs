@@ -3,6 +3,31 @@
 
 use url::{Host, Url};
 
+/// The path the public URL puts in front of this service's routes, such as `/prod` for an API
+/// Gateway REST stage: the adapter that removed it from the request leaves it here (a request
+/// extension), so links and redirects to this service's own routes keep it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathPrefix(pub String);
+
+impl PathPrefix {
+    /// The prefix `public` carries in front of `routed` (`/prod/api/me` in front of
+    /// `/api/me` is `/prod`), when `public` is longer and ends with `routed`.
+    pub fn between(public: &str, routed: &str) -> Option<Self> {
+        let prefix = public.strip_suffix(routed)?;
+        let plain = prefix.starts_with('/') && !prefix.ends_with('/') && !prefix.contains("//");
+        (plain && routed.starts_with('/')).then(|| Self(prefix.to_owned()))
+    }
+}
+
+/// `path` (one of this service's routes, or `/`) as the browser must ask for it: behind the
+/// request's [`PathPrefix`], if it has one.
+pub fn public_path<B>(req: &http::Request<B>, path: &str) -> String {
+    match req.extensions().get::<PathPrefix>() {
+        Some(PathPrefix(prefix)) => format!("{prefix}{path}"),
+        None => path.to_owned(),
+    }
+}
+
 /// Why a configured URL was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {

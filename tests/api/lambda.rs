@@ -334,3 +334,42 @@ fn a_malformed_host_is_a_bad_request_not_a_panic() {
         }
     }
 }
+
+/// Finding 12 of the second review: behind a REST stage URL every link and redirect to this
+/// service's routes needs the stage in front (`/prod/api/login`), as the event's public path has.
+#[tokio::test]
+async fn links_and_redirects_keep_the_rest_stage_prefix() {
+    let idp = spawn_idp().await;
+    let app = entra_sso::App::new(settings(&idp.authority, &[]));
+    let get = |path: &'static str, query: &'static str| Req { method: "GET", path, query, cookies: vec![], form: None };
+
+    let mut e = event(Kind::Rest, &get("/api/me", ""));
+    e["headers"]["Accept"] = json!("application/json");
+    let r = invoke(&app, e).await;
+    assert_eq!(r["statusCode"], 401);
+    let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["login_url"], "/prod/api/login", "signed out: {body}");
+
+    let r = invoke(&app, event(Kind::Rest, &get("/api/callback", "code=a&state=x&state=y"))).await;
+    assert!(r["body"].as_str().unwrap().contains("href=\"/prod/api/login\""), "try again: {}", r["body"]);
+
+    let r = invoke(&app, event(Kind::Rest, &get("/api/logout", ""))).await;
+    let page = r["body"].as_str().unwrap();
+    assert!(page.contains("action=\"/prod/api/logout?return_to=%2Fprod%2F\""), "logout confirmation: {page}");
+
+    // A login without return_to comes back to the stage's root, not the host's.
+    let r = invoke(&app, event(Kind::Rest, &get("/api/login", ""))).await;
+    assert_eq!(r["statusCode"], 302);
+    let authorize = header(Kind::Rest, &r, "location").unwrap();
+    let state = query_param(&authorize, "state").unwrap();
+    let payload = state.split('.').nth(1).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["rt"], "/prod/", "{claims}");
+
+    // A Function URL has no stage: the same paths, no prefix.
+    let mut e = event(Kind::FunctionUrl, &get("/api/me", ""));
+    e["headers"]["accept"] = json!("application/json");
+    let body: Value = serde_json::from_str(invoke(&app, e).await["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["login_url"], "/api/login");
+}
