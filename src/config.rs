@@ -29,7 +29,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(variable: &'static str, problem: impl std::fmt::Display) -> Self {
+    pub(crate) fn new(variable: &'static str, problem: impl std::fmt::Display) -> Self {
         Self { variable, problem: problem.to_string() }
     }
 }
@@ -62,9 +62,56 @@ pub enum LogoutMode {
     Local,
 }
 
+/// Where this service's own routes live on the host it answers for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mount {
+    /// Under `/api` (`entra-sso serve`, Azure Functions, Lambda): `/api/login`, `/api/callback`, ….
+    #[default]
+    Api,
+    /// At App Service Authentication's paths (`entra-sso proxy`): `/.auth/login/aad`,
+    /// `/.auth/login/aad/callback`, `/.auth/me`, `/.auth/logout`, ….
+    EasyAuth,
+}
+
+impl Mount {
+    /// The path of the redirect URI, from the issuer's path on.
+    const fn callback_suffix(self) -> &'static str {
+        match self {
+            Mount::Api => "/callback",
+            Mount::EasyAuth => "/login/aad/callback",
+        }
+    }
+
+    /// The sign-in route, relative to the issuer.
+    pub const fn login_suffix(self) -> &'static str {
+        match self {
+            Mount::Api => "/login",
+            Mount::EasyAuth => "/login/aad",
+        }
+    }
+
+    /// The sign-in route's path on a host whose routes are not behind a prefix.
+    pub const fn login_path(self) -> &'static str {
+        match self {
+            Mount::Api => "/api/login",
+            Mount::EasyAuth => "/.auth/login/aad",
+        }
+    }
+
+    /// The sign-out route's path on a host whose routes are not behind a prefix.
+    pub const fn logout_path(self) -> &'static str {
+        match self {
+            Mount::Api => "/api/logout",
+            Mount::EasyAuth => "/.auth/logout",
+        }
+    }
+}
+
 /// Everything an instance needs, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Where the routes live: `/api` unless `entra-sso proxy` moves them to `/.auth`.
+    pub mount: Mount,
     /// `SSO_CLIENT_ID`.
     pub client_id: String,
     /// `SSO_TENANT_ID` or `SSO_AUTHORITY`.
@@ -146,6 +193,7 @@ impl Settings {
         let cookie_domain = get("SSO_COOKIE_DOMAIN").map(|d| parse_cookie_domain(&d, &redirect_uri)).transpose()?;
         let credential = parse_credential(&get, &client_id, &authority)?;
         Ok(Settings {
+            mount: Mount::Api,
             session_audience: parse_audience(get("SSO_SESSION_AUDIENCE"))?.unwrap_or_else(|| client_id.clone()),
             cookie_domain,
             client_id,
@@ -187,11 +235,35 @@ impl Settings {
 
     /// This deployment's issuer, the `iss` of its sessions: `SSO_REDIRECT_URI` without its last
     /// path segment (and query), so `https://app.example.com/api/callback` gives
-    /// `https://app.example.com/api`, where the discovery document is published.
+    /// `https://app.example.com/api`, where the discovery document is published. Under
+    /// [`Mount::EasyAuth`] it is the redirect URI without `/login/aad/callback`:
+    /// `https://app.example.com/.auth`.
     pub fn issuer(&self) -> String {
         let path = self.redirect_uri.path();
-        let parent = &path[..path.rfind('/').unwrap_or(0)];
+        let parent = match self.mount {
+            Mount::Api => &path[..path.rfind('/').unwrap_or(0)],
+            Mount::EasyAuth => path.strip_suffix(self.mount.callback_suffix()).unwrap_or(path),
+        };
         format!("{}{parent}", self.redirect_uri.origin().ascii_serialization())
+    }
+
+    /// The absolute URL of the sign-in route (`<issuer>/login`, or `<issuer>/login/aad`).
+    pub fn login_url(&self) -> String {
+        format!("{}{}", self.issuer(), self.mount.login_suffix())
+    }
+
+    /// These settings with the routes at App Service Authentication's paths, for
+    /// `entra-sso proxy`: the redirect URI must then end with `/.auth/login/aad/callback`, the
+    /// redirect URI an app registration made for App Service Authentication already has.
+    pub fn mounted_at_easy_auth_paths(mut self) -> Result<Self, ConfigError> {
+        if !self.redirect_uri.path().ends_with("/.auth/login/aad/callback") {
+            return Err(ConfigError::new(
+                "SSO_REDIRECT_URI",
+                "entra-sso proxy serves the callback at /.auth/login/aad/callback: register and set https://<host>/.auth/login/aad/callback",
+            ));
+        }
+        self.mount = Mount::EasyAuth;
+        Ok(self)
     }
 }
 
@@ -446,7 +518,11 @@ fn parse_origins(value: Option<String>) -> Result<Vec<String>, ConfigError> {
         .collect()
 }
 
-fn parse_ttl(variable: &'static str, value: Option<String>, default_secs: u64) -> Result<Duration, ConfigError> {
+pub(crate) fn parse_ttl(
+    variable: &'static str,
+    value: Option<String>,
+    default_secs: u64,
+) -> Result<Duration, ConfigError> {
     let Some(value) = value else { return Ok(Duration::from_secs(default_secs)) };
     let (digits, unit) = match value.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((i, _)) => value.split_at(i),

@@ -25,6 +25,8 @@
 //!   [`endpoints::callback`], [`endpoints::account`]) and the [`app::Handler`] of [`App`].
 //! * [`adapters`]: how requests arrive: [`adapters::server`] (`entra-sso serve`, the Azure
 //!   Functions custom handler) and [`adapters::lambda`] (AWS Lambda, cargo feature `lambda`).
+//! * [`proxy`]: `entra-sso proxy`, one host in front of one app at App Service
+//!   Authentication's paths ([`proxy::settings`], [`proxy::gate`], [`proxy::forward`]).
 //! * [`doctor`]: `entra-sso doctor`, the configuration checked offline and against the provider.
 //! * [`dev_idp`]: the embedded development identity provider and `entra-sso dev`
 //!   ([`dev_idp::dev`]); cargo feature `dev-idp`, on by default, off in deployment packages.
@@ -39,6 +41,7 @@ pub mod dev_idp;
 pub mod doctor;
 pub mod endpoints;
 pub mod idp;
+pub mod proxy;
 pub mod tokens;
 pub mod web;
 

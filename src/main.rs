@@ -10,6 +10,10 @@ use tokio::net::TcpListener;
 const USAGE: &str = "usage:
   entra-sso serve                              serve the sign-in functions (configuration from SSO_* variables;
                                                port FUNCTIONS_CUSTOMHANDLER_PORT, default 7071)
+  entra-sso proxy [--listen 0.0.0.0:8080]      stand in front of the app at SSO_UPSTREAM on one host: sign-in at
+                                               /.auth/login/aad (App Service Authentication's paths), every other
+                                               request checked and forwarded with the identity headers
+                                               (listen address: --listen, else 0.0.0.0:$PORT, else 0.0.0.0:8080)
   entra-sso keygen                             print a fresh random value for SSO_SECRET
   entra-sso doctor [--offline]                 check the configuration (and, unless --offline, the provider
                                                and the client credential); exit status 1 on any failure
@@ -30,6 +34,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "lambda")]
         None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => runtime.block_on(lambda()),
         Some("serve") => runtime.block_on(serve()),
+        Some("proxy") => runtime.block_on(proxy(&args[1..])),
         Some("doctor") => return runtime.block_on(doctor(&args[1..])),
         #[cfg(feature = "dev-idp")]
         Some("dev") => runtime.block_on(dev(&args[1..])),
@@ -108,6 +113,29 @@ async fn serve() -> Result<(), String> {
     let app = App::new(settings);
     app.prefetch();
     server::run(listener, app, server::shutdown_signal()).await;
+    Ok(())
+}
+
+/// `entra-sso proxy [--listen addr:port]`.
+async fn proxy(args: &[String]) -> Result<(), String> {
+    let listen = match args {
+        [] => None,
+        [flag, addr] if flag == "--listen" => Some(addr.as_str()),
+        _ => return Err(format!("proxy takes only --listen <address:port>\n{USAGE}")),
+    };
+    let settings = Settings::from_env()
+        .and_then(Settings::mounted_at_easy_auth_paths)
+        .map_err(|e| format!("configuration error: {e}"))?;
+    let proxy_settings =
+        entra_sso::proxy::settings::ProxySettings::from_lookup(|k| std::env::var(k).ok(), listen, &settings.policy)
+            .map_err(|e| format!("configuration error: {e}"))?;
+    let addr = proxy_settings.listen;
+    let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    tracing::info!(%addr, upstream = %proxy_settings.upstream, authority = settings.authority.as_str(), "proxying");
+    let app = App::new(settings);
+    app.prefetch();
+    let proxy = entra_sso::proxy::Proxy::new(app, proxy_settings);
+    entra_sso::proxy::run(listener, proxy, server::shutdown_signal()).await;
     Ok(())
 }
 

@@ -318,7 +318,12 @@ fn form_query(
 /// The answer to an event refused before the core sees it.
 fn bad_request(reason: &'static str) -> http::Response<Bytes> {
     tracing::warn!(code = ErrorCode::BadRequest.as_str(), reason, "event refused by the adapter");
-    crate::web::pages::error(&Failure::new(ErrorCode::BadRequest, reason), false, "-", "")
+    crate::web::pages::error(
+        &Failure::new(ErrorCode::BadRequest, reason),
+        false,
+        "-",
+        crate::config::Mount::Api.login_path(),
+    )
 }
 
 #[cfg(test)]

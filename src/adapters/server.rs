@@ -86,7 +86,79 @@ pub async fn run_with<H: Handler>(
     let mut http = hyper::server::conn::http1::Builder::new();
     // hyper's own header timeout allocates a timer per request; TimedStream keeps one per connection.
     http.header_read_timeout(None);
-    let graceful = GracefulShutdown::new();
+    accept_loop(listener, shutdown, limits.shutdown_grace, move |stream, _peer, drain| {
+        let conn = Arc::new(ConnState::new());
+        let io = TokioIo::new(TimedStream::new(stream, Arc::clone(&conn), limits));
+        let service = TowerToHyperService::new(warp::service(route.clone()));
+        let service = hyper::service::service_fn(move |req| {
+            conn.set(Phase::Answering);
+            let conn = Arc::clone(&conn);
+            let answer = hyper::service::Service::call(&service, req);
+            async move {
+                let response = answer.await;
+                if conn.answered() {
+                    // Polled again, hyper reads the socket, which starts the idle wait.
+                    std::future::poll_fn(|cx| {
+                        cx.waker().wake_by_ref();
+                        Poll::Ready(())
+                    })
+                    .await;
+                }
+                response
+            }
+        });
+        let connection = drain.watch(http.serve_connection(io, service));
+        async move {
+            // Clients that vanish or dawdle end here too: not worth more than debug.
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+        }
+    })
+    .await;
+}
+
+/// How a connection learns that the server is shutting down: a hyper connection is handed to
+/// [`Drain::watch`]; one that hyper-util cannot watch (an upgradeable one) waits for
+/// [`Drain::signalled`] and shuts itself down.
+pub struct Drain {
+    graceful: GracefulShutdown,
+    signal: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Drain {
+    /// `connection`, shut down gracefully when the server is.
+    pub fn watch<C: hyper_util::server::graceful::GracefulConnection>(
+        &self,
+        connection: C,
+    ) -> impl Future<Output = C::Output> {
+        self.graceful.watch(connection)
+    }
+
+    /// Completes when shutdown is signalled.
+    pub fn signalled(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut signal = self.signal.clone();
+        async move {
+            let _ = signal.wait_for(|&stop| stop).await;
+        }
+    }
+}
+
+/// Accepts connections on `listener` until `shutdown` completes, running what `serve` makes of
+/// each (a connection served by hyper and watched through the [`Drain`] it is given) on its own
+/// task. Then stops accepting, lets requests in flight finish for up to `grace`, drops the
+/// connections still open, and returns. The one accept loop of `serve` and `proxy`.
+pub async fn accept_loop<F, C>(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+    mut serve: F,
+) where
+    F: FnMut(TcpStream, std::net::SocketAddr, &Drain) -> C,
+    C: Future<Output = ()> + Send + 'static,
+{
+    let (stop, signal) = tokio::sync::watch::channel(false);
+    let drain = Drain { graceful: GracefulShutdown::new(), signal };
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -99,34 +171,8 @@ pub async fn run_with<H: Handler>(
                 }
             }
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let conn = Arc::new(ConnState::new());
-                    let io = TokioIo::new(TimedStream::new(stream, Arc::clone(&conn), limits));
-                    let service = TowerToHyperService::new(warp::service(route.clone()));
-                    let service = hyper::service::service_fn(move |req| {
-                        conn.set(Phase::Answering);
-                        let conn = Arc::clone(&conn);
-                        let answer = hyper::service::Service::call(&service, req);
-                        async move {
-                            let response = answer.await;
-                            if conn.answered() {
-                                // Polled again, hyper reads the socket, which starts the idle wait.
-                                std::future::poll_fn(|cx| {
-                                    cx.waker().wake_by_ref();
-                                    Poll::Ready(())
-                                })
-                                .await;
-                            }
-                            response
-                        }
-                    });
-                    let connection = graceful.watch(http.serve_connection(io, service));
-                    connections.spawn(async move {
-                        // Clients that vanish or dawdle end here too: not worth more than debug.
-                        if let Err(e) = connection.await {
-                            tracing::debug!(error = %e, "connection closed with an error");
-                        }
-                    });
+                Ok((stream, peer)) => {
+                    connections.spawn(serve(stream, peer, &drain));
                 }
                 Err(e) if is_connection_error(&e) => {}
                 Err(e) => {
@@ -141,12 +187,15 @@ pub async fn run_with<H: Handler>(
         }
     }
     drop(listener);
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_ok() {
+    let _ = stop.send(true);
+    let drained = async {
+        drain.graceful.shutdown().await;
         while connections.join_next().await.is_some() {}
-    } else {
+    };
+    if tokio::time::timeout(grace, drained).await.is_err() {
         tracing::warn!(
             connections = connections.len(),
-            grace_ms = limits.shutdown_grace.as_millis() as u64,
+            grace_ms = grace.as_millis() as u64,
             "shutdown grace period over; closing the remaining connections"
         );
         connections.shutdown().await;
@@ -225,7 +274,12 @@ fn plain(status: http::StatusCode) -> Response<Bytes> {
         _ => ErrorCode::BadRequest,
     };
     tracing::warn!(code = code.as_str(), status = status.as_u16(), "request refused by the adapter");
-    let mut r = crate::web::pages::error(&crate::web::errors::Failure::new(code, ""), false, "-", "");
+    let mut r = crate::web::pages::error(
+        &crate::web::errors::Failure::new(code, ""),
+        false,
+        "-",
+        crate::config::Mount::Api.login_path(),
+    );
     *r.status_mut() = status;
     if code == ErrorCode::RequestTimeout {
         // The rest of the body may still be on its way: the connection cannot carry another request.

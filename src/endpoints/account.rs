@@ -5,7 +5,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 
 use crate::app::App;
-use crate::config::LogoutMode;
+use crate::config::{LogoutMode, Mount};
 use std::sync::Arc;
 
 use crate::tokens::session::{SessionClaims, SessionError};
@@ -26,7 +26,7 @@ pub enum NoSession {
 
 /// The current session: a cookie that verifies and whose user this deployment's tenant list
 /// and policy admit now, not only when it was issued.
-pub fn current_session(app: &App, req: &Request<Bytes>) -> Result<Arc<SessionClaims>, NoSession> {
+pub fn current_session<B>(app: &App, req: &Request<B>) -> Result<Arc<SessionClaims>, NoSession> {
     let claims = verified_session(app, req).ok_or(NoSession::SignedOut)?;
     let settings = &app.settings;
     settings.policy.check(&*claims).map(|()| claims).map_err(|why| {
@@ -37,7 +37,7 @@ pub fn current_session(app: &App, req: &Request<Bytes>) -> Result<Arc<SessionCla
 
 /// The session cookie's claims if its signature, issuer, audience, lifetime and revocation
 /// check pass.
-fn verified_session(app: &App, req: &Request<Bytes>) -> Option<Arc<SessionClaims>> {
+fn verified_session<B>(app: &App, req: &Request<B>) -> Option<Arc<SessionClaims>> {
     let token = app.session_cookie.get(req.headers())?;
     match app.sessions.verify(token, crate::now()) {
         Ok(claims) => Some(claims),
@@ -57,14 +57,17 @@ fn verified_session(app: &App, req: &Request<Bytes>) -> Option<Arc<SessionClaims
 /// `access_denied_by_policy` for a session the current policy no longer admits.
 pub fn me(app: &App, req: &Request<Bytes>) -> Response<Bytes> {
     match current_session(app, req) {
+        Ok(claims) if app.settings.mount == Mount::EasyAuth => {
+            pages::json(StatusCode::OK, &crate::web::principal::easy_auth_me(&claims))
+        }
         Ok(claims) => pages::json(StatusCode::OK, &serde_json::to_value(&*claims).unwrap_or_default()),
         Err(NoSession::SignedOut) => pages::json(
             StatusCode::UNAUTHORIZED,
-            &serde_json::json!({"error": ErrorCode::NotSignedIn.as_str(), "login_url": public_path(req, pages::LOGIN_PATH)}),
+            &serde_json::json!({"error": ErrorCode::NotSignedIn.as_str(), "login_url": public_path(req, app.settings.mount.login_path())}),
         ),
         Err(NoSession::Denied(_)) => pages::json(
             StatusCode::FORBIDDEN,
-            &serde_json::json!({"error": ErrorCode::AccessDeniedByPolicy.as_str(), "logout_url": public_path(req, "/api/logout")}),
+            &serde_json::json!({"error": ErrorCode::AccessDeniedByPolicy.as_str(), "logout_url": public_path(req, app.settings.mount.logout_path())}),
         ),
     }
 }
@@ -78,10 +81,12 @@ pub async fn logout(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, 
     let params = Params::parse(query.as_bytes())
         .map_err(|_| Failure::new(ErrorCode::InvalidParameter, "logout query too large"))?;
     let home = public_path(req, "/");
-    let return_to = crate::web::return_to::from_params(&params, &app.settings.return_origins, &home)?.into_owned();
+    let logout_alias = (app.settings.mount == Mount::EasyAuth).then_some("post_logout_redirect_uri");
+    let return_to =
+        crate::web::return_to::from_params(&params, &app.settings.return_origins, &home, logout_alias)?.into_owned();
 
     if !from_this_app(app, req) {
-        let action = public_path(req, "/api/logout");
+        let action = public_path(req, app.settings.mount.logout_path());
         return Ok(pages::logout_confirm(&format!("{action}?return_to={}", pages::encode_query_value(&return_to))));
     }
     let session = verified_session(app, req);

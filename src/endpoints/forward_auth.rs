@@ -43,13 +43,17 @@ pub const LOGIN_URL: &str = "x-sso-login-url";
 /// Most `role` and `group` requirements one request may name.
 const MAX_REQUIREMENTS: usize = 16;
 
-/// What the proxy asked of this route: roles the user must all hold, groups of which the user
-/// must be in one, and whether a navigation should be redirected to sign in.
+/// What a route asks: roles the user must all hold, groups of which the user must be in one,
+/// and whether a navigation should be redirected to sign in. From `/api/auth`'s query, or from
+/// `entra-sso proxy`'s path rules.
 #[derive(Debug, Default)]
-struct Requirements<'a> {
-    roles: Vec<&'a str>,
-    groups: Vec<&'a str>,
-    redirect: bool,
+pub struct Requirements<'a> {
+    /// Every one of these app roles.
+    pub roles: Vec<&'a str>,
+    /// One of these group object ids (compared case-insensitively).
+    pub groups: Vec<&'a str>,
+    /// A signed-out navigation is redirected to sign in rather than answered `401`.
+    pub redirect: bool,
 }
 
 /// Answers one forward-auth check.
@@ -61,10 +65,15 @@ pub fn auth(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure>
         Ok(session) => {
             meets(app, &session, &wanted)?;
             let token = asked_for_assertion(req).then(|| app.session_cookie.get(req.headers())).flatten();
-            Ok(identity(&session, token))
+            let mut r = pages::empty(StatusCode::OK);
+            r.headers_mut().extend(identity_headers(&session, token));
+            Ok(r)
         }
         Err(NoSession::Denied(why)) => Err(why.into()),
-        Err(NoSession::SignedOut) => signed_out(app, req, wanted.redirect),
+        Err(NoSession::SignedOut) => {
+            let return_to = original_url(app, req.headers());
+            signed_out(app, is_navigation(req), return_to, wanted.redirect)
+        }
     }
 }
 
@@ -95,7 +104,7 @@ fn requirements<'a>(params: &'a Params<'_>) -> Result<Requirements<'a>, Failure>
 /// Whether the session meets this route's requirements: every role, and one of the groups.
 /// A role or group requirement while every tenant may sign in fails closed for everyone, as
 /// `SSO_REQUIRED_ROLES` does at start-up.
-fn meets(app: &App, s: &SessionClaims, wanted: &Requirements<'_>) -> Result<(), Failure> {
+pub fn meets(app: &App, s: &SessionClaims, wanted: &Requirements<'_>) -> Result<(), Failure> {
     if !wanted.roles.is_empty() {
         app.settings.policy.trust_roles_and_groups("a ?role= requirement")?;
     }
@@ -121,10 +130,11 @@ fn asked_for_assertion(req: &Request<Bytes>) -> bool {
     req.headers().get(WANT_ASSERTION).is_some_and(|v| v.as_bytes() == b"1")
 }
 
-/// The `200` with the identity headers, and the session token when `token` is given.
-fn identity(s: &SessionClaims, token: Option<&str>) -> Response<Bytes> {
-    let mut r = pages::empty(StatusCode::OK);
-    let h = r.headers_mut();
+/// App Service Authentication's identity headers for a session, and the session token in
+/// [`ASSERTION`] when `token` is given.
+pub fn identity_headers(s: &SessionClaims, token: Option<&str>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let h = &mut headers;
     put(h, principal::PRINCIPAL, principal::encode(s).into_bytes());
     put(h, principal::PRINCIPAL_ID, principal::id(s).as_bytes().to_vec());
     if let Some(name) = principal::name(s) {
@@ -134,7 +144,7 @@ fn identity(s: &SessionClaims, token: Option<&str>) -> Response<Bytes> {
     if let Some(token) = token {
         put(h, ASSERTION, token.as_bytes().to_vec());
     }
-    r
+    headers
 }
 
 /// Adds a header whose value came from claims; UTF-8 names pass as bytes, and a value no
@@ -145,11 +155,15 @@ fn put(h: &mut HeaderMap, name: &'static str, value: Vec<u8>) {
     }
 }
 
-/// `401` with the login URL, or for `?redirect=1` and a navigation, `302` to it.
-fn signed_out(app: &App, req: &Request<Bytes>, redirect: bool) -> Result<Response<Bytes>, Failure> {
-    let headers = req.headers();
-    let return_to = original_url(app, headers);
-    if redirect && is_navigation(req) {
+/// The answer to a signed-out request: `401` with the login URL (and `return_to` where it
+/// passed validation), or for `redirect` and a navigation, `302` to it.
+pub fn signed_out(
+    app: &App,
+    navigation: bool,
+    return_to: Option<Result<Cow<'_, str>, ReturnToError>>,
+    redirect: bool,
+) -> Result<Response<Bytes>, Failure> {
+    if redirect && navigation {
         let return_to = return_to.transpose().map_err(Failure::from)?;
         return Ok(pages::redirect(StatusCode::FOUND, login_url(app, return_to.as_deref()), Vec::new()));
     }
@@ -163,7 +177,7 @@ fn signed_out(app: &App, req: &Request<Bytes>, redirect: bool) -> Result<Respons
 
 /// The absolute `/api/login` URL of this deployment, with a validated `return_to`.
 fn login_url(app: &App, return_to: Option<&str>) -> String {
-    let base = format!("{}/login", app.sessions.issuer());
+    let base = app.settings.login_url();
     match return_to {
         Some(rt) => format!("{base}?return_to={}", encode_query_value(rt)),
         None => base,
@@ -172,7 +186,7 @@ fn login_url(app: &App, return_to: Option<&str>) -> String {
 
 /// Whether the protected request was a page load, which a redirect serves; a script's fetch
 /// is better told `401`.
-fn is_navigation(req: &Request<Bytes>) -> bool {
+pub fn is_navigation<B>(req: &Request<B>) -> bool {
     let h = req.headers();
     let method = h.get("x-forwarded-method").map_or(req.method().as_str().as_bytes(), HeaderValue::as_bytes);
     let method_ok = matches!(method, b"GET" | b"HEAD");

@@ -28,7 +28,7 @@ pub async fn login(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, F
     let params = Params::parse(query.as_bytes())
         .map_err(|e| Failure::new(ErrorCode::InvalidParameter, format!("query: {e:?}")))?;
     let home = crate::web::url::public_path(req, "/");
-    let return_to = crate::web::return_to::from_params(&params, &app.settings.return_origins, &home)?;
+    let return_to = crate::web::return_to::from_params(&params, &app.settings.return_origins, &home, alias(app))?;
     let extras = passthrough(&params)?;
     let prefix = app.authorize_prefix().await?;
 
@@ -83,6 +83,11 @@ fn expire_oldest_flows(req: &Request<Bytes>) -> Vec<String> {
 }
 
 /// The optional `prompt`, `login_hint` and `domain_hint`, validated and encoded.
+/// App Service Authentication's name for the page to return to, under its paths.
+fn alias(app: &App) -> Option<&'static str> {
+    (app.settings.mount == crate::config::Mount::EasyAuth).then_some("post_login_redirect_uri")
+}
+
 fn passthrough(params: &Params<'_>) -> Result<String, Failure> {
     let mut out = String::new();
     let invalid = |what: &str| Failure::new(ErrorCode::InvalidParameter, what.to_owned());

@@ -18,32 +18,84 @@ use bytes::Bytes;
 use http::{Method, Request, Response};
 
 use crate::app::{App, Handler, MAX_BODY_BYTES};
+use crate::config::Mount;
 use crate::web::errors::{cap, ErrorCode, Failure};
 use crate::web::pages;
 use crate::web::url::public_path;
 
+/// What a route does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Starts a sign-in ([`login::login`]).
+    Login,
+    /// Finishes one ([`callback::callback`]).
+    Callback,
+    /// The session's claims ([`account::me`]).
+    Me,
+    /// Signs out ([`account::logout`]).
+    Logout,
+    /// The IdP's front-channel logout ([`account::frontchannel_logout`]).
+    FrontchannelLogout,
+    /// Liveness.
+    Health,
+    /// Forward authentication for reverse proxies ([`forward_auth::auth`]).
+    Auth,
+    /// The session keys ([`published::jwks`]).
+    Jwks,
+    /// The issuer's discovery document ([`published::discovery`]).
+    Discovery,
+}
+
 /// A route served by the handler.
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
-    /// The path, including the `/api` prefix.
+    /// The path, including the `/api` (or `/.auth`) prefix.
     pub path: &'static str,
     /// Accepted methods, upper-case.
     pub methods: &'static [&'static str],
+    /// What it does.
+    pub endpoint: Endpoint,
 }
 
-/// Every function route (the host's ping on `/` is not a function and is not listed).
+const fn route(path: &'static str, methods: &'static [&'static str], endpoint: Endpoint) -> Route {
+    Route { path, methods, endpoint }
+}
+
+/// Every function route under [`Mount::Api`] (the host's ping on `/` is not a function and is
+/// not listed).
 pub const ROUTES: &[Route] = &[
-    Route { path: "/api/login", methods: &["GET"] },
-    Route { path: "/api/callback", methods: &["GET", "POST"] },
-    Route { path: "/api/me", methods: &["GET"] },
-    Route { path: "/api/logout", methods: &["GET", "POST"] },
-    Route { path: "/api/logout/frontchannel", methods: &["GET"] },
-    Route { path: "/api/health", methods: &["GET"] },
+    route("/api/login", &["GET"], Endpoint::Login),
+    route("/api/callback", &["GET", "POST"], Endpoint::Callback),
+    route("/api/me", &["GET"], Endpoint::Me),
+    route("/api/logout", &["GET", "POST"], Endpoint::Logout),
+    route("/api/logout/frontchannel", &["GET"], Endpoint::FrontchannelLogout),
+    route("/api/health", &["GET"], Endpoint::Health),
     // Proxies ask with the protected request's own method (nginx's subrequests inherit it).
-    Route { path: "/api/auth", methods: &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] },
-    Route { path: "/api/jwks", methods: &["GET"] },
-    Route { path: "/api/.well-known/openid-configuration", methods: &["GET"] },
+    route("/api/auth", &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], Endpoint::Auth),
+    route("/api/jwks", &["GET"], Endpoint::Jwks),
+    route("/api/.well-known/openid-configuration", &["GET"], Endpoint::Discovery),
 ];
+
+/// The routes under [`Mount::EasyAuth`]: App Service Authentication's paths, and this project's
+/// keys, discovery and health beside them. No forward auth: there the proxy itself is the gate.
+pub const EASY_AUTH_ROUTES: &[Route] = &[
+    route("/.auth/login/aad", &["GET"], Endpoint::Login),
+    route("/.auth/login/aad/callback", &["GET", "POST"], Endpoint::Callback),
+    route("/.auth/me", &["GET"], Endpoint::Me),
+    route("/.auth/logout", &["GET", "POST"], Endpoint::Logout),
+    route("/.auth/logout/frontchannel", &["GET"], Endpoint::FrontchannelLogout),
+    route("/.auth/health", &["GET"], Endpoint::Health),
+    route("/.auth/jwks", &["GET"], Endpoint::Jwks),
+    route("/.auth/.well-known/openid-configuration", &["GET"], Endpoint::Discovery),
+];
+
+/// The routes of `mount`.
+pub fn routes(mount: Mount) -> &'static [Route] {
+    match mount {
+        Mount::Api => ROUTES,
+        Mount::EasyAuth => EASY_AUTH_ROUTES,
+    }
+}
 
 /// Longest path and query accepted.
 pub const MAX_URI_BYTES: usize = 16 * 1024;
@@ -56,6 +108,16 @@ pub const MAX_HEADERS: usize = 100;
 
 /// Refuses requests past the size limits, whatever adapter delivered them.
 fn check_limits(req: &Request<Bytes>) -> Result<(), Failure> {
+    check_head(req)?;
+    if req.body().len() > MAX_BODY_BYTES {
+        return Err(Failure::new(ErrorCode::PayloadTooLarge, format!("body of {} bytes", req.body().len())));
+    }
+    Ok(())
+}
+
+/// Refuses a request whose target or headers are past the size limits (`entra-sso proxy`
+/// applies them to every request it forwards too).
+pub fn check_head<B>(req: &Request<B>) -> Result<(), Failure> {
     let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if uri_len > MAX_URI_BYTES {
         return Err(Failure::new(ErrorCode::UriTooLong, format!("request target of {uri_len} bytes")));
@@ -64,9 +126,6 @@ fn check_limits(req: &Request<Bytes>) -> Result<(), Failure> {
     let bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
     if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
         return Err(Failure::new(ErrorCode::HeadersTooLarge, format!("{} headers, {bytes} bytes", headers.len())));
-    }
-    if req.body().len() > MAX_BODY_BYTES {
-        return Err(Failure::new(ErrorCode::PayloadTooLarge, format!("body of {} bytes", req.body().len())));
     }
     Ok(())
 }
@@ -84,7 +143,7 @@ async fn handle(app: &App, req: Request<Bytes>) -> Response<Bytes> {
     let access = tracing::enabled!(tracing::Level::DEBUG).then(|| (req.method().clone(), cap(req.uri().path(), 128)));
     let response = match dispatch(app, &req).await {
         Ok(response) => response,
-        Err(failure) => error_page(&failure, &req),
+        Err(failure) => error_page(app, &failure, &req),
     };
     if let Some((method, path)) = access {
         tracing::debug!(%method, path, status = response.status().as_u16(), "request");
@@ -94,7 +153,14 @@ async fn handle(app: &App, req: Request<Bytes>) -> Response<Bytes> {
 
 /// The failure's page (HTML or JSON, as the client prefers), logged with a request id the page
 /// shows too.
-fn error_page(failure: &Failure, req: &Request<Bytes>) -> Response<Bytes> {
+fn error_page(app: &App, failure: &Failure, req: &Request<Bytes>) -> Response<Bytes> {
+    let login = public_path(req, app.settings.mount.login_path());
+    failure_page(failure, pages::wants_json(req.headers()), &login)
+}
+
+/// The page of `failure` (JSON when `as_json`), its "try again" link to `login`, logged with a
+/// request id the page shows too. For every failure of the core and of `entra-sso proxy`.
+pub fn failure_page(failure: &Failure, as_json: bool, login: &str) -> Response<Bytes> {
     let request_id = request_id();
     tracing::warn!(
         request_id = %request_id,
@@ -103,8 +169,7 @@ fn error_page(failure: &Failure, req: &Request<Bytes>) -> Response<Bytes> {
         detail = %failure.detail,
         "request failed"
     );
-    let prefix = public_path(req, "");
-    let mut response = pages::error(failure, pages::wants_json(req.headers()), &request_id, &prefix);
+    let mut response = pages::error(failure, as_json, &request_id, login);
     if let Some(v) = failure.allow.as_deref().and_then(|a| http::HeaderValue::from_str(a).ok()) {
         response.headers_mut().insert(http::header::ALLOW, v);
     }
@@ -129,21 +194,21 @@ async fn dispatch(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Fa
             _ => Err(Failure::method_not_allowed(&["GET"])),
         };
     }
-    let Some(route) = ROUTES.iter().find(|r| r.path == path) else {
+    let Some(route) = routes(app.settings.mount).iter().find(|r| r.path == path) else {
         return Err(Failure::new(ErrorCode::NotFound, format!("no route {}", cap(path, 128))));
     };
     if !route.methods.contains(&req.method().as_str()) {
         return Err(Failure::method_not_allowed(route.methods));
     }
-    match route.path {
-        "/api/login" => login::login(app, req).await,
-        "/api/callback" => callback::callback(app, req).await,
-        "/api/me" => Ok(account::me(app, req)),
-        "/api/logout" => account::logout(app, req).await,
-        "/api/logout/frontchannel" => account::frontchannel_logout(app, req).await,
-        "/api/auth" => forward_auth::auth(app, req),
-        "/api/jwks" => Ok(published::jwks(app)),
-        "/api/.well-known/openid-configuration" => Ok(published::discovery(app)),
-        _ => Ok(pages::json(http::StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+    match route.endpoint {
+        Endpoint::Login => login::login(app, req).await,
+        Endpoint::Callback => callback::callback(app, req).await,
+        Endpoint::Me => Ok(account::me(app, req)),
+        Endpoint::Logout => account::logout(app, req).await,
+        Endpoint::FrontchannelLogout => account::frontchannel_logout(app, req).await,
+        Endpoint::Auth => forward_auth::auth(app, req),
+        Endpoint::Jwks => Ok(published::jwks(app)),
+        Endpoint::Discovery => Ok(published::discovery(app)),
+        Endpoint::Health => Ok(pages::json(http::StatusCode::OK, &serde_json::json!({"status": "ok"}))),
     }
 }

@@ -92,6 +92,10 @@ error_codes! {
     BadRequest = "bad_request", BAD_REQUEST;
     /// The request body did not arrive within the adapter's time limit.
     RequestTimeout = "request_timeout", REQUEST_TIMEOUT;
+    /// `entra-sso proxy`: the app behind it could not be reached or broke off.
+    UpstreamUnavailable = "upstream_unavailable", BAD_GATEWAY;
+    /// `entra-sso proxy`: the app behind it did not answer in time.
+    UpstreamTimeout = "upstream_timeout", GATEWAY_TIMEOUT;
 }
 
 impl ErrorCode {
@@ -126,6 +130,8 @@ impl ErrorCode {
             HeadersTooLarge => "The request carries too many or too large headers",
             BadRequest => "The request could not be read",
             RequestTimeout => "The request took too long to arrive",
+            UpstreamUnavailable => "The application is unavailable",
+            UpstreamTimeout => "The application did not answer in time",
         }
     }
 
@@ -158,6 +164,8 @@ impl ErrorCode {
             HeadersTooLarge => "Usually too many cookies for this site. Clear this site's cookies and try again.",
             BadRequest => "The request was cut short or malformed on the way. Try again.",
             RequestTimeout => "The connection was too slow or was interrupted while sending the request. Try again.",
+            UpstreamUnavailable => "The application behind the sign-in could not be reached. Try again in a moment; operators should check that the app is running and listening where SSO_UPSTREAM points.",
+            UpstreamTimeout => "The application behind the sign-in took too long to answer. Try again; operators should check the app, or raise SSO_UPSTREAM_TIMEOUT.",
         }
     }
 }

@@ -11,9 +11,6 @@ use crate::web::errors::Failure;
 // No form-action: browsers apply it to the redirect after a form POST, and logout redirects to the IdP.
 pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Path that starts a sign-in.
-pub const LOGIN_PATH: &str = "/api/login";
-
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:3rem auto;padding:0 1rem;color:#1b1b1b}\
 h1{font-size:1.4rem}code{background:#f3f3f3;padding:0 .2rem}.meta{color:#666;font-size:.85rem}\
 .box{border-left:4px solid #c50f1f;padding:.2rem 1rem;background:#fdf3f4}a.button,button{display:inline-block;\
@@ -121,20 +118,20 @@ pub fn wants_json(headers: &http::HeaderMap) -> bool {
     }
 }
 
-/// `/api/login?return_to=…` for a validated return path, behind `prefix` (see
-/// [`crate::web::url::PathPrefix`]).
-pub fn login_url(prefix: &str, return_to: Option<&str>) -> String {
+/// `<login>?return_to=…` for a validated return path; `login` is the sign-in route as the
+/// browser must ask for it (`/api/login`, `/.auth/login/aad`, behind any path prefix).
+pub fn login_url(login: &str, return_to: Option<&str>) -> String {
     match return_to {
-        Some(rt) => format!("{prefix}{LOGIN_PATH}?return_to={}", encode_query_value(rt)),
-        None => format!("{prefix}{LOGIN_PATH}"),
+        Some(rt) => format!("{login}?return_to={}", encode_query_value(rt)),
+        None => login.to_owned(),
     }
 }
 
 /// The answer to a failed request: JSON or an HTML page, never the operator's detail. Its
-/// "try again" link keeps the failure's `return_to`, behind the request's path `prefix`.
-pub fn error(failure: &Failure, as_json: bool, request_id: &str, prefix: &str) -> Response<Bytes> {
+/// "try again" link goes to `login` (see [`login_url`]) with the failure's `return_to`.
+pub fn error(failure: &Failure, as_json: bool, request_id: &str, login: &str) -> Response<Bytes> {
     let code = failure.code;
-    let retry = login_url(prefix, failure.retry.as_deref());
+    let retry = login_url(login, failure.retry.as_deref());
     if as_json {
         let mut v = serde_json::json!({
             "error": code.as_str(),
@@ -207,7 +204,7 @@ mod tests {
         use crate::web::errors::{ErrorCode, Failure};
         for &code in ErrorCode::ALL {
             let failure = Failure::new(code, "operator-only detail").retry(Some("/back?x=1".into()));
-            let page = error(&failure, false, "req123", "");
+            let page = error(&failure, false, "req123", "/api/login");
             assert_eq!(page.status(), code.status());
             let body = std::str::from_utf8(page.body()).unwrap();
             assert!(body.contains(&format!("<code>{}</code>", code.as_str())), "{code:?}");
@@ -218,7 +215,8 @@ mod tests {
                 .to_str()
                 .unwrap()
                 .contains("frame-ancestors 'none'"));
-            let json: serde_json::Value = serde_json::from_slice(error(&failure, true, "req123", "").body()).unwrap();
+            let json: serde_json::Value =
+                serde_json::from_slice(error(&failure, true, "req123", "/api/login").body()).unwrap();
             assert_eq!(json["error"], code.as_str());
             assert!(json["hint"].as_str().is_some_and(|h| h.len() > 10));
             assert!(!json.to_string().contains("operator-only"));

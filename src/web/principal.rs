@@ -41,6 +41,22 @@ struct Claim<'a> {
 /// `X-MS-CLIENT-PRINCIPAL` for a session: standard base64 of the App Service JSON. Roles and
 /// groups are one claim each, typed `roles` and `groups` as App Service sends them.
 pub fn encode(s: &SessionClaims) -> String {
+    let principal = Principal { auth_typ: "aad", claims: claims(s), name_typ: EMAIL, role_typ: ROLE };
+    STANDARD.encode(serde_json::to_vec(&principal).expect("principal serialises"))
+}
+
+/// `/.auth/me` as App Service Authentication answers it: one entry for the `aad` provider with
+/// the user's id and claims. No `access_token`, `id_token` or `expires_on`: no token is kept.
+pub fn easy_auth_me(s: &SessionClaims) -> serde_json::Value {
+    serde_json::json!([{
+        "provider_name": "aad",
+        "user_id": name(s).unwrap_or_else(|| id(s)),
+        "user_claims": claims(s),
+    }])
+}
+
+/// The session's claims in App Service's `{"typ","val"}` form.
+fn claims(s: &SessionClaims) -> Vec<Claim<'_>> {
     let optional = [
         (OID, s.oid.as_deref()),
         (TID, s.tid.as_deref()),
@@ -56,8 +72,7 @@ pub fn encode(s: &SessionClaims) -> String {
     for group in &s.groups {
         claims.push(Claim { typ: "groups", val: group });
     }
-    let principal = Principal { auth_typ: "aad", claims, name_typ: EMAIL, role_typ: ROLE };
-    STANDARD.encode(serde_json::to_vec(&principal).expect("principal serialises"))
+    claims
 }
 
 /// `X-MS-CLIENT-PRINCIPAL-ID`.

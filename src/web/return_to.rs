@@ -27,15 +27,20 @@ pub fn validate<'a>(raw: &'a str, allowed_origins: &[String]) -> Result<Cow<'a, 
     check(raw, allowed_origins).map_err(ReturnToError)
 }
 
-/// The request's `return_to` parameter validated, `home` when absent (`/`, or the site's root
-/// behind a path prefix); repeated is refused.
+/// The request's `return_to` parameter validated (else `alias`, App Service Authentication's
+/// `post_login_redirect_uri` or `post_logout_redirect_uri`, where the route has one), `home`
+/// when absent (`/`, or the site's root behind a path prefix); repeated is refused.
 pub fn from_params<'a>(
     params: &'a Params<'_>,
     allowed_origins: &[String],
     home: &'a str,
+    alias: Option<&str>,
 ) -> Result<Cow<'a, str>, ReturnToError> {
-    let raw = params.single("return_to").map_err(|_| ReturnToError("repeated"))?.unwrap_or(home);
-    validate(raw, allowed_origins)
+    let mut raw = params.single("return_to").map_err(|_| ReturnToError("repeated"))?;
+    if let (None, Some(alias)) = (raw, alias) {
+        raw = params.single(alias).map_err(|_| ReturnToError("repeated"))?;
+    }
+    validate(raw.unwrap_or(home), allowed_origins)
 }
 
 fn check<'a>(raw: &'a str, allowed_origins: &[String]) -> Result<Cow<'a, str>, &'static str> {

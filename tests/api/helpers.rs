@@ -79,12 +79,17 @@ pub struct TestIdp {
 }
 
 pub async fn spawn_idp() -> TestIdp {
+    spawn_idp_for(REDIRECT_URI).await
+}
+
+/// A dev identity provider registered for `redirect_uri`.
+pub async fn spawn_idp_for(redirect_uri: &str) -> TestIdp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let client = DevClient {
         client_id: CLIENT_ID.into(),
         client_secret: Some(SecretString::new(CLIENT_SECRET)),
-        redirect_uri: REDIRECT_URI.into(),
+        redirect_uri: redirect_uri.into(),
     };
     let idp = Arc::new(DevIdp::with_key(&base, DEV_TENANT, client, dev_key()).unwrap());
     let authority = idp.authority().to_owned();

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 /// Bottom to top. `config`, `app` and `doctor` are single files; the rest are folders.
-const LAYERS: &[&str] = &["tokens", "web", "idp", "config", "app", "endpoints", "adapters", "doctor", "dev_idp"];
+const LAYERS: &[&str] =
+    &["tokens", "web", "idp", "config", "app", "endpoints", "adapters", "proxy", "doctor", "dev_idp"];
 
 /// The `crate::<layer>` names a source file uses outside its tests and comments.
 fn layers_used(source: &str) -> Vec<String> {

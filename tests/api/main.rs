@@ -23,6 +23,7 @@ mod layout;
 mod logs;
 mod packages;
 mod properties;
+mod proxy;
 mod return_to;
 mod review2;
 mod server_limits;

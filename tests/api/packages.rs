@@ -30,6 +30,10 @@ fn known_settings() -> BTreeSet<String> {
     fn walk(dir: &Path, names: &mut BTreeSet<String>) {
         for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
             let path = entry.unwrap().path();
+            // `entra-sso proxy`'s own settings belong to no serverless template.
+            if path.is_dir() && path.file_name().is_some_and(|n| n == "proxy") {
+                continue;
+            }
             if path.is_dir() {
                 walk(&path, names);
             } else if path.extension().is_some_and(|e| e == "rs") {

@@ -1,0 +1,152 @@
+//! Who may pass: the request path read the way the app will read it, public paths, per-path
+//! requirements, and the session checked exactly as `/api/auth` checks it (policy included).
+//! The verdict is to forward (with or without identity) or to answer here.
+
+use http::{HeaderMap, Request};
+
+use crate::app::App;
+use crate::endpoints::account::{current_session, NoSession};
+use crate::endpoints::forward_auth::{self, Requirements};
+use crate::proxy::settings::{PathRule, ProxySettings, Unauthenticated};
+use crate::web::errors::{ErrorCode, Failure};
+
+/// What the gate decided for one request.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Forward, with these identity headers (none for an anonymous request).
+    Forward(HeaderMap),
+    /// Answer here instead: sign in, or an error.
+    Answer(http::Response<bytes::Bytes>),
+    /// Answer with this failure's page.
+    Refuse(Failure),
+}
+
+/// The request path percent-decoded, for matching rules, or why it is refused: a path that
+/// could name one thing to the rules and another to the app (encoded slashes or backslashes,
+/// dot segments in any spelling, `//`, NUL or other controls) never passes.
+pub fn decoded_path(raw: &str) -> Result<String, &'static str> {
+    if !raw.starts_with('/') {
+        return Err("the path does not start with /");
+    }
+    let lower = raw.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") || raw.contains('\\') {
+        return Err("an encoded slash or a backslash in the path");
+    }
+    if !escapes_are_whole(raw.as_bytes()) {
+        return Err("a broken percent-escape in the path");
+    }
+    let path = percent_encoding::percent_decode_str(raw).decode_utf8().map_err(|_| "the path is not UTF-8")?;
+    if path.chars().any(char::is_control) {
+        return Err("a control character in the path");
+    }
+    if path.contains("//") || path.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err("an empty or dot segment in the path");
+    }
+    Ok(path.into_owned())
+}
+
+/// Whether every `%` starts an escape of two hex digits (`percent_decode` passes broken ones
+/// through as text, which the app might read otherwise).
+fn escapes_are_whole(input: &[u8]) -> bool {
+    input
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'%')
+        .all(|(i, _)| input.get(i + 1..i + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)))
+}
+
+/// Whether `path` is `prefix` or below it (segment-wise: `/admin` covers `/admin/x`, not
+/// `/administrator`).
+fn under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Whether a decoded path belongs to the sign-in routes (`/.auth` in any case): those are
+/// answered here and never forwarded, whether or not a route exists.
+pub fn is_own(path: &str) -> bool {
+    under(&path.to_ascii_lowercase(), "/.auth")
+}
+
+/// The gate for one forwarded request whose decoded path is `path`.
+pub fn check<B>(app: &App, settings: &ProxySettings, req: &Request<B>, path: &str) -> Verdict {
+    let public = settings.public_paths.iter().any(|p| under(path, p));
+    let lower = path.to_ascii_lowercase();
+    let rule: Option<&PathRule> = settings.rules.iter().find(|r| under(&lower, &r.prefix));
+    let anonymous_ok = public || (settings.unauthenticated == Unauthenticated::AllowAnonymous && rule.is_none());
+    match current_session(app, req) {
+        Ok(session) => {
+            if let (Some(rule), false) = (rule, public) {
+                let wanted = Requirements {
+                    roles: rule.roles.iter().map(String::as_str).collect(),
+                    groups: rule.groups.iter().map(String::as_str).collect(),
+                    redirect: false,
+                };
+                if let Err(failure) = forward_auth::meets(app, &session, &wanted) {
+                    return Verdict::Refuse(failure);
+                }
+            }
+            let token = app.session_cookie.get(req.headers());
+            Verdict::Forward(forward_auth::identity_headers(&session, token))
+        }
+        Err(_) if anonymous_ok => Verdict::Forward(HeaderMap::new()),
+        Err(NoSession::Denied(why)) => Verdict::Refuse(why.into()),
+        Err(NoSession::SignedOut) => {
+            let here = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+            let return_to = Some(crate::web::return_to::validate(here, &app.settings().return_origins));
+            let redirect = settings.unauthenticated == Unauthenticated::RedirectToLoginPage;
+            let navigation = forward_auth::is_navigation(req);
+            match forward_auth::signed_out(app, navigation, return_to, redirect) {
+                Ok(answer) => Verdict::Answer(answer),
+                Err(failure) => Verdict::Refuse(failure),
+            }
+        }
+    }
+}
+
+/// A request the proxy refuses to forward at all, before any gate.
+pub fn refuse_target<B>(req: &Request<B>) -> Option<Failure> {
+    let bad = |why: &str| Some(Failure::new(ErrorCode::BadRequest, why.to_owned()));
+    if req.method() == http::Method::CONNECT {
+        return bad("CONNECT: entra-sso proxy is not an open proxy");
+    }
+    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+        return bad("absolute-form request target: entra-sso proxy is not an open proxy");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_that_could_mean_two_things_are_refused() {
+        for bad in [
+            "/.auth/..%2fme",
+            "/a/%2e%2e/admin",
+            "/a/%2E/b",
+            "/a/../admin",
+            "//admin",
+            "/a//b",
+            "/a%5cb",
+            "/a\\b",
+            "/a%00",
+            "/%zz",
+            "/%ff",
+            "relative",
+            "/a/.",
+        ] {
+            assert!(decoded_path(bad).is_err(), "{bad} must be refused");
+        }
+        assert_eq!(decoded_path("/%61dmin/x%20y").unwrap(), "/admin/x y");
+        assert_eq!(decoded_path("/.well-known/x").unwrap(), "/.well-known/x");
+    }
+
+    #[test]
+    fn own_routes_and_prefixes() {
+        assert!(is_own("/.auth") && is_own("/.auth/me") && is_own("/.AUTH/login/aad"));
+        assert!(!is_own("/.authx") && !is_own("/x/.auth"));
+        assert!(under("/admin", "/admin") && under("/admin/x", "/admin") && !under("/administrator", "/admin"));
+        assert!(under("/anything", ""), "a rule for / covers every path");
+    }
+}

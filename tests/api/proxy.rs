@@ -1,0 +1,474 @@
+//! `entra-sso proxy` in process, in front of an app made here (a hyper server that echoes what
+//! it receives, streams events, counts uploads, tunnels an upgrade, stalls or breaks off on
+//! request), against the dev identity provider: sign-in at App Service Authentication's paths,
+//! the gate, the headers the app gets, and every hostile shape the issue names.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+use entra_sso::proxy::settings::{PathRule, ProxySettings, Unauthenticated};
+use entra_sso::proxy::Proxy;
+use entra_sso::App;
+
+use crate::helpers::*;
+
+/// The redirect URI an App Service Authentication registration has.
+const PROXY_REDIRECT: &str = "https://app.example.test/.auth/login/aad/callback";
+
+/// What the app made here has seen.
+#[derive(Default)]
+struct Seen {
+    requests: AtomicUsize,
+    uploaded: AtomicUsize,
+    paths: std::sync::Mutex<Vec<String>>,
+}
+
+/// The app behind the proxy.
+async fn spawn_upstream() -> (SocketAddr, Arc<Seen>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let counter = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let seen = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| app(req, Arc::clone(&seen)));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+type AppBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+async fn app(mut req: http::Request<Incoming>, seen: Arc<Seen>) -> Result<http::Response<AppBody>, Infallible> {
+    seen.requests.fetch_add(1, Ordering::SeqCst);
+    let path = req.uri().path().to_owned();
+    seen.paths.lock().unwrap().push(path.clone());
+    let text = |s: String| Full::new(Bytes::from(s)).boxed();
+    Ok(match path.as_str() {
+        "/sse" => {
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
+            tokio::spawn(async move {
+                for i in 0..3 {
+                    let _ = tx.send(Ok(Frame::data(Bytes::from(format!("data: event {i}\n\n"))))).await;
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            });
+            let stream = tokio_stream_from(rx);
+            http::Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(StreamBody::new(stream).boxed())
+                .unwrap()
+        }
+        "/upload" => {
+            let mut body = req.into_body();
+            let mut n = 0;
+            while let Some(frame) = body.frame().await {
+                if let Ok(data) = frame.map(|f| f.into_data().unwrap_or_default()) {
+                    n += data.len();
+                }
+            }
+            seen.uploaded.store(n, Ordering::SeqCst);
+            http::Response::new(text(n.to_string()))
+        }
+        "/slow" => {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            http::Response::new(text("late".into()))
+        }
+        "/echo-upgrade" => {
+            let upgrade = hyper::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                if let Ok(upgraded) = upgrade.await {
+                    let mut io = TokioIo::new(upgraded);
+                    let mut buf = [0u8; 64];
+                    while let Ok(n) = io.read(&mut buf).await {
+                        if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+            http::Response::builder()
+                .status(101)
+                .header("connection", "upgrade")
+                .header("upgrade", "echo")
+                .body(text(String::new()))
+                .unwrap()
+        }
+        _ => {
+            let headers: HashMap<String, String> = req
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect();
+            let body = json!({"method": req.method().as_str(), "path": req.uri().to_string(), "headers": headers});
+            http::Response::builder()
+                .header("content-type", "application/json")
+                .header("connection", "keep-alive, x-hop")
+                .header("x-hop", "must not reach the client")
+                .body(text(body.to_string()))
+                .unwrap()
+        }
+    })
+}
+
+/// An mpsc receiver as a stream of frames.
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, Infallible>>,
+) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// A proxy, its dev IdP and its app.
+struct TestProxy {
+    base: String,
+    addr: SocketAddr,
+    seen: Arc<Seen>,
+    _idp: TestIdp,
+    _stop: oneshot::Sender<()>,
+}
+
+fn proxy_settings(upstream: SocketAddr) -> ProxySettings {
+    let get = |k: &str| (k == "SSO_UPSTREAM").then(|| format!("http://{upstream}"));
+    ProxySettings::from_lookup(get, Some("127.0.0.1:0"), &Default::default()).unwrap()
+}
+
+impl TestProxy {
+    async fn start(extra: &[(&str, &str)], adjust: impl FnOnce(&mut ProxySettings)) -> TestProxy {
+        let idp = spawn_idp_for(PROXY_REDIRECT).await;
+        let (upstream, seen) = spawn_upstream().await;
+        let mut vars = vec![("SSO_REDIRECT_URI", PROXY_REDIRECT)];
+        vars.extend_from_slice(extra);
+        let settings = settings(&idp.authority, &vars).mounted_at_easy_auth_paths().unwrap();
+        let mut proxy_settings = proxy_settings(upstream);
+        adjust(&mut proxy_settings);
+        let proxy = Proxy::new(App::new(settings), proxy_settings);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(entra_sso::proxy::run(listener, proxy, async move {
+            let _ = stopped.await;
+        }));
+        TestProxy { base: format!("http://{addr}"), addr, seen, _idp: idp, _stop: stop }
+    }
+
+    /// Signs `user` in through `/.auth/login/aad`, returning to `return_to`.
+    async fn sign_in(&self, jar: &mut Jar, user: &str, return_to: &str) -> reqwest::Response {
+        let url = format!("{}/.auth/login/aad?post_login_redirect_uri={}", self.base, urlencode(return_to));
+        let r = get(&url, jar).await;
+        assert_eq!(r.status(), 302, "login");
+        let callback = idp_sign_in(&location(&r), user).await;
+        let path = callback.strip_prefix("https://app.example.test").unwrap();
+        assert!(path.starts_with("/.auth/login/aad/callback?"), "{path}");
+        get(&format!("{}{path}", self.base), jar).await
+    }
+
+    async fn headers_seen(&self, jar: &Jar, extra: &[(&str, &str)]) -> (u16, Value) {
+        let mut req = client().get(format!("{}/headers?x=1", self.base)).header("cookie", jar.header());
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sends raw bytes and returns everything the proxy answers until it closes or 2 s pass.
+    async fn raw(&self, request: &[u8]) -> String {
+        let mut s = TcpStream::connect(self.addr).await.unwrap();
+        s.write_all(request).await.unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn signed_out_navigations_sign_in_and_scripts_get_401() {
+    let p = TestProxy::start(&[], |_| {}).await;
+    let r = client().get(format!("{}/page?x=1", p.base)).header("sec-fetch-mode", "navigate").send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(location(&r), "https://app.example.test/.auth/login/aad?return_to=%2Fpage%3Fx%3D1");
+    let r = client().get(format!("{}/api/data", p.base)).header("accept", "application/json").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "not_signed_in");
+    assert_eq!(body["login_url"], "https://app.example.test/.auth/login/aad?return_to=%2Fapi%2Fdata");
+    assert_eq!(p.seen.requests.load(Ordering::SeqCst), 0, "nothing reached the app");
+}
+
+#[tokio::test]
+async fn a_signed_in_user_reaches_the_app_with_app_service_headers_and_nothing_spoofed() {
+    let p = TestProxy::start(&[], |_| {}).await;
+    let mut jar = Jar::default();
+    let r = p.sign_in(&mut jar, "bob", "/dashboard?tab=2").await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(location(&r), "/dashboard?tab=2");
+    let session = jar.get("__Host-sso-session").expect("session cookie").to_owned();
+
+    let spoofed = [
+        ("X-MS-CLIENT-PRINCIPAL", "ZXZpbA=="),
+        ("x-ms-client-principal-id", "evil"),
+        ("X_MS_CLIENT_PRINCIPAL_NAME", "mallory"),
+        ("X-Ms-Token-Aad-Id-Token", "evil"),
+        ("x_sso_assertion", "evil"),
+        ("X-SSO-Assertion", "evil.token.value"),
+        ("Proxy-SSO-Assertion", "1"),
+        ("X-Forwarded-For", "1.2.3.4"),
+        ("X-Forwarded-Host", "evil.example"),
+        ("Forwarded", "for=1.2.3.4"),
+    ];
+    let (status, seen) = p.headers_seen(&jar, &spoofed).await;
+    assert_eq!(status, 200);
+    let h = &seen["headers"];
+    assert_eq!(h["x-ms-client-principal-id"], "b0b00000-0000-4000-8000-000000000b0b");
+    assert_eq!(h["x-ms-client-principal-name"], "bob@dev.example");
+    assert_eq!(h["x-ms-client-principal-idp"], "aad");
+    assert_eq!(h["x-sso-assertion"], session.as_str(), "the app gets the session to verify");
+    let principal: Value =
+        serde_json::from_slice(&STANDARD.decode(h["x-ms-client-principal"].as_str().unwrap()).unwrap()).unwrap();
+    assert!(principal["claims"].as_array().unwrap().contains(&json!({"typ": "roles", "val": "Admin"})));
+    for name in
+        ["x_ms_client_principal_name", "x-ms-token-aad-id-token", "x_sso_assertion", "proxy-sso-assertion", "forwarded"]
+    {
+        assert!(h.get(name).is_none(), "{name} reached the app: {h}");
+    }
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1", "an untrusted client's X-Forwarded-For is replaced");
+    assert_eq!(h["x-forwarded-host"], p.addr.to_string());
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["host"], p.addr.to_string(), "Host is preserved");
+    assert_eq!(seen["path"], "/headers?x=1");
+
+    // The answer comes back without the app's hop-by-hop headers.
+    let r = client().get(format!("{}/headers", p.base)).header("cookie", jar.header()).send().await.unwrap();
+    assert!(r.headers().get("x-hop").is_none());
+}
+
+#[tokio::test]
+async fn easy_auth_me_keys_and_health_and_no_token_for_scripts() {
+    let p = TestProxy::start(&[], |_| {}).await;
+    let mut jar = Jar::default();
+    p.sign_in(&mut jar, "alice", "/").await;
+    let session = jar.get("__Host-sso-session").unwrap().to_owned();
+    let r = client().get(format!("{}/.auth/me", p.base)).header("cookie", jar.header()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(!text.contains(&session), "/.auth/me never hands out the session");
+    let me: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(me[0]["provider_name"], "aad");
+    assert_eq!(me[0]["user_id"], "alice@dev.example");
+    assert!(me[0]["user_claims"].as_array().unwrap().iter().any(|c| c["typ"] == "name"));
+    assert!(me[0].get("access_token").is_none() && me[0].get("id_token").is_none());
+
+    let d: Value = client()
+        .get(format!("{}/.auth/.well-known/openid-configuration", p.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["issuer"], "https://app.example.test/.auth");
+    assert_eq!(d["jwks_uri"], "https://app.example.test/.auth/jwks");
+    let jwks: Value = client().get(format!("{}/.auth/jwks", p.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"][0]["alg"], "ES256");
+    assert_eq!(client().get(format!("{}/.auth/health", p.base)).send().await.unwrap().status(), 200);
+    for path in ["/.auth/unknown", "/.AUTH/me", "/.auth/%6de", "/.auth/auth", "/api/auth"] {
+        let r = client().get(format!("{}{path}", p.base)).header("cookie", jar.header()).send().await.unwrap();
+        assert!(r.headers().get("x-sso-assertion").is_none(), "{path}");
+        if path.starts_with("/.") {
+            assert_eq!(r.status(), 404, "{path}: own routes are never forwarded");
+        }
+    }
+    let before = p.seen.requests.load(Ordering::SeqCst);
+    assert_eq!(before, 1, "only /api/auth, an app path, reached the app");
+
+    // Sign-out at Easy Auth's path, with its parameter.
+    let r = client()
+        .get(format!("{}/.auth/logout?post_logout_redirect_uri=/bye", p.base))
+        .header("cookie", jar.header())
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection());
+    jar.absorb(r.headers());
+    assert_eq!(
+        client().get(format!("{}/.auth/me", p.base)).header("cookie", jar.header()).send().await.unwrap().status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn path_tricks_neither_bypass_the_gate_nor_reach_another_route() {
+    let p = TestProxy::start(&[], |s| {
+        s.public_paths = vec!["/static".into()];
+        s.rules = vec![PathRule { prefix: "/admin".into(), roles: vec!["Admin".into()], groups: vec![] }];
+    })
+    .await;
+    let mut alice = Jar::default();
+    p.sign_in(&mut alice, "alice", "/").await;
+    for path in [
+        "/static/..%2fadmin",
+        "/static/%2e%2e/admin",
+        "/static/../admin",
+        "/.auth/..%2fadmin",
+        "//admin",
+        "/static//admin",
+        "/static/%5c..%5cadmin",
+        "/a%00b",
+    ] {
+        let reply = p.raw(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await;
+        assert!(reply.starts_with("HTTP/1.1 400"), "{path}: {reply}");
+    }
+    // Rules match the decoded path without regard to case.
+    for path in ["/admin", "/ADMIN/x", "/%61dmin"] {
+        let r = client().get(format!("{}{path}", p.base)).header("cookie", alice.header()).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path}: alice is no Admin");
+    }
+    let mut bob = Jar::default();
+    p.sign_in(&mut bob, "bob", "/").await;
+    assert_eq!(
+        client().get(format!("{}/admin/x", p.base)).header("cookie", bob.header()).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(p.seen.requests.load(Ordering::SeqCst), 1, "only bob's request reached the app");
+    // Public paths pass without a session, and get no identity.
+    let r = client().get(format!("{}/static/app.css", p.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let seen: Value = r.json().await.unwrap();
+    assert!(seen["headers"].get("x-ms-client-principal").is_none());
+    assert_eq!(
+        client().get(format!("{}/staticx", p.base)).send().await.unwrap().status(),
+        401,
+        "a prefix is a path segment"
+    );
+}
+
+#[tokio::test]
+async fn not_an_open_proxy_and_no_smuggling() {
+    let p = TestProxy::start(&[], |s| s.unauthenticated = Unauthenticated::AllowAnonymous).await;
+    let cases: [(&str, &[u8]); 5] = [
+        ("absolute-form", b"GET http://evil.example/ HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"),
+        ("CONNECT", b"CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n"),
+        (
+            "two Content-Lengths",
+            b"POST /headers HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 40\r\nConnection: close\r\n\r\nabcdGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+        ),
+        ("obs-fold", b"GET /headers HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\nConnection: close\r\n\r\n"),
+        (
+            "huge head",
+            &[b"GET /headers HTTP/1.1\r\nHost: x\r\nX-Big: ".as_slice(), &[b'a'; 70_000], b"\r\n\r\n"].concat(),
+        ),
+    ];
+    for (what, request) in cases {
+        let reply = p.raw(request).await;
+        assert!(reply.starts_with("HTTP/1.1 400") || reply.starts_with("HTTP/1.1 431"), "{what}: {reply:.200}");
+    }
+    // Transfer-Encoding and Content-Length together: the body is read chunked, and what follows
+    // the chunked body is not a second request forwarded to the app.
+    let reply = p
+        .raw(b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 100\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    assert!(reply.starts_with("HTTP/1.1 "), "{reply}");
+    let paths = p.seen.paths.lock().unwrap().clone();
+    assert!(!paths.iter().any(|path| path == "/smuggled"), "a smuggled request reached the app: {paths:?}");
+    assert!(p.seen.uploaded.load(Ordering::SeqCst) <= 3, "the app saw no more than the chunked body");
+}
+
+#[tokio::test]
+async fn upgrades_need_a_session_and_are_tunnelled() {
+    let p = TestProxy::start(&[], |_| {}).await;
+    let upgrade = |cookie: String| {
+        format!(
+            "GET /echo-upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\nCookie: {cookie}\r\n\r\n"
+        )
+    };
+    let reply = p.raw(upgrade(String::new()).as_bytes()).await;
+    assert!(reply.starts_with("HTTP/1.1 401"), "an upgrade without a session: {reply}");
+    assert_eq!(p.seen.requests.load(Ordering::SeqCst), 0);
+
+    let mut jar = Jar::default();
+    p.sign_in(&mut jar, "alice", "/").await;
+    let mut s = TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(upgrade(jar.header()).as_bytes()).await.unwrap();
+    let mut head = vec![0u8; 1024];
+    let n = s.read(&mut head).await.unwrap();
+    let head = String::from_utf8_lossy(&head[..n]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("upgrade: echo"), "{head}");
+    s.write_all(b"ping through the tunnel").await.unwrap();
+    let mut echoed = vec![0u8; 23];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut echoed)).await.unwrap().unwrap();
+    assert_eq!(&echoed, b"ping through the tunnel");
+}
+
+#[tokio::test]
+async fn events_stream_through_and_uploads_are_not_buffered() {
+    let p = TestProxy::start(&[], |_| {}).await;
+    let mut jar = Jar::default();
+    p.sign_in(&mut jar, "alice", "/").await;
+    let started = std::time::Instant::now();
+    let mut r = client().get(format!("{}/sse", p.base)).header("cookie", jar.header()).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let first = r.chunk().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"data: event 0\n\n");
+    assert!(started.elapsed() < Duration::from_millis(550), "the first event came before the stream ended");
+    let mut rest = Vec::new();
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        rest.extend_from_slice(&chunk);
+    }
+    assert_eq!(String::from_utf8(rest).unwrap(), "data: event 1\n\ndata: event 2\n\n");
+
+    let body = vec![7u8; 20 * 1024 * 1024];
+    let r = client().post(format!("{}/upload", p.base)).header("cookie", jar.header()).body(body).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), (20 * 1024 * 1024).to_string());
+}
+
+#[tokio::test]
+async fn app_down_slow_or_refusing_policy_each_answer_precisely() {
+    let p = TestProxy::start(&[], |s| s.upstream_timeout = Duration::from_secs(1)).await;
+    let mut jar = Jar::default();
+    p.sign_in(&mut jar, "alice", "/").await;
+    let (status, code) =
+        error_code(client().get(format!("{}/slow", p.base)).header("cookie", jar.header()).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (504, "upstream_timeout"));
+
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let down = TestProxy::start(&[], |s| s.upstream = closed.to_string()).await;
+    let mut jar = Jar::default();
+    down.sign_in(&mut jar, "alice", "/").await;
+    let r = client()
+        .get(format!("{}/page", down.base))
+        .header("cookie", jar.header())
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("upstream_unavailable") && page.contains("Request id"), "{page}");
+    assert!(page.contains("/.auth/login/aad"), "the try-again link is the proxy's own sign-in");
+}
