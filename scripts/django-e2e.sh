@@ -295,7 +295,7 @@ spawn nginx "$nginx_bin" -p "$work/nginx" -e "$work/nginx-error.log" -c "$work/n
 wait_http nginx "$spawned" "$base/api/health"
 
 # --- the HTTP driver -------------------------------------------------------------------------
-export E2E_BASE="$base" E2E_AUTHORITY="$authority" E2E_CLIENT_ID="$client_id" \
+export E2E_BASE="$base" E2E_AUTHORITY="$authority" E2E_CLIENT_ID="$client_id" E2E_INSTANCE="http://127.0.0.1:$sso_a" \
     E2E_SHORT_TTL_BASE="http://127.0.0.1:$sso_s" E2E_STATE="$work/state.json" E2E_LOGS="$work" \
     E2E_TENANT="$tenant"
 step "e2e.py signin"

@@ -30,6 +30,7 @@ BASE = ENV["E2E_BASE"].rstrip("/")  # http://127.0.0.1:<nginx port>
 ISSUER = BASE + "/api"
 AUTHORITY = ENV["E2E_AUTHORITY"]  # the dev IdP's authority
 CLIENT_ID = ENV["E2E_CLIENT_ID"]
+INSTANCE = ENV["E2E_INSTANCE"].rstrip("/")  # one entra-sso behind nginx, addressed directly, as nginx does
 SHORT_TTL_BASE = ENV["E2E_SHORT_TTL_BASE"].rstrip("/")  # entra-sso with SSO_SESSION_TTL=30s, not behind nginx
 STATE = ENV["E2E_STATE"]
 LOGS = ENV["E2E_LOGS"]  # directory of the services' logs
@@ -384,23 +385,35 @@ def upstream_hits():
 
 def forward_auth(alice, bob, state):
     spoof = spoof_headers()
-    # /api/auth itself.
-    r = request("GET", ISSUER + "/auth", {"Accept": "application/json"})
+    # Forward auth is for nginx, not for browsers: the documented files answer clients 404,
+    # however the path is spelled, so no page script can read the session through it.
+    for path in ("/api/auth", "/api/%61uth", "/api//auth", "/api/auth?x=1"):
+        r = request("GET", BASE + path, {"Cookie": alice.cookie_header(), "Accept": "application/json"})
+        check(r.status == 404 and r.header("X-SSO-Assertion") is None and alice.session.encode() not in r.body,
+              f"{path} through nginx: {r.describe()}")
+    ok("/api/auth is not routed from clients (404, no token), in any spelling")
+    # /api/auth itself, as nginx asks it.
+    issuer_host = {"Host": urllib.parse.urlsplit(BASE).netloc}
+    r = request("GET", INSTANCE + "/api/auth", {**issuer_host, "Accept": "application/json"})
     check(r.status == 401 and (r.header("X-SSO-Login-Url") or "").startswith(ISSUER + "/login")
           and r.json().get("error") == "not_signed_in", f"/api/auth signed out: {r.describe()}")
-    r = request("GET", ISSUER + "/auth", {"Cookie": alice.cookie_header()})
+    r = request("GET", INSTANCE + "/api/auth", {**issuer_host, "Cookie": alice.cookie_header()})
+    check(r.status == 200 and r.header("X-MS-CLIENT-PRINCIPAL-ID") == ALICE_OID and r.header("X-SSO-Assertion") is None,
+          f"/api/auth without Proxy-SSO-Assertion: {r.describe()} {r.headers}")
+    r = request("GET", INSTANCE + "/api/auth", {**issuer_host, "Cookie": alice.cookie_header(), "Proxy-SSO-Assertion": "1"})
     check(r.status == 200 and r.body == b"" and r.header("X-MS-CLIENT-PRINCIPAL-ID") == ALICE_OID
           and r.header("X-MS-CLIENT-PRINCIPAL-IDP") == "aad" and r.header("X-SSO-Assertion") == alice.session,
           f"/api/auth signed in: {r.describe()} {r.headers}")
-    r = request("GET", ISSUER + "/auth?role=Admin", {"Cookie": alice.cookie_header()})
+    r = request("GET", INSTANCE + "/api/auth?role=Admin", {**issuer_host, "Cookie": alice.cookie_header()})
     check(r.status == 403, f"/api/auth?role=Admin as alice: {r.describe()}")
-    r = request("GET", ISSUER + "/auth?role=Admin", {"Cookie": bob.cookie_header()})
+    r = request("GET", INSTANCE + "/api/auth?role=Admin", {**issuer_host, "Cookie": bob.cookie_header()})
     check(r.status == 200, f"/api/auth?role=Admin as bob: {r.describe()}")
     bob_principal = json.loads(base64.b64decode(r.header("X-MS-CLIENT-PRINCIPAL") or ""))
     roles = [c["val"] for c in bob_principal.get("claims", []) if c.get("typ") == "roles"]
     check(roles == ["Admin"] and r.header("X-MS-CLIENT-PRINCIPAL-ID") == BOB_OID,
           f"bob's X-MS-CLIENT-PRINCIPAL roles {roles}, -ID {r.header('X-MS-CLIENT-PRINCIPAL-ID')}")
-    ok("/api/auth: 401 + X-SSO-Login-Url signed out; 200 + identity headers signed in; ?role=Admin 403/200")
+    ok("/api/auth: 401 + X-SSO-Login-Url signed out; 200 + identity headers signed in, the token only with "
+       "Proxy-SSO-Assertion: 1; ?role=Admin 403/200")
 
     # Signed out, spoofed headers: redirected to sign in, the upstream is never reached.
     before = upstream_hits()
