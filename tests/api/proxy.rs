@@ -472,3 +472,37 @@ async fn app_down_slow_or_refusing_policy_each_answer_precisely() {
     assert!(page.contains("upstream_unavailable") && page.contains("Request id"), "{page}");
     assert!(page.contains("/.auth/login/aad"), "the try-again link is the proxy's own sign-in");
 }
+
+#[tokio::test]
+async fn an_app_breaking_off_mid_answer_and_a_client_leaving_mid_upload_harm_nothing() {
+    // An app that promises 100 bytes, sends 7 and closes.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let breaking = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial").await;
+        }
+    });
+    let p = TestProxy::start(&[], |s| s.unauthenticated = Unauthenticated::AllowAnonymous).await;
+    let broken = TestProxy::start(&[], |s| {
+        s.unauthenticated = Unauthenticated::AllowAnonymous;
+        s.upstream = breaking.to_string();
+    })
+    .await;
+    let r = client().get(format!("{}/page", broken.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the head had arrived");
+    assert!(r.bytes().await.is_err(), "the client sees the answer cut off, not a complete short body");
+    assert_eq!(client().get(format!("{}/.auth/health", broken.base)).send().await.unwrap().status(), 200);
+
+    // A client that announces 1 MB, sends 10 KB and leaves.
+    let mut s = TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n").await.unwrap();
+    s.write_all(&[1u8; 10 * 1024]).await.unwrap();
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(p.seen.uploaded.load(Ordering::SeqCst) <= 10 * 1024, "the app got no more than was sent");
+    let r = client().post(format!("{}/upload", p.base)).body(vec![2u8; 1000]).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "1000", "the proxy serves on");
+}
