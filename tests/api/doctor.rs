@@ -182,6 +182,24 @@ async fn a_public_suffix_cookie_domain_fails() {
 }
 
 #[tokio::test]
+async fn a_cookie_domain_in_a_shared_cloud_zone_fails() {
+    let authority = dead_authority().await;
+    for (host, domain, zone) in [
+        ("myendpoint-mdjf2jfgjf82mnzx.z01.azurefd.net", "z01.azurefd.net", "azurefd.net"),
+        ("myvm.westeurope.cloudapp.azure.com", "westeurope.cloudapp.azure.com", "cloudapp.azure.com"),
+    ] {
+        let redirect = format!("https://{host}/api/callback");
+        let vars = config(&authority, &[("SSO_REDIRECT_URI", &redirect), ("SSO_COOKIE_DOMAIN", domain)]);
+        let run = doctor(&["--offline"], &vars).await;
+        assert_eq!(run.code, 1, "{}", run.stdout);
+        let line = run.line("SSO_COOKIE_DOMAIN");
+        assert!(line.starts_with(&format!("✗ SSO_COOKIE_DOMAIN: `{domain}` ")), "{line}");
+        assert!(line.contains(&format!("`*.{zone}`")) && line.contains("other customers"), "{line}");
+        assert!(line.contains(" — put the apps on a custom domain"), "{line}");
+    }
+}
+
+#[tokio::test]
 async fn a_wrong_client_secret_is_refused_with_its_aadsts_code() {
     let idp = spawn_idp().await;
     let run = doctor(&[], &config(&idp.authority, &[("SSO_CLIENT_SECRET", "not-the-secret-value")])).await;
