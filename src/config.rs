@@ -13,6 +13,7 @@ use crate::idp::credential::{federated_source, ClientCredential, CredentialError
 use crate::idp::policy::{Policy, TenantPolicy, RESTRICT};
 use crate::idp::provider::ProviderConfig;
 use crate::tokens::secret::{SecretString, SigningSecret, SigningSecrets};
+use crate::web::cloud_zones;
 use crate::web::url::parse_public_url;
 
 /// How to make an `SSO_SECRET` value, named in every refusal of one.
@@ -376,6 +377,12 @@ fn parse_cookie_domain(value: &str, redirect_uri: &Url) -> Result<String, Config
              session; put the apps on a domain you own (custom domains), or leave SSO_COOKIE_DOMAIN unset"
         )));
     }
+    if let Some(why) = cloud_zones::refusal(&domain, host) {
+        return Err(err(format!("{why}; {}", cloud_zones::REFUSAL_FIX)));
+    }
+    if let Some((finding, fix)) = cloud_zones::default_host_warning(host) {
+        tracing::warn!("SSO_COOKIE_DOMAIN={domain}: {finding}; {fix}");
+    }
     Ok(domain)
 }
 
@@ -726,6 +733,78 @@ mod tests {
         ] {
             let e = on(redirect, domain).unwrap_err().to_string();
             assert!(e.starts_with("SSO_COOKIE_DOMAIN") && e.contains(why), "{domain}: {e}");
+        }
+    }
+
+    #[test]
+    fn cookie_domain_is_never_a_shared_cloud_zone() {
+        let on = |host: &str, domain: &str| {
+            let redirect = format!("https://{host}/api/callback");
+            settings(&with(&[("SSO_REDIRECT_URI", &redirect), ("SSO_COOKIE_DOMAIN", domain)])).map(|s| s.cookie_domain)
+        };
+        let front_door = "myendpoint-mdjf2jfgjf82mnzx.z01.azurefd.net";
+        let vm = "myvm.westeurope.cloudapp.azure.com";
+        let container_app = "myapp.happyhill-70162bb9.canadacentral.azurecontainerapps.io";
+        let mut accepted = Vec::new();
+        for (host, domain, why) in [
+            (front_door, "z01.azurefd.net", "Azure Front Door"),
+            (front_door, "azurefd.net", "public suffix"),
+            (vm, "westeurope.cloudapp.azure.com", "virtual machine"),
+            (vm, "cloudapp.azure.com", "virtual machine"),
+            (vm, "azure.com", "virtual machine"),
+            (container_app, "happyhill-70162bb9.canadacentral.azurecontainerapps.io", "Container Apps"),
+            (container_app, "canadacentral.azurecontainerapps.io", "Container Apps"),
+            (container_app, "azurecontainerapps.io", "Container Apps"),
+            ("my-app.chinacloudsites.cn", "chinacloudsites.cn", "App Service"),
+            ("my-app-a1b2c3.westeurope-01.azurewebsites.net", "westeurope-01.azurewebsites.net", "public suffix"),
+            ("my-app.scm.azurewebsites.net", "scm.azurewebsites.net", "App Service"),
+            ("a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com", "eu-west-1.amazonaws.com", "Amazon Web Services"),
+            ("abc.lambda-url.eu-west-1.on.aws", "eu-west-1.on.aws", "Lambda"),
+            ("d111111abcdef8.cloudfront.net", "cloudfront.net", "public suffix"),
+        ] {
+            match on(host, domain) {
+                Ok(_) => accepted.push(format!("{domain} for {host}")),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(e.starts_with("SSO_COOKIE_DOMAIN") && e.contains(why), "{domain}: {e}");
+                    assert!(!e.contains('\n'), "one line: {e}");
+                }
+            }
+        }
+        assert!(accepted.is_empty(), "accepted: {accepted:#?}");
+        // A domain of one's own, one that merely ends like a zone, and a default host name
+        // itself (the cookie then reaches that host and its subdomains only) are accepted.
+        for (host, domain) in [
+            ("sso.contoso.com", "contoso.com"),
+            ("sso.notazurefd.net", "notazurefd.net"),
+            ("login.cloudfront.contoso.com", "cloudfront.contoso.com"),
+            (container_app, container_app),
+            (front_door, front_door),
+        ] {
+            assert_eq!(on(host, domain).unwrap().as_deref(), Some(domain), "{domain}");
+        }
+    }
+
+    #[test]
+    fn every_shared_cloud_zone_is_refused_with_the_levels_within_and_above_it() {
+        let on = |host: &str, domain: &str| {
+            let redirect = format!("https://{host}/api/callback");
+            settings(&with(&[("SSO_REDIRECT_URI", &redirect), ("SSO_COOKIE_DOMAIN", domain)]))
+        };
+        for z in cloud_zones::SHARED_CLOUD_ZONES {
+            let host = format!("app.shared.{}", z.zone);
+            let (_, above) = z.zone.split_once('.').unwrap();
+            // The zone, a shared level within it, the level above it (which may hold other
+            // zones too, and may be a public suffix itself).
+            let named = format!("`*.{}`", z.zone);
+            for (domain, why) in
+                [(z.zone, named.as_str()), (&format!("shared.{}", z.zone), named.as_str()), (above, "`*.")]
+            {
+                let e = on(&host, domain).map(|s| s.cookie_domain).unwrap_err();
+                assert_eq!(e.variable, "SSO_COOKIE_DOMAIN");
+                assert!(e.problem.contains("public suffix") || e.problem.contains(why), "{domain}: {e}");
+            }
+            assert_eq!(on(&host, &host).unwrap().cookie_domain, Some(host.clone()), "the default host name itself");
         }
     }
 

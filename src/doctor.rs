@@ -17,6 +17,8 @@ use crate::config::{ConfigError, Settings};
 use crate::idp::authority::is_guid;
 use crate::idp::credential::{hints, ClientCredential};
 use crate::idp::provider::Metadata;
+use crate::web::cloud_zones;
+use crate::web::cookies::parents_to_registrable;
 use crate::web::errors::cap;
 
 /// Largest clock difference with the provider that passes without a warning.
@@ -271,16 +273,43 @@ fn check_redirect_uri(settings: &Settings, report: &mut Report) {
     }
 }
 
+/// The session cookie's scope. Configurations the settings refuse never get here; of the
+/// accepted ones, two deserve a warning: a shared cookie on a cloud service's default host name,
+/// and a cookie domain below its registrable domain, whose other hosts can plant a cookie of the
+/// same name (cookie tossing; sign-in and sign-out expire such cookies, see web::cookies).
 fn check_cookie_scope(settings: &Settings, report: &mut Report) {
+    let subject = "SSO_COOKIE_DOMAIN";
     let host = settings.redirect_uri.host_str().unwrap_or("");
-    let finding = match &settings.cookie_domain {
-        None => format!("unset: the session cookie is host-only on {host}"),
-        Some(domain) if domain == host => {
-            format!("{domain}: the session cookie is sent to {domain} and its subdomains")
-        }
-        Some(domain) => format!("{domain}: the session cookie is shared with {domain} and every subdomain of it"),
+    let Some(domain) = &settings.cookie_domain else {
+        report.checks.push(Check::pass(subject, format!("unset: the session cookie is host-only on {host}")));
+        return;
     };
-    report.checks.push(Check::pass("SSO_COOKIE_DOMAIN", finding));
+    if let Some((finding, fix)) = cloud_zones::default_host_warning(host) {
+        report.checks.push(Check::warn(subject, format!("{domain}: {finding}"), fix));
+        return;
+    }
+    let scope = if domain == host {
+        format!("{domain}: the session cookie is sent to {domain} and its subdomains")
+    } else {
+        format!("{domain}: the session cookie is shared with {domain} and every subdomain of it")
+    };
+    let parents = parents_to_registrable(domain);
+    match parents.last() {
+        None => report.checks.push(Check::pass(subject, scope)),
+        Some(registrable) => report.checks.push(Check::warn(
+            subject,
+            format!(
+                "{scope}, and every host of {registrable} can plant a cookie of the same name for {} (cookie \
+                 tossing)",
+                parents.join(", ")
+            ),
+            format!(
+                "sign-in and sign-out expire such cookies, but one planted in between signs the user out (or, \
+                 before a sign-in, in as someone else): keep every host of {registrable} trusted, or share the \
+                 session on a registrable domain of its own"
+            ),
+        )),
+    }
 }
 
 fn check_tenants(settings: &Settings, report: &mut Report) {

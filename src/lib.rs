@@ -14,8 +14,9 @@
 //!   ([`tokens::secret`], [`tokens::jws`]), the `state` ([`tokens::state`]), the flow secret,
 //!   PKCE and nonce ([`tokens::flow`], [`tokens::random`]), the session ([`tokens::session`]).
 //! * [`web`]: the HTTP boundary without a framework: strict readers ([`web::cookies`],
-//!   [`web::params`], [`web::return_to`], [`web::url`]), the public error codes
-//!   ([`web::errors`]) and the pages that carry them ([`web::pages`]).
+//!   [`web::params`], [`web::return_to`], [`web::url`]), the cloud zones no session cookie may
+//!   be scoped to ([`web::cloud_zones`]), the public error codes ([`web::errors`]) and the
+//!   pages that carry them ([`web::pages`]).
 //! * [`idp`]: the OpenID Provider: [`idp::authority`], [`idp::provider`] (discovery, JWKS
 //!   cache, code redemption: the only outbound calls), [`idp::id_token`], [`idp::policy`].
 //! * [`config`]: typed settings from the environment, validated once.

@@ -95,7 +95,7 @@ pub async fn logout(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, 
         LogoutMode::Idp => idp_logout_url(app, session.as_ref()).await.unwrap_or(return_to),
     };
     let status = if req.method() == Method::POST { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
-    Ok(pages::redirect(status, target, vec![app.session_cookie.expire(SameSite::Lax)]))
+    Ok(pages::redirect(status, target, app.session_cookie.expire(SameSite::Lax)))
 }
 
 /// Whether the request comes from this app: `Sec-Fetch-Site: same-origin` (or `none` for a
@@ -165,7 +165,7 @@ pub async fn frontchannel_logout(app: &App, req: &Request<Bytes>) -> Result<Resp
     };
     let page = pages::html(StatusCode::OK, "Signed out", "<p>Signed out.</p>");
     let mut r =
-        if names_this_session { pages::with_cookies(page, &[app.session_cookie.expire(SameSite::None)]) } else { page };
+        if names_this_session { pages::with_cookies(page, &app.session_cookie.expire(SameSite::None)) } else { page };
     // The IdP frames this page, so it alone may; everything else stays as strict as elsewhere.
     let idp_origin = url::Url::parse(app.settings.authority.as_str()).map(|u| u.origin().ascii_serialization());
     let csp = format!("default-src 'none'; frame-ancestors {}", idp_origin.unwrap_or_else(|_| "'none'".into()));

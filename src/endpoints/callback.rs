@@ -41,10 +41,8 @@ pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
     let claims = verified.ok_or_else(|| Failure::new(ErrorCode::StateMissing, "no state parameter"))??;
     // From here on the state is genuine: every failure offers "try again" to its return address.
     let session = sign_in(app, req, &params, &claims).await.map_err(|f| f.retry(Some(claims.rt.clone())))?;
-    let set_cookies = vec![
-        app.session_cookie.set(&session, app.settings.session_ttl.as_secs()),
-        cookies::expire(&flow::cookie_name(&claims.jti)),
-    ];
+    let mut set_cookies = app.session_cookie.set(&session, app.settings.session_ttl.as_secs());
+    set_cookies.push(cookies::expire(&flow::cookie_name(&claims.jti)));
     // A POST (form_post) must become a GET at the return address.
     let status = if req.method() == Method::POST { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
     Ok(pages::redirect(status, claims.rt, set_cookies))

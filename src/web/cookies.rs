@@ -81,22 +81,50 @@ pub fn expire(name: &str) -> String {
     set(name, "", 0, SameSite::Lax)
 }
 
+/// The parent domains of `domain` up to and including its registrable domain (the public
+/// suffix and one label more), nearest first: empty when `domain` is registrable itself. Every
+/// host under the registrable domain may set a cookie for any of them, so a host outside
+/// `domain` can plant a cookie that the browser sends to `domain` (cookie tossing).
+pub fn parents_to_registrable(domain: &str) -> Vec<&str> {
+    let Some(registrable) = psl::domain_str(domain) else { return Vec::new() };
+    let mut parents = Vec::new();
+    let mut rest = domain;
+    while rest.len() > registrable.len() {
+        let Some((_, parent)) = rest.split_once('.') else { break };
+        parents.push(parent);
+        rest = parent;
+    }
+    parents
+}
+
 /// The session cookie of a deployment: host-only under `__Host-`, or shared with a parent
 /// domain under `__Secure-`. Every place that sets, reads or clears it goes through here, so
 /// the name and `Domain` never disagree.
+///
+/// A shared cookie can be planted by hosts outside `SSO_COOKIE_DOMAIN` but under the same
+/// registrable domain, for a parent of it; the browser then sends two cookies of the name
+/// (read as none, [`get`]) or only theirs. Setting and clearing the session therefore first
+/// expires the name at each parent up to the registrable domain. A `__Host-` cookie cannot be
+/// planted from another host at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionCookie {
     name: &'static str,
     /// `; Domain=…` or empty.
     domain: String,
+    /// `; Domain=<parent>` for each parent of the cookie domain up to its registrable domain.
+    parents: Vec<String>,
 }
 
 impl SessionCookie {
     /// The session cookie for `SSO_COOKIE_DOMAIN` (`None`: host-only).
     pub fn new(domain: Option<&str>) -> Self {
         match domain {
-            None => Self { name: SESSION_COOKIE, domain: String::new() },
-            Some(d) => Self { name: SHARED_SESSION_COOKIE, domain: format!("; Domain={d}") },
+            None => Self { name: SESSION_COOKIE, domain: String::new(), parents: Vec::new() },
+            Some(d) => Self {
+                name: SHARED_SESSION_COOKIE,
+                domain: format!("; Domain={d}"),
+                parents: parents_to_registrable(d).into_iter().map(|p| format!("; Domain={p}")).collect(),
+            },
         }
     }
 
@@ -110,14 +138,24 @@ impl SessionCookie {
         get(headers, self.name)
     }
 
-    /// A `Set-Cookie` value carrying `token` for `max_age_secs`.
-    pub fn set(&self, token: &str, max_age_secs: u64) -> String {
-        format!("{}{}", set(self.name, token, max_age_secs, SameSite::Lax), self.domain)
+    /// The `Set-Cookie` values that carry `token` for `max_age_secs`: the expiries at the parent
+    /// domains first, then the cookie itself.
+    pub fn set(&self, token: &str, max_age_secs: u64) -> Vec<String> {
+        let mut values = self.parent_expiries(SameSite::Lax);
+        values.push(format!("{}{}", set(self.name, token, max_age_secs, SameSite::Lax), self.domain));
+        values
     }
 
-    /// A `Set-Cookie` value that deletes the cookie, with `same_site` as the context requires.
-    pub fn expire(&self, same_site: SameSite) -> String {
-        format!("{}{}", set(self.name, "", 0, same_site), self.domain)
+    /// The `Set-Cookie` values that delete the cookie, and any of its name planted at the parent
+    /// domains, with `same_site` as the context requires.
+    pub fn expire(&self, same_site: SameSite) -> Vec<String> {
+        let mut values = self.parent_expiries(same_site);
+        values.push(format!("{}{}", set(self.name, "", 0, same_site), self.domain));
+        values
+    }
+
+    fn parent_expiries(&self, same_site: SameSite) -> Vec<String> {
+        self.parents.iter().map(|domain| format!("{}{domain}", set(self.name, "", 0, same_site))).collect()
     }
 }
 
@@ -180,15 +218,47 @@ mod tests {
     #[test]
     fn shared_session_cookie_names_its_domain() {
         let host_only = SessionCookie::new(None);
-        assert_eq!(host_only.set("v", 60), set(SESSION_COOKIE, "v", 60, SameSite::Lax));
+        assert_eq!(host_only.set("v", 60), [set(SESSION_COOKIE, "v", 60, SameSite::Lax)]);
+        assert_eq!(host_only.expire(SameSite::Lax), [expire(SESSION_COOKIE)]);
         let shared = SessionCookie::new(Some("example.com"));
         assert_eq!(
             shared.set("v", 60),
-            "__Secure-sso-session=v; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Lax; Domain=example.com"
+            ["__Secure-sso-session=v; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Lax; Domain=example.com"]
         );
-        assert!(shared
-            .expire(SameSite::None)
-            .ends_with("Max-Age=0; HttpOnly; Secure; SameSite=None; Domain=example.com"));
+        assert_eq!(
+            shared.expire(SameSite::None),
+            ["__Secure-sso-session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=None; Domain=example.com"]
+        );
         assert_eq!(shared.get(&headers(&["__Host-sso-session=a; __Secure-sso-session=b"])), Some("b"));
+    }
+
+    #[test]
+    fn parents_stop_at_the_registrable_domain() {
+        assert_eq!(parents_to_registrable("a.b.contoso.com"), ["b.contoso.com", "contoso.com"]);
+        assert_eq!(parents_to_registrable("apps.contoso.co.uk"), ["contoso.co.uk"]);
+        assert_eq!(parents_to_registrable("contoso.com"), Vec::<&str>::new());
+        assert_eq!(parents_to_registrable("my-app.azurewebsites.net"), Vec::<&str>::new(), "a PSL entry is the limit");
+        assert_eq!(parents_to_registrable("com"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_shared_session_cookie_is_first_expired_at_each_parent() {
+        let shared = SessionCookie::new(Some("eu.apps.contoso.com"));
+        let expiry = |domain: &str, same_site: &str| {
+            format!("__Secure-sso-session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite={same_site}; Domain={domain}")
+        };
+        assert_eq!(
+            shared.set("v", 60),
+            [
+                expiry("apps.contoso.com", "Lax"),
+                expiry("contoso.com", "Lax"),
+                "__Secure-sso-session=v; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Lax; Domain=eu.apps.contoso.com"
+                    .to_owned(),
+            ]
+        );
+        assert_eq!(
+            shared.expire(SameSite::None),
+            [expiry("apps.contoso.com", "None"), expiry("contoso.com", "None"), expiry("eu.apps.contoso.com", "None")]
+        );
     }
 }

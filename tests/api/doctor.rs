@@ -182,6 +182,67 @@ async fn a_public_suffix_cookie_domain_fails() {
 }
 
 #[tokio::test]
+async fn a_cookie_domain_below_its_registrable_domain_warns_of_cookie_tossing() {
+    let authority = dead_authority().await;
+    let vars = config(
+        &authority,
+        &[
+            ("SSO_REDIRECT_URI", "https://login.apps.contoso.com/api/callback"),
+            ("SSO_COOKIE_DOMAIN", "apps.contoso.com"),
+        ],
+    );
+    let run = doctor(&["--offline"], &vars).await;
+    assert_eq!(run.code, 0, "a warning, not a failure:\n{}", run.stdout);
+    let line = run.line("SSO_COOKIE_DOMAIN");
+    assert!(line.starts_with("! SSO_COOKIE_DOMAIN: apps.contoso.com: "), "{line}");
+    assert!(line.contains("every host of contoso.com can plant"), "names the risk: {line}");
+    assert!(line.contains(" — "), "{line}");
+
+    // At the registrable domain every host receives the cookie anyway: nothing more to say.
+    let vars = config(
+        &authority,
+        &[("SSO_REDIRECT_URI", "https://login.contoso.com/api/callback"), ("SSO_COOKIE_DOMAIN", "contoso.com")],
+    );
+    let run = doctor(&["--offline"], &vars).await;
+    assert!(run.line("SSO_COOKIE_DOMAIN").starts_with("✓ SSO_COOKIE_DOMAIN: contoso.com"), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn a_cookie_domain_in_a_shared_cloud_zone_fails() {
+    let authority = dead_authority().await;
+    for (host, domain, zone) in [
+        ("myendpoint-mdjf2jfgjf82mnzx.z01.azurefd.net", "z01.azurefd.net", "azurefd.net"),
+        ("myvm.westeurope.cloudapp.azure.com", "westeurope.cloudapp.azure.com", "cloudapp.azure.com"),
+    ] {
+        let redirect = format!("https://{host}/api/callback");
+        let vars = config(&authority, &[("SSO_REDIRECT_URI", &redirect), ("SSO_COOKIE_DOMAIN", domain)]);
+        let run = doctor(&["--offline"], &vars).await;
+        assert_eq!(run.code, 1, "{}", run.stdout);
+        let line = run.line("SSO_COOKIE_DOMAIN");
+        assert!(line.starts_with(&format!("✗ SSO_COOKIE_DOMAIN: `{domain}` ")), "{line}");
+        assert!(line.contains(&format!("`*.{zone}`")) && line.contains("other customers"), "{line}");
+        assert!(line.contains(" — put the apps on a custom domain"), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn a_cookie_domain_on_a_default_cloud_host_name_warns() {
+    let authority = dead_authority().await;
+    let host = "myapp.happyhill-70162bb9.canadacentral.azurecontainerapps.io";
+    let redirect = format!("https://{host}/api/callback");
+    let run =
+        doctor(&["--offline"], &config(&authority, &[("SSO_REDIRECT_URI", &redirect), ("SSO_COOKIE_DOMAIN", host)]))
+            .await;
+    assert_eq!(run.code, 0, "a warning, not a failure:\n{}", run.stdout);
+    let line = run.line("SSO_COOKIE_DOMAIN");
+    assert!(line.starts_with(&format!("! SSO_COOKIE_DOMAIN: {host}: ")), "{line}");
+    assert!(line.contains("`*.azurecontainerapps.io`") && line.contains("leave SSO_COOKIE_DOMAIN unset"), "{line}");
+    // The same warning is logged when an instance starts with these settings.
+    let logged = run.stderr.lines().find(|l| l.contains("WARN") && l.contains("SSO_COOKIE_DOMAIN"));
+    assert!(logged.is_some_and(|l| l.contains("azurecontainerapps.io")), "{}", run.stderr);
+}
+
+#[tokio::test]
 async fn a_wrong_client_secret_is_refused_with_its_aadsts_code() {
     let idp = spawn_idp().await;
     let run = doctor(&[], &config(&idp.authority, &[("SSO_CLIENT_SECRET", "not-the-secret-value")])).await;

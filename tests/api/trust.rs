@@ -270,3 +270,180 @@ async fn cookie_domain_shares_the_session_under_the_secure_prefix() {
         "{cleared:?}"
     );
 }
+
+// ---- cookie tossing under SSO_COOKIE_DOMAIN ---------------------------------------------------
+
+/// A deployment whose cookie domain sits two labels below its registrable domain: the session
+/// is shared with `eu.apps.example.test`, while hosts such as `evil.example.test` (outside it,
+/// under the same registrable domain `example.test`) can still set cookies for
+/// `apps.example.test` and `example.test`.
+const TOSSED_REDIRECT_URI: &str = "https://login.eu.apps.example.test/api/callback";
+const TOSSED_COOKIE_DOMAIN: &str = "eu.apps.example.test";
+
+/// A browser's cookies for the hosts of `example.test`, keyed as browsers key them: by name
+/// and `Domain` (empty for host-only), all with `Path=/`, oldest first. Every one of them is
+/// sent to `login.eu.apps.example.test`.
+#[derive(Default)]
+struct Browser {
+    cookies: Vec<(String, String, String)>,
+}
+
+impl Browser {
+    /// What a host outside the cookie domain can do: set a cookie for a parent domain.
+    fn plant(&mut self, name: &str, domain: &str, value: &str) {
+        self.absorb(&[format!(
+            "{name}={value}; Path=/; Max-Age=3600; HttpOnly; Secure; SameSite=Lax; Domain={domain}"
+        )]);
+    }
+
+    fn absorb(&mut self, set_cookies: &[String]) {
+        for line in set_cookies {
+            let (pair, attributes) = line.split_once(';').unwrap_or((line, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            let domain = attributes
+                .split(';')
+                .find_map(|a| a.trim().strip_prefix("Domain="))
+                .unwrap_or("")
+                .trim_start_matches('.')
+                .to_ascii_lowercase();
+            self.cookies.retain(|(n, d, _)| !(n == name && *d == domain));
+            if !attributes.contains("Max-Age=0") {
+                self.cookies.push((name.to_owned(), domain, value.to_owned()));
+            }
+        }
+    }
+
+    /// The cookies held, as `name (Domain=…)` without their values.
+    fn held(&self) -> Vec<String> {
+        self.cookies.iter().map(|(n, d, _)| format!("{n} (Domain={d})")).collect()
+    }
+
+    /// How many cookies named `name` the browser holds (and sends).
+    fn count(&self, name: &str) -> usize {
+        self.cookies.iter().filter(|(n, _, _)| n == name).count()
+    }
+
+    /// A request to the deployment with every cookie; the browser keeps what it sets, and the
+    /// `Set-Cookie` lines are returned in order.
+    async fn get(&mut self, url: &str, headers: &[(&str, &str)]) -> (reqwest::Response, Vec<String>) {
+        let cookie = self.cookies.iter().map(|(n, _, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ");
+        let mut request = client().get(url).header("cookie", cookie);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let r = request.send().await.unwrap();
+        let set: Vec<String> =
+            r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        self.absorb(&set);
+        (r, set)
+    }
+}
+
+/// A dev identity provider registered for [`TOSSED_REDIRECT_URI`] and an instance against it
+/// with [`TOSSED_COOKIE_DOMAIN`].
+async fn tossed_deployment() -> (TestIdp, TestApp) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let client = entra_sso::dev_idp::DevClient {
+        client_id: CLIENT_ID.into(),
+        client_secret: Some(entra_sso::tokens::secret::SecretString::new(CLIENT_SECRET)),
+        redirect_uri: TOSSED_REDIRECT_URI.into(),
+    };
+    let idp = entra_sso::dev_idp::DevIdp::with_key(&base, entra_sso::dev_idp::DEV_TENANT, client, dev_key()).unwrap();
+    let idp = std::sync::Arc::new(idp);
+    let authority = idp.authority().to_owned();
+    let idp = TestIdp { authority, _server: serve_on(listener, idp) };
+    let app = spawn_app(
+        &idp.authority,
+        &[("SSO_REDIRECT_URI", TOSSED_REDIRECT_URI), ("SSO_COOKIE_DOMAIN", TOSSED_COOKIE_DOMAIN)],
+    )
+    .await;
+    (idp, app)
+}
+
+/// A whole sign-in as `user` in `browser`; the callback's `Set-Cookie` lines.
+async fn tossed_sign_in(app: &TestApp, browser: &mut Browser, user: &str) -> Vec<String> {
+    let (r, _) = browser.get(&format!("{}/api/login?return_to=%2F", app.base), &[]).await;
+    assert_eq!(r.status(), 302, "login");
+    let callback = idp_sign_in(&location(&r), user).await;
+    let path = callback.strip_prefix("https://login.eu.apps.example.test").expect("a callback to the redirect URI");
+    let (r, set) = browser.get(&format!("{}{path}", app.base), &[]).await;
+    assert_eq!(r.status(), 302, "callback: {:?}", error_code(r).await);
+    set
+}
+
+/// `GET /api/me` in `browser`: the status and, when signed in, the user's name.
+async fn tossed_me(app: &TestApp, browser: &mut Browser) -> (u16, Option<String>) {
+    let (r, _) = browser.get(&format!("{}/api/me", app.base), &[]).await;
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    (status, body["name"].as_str().map(str::to_owned))
+}
+
+/// The deletions sign-in and sign-out must send before the cookie of the deployment's own
+/// domain: one per parent of the cookie domain up to the registrable domain, no further.
+fn parent_expiries() -> Vec<String> {
+    ["apps.example.test", "example.test"]
+        .iter()
+        .map(|d| format!("__Secure-sso-session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax; Domain={d}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn sign_in_expires_a_session_cookie_planted_for_a_parent_of_the_cookie_domain() {
+    let (_idp, app) = tossed_deployment().await;
+    // The attacker signs in as themselves, then plants their session from evil.example.test
+    // for the registrable domain.
+    let mut attacker = Browser::default();
+    tossed_sign_in(&app, &mut attacker, "bob").await;
+    let bobs = attacker.cookies.iter().find(|(n, _, _)| n == "__Secure-sso-session").unwrap().2.clone();
+    let mut victim = Browser::default();
+    victim.plant("__Secure-sso-session", "example.test", &bobs);
+
+    // The victim signs in: the planted cookie is expired, so theirs is the only one sent.
+    let set = tossed_sign_in(&app, &mut victim, "alice").await;
+    assert_eq!(
+        tossed_me(&app, &mut victim).await,
+        (200, Some("Alice Example".to_owned())),
+        "the victim is signed in as themselves; the browser holds {:?}",
+        victim.held()
+    );
+    let session_lines: Vec<&String> = set.iter().filter(|c| c.starts_with("__Secure-sso-session=")).collect();
+    assert_eq!(session_lines.len(), 3, "{set:#?}");
+    assert_eq!(session_lines[..2], parent_expiries().iter().collect::<Vec<_>>()[..], "expiries come first");
+    assert!(session_lines[2].contains("Max-Age=28800") && session_lines[2].ends_with("; Domain=eu.apps.example.test"));
+    assert_eq!(victim.count("__Secure-sso-session"), 1);
+
+    // One planted after the sign-in is a duplicate: it signs the victim out, never in as bob.
+    victim.plant("__Secure-sso-session", "apps.example.test", &bobs);
+    assert_eq!(tossed_me(&app, &mut victim).await.0, 401);
+}
+
+#[tokio::test]
+async fn sign_out_expires_a_session_cookie_planted_for_a_parent_of_the_cookie_domain() {
+    let (_idp, app) = tossed_deployment().await;
+    let mut attacker = Browser::default();
+    tossed_sign_in(&app, &mut attacker, "bob").await;
+    let bobs = attacker.cookies.iter().find(|(n, _, _)| n == "__Secure-sso-session").unwrap().2.clone();
+    let mut victim = Browser::default();
+    tossed_sign_in(&app, &mut victim, "alice").await;
+    victim.plant("__Secure-sso-session", "apps.example.test", &bobs);
+
+    // Signing out clears every cookie of that name the deployment's parents can hold: the
+    // victim is signed out, not left signed in as the attacker.
+    let (r, set) =
+        victim.get(&format!("{}/api/logout?return_to=%2F", app.base), &[("sec-fetch-site", "same-origin")]).await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(
+        tossed_me(&app, &mut victim).await,
+        (401, None),
+        "signed out; the browser holds {:?}; the logout set {set:?}",
+        victim.held()
+    );
+    let mut expected = parent_expiries();
+    expected.push(
+        "__Secure-sso-session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax; Domain=eu.apps.example.test".into(),
+    );
+    assert_eq!(set, expected);
+    assert_eq!(victim.count("__Secure-sso-session"), 0);
+}
