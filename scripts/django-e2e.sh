@@ -7,7 +7,7 @@
 #   plus      entra-sso dev-idp (the identity provider), and entra-sso serve S with
 #             SSO_SESSION_TTL=30s (not behind nginx) for an expiring session.
 #
-# Runs the module's unit tests, then examples/django/e2e.py: sign-ins through the dev IdP (alice,
+# Runs the module's unit tests (pytest), then examples/django/e2e.py: sign-ins through the dev IdP (alice,
 # a member; bob, app role Admin), 100+ page loads across the instances, the Django admin, the
 # forward-auth headers with spoofed copies, a secret rotation (A and B restarted with
 # SSO_SECRET="new,old"), tampered / foreign / expired cookies and sign-out; then the same path
@@ -18,8 +18,10 @@
 #                      --release, honouring CARGO_TARGET_DIR)
 #   --idp-binary PATH  executable for `dev-idp` (needs the dev-idp feature; default: --binary)
 #
-# Installs what is missing: nginx (apt-get, as root), a venv with examples/django/requirements.txt
-# (DJANGO_E2E_VENV, default <target dir>/django-e2e-venv), tests/browser's node packages.
+# Installs what is missing: nginx (apt-get, as root), a venv with examples/django/requirements*.txt
+# and the module installed as a package (scripts/django-venv.sh; DJANGO_E2E_VENV, default
+# <target dir>/django-e2e-venv), tests/browser's node packages. The demo project runs from a
+# directory holding only `demo`, so Django imports the installed entra_sso_django.
 # Chromium missing: the browser step prints SKIPPED, and under CI=true the run fails.
 # Exits non-zero on the first failed step with the tail of every log; every wait is bounded;
 # everything started here is stopped on exit.
@@ -146,23 +148,14 @@ fi
 idp_binary="${idp_binary:-$binary}"
 [[ -x "$idp_binary" ]] || fail "$idp_binary is not an executable file"
 
-venv="${DJANGO_E2E_VENV:-}"
-if [[ -z "$venv" ]]; then
-    target_dir="${target_dir:-$(cargo metadata --format-version 1 --no-deps --locked \
-        | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')}"
-    venv="$target_dir/django-e2e-venv"
-fi
-req_hash="$(sha256sum "$example/requirements.txt" | cut -c1-16)"
-if [[ "$(cat "$venv/.requirements" 2>/dev/null)" != "$req_hash" ]]; then
-    step "creating the venv $venv (examples/django/requirements.txt)"
-    [[ ! -e "$venv" || -f "$venv/pyvenv.cfg" ]] || fail "$venv exists and is not a venv"
-    rm -rf "$venv"
-    python3 -m venv "$venv" || fail "python3 -m venv"
-    timeout 600 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$example/requirements.txt" \
-        >"$work/pip.log" 2>&1 || fail "pip install -r examples/django/requirements.txt"
-    echo "$req_hash" >"$venv/.requirements"
-fi
+step "the venv: examples/django/requirements*.txt, pip install ./examples/django"
+venv="$("$root/scripts/django-venv.sh" 2>"$work/venv.log")" || fail "scripts/django-venv.sh: $(tail -n 20 "$work/venv.log")"
 py="$venv/bin/python"
+# The demo project alone on the path: entra_sso_django comes from the venv, as a user's would.
+site="$work/site"
+mkdir -p "$site"
+ln -s "$example/demo" "$site/demo"
+django_admin() { (cd "$site" && DJANGO_SETTINGS_MODULE=demo.settings "$py" -m django "$@"); }
 
 browser=1
 skip_browser="SKIPPED: django-e2e browser step: chromium or node not found (apt-get install chromium; Node.js 20+)"
@@ -177,10 +170,10 @@ elif [[ ! -d tests/browser/node_modules/playwright-core ]]; then
 fi
 
 # --- the module's unit tests -----------------------------------------------------------------
-step "unit tests of entra_sso_django"
-(cd "$example" && DJANGO_SETTINGS_MODULE=demo.settings_test timeout 300 "$py" manage.py test entra_sso_django -v 1) \
-    >"$work/unit-tests.log" 2>&1 || fail "unit tests (manage.py test entra_sso_django)"
-step "$(grep -E '^Ran [0-9]+ tests' "$work/unit-tests.log"): OK"
+step "unit tests of entra_sso_django (pytest)"
+(cd "$example" && timeout 300 "$venv/bin/pytest" -q -p no:cacheprovider) \
+    >"$work/unit-tests.log" 2>&1 || fail "unit tests (pytest in examples/django)"
+step "$(grep -E '^[0-9]+ passed' "$work/unit-tests.log" | tail -n 1)"
 
 # --- settings --------------------------------------------------------------------------------
 read -r port idp_port sso_a sso_b sso_s dj_a dj_b dj_fa <<<"$(free_ports 8)"
@@ -227,14 +220,14 @@ start_sso sso-s "$sso_s" "$secret_old" SSO_SESSION_TTL=30s
 export DJANGO_SECRET_KEY="$django_secret" DJANGO_DB="$work/db.sqlite3"
 export ENTRA_SSO_ISSUER="$base/api" ENTRA_SSO_AUDIENCE="$client_id" ENTRA_SSO_TENANTS="$tenant"
 step "Django: migrate; the pre-existing user alice.legacy (alice@dev.example)"
-(cd "$example" && "$py" manage.py migrate --noinput -v 0 \
-    && "$py" manage.py shell -c 'from django.contrib.auth.models import User; User.objects.create_user("alice.legacy", email="alice@dev.example")') \
-    >"$work/migrate.log" 2>&1 || fail "manage.py migrate"
+(django_admin migrate --noinput -v 0 \
+    && django_admin shell -c 'from django.contrib.auth.models import User; User.objects.create_user("alice.legacy", email="alice@dev.example")') \
+    >"$work/migrate.log" 2>&1 || fail "django-admin migrate"
 # start_django NAME PORT INSTANCE [VAR=VALUE...]
 start_django() {
     local name="$1" p="$2" instance="$3"
     shift 3
-    spawn "$name" env INSTANCE_NAME="$instance" "$@" "$venv/bin/gunicorn" --chdir "$example" \
+    spawn "$name" env INSTANCE_NAME="$instance" "$@" "$venv/bin/gunicorn" --chdir "$site" \
         --bind "127.0.0.1:$p" --workers 1 --threads 4 --graceful-timeout 2 --no-control-socket \
         --access-logfile - --error-logfile - demo.wsgi:application
     wait_http "$name" "$spawned" "http://127.0.0.1:$p/whoami/"

@@ -10,13 +10,19 @@ Environment:
   ENTRA_SSO_TENANTS     comma-separated tenant ids; default the dev IdP's tenant
                         (00000000-de00-4000-8000-00000000de00). ROLE_MAP needs it; with exactly
                         one tenant, a first sign-in is also matched by e-mail to an unlinked user
-  ENTRA_SSO_MODE        "cookie" (default) or "headers" (behind nginx auth_request + /api/auth)
+  ENTRA_SSO_MODE        "cookie" (default) or "headers" (behind nginx auth_request + /api/auth,
+                        or behind entra-sso proxy / App Service Authentication)
+  ENTRA_SSO_ROUTES      "api" (default): sign-in at entra-sso's /api/login and /api/logout;
+                        "easyauth": at App Service Authentication's /.auth/login/aad and
+                        /.auth/logout (behind entra-sso proxy, or App Service itself)
   INSTANCE_NAME         optional; sent back as X-Instance (to see which instance answered)
   DJANGO_DEBUG          "1" for DEBUG
 """
 
 import os
 from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -56,7 +62,13 @@ AUTHENTICATION_BACKENDS = ["entra_sso_django.backends.EntraSSOBackend"]
 SESSION_ENGINE = "django.contrib.sessions.backends.cache"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-LOGIN_URL = "/api/login"  # with ?return_to=<path> (entra_sso_django.views.login_required)
+_routes = os.environ.get("ENTRA_SSO_ROUTES", "api")
+if _routes not in ("api", "easyauth"):
+    raise ImproperlyConfigured('ENTRA_SSO_ROUTES must be "api" or "easyauth"')
+_easy_auth = _routes == "easyauth"
+# With ?return_to=<path> (entra_sso_django.views.login_required), or ?post_login_redirect_uri=
+# at App Service Authentication's path.
+LOGIN_URL = "/.auth/login/aad" if _easy_auth else "/api/login"
 LOGOUT_REDIRECT_URL = "/"
 
 # The dev IdP's tenant (entra-sso dev / dev-idp without SSO_TENANT_ID). ROLE_MAP is only trusted
@@ -74,6 +86,8 @@ ENTRA_SSO = {
     "TENANTS": _tenants,
     "MATCH_EMAIL": len(_tenants) == 1,  # e-mail matching is only allowed with a single tenant
     "ROLE_MAP": {"Admin": {"is_staff": True, "is_superuser": True, "groups": ["Administrators"]}},
+    "LOGIN_URL": LOGIN_URL,
+    "LOGOUT_URL": "/.auth/logout" if _easy_auth else "/api/logout",
 }
 
 ROOT_URLCONF = "demo.urls"

@@ -12,5 +12,6 @@ urlpatterns = [
     path("whoami/", views.whoami, name="whoami"),
     path("private/", views.private, name="private"),
     path("headers/", views.headers, name="headers"),
+    path("public/headers/", views.headers, name="public-headers"),
     path("admin/", admin.site.urls),
 ]

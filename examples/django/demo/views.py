@@ -4,7 +4,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from entra_sso_django.views import login_required, logout_url
+from entra_sso_django.views import login_required, login_url, logout_url
 
 
 def _who(request):
@@ -27,7 +27,8 @@ def _who(request):
 
 @never_cache
 def home(request):
-    return render(request, "demo/home.html", {"who": _who(request), "logout_url": logout_url()})
+    return render(request, "demo/home.html", {"who": _who(request), "logout_url": logout_url(),
+                                              "login_url": login_url(request.get_full_path())})
 
 
 @never_cache
@@ -39,13 +40,15 @@ def whoami(request):
 @login_required
 def private(request):
     return render(request, "demo/home.html", {"who": _who(request), "logout_url": logout_url(),
+                                              "login_url": login_url(request.get_full_path()),
                                               "private": True})
 
 
 @never_cache
 def headers(request):
     """The identity headers as this app received them, and who it took the user to be
-    (the forward-auth test's upstream)."""
+    (the upstream of the forward-auth and proxy tests; also at /public/headers/, a path
+    entra-sso proxy forwards without a session when SSO_PUBLIC_PATHS lists /public)."""
     seen = {k[5:].replace("_", "-"): v for k, v in request.META.items()
             if k.startswith(("HTTP_X_MS_", "HTTP_X_SSO_"))}
     return JsonResponse({"headers": seen, "who": _who(request)})

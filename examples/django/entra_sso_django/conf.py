@@ -17,8 +17,8 @@
         "LEEWAY": 0,                                # seconds of clock skew allowed on exp / iat
         "JWKS_TIMEOUT": 5,                          # seconds per JWKS fetch
         "JWKS_REFETCH_INTERVAL": 30,                # at most one unknown-kid refetch per interval
-        "LOGIN_URL": "/api/login",
-        "LOGOUT_URL": "/api/logout",
+        "LOGIN_URL": "/api/login",                  # "/.auth/login/aad" behind entra-sso proxy or
+        "LOGOUT_URL": "/api/logout",                # App Service Authentication ("/.auth/logout")
         "LOGOUT_REDIRECT": "/",
     }
 """

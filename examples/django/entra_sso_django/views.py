@@ -1,4 +1,5 @@
-"""Sign-in and sign-out go through entra-sso (`/api/login`, `/api/logout`); these views send
+"""Sign-in and sign-out go through entra-sso (`/api/login`, `/api/logout`, or App Service
+Authentication's `/.auth/login/aad`, `/.auth/logout` behind `entra-sso proxy`); these views send
 Django's own entry points there, including the admin's."""
 
 from functools import wraps
@@ -15,6 +16,13 @@ from .conf import get_config
 REDIRECT_FIELD_NAME = "return_to"
 
 
+def _return_parameter(url, easy_auth_name):
+    """`return_to` for entra-sso's /api routes; App Service Authentication's own name
+    (`post_login_redirect_uri`, `post_logout_redirect_uri`) for its /.auth paths, which
+    entra-sso proxy and App Service itself both read."""
+    return easy_auth_name if url.startswith("/.auth/") else REDIRECT_FIELD_NAME
+
+
 def to_login(request, return_to=None):
     """Redirect to /api/login?return_to=<path>, or 403 when a genuine identity was refused
     (signing in again would come straight back here)."""
@@ -22,7 +30,9 @@ def to_login(request, return_to=None):
     refused = getattr(getattr(request, "entra_sso", None), "refused", None)
     if refused:
         return refused_response(request)
-    return redirect_to_login(return_to or request.get_full_path(), get_config().login_url, REDIRECT_FIELD_NAME)
+    url = get_config().login_url
+    return redirect_to_login(return_to or request.get_full_path(), url,
+                             _return_parameter(url, "post_login_redirect_uri"))
 
 
 def refused_response(request, why="This application does not admit your account."):
@@ -34,9 +44,16 @@ def refused_response(request, why="This application does not admit your account.
     return HttpResponse(body, status=403)
 
 
+def login_url(return_to="/"):
+    """The sign-in link: LOGIN_URL with the path to come back to."""
+    url = get_config().login_url
+    return f"{url}?{_return_parameter(url, 'post_login_redirect_uri')}={quote(return_to, safe='/')}"
+
+
 def logout_url(return_to=None):
     config = get_config()
-    return f"{config.logout_url}?return_to={quote(return_to or config.logout_redirect, safe='/')}"
+    param = _return_parameter(config.logout_url, "post_logout_redirect_uri")
+    return f"{config.logout_url}?{param}={quote(return_to or config.logout_redirect, safe='/')}"
 
 
 def login_required(view):

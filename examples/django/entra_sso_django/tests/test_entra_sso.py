@@ -618,3 +618,18 @@ class HeaderModeTests(Base):
 
     def test_cookie_is_ignored_in_headers_mode(self):
         self.assertFalse(self.whoami(self.mint())["authenticated"])
+
+    def test_easy_auth_paths_take_their_own_parameters(self):
+        # Behind entra-sso proxy or App Service Authentication: sign-in and sign-out at /.auth,
+        # with App Service's parameter names (entra-sso proxy reads them too).
+        self.reconfigure(MODE="headers", TRUST_FORWARD_AUTH_HEADERS=True,
+                         LOGIN_URL="/.auth/login/aad", LOGOUT_URL="/.auth/logout")
+        r = self.client.get("/private/?x=1")
+        self.assertEqual(r["Location"], "/.auth/login/aad?post_login_redirect_uri=/private/%3Fx%3D1")
+        r = self.client.get("/admin/login/?next=/admin/")
+        self.assertEqual(r["Location"], "/.auth/login/aad?post_login_redirect_uri=/admin/")
+        r = self.client.get("/")
+        self.assertIn(b'href="/.auth/login/aad?post_login_redirect_uri=/"', r.content)
+        admin = {"HTTP_X_MS_CLIENT_PRINCIPAL": ALICE_PRINCIPAL, "HTTP_X_MS_CLIENT_PRINCIPAL_ID": ALICE_OID}
+        r = self.client.post("/admin/logout/", **admin)
+        self.assertEqual((r.status_code, r["Location"]), (303, "/.auth/logout?post_logout_redirect_uri=/"))
