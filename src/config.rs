@@ -738,6 +738,23 @@ mod tests {
     }
 
     #[test]
+    fn a_certificate_setting_is_never_echoed() {
+        use crate::idp::credential::certificate::tests::{assert_not_echoed, base64_blob};
+        let values = [
+            base64_blob(&[0x30, 0x82, 0x04, 0xbd, 0x02, 0x01, 0x00], 1200, 64),
+            base64_blob(&[0x30, 0x82, 0x0a, 0x3c, 0x02, 0x01, 0x03], 2600, 76),
+            "Qx48Q~mZ1v.Rk3Yt_PwE7nHcL-9sFdJ2aB4uVg0e".to_owned(),
+        ];
+        for value in &values {
+            let err = settings(&with(&[("SSO_CLIENT_CREDENTIAL", "certificate"), ("SSO_CLIENT_CERTIFICATE", value)]))
+                .unwrap_err();
+            assert_eq!(err.variable, "SSO_CLIENT_CERTIFICATE", "{err}");
+            assert!(err.problem.contains(" characters") && !err.problem.contains('\n'), "{err}");
+            assert_not_echoed(value, &err.to_string());
+        }
+    }
+
+    #[test]
     fn federated_kinds_build_their_source_from_the_platform_variables() {
         let s = settings(&with(&[
             ("SSO_CLIENT_CREDENTIAL", "managed-identity"),
