@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::helpers::{CLIENT_ID, REDIRECT_URI, SECRET_A};
+use entra_sso::config::CLOUD_MARKERS;
+
+use crate::helpers::{CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SECRET_A};
 
 /// What one run of the binary printed and how it ended.
 struct Run {
@@ -29,6 +31,11 @@ impl Run {
 /// Runs `entra-sso <args>` with exactly `vars` (nothing inherited: no cloud marker, no SSO_*
 /// setting of the developer's shell); kills it if it is still running after 10 s.
 fn run(args: &[&str], vars: &[(&str, &str)]) -> Run {
+    run_for(args, vars, Duration::from_secs(10))
+}
+
+/// The same, killed after `limit`; a run that was killed has the code -1.
+fn run_for(args: &[&str], vars: &[(&str, &str)], limit: Duration) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_entra-sso"))
         .args(args)
         .env_clear()
@@ -50,7 +57,7 @@ fn run(args: &[&str], vars: &[(&str, &str)]) -> Run {
         let _ = err.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + limit;
     let code = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status.code().unwrap_or(-1);
@@ -186,4 +193,88 @@ fn dev_idp_refuses_credential_material_without_echoing_it() {
         assert_eq!(run.code, 2, "{what}: dev-idp must refuse to start:\n{}", run.both());
         assert!(run.stderr.contains("SSO_CLIENT_CERTIFICATE"), "{what}: {}", run.stderr);
     }
+}
+
+// 9. A loopback identity provider trusted in the cloud (unit tests:
+//    `config::tests::a_loopback_authority_is_refused_under_each_cloud_marker`,
+//    `config::tests::a_loopback_authority_is_refused_behind_a_public_redirect_uri`).
+
+/// An authority on this host's loopback interface, as the dev identity provider's (nothing needs
+/// to listen there: start-up makes no call that must succeed).
+const LOOPBACK_AUTHORITY: &str = "http://127.0.0.1:9/00000000-de00-4000-8000-00000000de00/v2.0";
+
+/// `serve` against [`LOOPBACK_AUTHORITY`] with `extra` variables.
+fn serve_loopback(extra: &[(&str, &str)]) -> Run {
+    let mut vars = vec![
+        ("SSO_CLIENT_ID", CLIENT_ID),
+        ("SSO_AUTHORITY", LOOPBACK_AUTHORITY),
+        ("SSO_CLIENT_SECRET", CLIENT_SECRET),
+        ("SSO_REDIRECT_URI", REDIRECT_URI),
+        ("SSO_SECRET", SECRET_A),
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", "0"),
+    ];
+    vars.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+    vars.extend_from_slice(extra);
+    run_for(&["serve"], &vars, Duration::from_secs(5))
+}
+
+#[test]
+fn serve_refuses_a_loopback_authority_in_the_cloud() {
+    let run = serve_loopback(&[("WEBSITE_SITE_NAME", "x")]);
+    assert_eq!(run.code, 2, "serve must refuse to start:\n{}", run.both());
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {}", run.stderr);
+    assert!(lines[0].contains("SSO_AUTHORITY") && lines[0].contains("WEBSITE_SITE_NAME"), "{}", lines[0]);
+    let started: Vec<&str> =
+        CLOUD_MARKERS.iter().map(|m| m.variable).filter(|v| serve_loopback(&[(v, "x")]).code != 2).collect();
+    assert!(started.is_empty(), "serve started with a loopback authority under {started:?}");
+}
+
+#[test]
+fn serve_refuses_a_loopback_authority_behind_a_public_redirect_uri() {
+    let run = serve_loopback(&[("SSO_REDIRECT_URI", "https://sso.contoso.com/api/callback")]);
+    assert_eq!(run.code, 2, "serve must refuse to start:\n{}", run.both());
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+    assert!(run.stderr.contains("SSO_AUTHORITY") && run.stderr.contains("SSO_REDIRECT_URI"), "{}", run.stderr);
+}
+
+#[test]
+fn doctor_fails_a_loopback_authority_in_the_cloud() {
+    let vars = [
+        ("SSO_CLIENT_ID", CLIENT_ID),
+        ("SSO_AUTHORITY", LOOPBACK_AUTHORITY),
+        ("SSO_CLIENT_SECRET", CLIENT_SECRET),
+        ("SSO_REDIRECT_URI", REDIRECT_URI),
+        ("SSO_SECRET", SECRET_A),
+        ("KUBERNETES_SERVICE_HOST", "10.0.0.1"),
+    ];
+    let cloud = run(&["doctor", "--offline"], &vars);
+    assert_eq!(cloud.code, 1, "{}", cloud.both());
+    let line = cloud.stdout.lines().find(|l| l.starts_with("✗ SSO_AUTHORITY: ")).unwrap_or_else(|| {
+        panic!("no ✗ line for SSO_AUTHORITY in:\n{}", cloud.stdout);
+    });
+    assert!(line.contains("KUBERNETES_SERVICE_HOST") && line.contains(" — "), "the marker and the fix: {line}");
+    let without = run(&["doctor", "--offline"], &vars[..5]);
+    assert_eq!(without.code, 0, "no marker, a loopback redirect URI: local development\n{}", without.both());
+}
+
+#[test]
+fn the_dev_identity_provider_refuses_to_start_in_the_cloud() {
+    let vars = [("SSO_CLIENT_ID", CLIENT_ID), ("SSO_REDIRECT_URI", REDIRECT_URI)];
+    let lambda = run(&["dev-idp", "--port", "0"], &[vars[0], vars[1], ("AWS_LAMBDA_FUNCTION_NAME", "x")]);
+    assert_eq!(lambda.code, 2, "{}", lambda.both());
+    assert!(lambda.stderr.contains("AWS_LAMBDA_FUNCTION_NAME"), "{}", lambda.stderr);
+    // Refused at once, so a run still going after 3 s started.
+    let started = |args: &[&str], marker: &str| {
+        let run = run_for(args, &[vars[0], vars[1], (marker, "x")], Duration::from_secs(3));
+        run.code != 2 || !run.stderr.contains(marker)
+    };
+    let dev_idp: Vec<&str> =
+        CLOUD_MARKERS.iter().map(|m| m.variable).filter(|m| started(&["dev-idp", "--port", "0"], m)).collect();
+    let dev: Vec<&str> = CLOUD_MARKERS
+        .iter()
+        .map(|m| m.variable)
+        .filter(|m| started(&["dev", "--port", "0", "--idp-port", "0"], m))
+        .collect();
+    assert!(dev_idp.is_empty() && dev.is_empty(), "started under: dev-idp {dev_idp:?}, dev {dev:?}");
 }
