@@ -1,8 +1,7 @@
 //! Security review #17, each finding held by tests that failed before its fix, on the real
 //! binaries: credential material is never echoed (finding 5), a loopback identity provider is
-//! refused in the cloud and the dev identity provider does not start there (finding 9). The
-//! identity endpoint's scheme (finding 11) is unit-tested where it is read
-//! (`idp::credential::managed_identity::tests::plain_http_only_to_loopback_and_link_local`).
+//! refused in the cloud and the dev identity provider does not start there (finding 9), and
+//! `IDENTITY_ENDPOINT` takes plain http only on this host or its link (finding 11).
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -277,4 +276,35 @@ fn the_dev_identity_provider_refuses_to_start_in_the_cloud() {
         .filter(|m| started(&["dev", "--port", "0", "--idp-port", "0"], m))
         .collect();
     assert!(dev_idp.is_empty() && dev.is_empty(), "started under: dev-idp {dev_idp:?}, dev {dev:?}");
+}
+
+// 11. `IDENTITY_ENDPOINT` over plain http to any host (unit test:
+//     `idp::credential::managed_identity::tests::plain_http_only_to_loopback_and_link_local`).
+
+#[test]
+fn serve_and_doctor_refuse_a_plain_http_identity_endpoint_off_this_host() {
+    let vars = |endpoint: &'static str| {
+        [
+            ("SSO_CLIENT_ID", CLIENT_ID),
+            ("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"),
+            ("SSO_REDIRECT_URI", REDIRECT_URI),
+            ("SSO_SECRET", SECRET_A),
+            ("SSO_CLIENT_CREDENTIAL", "managed-identity"),
+            ("IDENTITY_ENDPOINT", endpoint),
+            ("IDENTITY_HEADER", "a-header-value-the-platform-set"),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "0"),
+        ]
+    };
+    let serve = run_for(&["serve"], &vars("http://10.0.0.5/msi/token"), Duration::from_secs(5));
+    assert_eq!(serve.code, 2, "serve must refuse to start:\n{}", serve.both());
+    assert!(
+        serve.stderr.contains("IDENTITY_ENDPOINT") && serve.stderr.contains("X-IDENTITY-HEADER"),
+        "{}",
+        serve.stderr
+    );
+    let doctor = run(&["doctor", "--offline"], &vars("http://example.com/msi/token"));
+    assert_eq!(doctor.code, 1, "{}", doctor.both());
+    assert!(doctor.stdout.starts_with("✗ IDENTITY_ENDPOINT: "), "{}", doctor.stdout);
+    let link_local = run(&["doctor", "--offline"], &vars("http://169.254.129.2:8081/msi/token"));
+    assert_eq!(link_local.code, 0, "App Service's endpoint:\n{}", link_local.both());
 }
