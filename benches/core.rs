@@ -206,7 +206,12 @@ impl Drop for DevIdpProcess {
 fn spawn_dev_idp() -> DevIdpProcess {
     use std::io::BufRead;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_entra-sso"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_entra-sso"));
+    // dev-idp refuses to start under a cloud marker the shell may have (KUBERNETES_SERVICE_HOST, …).
+    for marker in entra_sso::config::CLOUD_MARKERS {
+        command.env_remove(marker.variable);
+    }
+    let mut child = command
         .args(["dev-idp", "--port", &port.to_string()])
         .env("SSO_CLIENT_ID", CLIENT_ID)
         .env("SSO_CLIENT_SECRET", "bench-client-secret")

@@ -14,7 +14,8 @@ use crate::idp::policy::{Policy, TenantPolicy, RESTRICT};
 use crate::idp::provider::ProviderConfig;
 use crate::tokens::secret::{SecretString, SigningSecret, SigningSecrets};
 use crate::web::cloud_zones;
-use crate::web::url::parse_public_url;
+use crate::web::errors::cap;
+use crate::web::url::{is_loopback, is_reserved_for_testing, parse_public_url};
 
 /// How to make an `SSO_SECRET` value, named in every refusal of one.
 const SECRET_ADVICE: &str = "generate one with `entra-sso keygen` (or `openssl rand -base64 32`)";
@@ -33,6 +34,48 @@ impl ConfigError {
     pub(crate) fn new(variable: &'static str, problem: impl std::fmt::Display) -> Self {
         Self { variable, problem: problem.to_string() }
     }
+}
+
+/// An environment variable a cloud platform sets in every process it runs, and that platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloudMarker {
+    /// The variable; set (to any value, even empty) means the platform runs this process.
+    pub variable: &'static str,
+    /// The platform, in words.
+    pub platform: &'static str,
+}
+
+/// The one list of cloud markers. With any of them set, `serve` (and `doctor`) refuse a
+/// loopback authority ([`Settings::refuse_loopback_authority_in_cloud`]) and `entra-sso dev` /
+/// `dev-idp` refuse to start (`dev_idp::refuse_in_cloud`): there, another process on the same
+/// host (a sidecar, a same-host proxy) could answer as the identity provider.
+pub const CLOUD_MARKERS: &[CloudMarker] = &[
+    // "WEBSITE_SITE_NAME: Read-only. App name." Also set for Functions on App Service plans.
+    // https://learn.microsoft.com/azure/app-service/reference-app-settings#app-environment
+    CloudMarker { variable: "WEBSITE_SITE_NAME", platform: "Azure App Service" },
+    // The language worker, `custom` here (Core Tools' `func start` sets it too, from
+    // local.settings.json). https://learn.microsoft.com/azure/azure-functions/functions-app-settings#functions_worker_runtime
+    CloudMarker { variable: "FUNCTIONS_WORKER_RUNTIME", platform: "Azure Functions" },
+    // A reserved runtime variable, "the name of the function" (cargo lambda's emulator sets it too).
+    // https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+    CloudMarker { variable: "AWS_LAMBDA_FUNCTION_NAME", platform: "AWS Lambda" },
+    // A built-in variable of every container app, "the name of the container app".
+    // https://learn.microsoft.com/azure/container-apps/environment-variables#built-in-environment-variables
+    CloudMarker { variable: "CONTAINER_APP_NAME", platform: "Azure Container Apps" },
+    // The API server's service, injected into every container of every pod (AKS, EKS, GKE, …).
+    // https://kubernetes.io/docs/concepts/containers/container-environment/#cluster-information
+    CloudMarker { variable: "KUBERNETES_SERVICE_HOST", platform: "Kubernetes, such as AKS" },
+    // Task metadata endpoint v4, injected into each container (Fargate 1.4.0+, EC2 agent 1.39.0+).
+    // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-metadata-endpoint-v4.html
+    CloudMarker { variable: "ECS_CONTAINER_METADATA_URI_V4", platform: "Amazon ECS" },
+    // Task metadata endpoint v3, injected by older agents and Fargate 1.3.0.
+    // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-metadata-endpoint-v3.html
+    CloudMarker { variable: "ECS_CONTAINER_METADATA_URI", platform: "Amazon ECS" },
+];
+
+/// The first cloud marker for which `is_set` holds, if any.
+pub fn cloud_marker(is_set: impl Fn(&str) -> bool) -> Option<&'static CloudMarker> {
+    CLOUD_MARKERS.iter().find(|m| is_set(m.variable))
 }
 
 /// How the IdP returns the authorization response.
@@ -188,6 +231,7 @@ impl Settings {
         let redirect_uri = get("SSO_REDIRECT_URI")
             .ok_or_else(|| ConfigError::new("SSO_REDIRECT_URI", "required: the public URL of /api/callback"))?;
         let redirect_uri = parse_public_url(&redirect_uri).map_err(|e| ConfigError::new("SSO_REDIRECT_URI", e))?;
+        refuse_loopback_authority_behind(&authority, &redirect_uri)?;
         let secrets = parse_secrets(get("SSO_SECRET"))?;
         let tenants = parse_tenants(get("SSO_ALLOWED_TENANTS"), &authority)?;
         let policy = parse_policy(&get, &authority, tenants)?;
@@ -234,6 +278,27 @@ impl Settings {
         })
     }
 
+    /// `serve`'s and `doctor`'s check of where the process runs: a loopback authority is
+    /// refused when a cloud marker is set (`is_set` tells which variables are). Not part of
+    /// [`Settings::from_lookup`], so the Lambda adapter, started by the Lambda runtime or by
+    /// `cargo lambda`'s emulator (which sets `AWS_LAMBDA_FUNCTION_NAME` too), keeps only the
+    /// redirect-URI rule there.
+    pub fn refuse_loopback_authority_in_cloud(&self, is_set: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
+        match cloud_marker(is_set) {
+            Some(marker) if self.authority.is_loopback() => Err(ConfigError::new(
+                "SSO_AUTHORITY",
+                format!(
+                    "{} is on this host's loopback interface while {} is set ({}): in the cloud another process on \
+                     the host (a sidecar, a proxy) could answer as the identity provider; {LOOPBACK_FIX}",
+                    cap(self.authority.as_str(), 200),
+                    marker.variable,
+                    marker.platform
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// This deployment's issuer, the `iss` of its sessions: `SSO_REDIRECT_URI` without its last
     /// path segment (and query), so `https://app.example.com/api/callback` gives
     /// `https://app.example.com/api`, where the discovery document is published. Under
@@ -266,6 +331,30 @@ impl Settings {
         self.mount = Mount::EasyAuth;
         Ok(self)
     }
+}
+
+/// What to do about a loopback authority where one is refused.
+const LOOPBACK_FIX: &str = "set the provider's https authority (for Entra, SSO_TENANT_ID); a loopback authority (the \
+                            dev identity provider) is for local development only";
+
+/// A loopback authority (the dev identity provider) behind a public redirect URI (https, on a
+/// host neither loopback nor reserved for testing): that is a deployment, which must not trust
+/// whatever process answers on its own host.
+fn refuse_loopback_authority_behind(authority: &Authority, redirect_uri: &Url) -> Result<(), ConfigError> {
+    let public =
+        redirect_uri.scheme() == "https" && !is_loopback(redirect_uri) && !is_reserved_for_testing(redirect_uri);
+    if !(public && authority.is_loopback()) {
+        return Ok(());
+    }
+    Err(ConfigError::new(
+        "SSO_AUTHORITY",
+        format!(
+            "{} is on this host's loopback interface, but SSO_REDIRECT_URI {} is public: a deployment must not \
+             trust an identity provider that any process on its host could be; {LOOPBACK_FIX}",
+            cap(authority.as_str(), 200),
+            cap(redirect_uri.as_str(), 200)
+        ),
+    ))
 }
 
 /// Settings that belong to one credential kind only: set with another, they are a mistake.
@@ -676,6 +765,76 @@ mod tests {
     }
 
     #[test]
+    fn the_cloud_markers_are_the_documented_ones() {
+        let names: Vec<&str> = CLOUD_MARKERS.iter().map(|m| m.variable).collect();
+        assert_eq!(
+            names,
+            [
+                "WEBSITE_SITE_NAME",
+                "FUNCTIONS_WORKER_RUNTIME",
+                "AWS_LAMBDA_FUNCTION_NAME",
+                "CONTAINER_APP_NAME",
+                "KUBERNETES_SERVICE_HOST",
+                "ECS_CONTAINER_METADATA_URI_V4",
+                "ECS_CONTAINER_METADATA_URI",
+            ]
+        );
+        assert_eq!(cloud_marker(|v| v == "CONTAINER_APP_NAME").map(|m| m.platform), Some("Azure Container Apps"));
+        assert_eq!(cloud_marker(|_| false), None);
+    }
+
+    #[test]
+    fn a_loopback_authority_is_refused_under_each_cloud_marker() {
+        let local = [("SSO_REDIRECT_URI", "http://localhost:7071/api/callback")];
+        for authority in ["http://127.0.0.1:7072/00000000-de00-4000-8000-00000000de00/v2.0", "http://localhost:7072"] {
+            let s = settings(&with(&[local[0], ("SSO_AUTHORITY", authority)])).expect("loopback, for development");
+            assert!(s.refuse_loopback_authority_in_cloud(|_| false).is_ok(), "{authority}: no marker");
+            for marker in CLOUD_MARKERS {
+                let Err(err) = s.refuse_loopback_authority_in_cloud(|v| v == marker.variable) else {
+                    panic!("{authority} accepted while {} is set", marker.variable);
+                };
+                assert_eq!(err.variable, "SSO_AUTHORITY", "{}: {err}", marker.variable);
+                let text = err.to_string();
+                assert!(text.contains(marker.variable) && text.contains(marker.platform), "{text}");
+                assert!(text.contains("loopback") && !text.contains('\n'), "{text}");
+            }
+        }
+        // A provider off this host is fine anywhere.
+        let s = settings(&with(&[local[0]])).unwrap();
+        for marker in CLOUD_MARKERS {
+            assert!(s.refuse_loopback_authority_in_cloud(|v| v == marker.variable).is_ok(), "{}", marker.variable);
+        }
+    }
+
+    #[test]
+    fn a_loopback_authority_is_refused_behind_a_public_redirect_uri() {
+        let loopback = ("SSO_AUTHORITY", "http://127.0.0.1:7072/00000000-de00-4000-8000-00000000de00/v2.0");
+        for public in [
+            "https://app.contoso.com/api/callback",
+            "https://my-app.azurewebsites.net/api/callback",
+            "https://10.0.0.5/api/callback",
+        ] {
+            let Err(err) = settings(&with(&[loopback, ("SSO_REDIRECT_URI", public)])) else {
+                panic!("a loopback authority accepted with the redirect URI {public}");
+            };
+            assert_eq!(err.variable, "SSO_AUTHORITY", "{public}: {err}");
+            assert!(err.problem.contains("SSO_REDIRECT_URI") && err.problem.contains(public), "{err}");
+            assert!(settings(&with(&[("SSO_REDIRECT_URI", public)])).is_ok(), "{public} with Entra's authority");
+        }
+        // Loopback, and names reserved for testing (RFC 2606, RFC 6761), are no deployment.
+        for local in [
+            "http://localhost:7071/api/callback",
+            "https://127.0.0.1:8443/api/callback",
+            "https://app.example.test/api/callback",
+            "https://app.localhost/api/callback",
+            "https://sso.example/api/callback",
+            "https://sso.invalid/api/callback",
+        ] {
+            assert!(settings(&with(&[loopback, ("SSO_REDIRECT_URI", local)])).is_ok(), "{local}");
+        }
+    }
+
+    #[test]
     fn ttl_units_and_bounds() {
         let s = settings(&with(&[("SSO_STATE_TTL", "5m"), ("SSO_SESSION_TTL", "90")])).unwrap();
         assert_eq!(s.state_ttl, Duration::from_secs(300));
@@ -880,6 +1039,23 @@ mod tests {
             assert_eq!(err.variable, *variable, "{extra:?}: {err}");
             assert!(err.problem.contains(needle), "{extra:?}: {err}");
             assert!(!err.to_string().contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn a_certificate_setting_is_never_echoed() {
+        use crate::idp::credential::certificate::tests::{assert_not_echoed, base64_blob};
+        let values = [
+            base64_blob(&[0x30, 0x82, 0x04, 0xbd, 0x02, 0x01, 0x00], 1200, 64),
+            base64_blob(&[0x30, 0x82, 0x0a, 0x3c, 0x02, 0x01, 0x03], 2600, 76),
+            "Qx48Q~mZ1v.Rk3Yt_PwE7nHcL-9sFdJ2aB4uVg0e".to_owned(),
+        ];
+        for value in &values {
+            let err = settings(&with(&[("SSO_CLIENT_CREDENTIAL", "certificate"), ("SSO_CLIENT_CERTIFICATE", value)]))
+                .unwrap_err();
+            assert_eq!(err.variable, "SSO_CLIENT_CERTIFICATE", "{err}");
+            assert!(err.problem.contains(" characters") && !err.problem.contains('\n'), "{err}");
+            assert_not_echoed(value, &err.to_string());
         }
     }
 

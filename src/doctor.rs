@@ -177,8 +177,9 @@ fn refusal(e: &ConfigError) -> Check {
     }
 }
 
-/// Reads the settings, one `✗` per faulty variable: after each refusal the variable is replaced
-/// by a placeholder (or dropped) and the rest read again. `None` when any was refused.
+/// Reads the settings as `serve` does (with its refusal of a loopback authority in the cloud),
+/// one `✗` per faulty variable: after each refusal the variable is replaced by a placeholder (or
+/// dropped) and the rest read again. `None` when any was refused.
 fn read_settings(lookup: &impl Fn(&str) -> Option<String>, report: &mut Report) -> Option<Settings> {
     let mut replaced: Vec<(&'static str, Option<String>)> = Vec::new();
     let mut refused = 0;
@@ -186,7 +187,8 @@ fn read_settings(lookup: &impl Fn(&str) -> Option<String>, report: &mut Report) 
         let read = Settings::from_lookup(|name| match replaced.iter().find(|(n, _)| *n == name) {
             Some((_, value)) => value.clone(),
             None => lookup(name),
-        });
+        })
+        .and_then(|s| s.refuse_loopback_authority_in_cloud(|name| lookup(name).is_some()).map(|()| s));
         match read {
             Ok(settings) if refused == 0 => {
                 report.checks.push(Check::pass(

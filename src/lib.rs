@@ -19,7 +19,8 @@
 //!   pages that carry them ([`web::pages`]).
 //! * [`idp`]: the OpenID Provider: [`idp::authority`], [`idp::provider`] (discovery, JWKS
 //!   cache, code redemption: the only outbound calls), [`idp::id_token`], [`idp::policy`].
-//! * [`config`]: typed settings from the environment, validated once.
+//! * [`config`]: typed settings from the environment, validated once, and the one list of
+//!   variables that mark a cloud runtime ([`config::CLOUD_MARKERS`]).
 //! * [`app`]: the core: one instance's shared state ([`App`]) and the [`app::Handler`] trait
 //!   every adapter serves.
 //! * [`endpoints`]: the route table, the handlers ([`endpoints::login`],

@@ -101,7 +101,9 @@ async fn doctor(args: &[String]) -> ExitCode {
 }
 
 async fn serve() -> Result<(), String> {
-    let settings = Settings::from_env().map_err(|e| format!("configuration error: {e}"))?;
+    let settings = Settings::from_env()
+        .and_then(|s| s.refuse_loopback_authority_in_cloud(|name| std::env::var_os(name).is_some()).map(|()| s))
+        .map_err(|e| format!("configuration error: {e}"))?;
     let port = match std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT") {
         Ok(p) => p
             .parse::<u16>()
@@ -124,6 +126,7 @@ async fn proxy(args: &[String]) -> Result<(), String> {
         _ => return Err(format!("proxy takes only --listen <address:port>\n{USAGE}")),
     };
     let settings = Settings::from_env()
+        .and_then(|s| s.refuse_loopback_authority_in_cloud(|name| std::env::var_os(name).is_some()).map(|()| s))
         .and_then(Settings::mounted_at_easy_auth_paths)
         .map_err(|e| format!("configuration error: {e}"))?;
     let proxy_settings =
@@ -185,6 +188,7 @@ SSO_SECRET      {}   (generated for this run)\n  users           alice (member),
 async fn dev_idp(args: &[String]) -> Result<(), String> {
     use entra_sso::dev_idp::{DevClient, DevIdp, DEV_TENANT};
     use entra_sso::tokens::secret::SecretString;
+    entra_sso::dev_idp::refuse_in_cloud().map_err(|e| e.to_string())?;
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let client = DevClient {
         client_id: var("SSO_CLIENT_ID").ok_or("configuration error: SSO_CLIENT_ID: required")?,

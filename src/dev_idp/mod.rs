@@ -5,7 +5,7 @@
 //! dev users (with cancel), a token endpoint that checks client credentials, the exact redirect
 //! URI, PKCE S256 and single-use, expiring codes, the JWKS, and logout. It is for development
 //! only: it answers loopback `Host` headers only, signs with a key made fresh at each start, and
-//! refuses to start inside Azure Functions or AWS Lambda.
+//! refuses to start in the cloud (any of [`crate::config::CLOUD_MARKERS`] set).
 
 pub mod assertion;
 mod authorize;
@@ -46,22 +46,23 @@ pub struct DevClient {
 /// Why the dev identity provider refuses to start.
 #[derive(Debug, thiserror::Error)]
 pub enum DevIdpError {
-    /// Running inside a cloud runtime.
-    #[error("the dev identity provider refuses to run inside a cloud runtime ({0} is set)")]
-    CloudRuntime(&'static str),
+    /// Running inside a cloud runtime: this marker is set.
+    #[error("the dev identity provider refuses to run inside a cloud runtime ({} is set: {})", .0.variable, .0.platform)]
+    CloudRuntime(&'static crate::config::CloudMarker),
     /// The tenant is not a GUID.
     #[error("the dev identity provider's tenant must be a GUID")]
     Tenant,
 }
 
-/// Fails when the process runs inside Azure Functions or AWS Lambda.
+/// Fails when any of [`crate::config::CLOUD_MARKERS`] is set in the process environment: App
+/// Service, Functions, Lambda, Container Apps, Kubernetes or ECS. There a same-host proxy,
+/// which sends the default upstream `Host` (`127.0.0.1:<port>`), passes the loopback-`Host`
+/// check, so the only containment is not to run.
 pub fn refuse_in_cloud() -> Result<(), DevIdpError> {
-    for var in ["FUNCTIONS_WORKER_RUNTIME", "AWS_LAMBDA_FUNCTION_NAME"] {
-        if std::env::var_os(var).is_some() {
-            return Err(DevIdpError::CloudRuntime(var));
-        }
+    match crate::config::cloud_marker(|name| std::env::var_os(name).is_some()) {
+        Some(marker) => Err(DevIdpError::CloudRuntime(marker)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 struct Grant {
@@ -88,14 +89,16 @@ pub struct DevIdp {
 
 impl DevIdp {
     /// A dev identity provider for `tenant` served at `base_url` (e.g. `http://127.0.0.1:7072`),
-    /// with a fresh signing key.
+    /// with a fresh signing key, as `entra-sso dev` and `dev-idp` start it: refused when the
+    /// process runs in the cloud ([`refuse_in_cloud`]).
     pub fn new(base_url: &str, tenant: &str, client: DevClient) -> Result<Self, DevIdpError> {
+        refuse_in_cloud()?;
         Self::with_key(base_url, tenant, client, &DevKey::generate())
     }
 
-    /// The same with a given signing key.
+    /// The same with a given signing key, for tests and benchmarks that share one: it does not
+    /// look at the process environment (a test runner may run in a Kubernetes pod).
     pub fn with_key(base_url: &str, tenant: &str, client: DevClient, key: &DevKey) -> Result<Self, DevIdpError> {
-        refuse_in_cloud()?;
         if !crate::idp::authority::is_guid(tenant) {
             return Err(DevIdpError::Tenant);
         }

@@ -93,6 +93,12 @@ impl Authority {
         &self.url
     }
 
+    /// Whether the authority is on this host's loopback interface (`localhost`, `127.0.0.0/8`,
+    /// `[::1]`), as the dev identity provider's is.
+    pub fn is_loopback(&self) -> bool {
+        Url::parse(&self.url).is_ok_and(|u| is_loopback(&u))
+    }
+
     /// `<authority>/.well-known/openid-configuration`.
     pub fn discovery_url(&self) -> String {
         format!("{}/.well-known/openid-configuration", self.url)
@@ -234,6 +240,9 @@ mod tests {
 
     #[test]
     fn plain_http_is_refused_off_loopback() {
+        assert!(Authority::parse("http://127.0.0.1:7072/t/v2.0").unwrap().is_loopback());
+        assert!(Authority::parse("http://localhost:7072").unwrap().is_loopback());
+        assert!(!Authority::for_tenant("common").unwrap().is_loopback());
         assert!(Authority::parse("http://login.example.com/t/v2.0").is_err());
         assert!(Authority::for_tenant("bad/tenant").is_err());
     }

@@ -211,3 +211,45 @@ impl Failure {
 pub fn cap(s: &str, max: usize) -> String {
     s.chars().filter(|c| !c.is_control()).take(max).collect()
 }
+
+/// All that may be said of text that must never be shown, such as a credential setting's
+/// value: its length, what it looks like (`of`, may be empty) and its line count when it has
+/// several ("1,637 characters of base64 text on 26 lines"). [`cap`]'s counterpart, which shows
+/// a prefix.
+pub fn shape(s: &str, of: &str) -> String {
+    let digits = s.chars().count().to_string();
+    let mut out = String::with_capacity(64);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out.push_str(if digits == "1" { " character" } else { " characters" });
+    if !of.is_empty() {
+        out.push_str(" of ");
+        out.push_str(of);
+    }
+    let lines = s.lines().count();
+    if lines > 1 {
+        out.push_str(&format!(" on {lines} lines"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_says_length_and_lines_only() {
+        assert_eq!(shape("", ""), "0 characters");
+        assert_eq!(shape("x", ""), "1 character");
+        assert_eq!(shape(&"k".repeat(999), ""), "999 characters");
+        assert_eq!(shape(&"k".repeat(1732), "base64 text"), "1,732 characters of base64 text");
+        assert_eq!(shape(&"k".repeat(1_234_567), ""), "1,234,567 characters");
+        assert_eq!(shape("ab\ncd\n", "text"), "6 characters of text on 2 lines");
+        assert_eq!(shape("é\r\nü", ""), "4 characters on 2 lines");
+        assert!(!shape("hunter2-hunter2", "").contains("hunter"));
+    }
+}

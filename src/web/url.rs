@@ -69,6 +69,15 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// Whether the URL's host is a name reserved for testing and documentation, which no public
+/// deployment can have: under the top-level names `test`, `example`, `invalid` (RFC 2606) or
+/// `localhost` (RFC 6761).
+pub fn is_reserved_for_testing(url: &Url) -> bool {
+    let Some(Host::Domain(d)) = url.host() else { return false };
+    let tld = d.trim_end_matches('.').rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    ["test", "example", "invalid", "localhost"].contains(&tld.as_str())
+}
+
 /// `base` with the already-encoded `query` appended: after `?`, or after `&` when `base` has a
 /// query of its own (the IdP's endpoints and registered redirect URIs may).
 pub fn with_query(base: &str, query: &str) -> String {
@@ -89,6 +98,18 @@ mod tests {
         assert_eq!(parse_public_url("https://a/#x"), Err(UrlError::Fragment));
         assert_eq!(parse_public_url("ftp://a/"), Err(UrlError::Scheme("ftp".into())));
         assert!(matches!(parse_public_url("/relative"), Err(UrlError::NotAbsolute(_))));
+    }
+
+    #[test]
+    fn names_reserved_for_testing() {
+        for reserved in
+            ["https://app.example.test/", "https://SSO.Example/", "https://a.invalid./", "https://x.localhost/"]
+        {
+            assert!(is_reserved_for_testing(&Url::parse(reserved).unwrap()), "{reserved}");
+        }
+        for public in ["https://example.com/", "https://test.contoso.com/", "https://10.0.0.1/", "https://[::1]/"] {
+            assert!(!is_reserved_for_testing(&Url::parse(public).unwrap()), "{public}");
+        }
     }
 
     #[test]

@@ -99,12 +99,10 @@ fn browser_sign_in_flow() {
 
     let server_output = Arc::new(Mutex::new(Vec::new()));
     let mut server = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_entra-sso"))
+        // The dev IdP refuses to start inside a cloud runtime; a developer's shell may have its markers.
+        crate::helpers::without_cloud_markers(&mut Command::new(env!("CARGO_BIN_EXE_entra-sso")))
             .args(["dev", "--port", &app_port.to_string(), "--idp-port", &idp_port.to_string()])
             .env("RUST_LOG", "warn")
-            // The dev IdP refuses to start inside a cloud runtime; a developer's shell may have these.
-            .env_remove("FUNCTIONS_WORKER_RUNTIME")
-            .env_remove("AWS_LAMBDA_FUNCTION_NAME")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

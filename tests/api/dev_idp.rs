@@ -138,21 +138,22 @@ async fn unknown_redirect_uri_gets_a_page_not_a_redirect() {
 
 #[test]
 fn dev_refuses_to_run_inside_a_cloud_runtime() {
-    for var in ["FUNCTIONS_WORKER_RUNTIME", "AWS_LAMBDA_FUNCTION_NAME"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_entra-sso"))
+    for marker in entra_sso::config::CLOUD_MARKERS {
+        let out = without_cloud_markers(&mut std::process::Command::new(env!("CARGO_BIN_EXE_entra-sso")))
             .args(["dev", "--port", "0", "--idp-port", "0"])
-            .env(var, "custom")
+            .env(marker.variable, "custom")
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{var}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains(var));
+        assert_eq!(out.status.code(), Some(2), "{}", marker.variable);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(marker.variable) && stderr.contains(marker.platform), "{stderr}");
     }
 }
 
 #[test]
 fn serve_stops_gracefully_on_sigterm() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_entra-sso"))
+    let mut child = without_cloud_markers(&mut std::process::Command::new(env!("CARGO_BIN_EXE_entra-sso")))
         .arg("serve")
         .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
         .env("SSO_CLIENT_ID", CLIENT_ID)

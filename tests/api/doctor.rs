@@ -70,6 +70,10 @@ fn config<'a>(authority: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str,
     vars
 }
 
+/// An Entra authority for offline runs with a public redirect URI, which a loopback authority
+/// may not have (`config::tests::a_loopback_authority_is_refused_behind_a_public_redirect_uri`).
+const ENTRA_AUTHORITY: &str = "https://login.microsoftonline.com/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee/v2.0";
+
 /// An authority nothing listens at.
 async fn dead_authority() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -143,7 +147,8 @@ async fn plain_http_redirect_on_a_public_host_fails() {
     assert!(line.contains(" — "), "{line}");
 
     let run =
-        doctor(&["--offline"], &config(&authority, &[("SSO_REDIRECT_URI", "https://app.example.com/callback")])).await;
+        doctor(&["--offline"], &config(ENTRA_AUTHORITY, &[("SSO_REDIRECT_URI", "https://app.example.com/callback")]))
+            .await;
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.line("SSO_REDIRECT_URI").contains("does not end with /api/callback"), "{}", run.stdout);
 
@@ -158,9 +163,8 @@ async fn plain_http_redirect_on_a_public_host_fails() {
 
 #[tokio::test]
 async fn a_public_suffix_cookie_domain_fails() {
-    let authority = dead_authority().await;
     let vars = config(
-        &authority,
+        ENTRA_AUTHORITY,
         &[
             ("SSO_REDIRECT_URI", "https://my-app.azurewebsites.net/api/callback"),
             ("SSO_COOKIE_DOMAIN", "azurewebsites.net"),
@@ -173,7 +177,7 @@ async fn a_public_suffix_cookie_domain_fails() {
     assert!(line.contains(" — put the apps on a domain you own"), "{line}");
 
     let vars = config(
-        &authority,
+        ENTRA_AUTHORITY,
         &[("SSO_REDIRECT_URI", "https://sso.example.com/api/callback"), ("SSO_COOKIE_DOMAIN", "example.com")],
     );
     let run = doctor(&["--offline"], &vars).await;

@@ -165,6 +165,16 @@ pub async fn spawn_with(settings: Settings) -> TestApp {
     TestApp { base: server.base.clone(), app, idp: None, _server: server }
 }
 
+/// `command` without any of the cloud markers (`WEBSITE_SITE_NAME`, `KUBERNETES_SERVICE_HOST`, …)
+/// the test runner's own environment may have: with one, `dev` and `dev-idp` refuse to start and
+/// `serve` refuses a loopback authority.
+pub fn without_cloud_markers(command: &mut std::process::Command) -> &mut std::process::Command {
+    for marker in entra_sso::config::CLOUD_MARKERS {
+        command.env_remove(marker.variable);
+    }
+    command
+}
+
 /// An HTTP client that never follows redirects.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{client, location, query_param, Jar};
+use crate::helpers::{client, location, query_param, without_cloud_markers, Jar};
 
 struct Kill(Child);
 
@@ -50,12 +50,10 @@ async fn send(seen: &mut Seen, jar: &mut Jar, req: reqwest::RequestBuilder) -> (
 async fn no_secret_reaches_logs_or_pages() {
     let (port, idp_port) = (free_port(), free_port());
     let mut child = Kill(
-        Command::new(env!("CARGO_BIN_EXE_entra-sso"))
+        without_cloud_markers(&mut Command::new(env!("CARGO_BIN_EXE_entra-sso")))
             .args(["dev", "--port", &port.to_string(), "--idp-port", &idp_port.to_string()])
             .env("RUST_LOG", "debug")
             .env("SSO_LOG_FORMAT", "json")
-            .env_remove("FUNCTIONS_WORKER_RUNTIME")
-            .env_remove("AWS_LAMBDA_FUNCTION_NAME")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -170,12 +168,10 @@ async fn no_secret_reaches_logs_or_pages() {
 fn text_logs_to_a_pipe_carry_no_colour_codes() {
     let (port, idp_port) = (free_port(), free_port());
     let mut child = Kill(
-        Command::new(env!("CARGO_BIN_EXE_entra-sso"))
+        without_cloud_markers(&mut Command::new(env!("CARGO_BIN_EXE_entra-sso")))
             .args(["dev", "--port", &port.to_string(), "--idp-port", &idp_port.to_string()])
             .env("RUST_LOG", "info")
             .env_remove("SSO_LOG_FORMAT")
-            .env_remove("FUNCTIONS_WORKER_RUNTIME")
-            .env_remove("AWS_LAMBDA_FUNCTION_NAME")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

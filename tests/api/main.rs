@@ -5,6 +5,7 @@
 mod azure_layout;
 mod browser;
 mod consumers;
+mod containment;
 mod credentials;
 mod dev_idp;
 mod doctor;

@@ -11,7 +11,7 @@
 
 use std::sync::Mutex;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PSS_SHA256};
@@ -21,6 +21,7 @@ use x509_cert::der::Decode;
 
 use super::{Assertion, CredentialError};
 use crate::tokens::secret::SecretString;
+use crate::web::errors::shape;
 
 /// The setting this module reads.
 pub const SETTING: &str = "SSO_CLIENT_CERTIFICATE";
@@ -140,30 +141,71 @@ fn pem_error(e: &pem::Error) -> &'static str {
 
 /// Reads `SSO_CLIENT_CERTIFICATE`: the PEM itself when it contains a `-----BEGIN` line (also
 /// with `\n` written as two characters, as some settings editors store it), else a file path.
+///
+/// The value may hold key material (a key or PFX pasted without PEM markers, a client secret in
+/// the wrong setting), so no error quotes it, not even a path: it says what the value looks like
+/// and how long it is ([`shape`]).
 pub fn read_setting(value: &str) -> Result<Vec<u8>, CredentialError> {
     let value = value.trim();
     if value.contains("-----BEGIN") {
         let text = if value.contains('\n') { value.to_owned() } else { value.replace("\\n", "\n") };
         if text.len() > MAX_PEM_BYTES {
-            return Err(material("is longer than 256 KiB".into()));
+            return Err(material(format!("is longer than 256 KiB ({})", shape(value, ""))));
         }
         return Ok(text.into_bytes());
     }
-    if value.len() > 4096 || (value.len() > 200 && STANDARD.decode(value).is_ok()) {
-        return Err(material(
-            "is neither PEM text nor a file path (base64 of a PKCS#12/PFX file?): export the certificate as PEM \
-             with its private key, or in Key Vault create it with content type PEM"
-                .into(),
-        ));
+    if value.starts_with("@Microsoft.KeyVault(") {
+        return Err(material(format!(
+            "is a Key Vault reference the platform did not resolve ({}); give the app's managed identity \
+             permission to read the secret (Key Vault Secrets User), check the reference, and restart the app",
+            shape(value, "")
+        )));
     }
-    let meta = std::fs::metadata(value).map_err(|e| material(format!("cannot read the file `{value}`: {e}")))?;
+    if looks_like_base64(value) {
+        return Err(material(format!(
+            "{} without PEM markers (a PKCS#12/PFX file, or a bare key?); export the certificate as PEM with its \
+             private key, or in Key Vault create it with content type PEM",
+            shape(value, "base64 text")
+        )));
+    }
+    if value.len() > 4096 || value.chars().any(char::is_control) {
+        return Err(material(format!(
+            "is neither PEM text nor a file path ({}); set the PEM (-----BEGIN …) or the path of a PEM file",
+            shape(value, "")
+        )));
+    }
+    let path_shaped = value.contains(['/', '\\']) || value.ends_with(".pem");
+    let cannot_read = |e: std::io::Error| {
+        let (looks, fix) = if path_shaped {
+            ("", "set the path of a readable PEM file, or the PEM itself")
+        } else {
+            (
+                ", without a directory or .pem: a client secret?",
+                "a client secret goes in SSO_CLIENT_SECRET (with SSO_CLIENT_CREDENTIAL=secret); this setting takes \
+                 the path of a PEM file, or the PEM itself",
+            )
+        };
+        material(format!("cannot read the file it names ({}{looks}): {e}; {fix}", shape(value, "")))
+    };
+    let meta = std::fs::metadata(value).map_err(cannot_read)?;
     if !meta.is_file() {
-        return Err(material(format!("`{value}` is not a file")));
+        return Err(material(format!("names something that is not a file ({})", shape(value, ""))));
     }
     if meta.len() > MAX_PEM_BYTES as u64 {
-        return Err(material(format!("the file `{value}` is larger than 256 KiB")));
+        return Err(material(format!("names a file larger than 256 KiB ({})", shape(value, ""))));
     }
-    std::fs::read(value).map_err(|e| material(format!("cannot read the file `{value}`: {e}")))
+    std::fs::read(value).map_err(cannot_read)
+}
+
+/// Whether a value without PEM markers is base64 text (a DER key or PFX pasted as is): only
+/// base64 or base64url characters once line breaks (real or written as `\n`) are dropped, and
+/// longer than a path would be.
+fn looks_like_base64(value: &str) -> bool {
+    let text = value.replace("\\n", "").replace("\\r", "");
+    let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let lines = text.lines().count();
+    (compact.len() >= 200 || (lines > 1 && compact.len() >= 64))
+        && compact.iter().all(|b| b.is_ascii_alphanumeric() || b"+/=-_".contains(b))
 }
 
 /// The RSA key pair in a PEM text, or why there is none usable.
@@ -358,6 +400,7 @@ pub fn format_date(secs: u64) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
     use rsa::pkcs1::EncodeRsaPrivateKey;
     use rsa::pkcs8::EncodePrivateKey;
 
@@ -515,6 +558,73 @@ pub(crate) mod tests {
         for text in [&key_only, &mismatch, &ec_reason] {
             assert!(!text.contains("MII"), "no key material in errors: {text}");
         }
+    }
+
+    /// Fails when `text` holds any 16-character run of `value` (white space left out of both).
+    pub(crate) fn assert_not_echoed(value: &str, text: &str) {
+        let compact = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<Vec<char>>();
+        let shown: String = compact(text).into_iter().collect();
+        for run in compact(value).windows(16) {
+            let run: String = run.iter().collect();
+            assert!(!text.contains(&run) && !shown.contains(&run), "`{run}` of the value is in: {text}");
+        }
+    }
+
+    /// Base64 of `n` bytes of a DER header and noise, in lines of `width` characters (0: one line).
+    pub(crate) fn base64_blob(header: &[u8], n: usize, width: usize) -> String {
+        let mut der = header.to_vec();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        der.extend((0..n).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        }));
+        let text = STANDARD.encode(der);
+        if width == 0 {
+            return text;
+        }
+        text.as_bytes().chunks(width).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\n")
+    }
+
+    /// `n` with a comma every three digits, as the errors write lengths.
+    fn grouped(n: usize) -> String {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    #[test]
+    fn credential_values_are_described_never_shown() {
+        let key = base64_blob(&[0x30, 0x82, 0x04, 0xbd, 0x02, 0x01, 0x00], 1200, 64);
+        let pfx = base64_blob(&[0x30, 0x82, 0x0a, 0x3c, 0x02, 0x01, 0x03], 2600, 76);
+        let one_line_pfx = base64_blob(&[0x30, 0x82, 0x0a, 0x3c, 0x02, 0x01, 0x03], 2600, 0);
+        let escaped = key.replace('\n', "\\n");
+        let cases: [(&str, &str); 6] = [
+            (&key, "base64 text"),
+            (&pfx, "base64 text"),
+            (&one_line_pfx, "base64 text"),
+            (&escaped, "base64 text"),
+            ("Qx48Q~mZ1v.Rk3Yt_PwE7nHcL-9sFdJ2aB4uVg0e", "a client secret?"),
+            ("@Microsoft.KeyVault(SecretUri=https://contoso-vault.vault.azure.net/secrets/sso-cert/)", "Key Vault"),
+        ];
+        for (value, kind) in cases {
+            let why = reason(read_setting(value).unwrap_err());
+            assert!(why.contains(kind), "{kind}: {why}");
+            let length = format!("{} characters", grouped(value.chars().count()));
+            assert!(why.contains(&length) || kind == "base64 text", "{length}: {why}");
+            assert!(!why.contains('\n'), "one line: {why}");
+            assert_not_echoed(value, &why);
+        }
+        let why = reason(read_setting(&key).unwrap_err());
+        assert!(why.contains(&format!("{} characters", grouped(key.len()))) && why.contains("on 26 lines"), "{why}");
+        assert!(why.contains("; ") && why.contains("content type PEM"), "the fix after `; `: {why}");
     }
 
     #[test]

@@ -217,7 +217,29 @@ fn parse_endpoint(value: &str) -> Result<Url, CredentialError> {
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
         return Err(bad("must not carry a query, fragment or user info"));
     }
+    if url.scheme() == "http" && !on_this_host_or_link(&url) {
+        return Err(CredentialError::Setting {
+            setting: "IDENTITY_ENDPOINT",
+            reason: format!(
+                "is plain http to {}, neither loopback nor link-local: X-IDENTITY-HEADER would cross the network in \
+                 clear; the platform sets it (App Service: http://localhost:8081, http://127.0.0.1:41741 or a \
+                 169.254.x.x address), so remove any app setting that overrides it, or use an https endpoint",
+                url.host_str().unwrap_or("")
+            ),
+        });
+    }
     Ok(url)
+}
+
+/// Whether plain http to the URL's host stays on this machine or its link: loopback
+/// (`localhost`, `127.0.0.0/8`, `[::1]`) or link-local (`169.254.0.0/16`, `fe80::/10`), where
+/// the platforms put their identity endpoints.
+fn on_this_host_or_link(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || (ip.segments()[0] & 0xffc0) == 0xfe80,
+        _ => crate::web::url::is_loopback(url),
+    }
 }
 
 /// Reads the identity endpoint's answer: a JWT in `access_token`, and `expires_on` (Unix seconds,
@@ -396,6 +418,37 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("SSO_MANAGED_IDENTITY_CLIENT_ID"), "{err}");
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_and_link_local() {
+        let new = |endpoint: &str| ManagedIdentity::new(endpoint, SecretString::new("h"), None, AUDIENCE_PUBLIC);
+        for refused in [
+            "http://10.0.0.5/msi/token",
+            "http://example.com/msi/token",
+            "http://192.168.1.5:8081/msi/token",
+            "http://169.255.1.1:8081/msi/token",
+            "http://localhost.example.com:8081/msi/token",
+            "http://[fec0::1]:8081/msi/token",
+            "http://[2001:db8::1]/msi/token",
+        ] {
+            let Err(err) = new(refused) else { panic!("{refused}: X-IDENTITY-HEADER would be sent in clear") };
+            assert!(matches!(err, CredentialError::Setting { setting: "IDENTITY_ENDPOINT", .. }), "{refused}: {err}");
+            let text = err.to_string();
+            assert!(text.contains("X-IDENTITY-HEADER") && text.contains("https"), "{text}");
+        }
+        for accepted in [
+            "http://127.0.0.1:41741/MSI/token/",
+            "http://127.0.0.2:8081/msi/token",
+            "http://localhost:8081/msi/token",
+            "http://169.254.129.2:8081/msi/token",
+            "http://[::1]:8081/msi/token",
+            "http://[fe80::1]:8081/msi/token",
+            "https://anything.example.com/msi/token",
+            "https://10.0.0.4:2377/metadata/identity/oauth2/token",
+        ] {
+            assert!(new(accepted).is_ok(), "{accepted}");
+        }
     }
 
     #[test]
