@@ -96,6 +96,8 @@ spawned=""
 spawn() {
     local name="$1"
     shift
+    # The log exists before anything reads it (the background job opens it later).
+    : >>"$work/$name.log"
     setsid "$@" >>"$work/$name.log" 2>&1 </dev/null &
     spawned=$!
     groups+=("$spawned")
