@@ -187,9 +187,8 @@ async fn a_public_suffix_cookie_domain_fails() {
 
 #[tokio::test]
 async fn a_cookie_domain_below_its_registrable_domain_warns_of_cookie_tossing() {
-    let authority = dead_authority().await;
     let vars = config(
-        &authority,
+        ENTRA_AUTHORITY,
         &[
             ("SSO_REDIRECT_URI", "https://login.apps.contoso.com/api/callback"),
             ("SSO_COOKIE_DOMAIN", "apps.contoso.com"),
@@ -204,7 +203,7 @@ async fn a_cookie_domain_below_its_registrable_domain_warns_of_cookie_tossing() 
 
     // At the registrable domain every host receives the cookie anyway: nothing more to say.
     let vars = config(
-        &authority,
+        ENTRA_AUTHORITY,
         &[("SSO_REDIRECT_URI", "https://login.contoso.com/api/callback"), ("SSO_COOKIE_DOMAIN", "contoso.com")],
     );
     let run = doctor(&["--offline"], &vars).await;
@@ -231,11 +230,10 @@ async fn a_cookie_domain_in_a_shared_cloud_zone_fails() {
 
 #[tokio::test]
 async fn a_cookie_domain_on_a_default_cloud_host_name_warns() {
-    let authority = dead_authority().await;
     let host = "myapp.happyhill-70162bb9.canadacentral.azurecontainerapps.io";
     let redirect = format!("https://{host}/api/callback");
     let run =
-        doctor(&["--offline"], &config(&authority, &[("SSO_REDIRECT_URI", &redirect), ("SSO_COOKIE_DOMAIN", host)]))
+        doctor(&["--offline"], &config(ENTRA_AUTHORITY, &[("SSO_REDIRECT_URI", &redirect), ("SSO_COOKIE_DOMAIN", host)]))
             .await;
     assert_eq!(run.code, 0, "a warning, not a failure:\n{}", run.stdout);
     let line = run.line("SSO_COOKIE_DOMAIN");
