@@ -71,12 +71,17 @@ impl Upstream {
         let upgrade = upgrade_protocol(req.headers());
         prepare(&mut req, peer, trusted_peer, identity, upgrade.as_ref())?;
         let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
-        *req.uri_mut() = format!("http://{}{path}", self.authority)
-            .parse()
-            .map_err(|_| Failure::new(ErrorCode::BadRequest, "request target cannot be forwarded"))?;
+        let cannot = |_| Failure::new(ErrorCode::BadRequest, "request target cannot be forwarded");
         let response = match upgrade {
-            Some(_) => self.tunnel(req).await?,
+            // A connection of its own sends the target as it is: origin-form, as apps expect.
+            Some(_) => {
+                *req.uri_mut() = path.parse().map_err(cannot)?;
+                self.tunnel(req).await?
+            }
             None => {
+                // The pooled client finds the connection from the absolute form, and sends the
+                // origin-form.
+                *req.uri_mut() = format!("http://{}{path}", self.authority).parse().map_err(cannot)?;
                 let sent = tokio::time::timeout(self.timeout, self.client.request(req)).await;
                 sent.map_err(|_| timed_out(self.timeout))?.map_err(|e| unavailable(&e))?
             }

@@ -98,6 +98,10 @@ async fn app(mut req: http::Request<Incoming>, seen: Arc<Seen>) -> Result<http::
             http::Response::new(text("late".into()))
         }
         "/echo-upgrade" => {
+            // Apps that match on the raw target (Node's `req.url`) need the origin-form.
+            if req.uri().scheme().is_some() {
+                return Ok(http::Response::builder().status(400).body(text("absolute-form target".into())).unwrap());
+            }
             let upgrade = hyper::upgrade::on(&mut req);
             tokio::spawn(async move {
                 if let Ok(upgraded) = upgrade.await {
@@ -116,6 +120,9 @@ async fn app(mut req: http::Request<Incoming>, seen: Arc<Seen>) -> Result<http::
                 .header("upgrade", "echo")
                 .body(text(String::new()))
                 .unwrap()
+        }
+        _ if req.uri().scheme().is_some() => {
+            http::Response::builder().status(400).body(text("absolute-form target".into())).unwrap()
         }
         _ => {
             let headers: HashMap<String, String> = req
