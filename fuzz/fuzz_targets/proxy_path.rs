@@ -11,8 +11,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(raw) = std::str::from_utf8(data) else { return };
-    // A request path never holds `?` or `#`: hyper splits them off before the gate sees it.
-    if raw.contains(['?', '#']) {
+    // Only what can arrive as a request path: what the `http` crate (hyper's) accepts, without
+    // `?` or `#`, which hyper splits off before the gate sees the path.
+    if raw.contains(['?', '#']) || http::uri::PathAndQuery::try_from(raw).is_err() {
         return;
     }
     let Ok(path) = decoded_path(raw) else { return };

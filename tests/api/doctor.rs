@@ -232,9 +232,11 @@ async fn a_cookie_domain_in_a_shared_cloud_zone_fails() {
 async fn a_cookie_domain_on_a_default_cloud_host_name_warns() {
     let host = "myapp.happyhill-70162bb9.canadacentral.azurecontainerapps.io";
     let redirect = format!("https://{host}/api/callback");
-    let run =
-        doctor(&["--offline"], &config(ENTRA_AUTHORITY, &[("SSO_REDIRECT_URI", &redirect), ("SSO_COOKIE_DOMAIN", host)]))
-            .await;
+    let run = doctor(
+        &["--offline"],
+        &config(ENTRA_AUTHORITY, &[("SSO_REDIRECT_URI", &redirect), ("SSO_COOKIE_DOMAIN", host)]),
+    )
+    .await;
     assert_eq!(run.code, 0, "a warning, not a failure:\n{}", run.stdout);
     let line = run.line("SSO_COOKIE_DOMAIN");
     assert!(line.starts_with(&format!("! SSO_COOKIE_DOMAIN: {host}: ")), "{line}");
