@@ -37,21 +37,9 @@ while [[ $# -gt 0 ]]; do
 done
 build_timeout="${LAMBDA_E2E_BUILD_TIMEOUT:-1500}"
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-[[ -n "$bootstrap" ]] && bootstrap="$(cd "$(dirname "$bootstrap")" && pwd)/$(basename "$bootstrap")"
-cd "$root"
-
-started=$SECONDS
-step() { printf '[%4ss] %s\n' "$((SECONDS - started))" "$*"; }
-fail() {
-    echo "lambda-e2e: FAILED: $*" >&2
-    for log in "$work"/*.log; do
-        [[ -s "$log" ]] || continue
-        echo "--- $(basename "$log") (last 40 lines)" >&2
-        tail -n 40 "$log" >&2
-    done
-    exit 1
-}
+# shellcheck source=scripts/lib/e2e.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
+[[ -n "$bootstrap" ]] && bootstrap="$(e2e_abspath "$bootstrap")"
 
 command -v curl >/dev/null || { echo "lambda-e2e: curl not found" >&2; exit 1; }
 if ! cargo lambda --version >/dev/null 2>&1; then
@@ -59,43 +47,17 @@ if ! cargo lambda --version >/dev/null 2>&1; then
     exit 1
 fi
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/lambda-e2e.XXXXXX")"
-groups=()
-cleanup() {
-    local status=$?
-    # Each service runs in its own process group (setsid), so this ends it and whatever it
-    # started (cargo, the function), and nothing else.
-    for pg in "${groups[@]}"; do
-        kill -TERM -- "-$pg" 2>/dev/null || true
-    done
-    for pg in "${groups[@]}"; do
-        for _ in $(seq 50); do kill -0 -- "-$pg" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL -- "-$pg" 2>/dev/null || true
-    done
-    rm -rf "$work"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Starts "$@" in a new process group, output to $work/$name.log.
-spawn() {
-    local name="$1"
-    shift
-    setsid "$@" >"$work/$name.log" 2>&1 </dev/null &
-    groups+=("$!")
-}
+e2e_init lambda-e2e 40
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-any_free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # The defaults, unless something else listens there; ports given on the command line must be free.
 if ! port_free "$port"; then
     [[ -z "$port_given" ]] || fail "port $port is in use (--port)"
-    port="$(any_free_port)"
+    port="$(free_ports 1)"
 fi
 if ! port_free "$idp_port" || [[ "$idp_port" == "$port" ]]; then
     [[ -z "$idp_port_given" ]] || fail "port $idp_port is in use (--idp-port)"
-    until idp_port="$(any_free_port)"; [[ "$idp_port" != "$port" ]]; do :; done
+    until idp_port="$(free_ports 1)"; [[ "$idp_port" != "$port" ]]; do :; done
 fi
 
 client_id="lambda-e2e-client"
@@ -111,19 +73,9 @@ redirect_uri="$base/api/callback"
 # 1. The dev identity provider (a debug build of this crate, default features).
 step "building the dev identity provider (cargo build --bin entra-sso)"
 cargo build --locked --quiet --bin entra-sso || fail "cargo build"
-target_dir="$(cargo metadata --format-version 1 --no-deps --locked \
-    | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+idp_binary_path="$(cargo_target_dir)/debug/entra-sso"
 step "starting the dev identity provider on 127.0.0.1:$idp_port"
-spawn idp env SSO_CLIENT_ID="$client_id" SSO_CLIENT_SECRET="$client_secret" SSO_REDIRECT_URI="$redirect_uri" \
-    RUST_LOG=warn "$target_dir/debug/entra-sso" dev-idp --port "$idp_port"
-authority=""
-for _ in $(seq 150); do
-    authority="$(sed -n 's/^authority \(http[^ ]*\)$/\1/p' "$work/idp.log")"
-    [[ -n "$authority" ]] && break
-    kill -0 "${groups[-1]}" 2>/dev/null || fail "the dev identity provider exited"
-    sleep 0.2
-done
-[[ -n "$authority" ]] || fail "the dev identity provider printed no authority within 30 s"
+start_dev_idp "$idp_binary_path" "$idp_port" "$redirect_uri" 30
 step "dev IdP authority $authority"
 
 # 2. The function's configuration: exactly what a deployment sets.
