@@ -7,23 +7,24 @@ auth_request + /api/auth in front of a third Django instance (headers mode).
     e2e.py rotated   after the entra-sso instances restarted with SSO_SECRET="new,old":
                      rotation, tampered / foreign / expired cookies, sign-out
 
-Every request is made here with http.client; cookies are kept by hand (the session cookie is
-`__Host-` and Secure, which Python's cookie jars never send over http). Prints one line per
-check; the first failed check exits 1. Tokens are never printed: failure output is redacted.
+Every request is made with http.client, cookies kept by hand (e2e_support.py). Prints one line
+per check; the first failed check exits 1. Tokens are never printed: failure output is redacted.
 Settings come from E2E_* environment variables (see scripts/django-e2e.sh).
 """
 
 import base64
-import http.client
 import json
 import os
-import re
 import sys
 import time
 import urllib.parse
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
+
+import e2e_support
+from e2e_support import (ALICE_OID, BOB_OID, COOKIE, check, check_no_secret_in_logs, choose_user, load_in_turn,
+                         log_text, ok, request, secrets_seen, stop_at_first_failure, whoami)
 
 ENV = os.environ
 BASE = ENV["E2E_BASE"].rstrip("/")  # http://127.0.0.1:<nginx port>
@@ -34,130 +35,16 @@ INSTANCE = ENV["E2E_INSTANCE"].rstrip("/")  # one entra-sso behind nginx, addres
 SHORT_TTL_BASE = ENV["E2E_SHORT_TTL_BASE"].rstrip("/")  # entra-sso with SSO_SESSION_TTL=30s, not behind nginx
 STATE = ENV["E2E_STATE"]
 LOGS = ENV["E2E_LOGS"]  # directory of the services' logs
-COOKIE = "__Host-sso-session"
-ALICE_OID = "a11ce000-0000-4000-8000-00000000a11c"
-BOB_OID = "b0b00000-0000-4000-8000-000000000b0b"
 ALICE_GROUP = "0d1e6f3a-7c2b-4c53-9c1e-5a1d2b3c4d5e"
 TENANT = ENV["E2E_TENANT"]
 PAGE_LOADS = int(ENV.get("E2E_PAGE_LOADS", "100"))
 
-started = time.monotonic()
-secrets_seen = set()
-JWS = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
-
-def redact(text):
-    text = str(text)
-    for s in secrets_seen:
-        text = text.replace(s, "<redacted>")
-    return JWS.sub("<jws>", text)
-
-
-def fail(message):
-    print(f"e2e.py: FAILED: {redact(message)}", file=sys.stderr)
-    sys.exit(1)
-
-
-def check(condition, message):
-    if not condition:
-        fail(message)
-
-
-def ok(message):
-    print(f"[{time.monotonic() - started:5.1f}s] ok - {message}", flush=True)
-
-
-class Response:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers  # list of (name, value)
-        self.body = body
-
-    def header(self, name):
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                return v
-        return None
-
-    def all(self, name):
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-    @property
-    def location(self):
-        return self.header("Location")
-
-    def json(self):
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            fail(f"not JSON (status {self.status}): {self.body[:300]!r}")
-
-    @property
-    def text(self):
-        return self.body.decode("utf-8", "replace")
-
-    def describe(self):
-        return f"status {self.status}, Location {self.location}, body {self.text[:400]!r}"
-
-
-def request(method, url, headers=None, body=None, timeout=15):
-    u = urllib.parse.urlsplit(url)
-    check(u.scheme == "http", f"unexpected URL {url}")
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
-    path = u.path + (f"?{u.query}" if u.query else "")
-    hdrs = {"Connection": "close", **(headers or {})}
-    if body is not None and isinstance(body, str):
-        body = body.encode()
-    try:
-        conn.request(method, path, body=body, headers=hdrs)
-        r = conn.getresponse()
-        return Response(r.status, r.getheaders(), r.read())
-    except OSError as err:
-        fail(f"{method} {u.path}: {err}")
-    finally:
-        conn.close()
-
-
-class Browser:
-    """Cookies by hand, for one origin (the app's), as a browser keeps them."""
+class Browser(e2e_support.Browser):
+    """Cookies for one origin (the app's, unless another is given)."""
 
     def __init__(self, origin=BASE):
-        self.origin = origin
-        self.cookies = {}
-
-    def cookie_header(self):
-        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-
-    def absorb(self, resp):
-        for sc in resp.all("Set-Cookie"):
-            pair, _, attrs = sc.partition(";")
-            name, _, value = pair.strip().partition("=")
-            expired = re.search(r"(?i)max-age=0\b", attrs) is not None or value == ""
-            if expired:
-                self.cookies.pop(name, None)
-            else:
-                self.cookies[name] = value
-                if name == COOKIE:
-                    secrets_seen.add(value)
-
-    def get(self, path, headers=None, nav=True):
-        url = path if path.startswith("http") else self.origin + path
-        h = dict(headers or {})
-        if nav:
-            h.setdefault("Sec-Fetch-Mode", "navigate")
-            h.setdefault("Sec-Fetch-Dest", "document")
-            h.setdefault("Sec-Fetch-Site", "same-origin")
-            h.setdefault("Accept", "text/html")
-        if self.cookies and url.startswith(self.origin):
-            h["Cookie"] = self.cookie_header()
-        resp = request("GET", url, h)
-        if url.startswith(self.origin):
-            self.absorb(resp)
-        return resp
-
-    @property
-    def session(self):
-        return self.cookies.get(COOKIE)
+        super().__init__(origin)
 
 
 def with_session(token):
@@ -183,10 +70,8 @@ def sign_in(user, start, browser=None, callback_origin=None):
     authorize = r.location
     check(authorize.startswith(AUTHORITY.rsplit("/v2.0", 1)[0] + "/oauth2/v2.0/authorize?"),
           f"sign-in: Location {authorize} is not the dev IdP's authorize endpoint")
-    check(any(k.startswith("__Host-sso-flow-") for k in b.cookies), "sign-in: no flow cookie")
-    endpoint, _, query = authorize.partition("?")
-    r = request("POST", endpoint, {"Content-Type": "application/x-www-form-urlencoded"},
-                f"{query}&user={user}")
+    check(b.in_flow, "sign-in: no flow cookie")
+    r = choose_user(authorize, user)
     check(r.status == 302, f"IdP form post (user={user}): {r.describe()}")
     callback = r.location
     check(callback.startswith(ISSUER + "/callback?") and "code=" in callback,
@@ -196,7 +81,7 @@ def sign_in(user, start, browser=None, callback_origin=None):
     r = b.get(callback)
     check(r.status in (302, 303), f"callback ({user}): {r.describe()}")
     check(b.session, f"callback ({user}): no session cookie set")
-    check(not any(k.startswith("__Host-sso-flow-") for k in b.cookies), "callback: flow cookie not cleared")
+    check(not b.in_flow, "callback: flow cookie not cleared")
     return b, r.location
 
 
@@ -204,35 +89,12 @@ def header_of(token):
     return jwt.get_unverified_header(token)
 
 
-def whoami(b, path="/whoami/"):
-    r = b.get(path, nav=False, headers={"Accept": "application/json"})
-    check(r.status == 200, f"GET {path}: {r.describe()}")
-    return r.json(), r.header("X-Instance")
-
-
-def log_text(name):
-    try:
-        with open(os.path.join(LOGS, name), encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
-
-
 def page_loads(b, count, expect_user, label):
     """`count` loads of /, /whoami/ and /private/ in turn (so that each instance serves each
     page), all showing the user; returns the answers per instance."""
     seen = {}
     for i in range(count):
-        if i % 3 == 1:
-            who, inst = whoami(b)
-            check(who["authenticated"] and who["username"] == expect_user,
-                  f"{label}: load {i + 1}/{count} on {inst}: {who}")
-        else:
-            path = "/" if i % 3 == 0 else "/private/"
-            r = b.get(path)
-            inst = r.header("X-Instance")
-            check(r.status == 200 and f'id="username">{expect_user}<' in r.text,
-                  f"{label}: load {i + 1}/{count} of {path} on {inst} does not show {expect_user}: {r.describe()}")
+        inst = load_in_turn(b, i, count, expect_user, f"{label}: ").header("X-Instance")
         seen[inst] = seen.get(inst, 0) + 1
     check(set(seen) == {"dj-a", "dj-b"} and min(seen.values()) >= count // 4,
           f"{label}: answers per Django instance {seen}, expected both dj-a and dj-b")
@@ -252,8 +114,8 @@ def sso_upstreams(b, count, label):
 
 
 def anonymous(b, label):
-    who, inst = whoami(b)
-    check(not who["authenticated"], f"{label}: expected an anonymous user on {inst}, got {who}")
+    who, r = whoami(b)
+    check(not who["authenticated"], f"{label}: expected an anonymous user on {r.header('X-Instance')}, got {who}")
     r = b.get("/private/")
     check(r.status == 302 and r.location == "/api/login?return_to=/private/",
           f"{label}: /private/ should send to /api/login?return_to=/private/: {r.describe()}")
@@ -380,7 +242,7 @@ def spoof_headers():
 
 
 def upstream_hits():
-    return log_text("django-fa.log").count("GET /headers/")
+    return log_text(LOGS, "django-fa.log").count("GET /headers/")
 
 
 def forward_auth(alice, bob, state):
@@ -497,7 +359,7 @@ def phase_rotated():
     check(header_of(b.session).get("kid") == kid_new, f"new session kid {header_of(b.session).get('kid')}, expected {kid_new}")
     seen = page_loads(b, 20, "alice.legacy", "new session")
     for inst in ("a", "b"):
-        check("unknown kid, refetching" in log_text(f"django-{inst}.log"),
+        check("unknown kid, refetching" in log_text(LOGS, f"django-{inst}.log"),
               f"django-{inst}: no JWKS refetch logged for the new kid")
     page_loads(old, 10, "alice.legacy", "old session after the refetch")
     ok(f"a new sign-in gets the new kid; both Django instances refetched the JWKS and accept it {seen}; the old session still verifies")
@@ -547,12 +409,7 @@ def phase_rotated():
     ok("expired session: anonymous in Django, 401 at /api/me")
 
     # No token in any log.
-    for name in sorted(os.listdir(LOGS)):
-        if name.endswith(".log"):
-            text = log_text(name)
-            for s in secrets_seen:
-                if len(s) > 40:
-                    check(s[-40:] not in text, f"{name} contains a session token")
+    check_no_secret_in_logs(LOGS)
     ok("no session token appears in any service's log")
 
 
@@ -560,4 +417,4 @@ if __name__ == "__main__":
     phases = {"signin": phase_signin, "rotated": phase_rotated}
     if len(sys.argv) != 2 or sys.argv[1] not in phases:
         sys.exit(f"usage: {sys.argv[0]} signin|rotated")
-    phases[sys.argv[1]]()
+    stop_at_first_failure("e2e.py", phases[sys.argv[1]])

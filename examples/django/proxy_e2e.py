@@ -23,12 +23,15 @@ import base64
 import http.client
 import json
 import os
-import re
 import socket
 import sys
 import threading
 import time
 import urllib.parse
+
+import e2e_support
+from e2e_support import (ALICE_OID, BOB_OID, Failed, check, check_no_secret_in_logs, choose_user,
+                         load_in_turn, log_text, request, results, test, whoami)
 
 ENV = os.environ
 BASE = ENV["E2E_BASE"].rstrip("/")  # nginx: http://127.0.0.1:<port>
@@ -47,55 +50,10 @@ UPLOAD_MB = int(ENV.get("E2E_UPLOAD_MB", "200"))
 RSS_LIMIT_MB = float(ENV.get("E2E_RSS_LIMIT_MB", "40"))
 REPORT = ENV.get("E2E_REPORT")  # a file for the measured figures, if set
 
-COOKIE = "__Host-sso-session"
-ALICE_OID = "a11ce000-0000-4000-8000-00000000a11c"
-BOB_OID = "b0b00000-0000-4000-8000-000000000b0b"
 OID = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 TID = "http://schemas.microsoft.com/identity/claims/tenantid"
 
-started = time.monotonic()
-secrets_seen = set()
-JWS = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-results = {"passed": 0, "failed": 0}
 figures = []
-
-
-class Failed(Exception):
-    pass
-
-
-def redact(text):
-    text = str(text)
-    for s in secrets_seen:
-        text = text.replace(s, "<redacted>")
-    return JWS.sub("<jws>", text)
-
-
-def check(condition, message):
-    if not condition:
-        raise Failed(message)
-
-
-def elapsed():
-    return f"[{time.monotonic() - started:5.1f}s]"
-
-
-def test(name, fn, *args):
-    """Runs one check; a failure is reported and the run goes on. Returns fn's value or None."""
-    try:
-        value = fn(*args)
-    except Failed as err:
-        results["failed"] += 1
-        print(f"{elapsed()} not ok - {name}: {redact(err)}", flush=True)
-        return None
-    except Exception as err:  # noqa: BLE001 - an unexpected error is a failed check, reported
-        results["failed"] += 1
-        print(f"{elapsed()} not ok - {name}: {type(err).__name__}: {redact(err)}", flush=True)
-        return None
-    results["passed"] += 1
-    detail = f": {value}" if isinstance(value, str) else ""
-    print(f"{elapsed()} ok - {name}{redact(detail)}", flush=True)
-    return value
 
 
 def figure(line):
@@ -105,102 +63,18 @@ def figure(line):
             f.write(line + "\n")
 
 
-class Response:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def header(self, name):
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                return v
-        return None
-
-    def all(self, name):
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-    @property
-    def location(self):
-        return self.header("Location")
-
-    @property
-    def text(self):
-        return self.body.decode("utf-8", "replace")
-
-    def json(self):
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            raise Failed(f"not JSON (status {self.status}): {self.body[:300]!r}") from None
-
-    def describe(self):
-        return f"status {self.status}, Location {self.location}, body {self.text[:300]!r}"
-
-
-def request(method, url, headers=None, body=None, timeout=20):
-    u = urllib.parse.urlsplit(url)
-    check(u.scheme == "http", f"unexpected URL {url}")
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
-    # A list of pairs, so that one name can be sent in two spellings.
-    pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
-    if not any(k.lower() == "connection" for k, _ in pairs):
-        pairs.append(("Connection", "close"))
-    try:
-        conn.putrequest(method, u.path + (f"?{u.query}" if u.query else ""), skip_accept_encoding=True)
-        for k, v in pairs:
-            conn.putheader(k, v)
-        if body is not None:
-            conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders(body)
-        r = conn.getresponse()
-        return Response(r.status, r.getheaders(), r.read())
-    except OSError as err:
-        raise Failed(f"{method} {u.netloc}{u.path}: {err}") from None
-    finally:
-        conn.close()
-
-
-class Browser:
-    """Cookies by hand, for the 127.0.0.1 host (cookies ignore ports, so the session reaches
-    every proxy on it, as it would every instance behind one host name)."""
+class Browser(e2e_support.Browser):
+    """Cookies for the 127.0.0.1 host (cookies ignore ports, so the session reaches every proxy
+    on it, as it would every instance behind one host name); none taken from the dev IdP."""
 
     def __init__(self, origin=BASE):
-        self.origin = origin
-        self.cookies = {}
+        super().__init__(origin)
 
-    def cookie_header(self):
-        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+    def sends_to(self, url):
+        return url.startswith("http://127.0.0.1:")
 
-    def absorb(self, resp):
-        for sc in resp.all("Set-Cookie"):
-            pair, _, attrs = sc.partition(";")
-            name, _, value = pair.strip().partition("=")
-            if re.search(r"(?i)max-age=0\b", attrs) or value == "":
-                self.cookies.pop(name, None)
-            else:
-                self.cookies[name] = value
-                if name == COOKIE:
-                    secrets_seen.add(value)
-
-    def get(self, path, headers=None, nav=True, origin=None):
-        url = path if path.startswith("http") else (origin or self.origin) + path
-        h = dict(headers or {})
-        if nav:
-            h.setdefault("Sec-Fetch-Mode", "navigate")
-            h.setdefault("Sec-Fetch-Dest", "document")
-            h.setdefault("Sec-Fetch-Site", "same-origin")
-            h.setdefault("Accept", "text/html")
-        if self.cookies and url.startswith("http://127.0.0.1:"):
-            h["Cookie"] = self.cookie_header()
-        resp = request("GET", url, h)
-        if url.startswith("http://127.0.0.1:") and not url.startswith(IDP_ORIGIN):
-            self.absorb(resp)
-        return resp
-
-    @property
-    def session(self):
-        return self.cookies.get(COOKIE)
+    def keeps_from(self, url):
+        return self.sends_to(url) and not url.startswith(IDP_ORIGIN)
 
 
 def sign_in(user, start="/private/"):
@@ -218,32 +92,22 @@ def sign_in(user, start="/private/"):
     login_upstream = r.header("X-E2E-Upstream")
     check(r.status == 302 and (r.location or "").startswith(IDP_ORIGIN + "/oauth2/v2.0/authorize?"),
           f"/.auth/login/aad: expected 302 to the dev IdP, got {r.describe()}")
-    check(any(k.startswith("__Host-sso-flow-") for k in b.cookies), "/.auth/login/aad set no flow cookie")
-    endpoint, _, query = r.location.partition("?")
-    r = request("POST", endpoint, {"Content-Type": "application/x-www-form-urlencoded"},
-                f"{query}&user={user}".encode())
+    check(b.in_flow, "/.auth/login/aad set no flow cookie")
+    r = choose_user(r.location, user)
     check(r.status == 302 and (r.location or "").startswith(ISSUER + "/login/aad/callback?"),
           f"dev IdP ({user}): expected 302 to the callback, got {r.describe()}")
     r = b.get(r.location)
     callback_upstream = r.header("X-E2E-Upstream")
     check(r.status in (302, 303), f"callback ({user}): {r.describe()}")
     check(b.session, f"callback ({user}): no session cookie")
-    check(not any(k.startswith("__Host-sso-flow-") for k in b.cookies), "callback: flow cookie not cleared")
+    check(not b.in_flow, "callback: flow cookie not cleared")
     return b, r.location, login_upstream, callback_upstream
-
-
-def log_text(name):
-    try:
-        with open(os.path.join(LOGS, name), encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
 
 
 def django_hits(path):
     """Requests for `path` in both gunicorn access logs, once the logs are still (a line is
     written after its answer was sent)."""
-    count = lambda: sum(log_text(f"django-{i}.log").count(f'"GET {path}') for i in ("a", "b"))  # noqa: E731
+    count = lambda: sum(log_text(LOGS, f"django-{i}.log").count(f'"GET {path}') for i in ("a", "b"))  # noqa: E731
     last = count()
     for _ in range(20):
         time.sleep(0.1)
@@ -252,12 +116,6 @@ def django_hits(path):
             return now
         last = now
     return last
-
-
-def whoami(b, origin=None):
-    r = b.get("/whoami/", nav=False, headers={"Accept": "application/json"}, origin=origin)
-    check(r.status == 200, f"GET /whoami/: {r.describe()}")
-    return r.json(), r
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -319,15 +177,7 @@ def t_page_loads(user, expect_username, count):
     b = need(user)
     djangos, proxies = {}, {}
     for i in range(count):
-        if i % 3 == 1:
-            who, r = whoami(b)
-            check(who["authenticated"] and who["username"] == expect_username,
-                  f"load {i + 1}/{count} on {r.header('X-Instance')}: {who}")
-        else:
-            path = "/" if i % 3 == 0 else "/private/"
-            r = b.get(path)
-            check(r.status == 200 and f'id="username">{expect_username}<' in r.text,
-                  f"load {i + 1}/{count} of {path} on {r.header('X-Instance')}: {r.describe()}")
+        r = load_in_turn(b, i, count, expect_username, "")
         djangos[r.header("X-Instance")] = djangos.get(r.header("X-Instance"), 0) + 1
         proxies[r.header("X-E2E-Upstream")] = proxies.get(r.header("X-E2E-Upstream"), 0) + 1
     check(set(djangos) == {"dj-a", "dj-b"} and min(djangos.values()) >= count // 4,
@@ -703,11 +553,7 @@ def t_sign_out():
 
 
 def t_no_token_in_logs():
-    for name in sorted(os.listdir(LOGS)):
-        if name.endswith(".log"):
-            text = log_text(name)
-            for s in secrets_seen:
-                check(len(s) < 40 or s[-40:] not in text, f"{name} contains a session token")
+    check_no_secret_in_logs(LOGS)
     return "no session token in any service's log"
 
 
