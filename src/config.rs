@@ -329,6 +329,11 @@ impl Settings {
             ));
         }
         self.mount = Mount::EasyAuth;
+        // Easy Auth takes `post_login_redirect_uri` as an absolute URL on the site itself too.
+        let own = self.redirect_uri.origin().ascii_serialization();
+        if !self.return_origins.contains(&own) {
+            self.return_origins.push(own);
+        }
         Ok(self)
     }
 }

@@ -4,6 +4,7 @@
 //! tunnelled once the app agrees.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,6 +16,8 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Semaphore;
 
 use crate::proxy::settings::ProxySettings;
 use crate::web::errors::{ErrorCode, Failure};
@@ -24,6 +27,33 @@ pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
 /// How long a connection to the app may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Most WebSocket tunnels open at once; more get `502 upstream_unavailable` until one ends.
+const MAX_TUNNELS: usize = 4096;
+
+/// A tunnel with no byte in either direction for this long is closed.
+const TUNNEL_IDLE: Duration = Duration::from_secs(600);
+
+/// Forwarding and rewrite headers that frameworks believe (Rack, Werkzeug's ProxyFix, IIS, old
+/// Symfony and Zend): removed unless the peer is a trusted proxy.
+const FORWARDING: &[&str] = &[
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-ssl",
+    "x-forwarded-scheme",
+    "x-forwarded-prefix",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "x-arr-ssl",
+];
+
+/// Headers that rewrite the request target in some frameworks: never forwarded, whoever sent
+/// them, because the gate judged the target it saw.
+const TARGET_REWRITES: &[&str] = &["x-original-url", "x-rewrite-url"];
 
 /// Headers that describe one connection, never the message (RFC 9110 §7.6.1), plus the
 /// proxy-only ones; dropped in both directions (an upgrade keeps `Connection` and `Upgrade`).
@@ -44,6 +74,7 @@ pub struct Upstream {
     client: Client<HttpConnector, Incoming>,
     authority: String,
     timeout: Duration,
+    tunnels: Arc<Semaphore>,
 }
 
 impl Upstream {
@@ -56,7 +87,12 @@ impl Upstream {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(256)
             .build(connector);
-        Self { client, authority: settings.upstream.clone(), timeout: settings.upstream_timeout }
+        Self {
+            client,
+            authority: settings.upstream.clone(),
+            timeout: settings.upstream_timeout,
+            tunnels: Arc::new(Semaphore::new(MAX_TUNNELS)),
+        }
     }
 
     /// Sends `req` to the app with `identity` (the gate's headers; empty for anonymous) and
@@ -89,9 +125,13 @@ impl Upstream {
         Ok(answer(response))
     }
 
-    /// An upgrade on a connection of its own: once the app answers `101`, both upgraded
-    /// connections are joined and copied until either side closes.
+    /// A WebSocket upgrade on a connection of its own: once the app answers `101` with
+    /// `Upgrade: websocket`, both upgraded connections are joined and copied until either side
+    /// closes or both are idle for [`TUNNEL_IDLE`]. At most [`MAX_TUNNELS`] at once.
     async fn tunnel(&self, mut req: Request<Incoming>) -> Result<Response<Incoming>, Failure> {
+        let permit = Arc::clone(&self.tunnels).try_acquire_owned().map_err(|_| {
+            Failure::new(ErrorCode::UpstreamUnavailable, format!("{MAX_TUNNELS} WebSocket tunnels are open already"))
+        })?;
         let client_side = hyper::upgrade::on(&mut req);
         let connect = tokio::net::TcpStream::connect(&self.authority);
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
@@ -108,18 +148,65 @@ impl Upstream {
         let sent = tokio::time::timeout(self.timeout, sender.send_request(req)).await;
         let mut response = sent.map_err(|_| timed_out(self.timeout))?.map_err(|e| unavailable(&e))?;
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            // Only the protocol asked for: an app that switches to anything else (h2c, or a
+            // `101` that switches nothing) would take requests the gate never saw.
+            if !is_websocket(response.headers()) {
+                return Err(Failure::new(
+                    ErrorCode::UpstreamUnavailable,
+                    "the app switched to a protocol other than websocket",
+                ));
+            }
             let app_side = hyper::upgrade::on(&mut response);
             tokio::spawn(async move {
+                let _permit = permit;
                 let (Ok(client), Ok(app)) = tokio::join!(client_side, app_side) else { return };
                 let (mut client, mut app) = (TokioIo::new(client), TokioIo::new(app));
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut app).await;
+                splice(&mut client, &mut app).await;
             });
         }
         Ok(response)
     }
 }
 
-/// The protocol a request asks to upgrade to (`Connection: upgrade` with `Upgrade: x`).
+/// Copies both ways until either side closes, or neither has sent a byte for [`TUNNEL_IDLE`].
+async fn splice<A, B>(a: &mut A, b: &mut B)
+where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut a_read, mut a_write) = tokio::io::split(a);
+    let (mut b_read, mut b_write) = tokio::io::split(b);
+    let (mut up, mut down) = ([0u8; 8192], [0u8; 8192]);
+    loop {
+        let moved = tokio::time::timeout(TUNNEL_IDLE, async {
+            tokio::select! {
+                n = a_read.read(&mut up) => match n {
+                    Ok(n) if n > 0 => b_write.write_all(&up[..n]).await.is_ok(),
+                    _ => false,
+                },
+                n = b_read.read(&mut down) => match n {
+                    Ok(n) if n > 0 => a_write.write_all(&down[..n]).await.is_ok(),
+                    _ => false,
+                },
+            }
+        })
+        .await;
+        if moved != Ok(true) {
+            let _ = a_write.shutdown().await;
+            let _ = b_write.shutdown().await;
+            return;
+        }
+    }
+}
+
+/// Whether headers say `Upgrade: websocket`.
+fn is_websocket(h: &HeaderMap) -> bool {
+    h.get(header::UPGRADE).is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"websocket"))
+}
+
+/// The upgrade a request asks for, when it is the one the proxy tunnels: `Connection: upgrade`
+/// with `Upgrade: websocket`. Any other `Upgrade` (h2c above all, which would hand the client an
+/// HTTP/2 connection to the app past the gate) is dropped, and the request goes as a plain one.
 fn upgrade_protocol(h: &HeaderMap) -> Option<HeaderValue> {
     let asks = h
         .get_all(header::CONNECTION)
@@ -127,7 +214,7 @@ fn upgrade_protocol(h: &HeaderMap) -> Option<HeaderValue> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| h.get(header::UPGRADE).cloned()).flatten()
+    (asks && is_websocket(h)).then(|| h.get(header::UPGRADE).cloned()).flatten()
 }
 
 /// The request's headers as the app gets them.
@@ -139,9 +226,22 @@ fn prepare(
     upgrade: Option<&HeaderValue>,
 ) -> Result<(), Failure> {
     let headers = req.headers_mut();
+    check_host(headers)?;
+    let chunked = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("chunked")));
     drop_hop_by_hop(headers);
-    // The body is streamed as hyper frames it; its own framing header would contradict that.
-    headers.remove(header::CONTENT_LENGTH);
+    // The framing the client used goes on (hyper has checked it): a chunked body stays chunked,
+    // without the Content-Length it overrides, so the app reads exactly what the proxy read.
+    if chunked {
+        headers.remove(header::CONTENT_LENGTH);
+        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    }
+    headers.remove("http2-settings");
+    for name in TARGET_REWRITES {
+        headers.remove(*name);
+    }
     drop_identity(headers);
     set_forwarded(headers, peer, trusted_peer)?;
     headers.extend(identity);
@@ -152,7 +252,17 @@ fn prepare(
     Ok(())
 }
 
-/// Removes hop-by-hop headers, and any header `Connection` names.
+/// One `Host`, as HTTP/1.1 requires (RFC 9112 §3.2): the app routes and builds links on it.
+fn check_host(headers: &HeaderMap) -> Result<(), Failure> {
+    match headers.get_all(header::HOST).iter().count() {
+        1 => Ok(()),
+        0 => Err(Failure::new(ErrorCode::BadRequest, "no Host header")),
+        _ => Err(Failure::new(ErrorCode::BadRequest, "several Host headers")),
+    }
+}
+
+/// Removes hop-by-hop headers, and any header `Connection` names (but `Host`, which names the
+/// site and is no hop's own).
 fn drop_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -160,6 +270,7 @@ fn drop_hop_by_hop(headers: &mut HeaderMap) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|name| name != header::HOST)
         .collect();
     for name in named.iter().chain(HOP_BY_HOP.iter().map(|n| HeaderName::from_static(n)).collect::<Vec<_>>().iter()) {
         headers.remove(name);
@@ -188,14 +299,24 @@ fn drop_identity(headers: &mut HeaderMap) {
 /// own (the client's copies removed, with `Forwarded` and `X-Real-IP`).
 fn set_forwarded(headers: &mut HeaderMap, peer: SocketAddr, trusted_peer: bool) -> Result<(), Failure> {
     let text = |h: &HeaderMap, name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // Every line of a list header, in order (a proxy may add its own line instead of appending).
+    let list = |h: &HeaderMap, name: &str| {
+        let lines: Vec<&str> = h.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        (!lines.is_empty()).then(|| lines.join(", "))
+    };
     let (prior_for, proto, host) = if trusted_peer {
-        let proto = text(headers, "x-forwarded-proto").filter(|p| p == "https" || p == "http");
-        (text(headers, "x-forwarded-for"), proto, text(headers, "x-forwarded-host"))
+        // The trusted proxy's own word is the last element.
+        let proto = list(headers, "x-forwarded-proto")
+            .and_then(|p| p.rsplit(',').next().map(|p| p.trim().to_ascii_lowercase()))
+            .filter(|p| p == "https" || p == "http");
+        (list(headers, "x-forwarded-for"), proto, text(headers, "x-forwarded-host"))
     } else {
         (None, None, None)
     };
-    for name in ["forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip"] {
-        headers.remove(name);
+    for name in FORWARDING {
+        if !trusted_peer || ["forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"].contains(name) {
+            headers.remove(*name);
+        }
     }
     let peer_ip = peer.ip().to_canonical();
     let for_value = match prior_for {

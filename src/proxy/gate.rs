@@ -55,6 +55,18 @@ fn escapes_are_whole(input: &[u8]) -> bool {
         .all(|(i, _)| input.get(i + 1..i + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)))
 }
 
+/// The decoded path as the most lenient servers read it: each segment without its `;`
+/// parameters (Tomcat, Jetty: `/admin;x` is `/admin`) and without trailing dots and spaces
+/// (IIS: `/admin.` is `/admin`). Rules must hold for this reading too. `None` when it has a dot
+/// segment (`/static/..;/admin`), which such a server would resolve.
+pub fn lenient_reading(path: &str) -> Option<String> {
+    let bare: Vec<&str> = path.split('/').map(|seg| seg.split(';').next().unwrap_or("")).collect();
+    if bare.iter().any(|seg| *seg == "." || *seg == "..") {
+        return None;
+    }
+    Some(bare.iter().map(|seg| seg.trim_end_matches(['.', ' '])).collect::<Vec<_>>().join("/"))
+}
+
 /// Whether `path` is `prefix` or below it (segment-wise: `/admin` covers `/admin/x`, not
 /// `/administrator`).
 fn under(path: &str, prefix: &str) -> bool {
@@ -67,15 +79,22 @@ pub fn is_own(path: &str) -> bool {
     under(&path.to_ascii_lowercase(), "/.auth")
 }
 
-/// The gate for one forwarded request whose decoded path is `path`.
+/// The gate for one forwarded request whose decoded path is `path`. A path rule covers the path
+/// as written and as lenient servers read it ([`lenient_reading`]); a rule wins over a public
+/// prefix that also covers the path; a path is public only when both readings are.
 pub fn check<B>(app: &App, settings: &ProxySettings, req: &Request<B>, path: &str) -> Verdict {
-    let public = settings.public_paths.iter().any(|p| under(path, p));
-    let lower = path.to_ascii_lowercase();
-    let rule: Option<&PathRule> = settings.rules.iter().find(|r| under(&lower, &r.prefix));
+    let Some(lenient) = lenient_reading(path) else {
+        return Verdict::Refuse(Failure::new(ErrorCode::BadRequest, "a dot segment behind path parameters"));
+    };
+    let readings = [path.to_ascii_lowercase(), lenient.to_ascii_lowercase()];
+    let rule: Option<&PathRule> = settings.rules.iter().find(|r| readings.iter().any(|p| under(p, &r.prefix)));
+    let public = rule.is_none()
+        && settings.public_paths.iter().any(|p| under(path, p))
+        && settings.public_paths.iter().any(|p| under(&lenient, p));
     let anonymous_ok = public || (settings.unauthenticated == Unauthenticated::AllowAnonymous && rule.is_none());
     match current_session(app, req) {
         Ok(session) => {
-            if let (Some(rule), false) = (rule, public) {
+            if let Some(rule) = rule {
                 let wanted = Requirements {
                     roles: rule.roles.iter().map(String::as_str).collect(),
                     groups: rule.groups.iter().map(String::as_str).collect(),
@@ -92,7 +111,9 @@ pub fn check<B>(app: &App, settings: &ProxySettings, req: &Request<B>, path: &st
         Err(NoSession::Denied(why)) => Verdict::Refuse(why.into()),
         Err(NoSession::SignedOut) => {
             let here = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-            let return_to = Some(crate::web::return_to::validate(here, &app.settings().return_origins));
+            // A page that cannot be a `return_to` (too long, odd characters) still gets its
+            // sign-in, coming back to the site's root.
+            let return_to = crate::web::return_to::validate(here, &app.settings().return_origins).ok().map(Ok);
             let redirect = settings.unauthenticated == Unauthenticated::RedirectToLoginPage;
             let navigation = forward_auth::is_navigation(req);
             match forward_auth::signed_out(app, navigation, return_to, redirect) {
@@ -140,6 +161,15 @@ mod tests {
         }
         assert_eq!(decoded_path("/%61dmin/x%20y").unwrap(), "/admin/x y");
         assert_eq!(decoded_path("/.well-known/x").unwrap(), "/.well-known/x");
+    }
+
+    #[test]
+    fn lenient_readings() {
+        assert_eq!(lenient_reading("/admin;x/secret").as_deref(), Some("/admin/secret"));
+        assert_eq!(lenient_reading("/admin./x ").as_deref(), Some("/admin/x"));
+        assert_eq!(lenient_reading("/a;jsessionid=1").as_deref(), Some("/a"));
+        assert_eq!(lenient_reading("/static/..;/admin"), None);
+        assert_eq!(lenient_reading("/static/.;/admin"), None);
     }
 
     #[test]

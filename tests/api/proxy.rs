@@ -93,6 +93,13 @@ async fn app(mut req: http::Request<Incoming>, seen: Arc<Seen>) -> Result<http::
             seen.uploaded.store(n, Ordering::SeqCst);
             http::Response::new(text(n.to_string()))
         }
+        // An app that answers a WebSocket request by switching to HTTP/2.
+        "/switch-to-h2c" => http::Response::builder()
+            .status(101)
+            .header("connection", "upgrade")
+            .header("upgrade", "h2c")
+            .body(text(String::new()))
+            .unwrap(),
         "/slow" => {
             tokio::time::sleep(Duration::from_secs(5)).await;
             http::Response::new(text("late".into()))
@@ -117,7 +124,7 @@ async fn app(mut req: http::Request<Incoming>, seen: Arc<Seen>) -> Result<http::
             http::Response::builder()
                 .status(101)
                 .header("connection", "upgrade")
-                .header("upgrade", "echo")
+                .header("upgrade", "websocket")
                 .body(text(String::new()))
                 .unwrap()
         }
@@ -410,7 +417,7 @@ async fn upgrades_need_a_session_and_are_tunnelled() {
     let p = TestProxy::start(&[], |_| {}).await;
     let upgrade = |cookie: String| {
         format!(
-            "GET /echo-upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\nCookie: {cookie}\r\n\r\n"
+            "GET /echo-upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nCookie: {cookie}\r\n\r\n"
         )
     };
     let reply = p.raw(upgrade(String::new()).as_bytes()).await;
@@ -425,7 +432,7 @@ async fn upgrades_need_a_session_and_are_tunnelled() {
     let n = s.read(&mut head).await.unwrap();
     let head = String::from_utf8_lossy(&head[..n]).into_owned();
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("upgrade: echo"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("upgrade: websocket"), "{head}");
     s.write_all(b"ping through the tunnel").await.unwrap();
     let mut echoed = vec![0u8; 23];
     tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut echoed)).await.unwrap().unwrap();
@@ -512,4 +519,117 @@ async fn an_app_breaking_off_mid_answer_and_a_client_leaving_mid_upload_harm_not
     assert!(p.seen.uploaded.load(Ordering::SeqCst) <= 10 * 1024, "the app got no more than was sent");
     let r = client().post(format!("{}/upload", p.base)).body(vec![2u8; 1000]).send().await.unwrap();
     assert_eq!(r.text().await.unwrap(), "1000", "the proxy serves on");
+}
+
+/// The headers the app saw for a raw request sent to `p` (its JSON echo).
+async fn seen_raw(p: &TestProxy, request: &str) -> Value {
+    let reply = p.raw(request.as_bytes()).await;
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("not the app's echo: {reply}"))
+}
+
+#[tokio::test]
+async fn only_websocket_is_tunnelled_never_h2c() {
+    let p = TestProxy::start(&[], |s| s.unauthenticated = Unauthenticated::AllowAnonymous).await;
+    // h2c: forwarded as a plain request, without the upgrade or its settings.
+    let seen = seen_raw(
+        &p,
+        "GET /static/x HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+    )
+    .await;
+    for name in ["upgrade", "http2-settings"] {
+        assert!(seen["headers"].get(name).is_none(), "{name} reached the app: {seen}");
+    }
+    // An app that switches a WebSocket request to another protocol is not joined to the client.
+    let reply =
+        p.raw(b"GET /switch-to-h2c HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n").await;
+    assert!(reply.starts_with("HTTP/1.1 502"), "{reply}");
+}
+
+#[tokio::test]
+async fn rules_hold_for_lenient_servers_and_win_over_public_prefixes() {
+    let p = TestProxy::start(&[], |s| {
+        s.public_paths = vec!["/static".into(), "/api".into()];
+        s.rules = vec![
+            PathRule { prefix: "/admin".into(), roles: vec!["Admin".into()], groups: vec![] },
+            PathRule { prefix: "/api/admin".into(), roles: vec!["Admin".into()], groups: vec![] },
+        ];
+    })
+    .await;
+    let mut alice = Jar::default();
+    p.sign_in(&mut alice, "alice", "/").await;
+    for path in ["/admin;x/secret", "/admin;/secret", "/admin.", "/admin%20", "/ADMIN./x"] {
+        let r = client().get(format!("{}{path}", p.base)).header("cookie", alice.header()).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path}: a lenient server reads /admin");
+    }
+    for path in ["/static/..;/admin", "/static/.;/admin"] {
+        let reply = p.raw(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await;
+        assert!(reply.starts_with("HTTP/1.1 400"), "{path}: {reply}");
+    }
+    let anonymous = client().get(format!("{}/api/admin/users", p.base)).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401, "a rule wins over the public /api");
+    let r = client().get(format!("{}/api/admin/users", p.base)).header("cookie", alice.header()).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(client().get(format!("{}/api/items", p.base)).send().await.unwrap().status(), 200, "/api is public");
+    let one_reading = client().get(format!("{}/static;x/a", p.base)).send().await.unwrap();
+    assert_eq!(one_reading.status(), 401, "public only when the path as written is public too");
+    assert_eq!(p.seen.requests.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn forwarding_headers_framing_and_host_as_the_app_needs_them() {
+    let p = TestProxy::start(&[], |s| {
+        s.unauthenticated = Unauthenticated::AllowAnonymous;
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    // A trusted proxy's every X-Forwarded-For line counts, and its protocol's case does not.
+    let seen = seen_raw(
+        &p,
+        "GET /headers HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: HTTPS\r\nX-Original-URL: /admin\r\nConnection: close, host\r\n\r\n",
+    )
+    .await;
+    let h = &seen["headers"];
+    assert_eq!(h["x-forwarded-for"], "6.6.6.6, 203.0.113.9, 127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "https");
+    assert_eq!(h["host"], "app", "Connection cannot remove Host");
+    assert!(h.get("x-original-url").is_none(), "a target rewrite header never reaches the app");
+    // The framing the client used: a Content-Length of 0 stays, a chunked body stays chunked.
+    let seen =
+        seen_raw(&p, "POST /headers HTTP/1.1\r\nHost: app\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(seen["headers"]["content-length"], "0");
+    let seen = seen_raw(
+        &p,
+        "GET /headers HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(seen["headers"]["transfer-encoding"], "chunked");
+    // One Host, as HTTP/1.1 requires.
+    let reply = p.raw(b"GET /headers HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n").await;
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+
+    // Untrusted: forwarding headers that frameworks believe are removed.
+    let untrusted = TestProxy::start(&[], |s| s.unauthenticated = Unauthenticated::AllowAnonymous).await;
+    let seen = seen_raw(
+        &untrusted,
+        "GET /headers HTTP/1.1\r\nHost: app\r\nX-Forwarded-Ssl: on\r\nX-Forwarded-Port: 443\r\nX-Forwarded-Prefix: /x\r\nTrue-Client-IP: 1.2.3.4\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    for name in ["x-forwarded-ssl", "x-forwarded-port", "x-forwarded-prefix", "true-client-ip"] {
+        assert!(seen["headers"].get(name).is_none(), "{name} from an untrusted client reached the app");
+    }
+}
+
+#[tokio::test]
+async fn any_deep_link_signs_in_and_easy_auth_absolute_return_urls_work() {
+    let p = TestProxy::start(&[], |_| {}).await;
+    let long = format!("/page?q={}", "a".repeat(2100));
+    for target in [long.as_str(), "/page?q={%22a%22:1}"] {
+        let r = client().get(format!("{}{target}", p.base)).header("sec-fetch-mode", "navigate").send().await.unwrap();
+        assert_eq!(r.status(), 302, "{target:.40}");
+        assert!(location(&r).starts_with("https://app.example.test/.auth/login/aad"), "{}", location(&r));
+    }
+    let mut jar = Jar::default();
+    let r = p.sign_in(&mut jar, "alice", "https://app.example.test/reports?x=1").await;
+    assert_eq!(location(&r), "https://app.example.test/reports?x=1", "Easy Auth takes an absolute URL on the site");
 }
