@@ -143,8 +143,10 @@ async def websocket(reader, writer, headers):
 
 
 async def sse(writer):
+    # The connection ends with the stream, so the answer says so: otherwise the proxy's pool would
+    # keep it for the next request, which would meet a closed socket.
     writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
-                 b"Transfer-Encoding: chunked\r\n\r\n")
+                 b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
     for i in range(SSE_EVENTS):
         if i:
             await asyncio.sleep(SSE_PAUSE)
@@ -190,7 +192,7 @@ async def handle(reader, writer):
             if (header(headers, "connection") or "").lower() == "close":
                 return
     except BadRequest as err:
-        await respond(writer, 400, {"error": str(err)})
+        await respond(writer, 400, {"error": str(err)}, extra=("Connection: close",))
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
         pass
     finally:
