@@ -8,31 +8,65 @@
 #   6. the criterion microbenchmarks (cargo bench --bench core)
 #   7. a bare warp 200 with the same identity headers vs GET /api/auth with a valid session (wrk,
 #      as in 1; the session from one sign-in at `entra-sso dev-idp`)
+#   8. reverse proxies in front of one bare hyper app (examples/bare_upstream_200.rs), signed in:
+#      nginx proxy_pass (no auth) vs `entra-sso proxy` vs nginx auth_request + `entra-sso serve`
+#      (wrk -c256; the whole server side on core 0, wrk on core 1); the proxy's RSS at 256
+#      connections and over 1,000,000 proxied requests
 # and writes one Markdown report to bench/results/latest.md and stdout (raw outputs under
 # bench/results/raw/).
 #
-# usage: bash bench/run.sh [--quick] [--no-criterion] [--no-django]
+# usage: bash bench/run.sh [--quick] [--no-criterion] [--no-django] [--only LIST]
 #   --quick         short runs (3 s, 1 round, fewer cold starts): for trying the script, not for quoting
 #   --no-criterion  skip `cargo bench --bench core`
 #   --no-django     skip the django-microsoft-sso comparison (no Python venv)
+#   --only LIST     run only these sections, comma-separated numbers or names: 1 login, 2 flow,
+#                   3 cold, 4 memory, 5 django, 6 criterion, 7 auth, 8 proxy (e.g. --only proxy);
+#                   the report then goes to bench/results/latest-only-<numbers>.md, not latest.md
 #
-# Installs what it needs when missing: wrk and curl (apt-get), a Python venv in bench/.venv with
-# pinned django-microsoft-sso and gunicorn (pip). Needs 2+ cores (server on core 0, load on core 1).
+# Installs what it needs when missing: wrk and curl (apt-get), nginx for section 8 (apt-get
+# nginx-light: any nginx with the auth_request module), a Python venv in bench/.venv with pinned
+# django-microsoft-sso and gunicorn (pip). Needs 2+ cores (server on core 0, load on core 1).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-QUICK=0 CRITERION=1 DJANGO=1
-for arg in "$@"; do
-    case $arg in
+QUICK=0 CRITERION=1 DJANGO=1 ONLY=
+while (($#)); do
+    case $1 in
         --quick) QUICK=1 ;;
         --no-criterion) CRITERION=0 ;;
         --no-django) DJANGO=0 ;;
-        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
-        *) echo "bench/run.sh: unknown option $arg" >&2; exit 2 ;;
+        --only=*) ONLY=${1#--only=} ;;
+        --only)
+            (($# > 1)) || { echo "bench/run.sh: --only needs a list of sections" >&2; exit 2; }
+            ONLY=$2
+            shift
+            ;;
+        -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+        *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
     esac
+    shift
 done
+# --only: the section numbers to run, as " 1 8 " (empty: all).
+SECTIONS=
+if [[ -n $ONLY ]]; then
+    for s in ${ONLY//,/ }; do
+        case $s in
+            1 | login) SECTIONS+=" 1" ;;
+            2 | flow) SECTIONS+=" 2" ;;
+            3 | cold) SECTIONS+=" 3" ;;
+            4 | memory) SECTIONS+=" 4" ;;
+            5 | django) SECTIONS+=" 5" ;;
+            6 | criterion) SECTIONS+=" 6" ;;
+            7 | auth) SECTIONS+=" 7" ;;
+            8 | proxy) SECTIONS+=" 8" ;;
+            *) echo "bench/run.sh: --only: unknown section $s (1-8 or login, flow, cold, memory, django, criterion, auth, proxy)" >&2; exit 2 ;;
+        esac
+    done
+    SECTIONS+=" "
+fi
+want() { [[ -z $SECTIONS || $SECTIONS == *" $1 "* ]]; }
 
 if ((QUICK)); then
     DUR=3 ROUNDS=1 FLOW_DUR=3 COLD_RUNS=10 DJ_DUR=3 DJ_COLD_RUNS=3 MEM_DUR=3 MEM_BATCHES=2
@@ -42,6 +76,14 @@ fi
 CONNS=64            # wrk connections for the throughput runs
 FLOW_WORKERS=32     # concurrent sign-ins in flow_load
 LOGINS_FOR_LEAK=100000
+# Section 8: wrk connections, seconds per run, rounds, warm-up seconds, and the requests through
+# entra-sso proxy after which its RSS is read again (in runs of PX_MEM_DUR seconds).
+PX_CONNS=256
+if ((QUICK)); then
+    PX_DUR=3 PX_ROUNDS=1 PX_WARM=1 PX_MEM_DUR=5 PX_LEAK_REQUESTS=100000
+else
+    PX_DUR=10 PX_ROUNDS=5 PX_WARM=2 PX_MEM_DUR=15 PX_LEAK_REQUESTS=1000000
+fi
 
 SERVER_CORE=0 LOAD_CORE=1
 if (($(nproc) < 2)); then
@@ -83,6 +125,8 @@ cleanup() {
         kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
     done
     rm -f "$RAW"/.sampling
+    [[ -n ${NGX_DIR:-} && -d $NGX_DIR ]] && rm -rf "$NGX_DIR"
+    return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -151,6 +195,11 @@ run_wrk() {
         'BEGIN { k = n ? 1e6 / hz / n : 0; printf "%.2f %.2f %.2f", (u + s) * k, u * k, s * k }')"
 }
 
+hdr_value() { # NAME FILE: the first value of header NAME in a `curl -D` dump
+    awk -v n="$(echo "$1" | tr 'A-Z' 'a-z')" 'BEGIN { FS = ": " } { sub(/\r$/, "") }
+        tolower($1) == n { print substr($0, length($1) + 3); exit }' "$2"
+}
+
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # --- machine ----------------------------------------------------------------------------------
@@ -169,6 +218,7 @@ command -v wrk >/dev/null || need_apt+=(wrk)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v taskset >/dev/null || need_apt+=(util-linux)
 command -v python3 >/dev/null || need_apt+=(python3)
+if want 8 && ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then need_apt+=(nginx-light); fi
 if ((${#need_apt[@]})); then
     log "installing ${need_apt[*]}"
     apt-get update -qq
@@ -180,7 +230,7 @@ put tool.rustc "$(rustc --version)"
 # --- build ------------------------------------------------------------------------------------
 log "building release binaries and examples"
 cargo build --release --locked --bin entra-sso --example bare_302 --example bare_auth_200 --example flow_load \
-    --example cold_start
+    --example cold_start --example bare_upstream_200
 TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 BIN=$TARGET/release/entra-sso
 EX=$TARGET/release/examples
@@ -196,6 +246,7 @@ SSO_ENV=(
 )
 
 # --- 1. bare warp 302 vs /api/login -------------------------------------------------------------
+if want 1; then
 log "1. bare warp 302 vs /api/login (wrk -t1 -c$CONNS -d${DUR}s x $ROUNDS rounds, server core $SERVER_CORE, wrk core $LOAD_CORE)"
 LOGIN_PORT=$(free_port)
 # One tokio worker (TOKIO_WORKER_THREADS is read by the multi-thread builder main.rs uses), one core.
@@ -260,15 +311,14 @@ stop_bg "$BARE_PID"
 stop_bg "$ADAPTER_PID"
 stop_bg "$LOGIN_PID"
 
+fi # 1
+
 # --- 7. bare warp 200 vs /api/auth ----------------------------------------------------------------
+if want 7; then
 # `entra-sso serve` exactly as in 1 (one tokio worker, core 0), against `entra-sso dev-idp` (on the
 # load core; idle during the measurement: /api/auth makes no call to the IdP). One sign-in as alice
 # gives the session cookie that every request then carries.
 log "7. bare warp 200 vs /api/auth with a valid session (wrk -t1 -c$CONNS -d${DUR}s x $ROUNDS rounds, server core $SERVER_CORE, wrk core $LOAD_CORE)"
-hdr_value() { # NAME FILE: the first value of header NAME in a `curl -D` dump
-    awk -v n="$(echo "$1" | tr 'A-Z' 'a-z')" 'BEGIN { FS = ": " } { sub(/\r$/, "") }
-        tolower($1) == n { print substr($0, length($1) + 3); exit }' "$2"
-}
 AUTH_PORT=$(free_port)
 AUTH_IDP_PORT=$(free_port)
 AUTH_BASE=http://127.0.0.1:$AUTH_PORT
@@ -374,7 +424,351 @@ stop_bg "$ADAPTER200_PID"
 stop_bg "$AUTH_PID"
 stop_bg "$AUTH_IDP_PID"
 
+fi # 7
+
+# --- 8. entra-sso proxy vs nginx proxy_pass vs nginx auth_request + entra-sso serve ---------------
+# One app, examples/bare_upstream_200.rs (hyper, one tokio worker), behind three fronts, each
+# started once and then measured in alternating rounds (wrk -t1 -c$PX_CONNS, every request with a
+# session cookie):
+#   a.  nginx proxy_pass, no sign-in: 1 worker process, `upstream { keepalive 64; }`,
+#       proxy_http_version 1.1, Connection "" (and Host, X-Forwarded-For, -Proto, as
+#       entra-sso-server.conf sets them for /api/);
+#   a2. the same with `keepalive 256`: with 256 requests in flight, 64 idle connections are too
+#       few to keep and nginx closes and reopens connections to the app during the run (the app
+#       counts them); a2 shows nginx without that churn;
+#   b.  entra-sso proxy (TOKIO_WORKER_THREADS=1, as `serve` in 1 and 7), signed in as alice;
+#   c.  nginx (1 worker) with examples/nginx/entra-sso-server.conf and entra-sso-protect.conf
+#       included unchanged, auth_request to entra-sso serve (TOKIO_WORKER_THREADS=1), signed in as
+#       alice through nginx's /api/login; the app upstream as in a (keepalive 64, HTTP/1.1);
+#   c2. the same tuned as a2, with keepalive to entra-sso serve too: `keepalive 256` to the app and
+#       to serve, and a copy of entra-sso-server.conf whose subrequest location adds
+#       `proxy_http_version 1.1; proxy_set_header Connection "";` (the file as shipped lets nginx
+#       send `Connection: close`: a new connection to serve per subrequest).
+# Pinning: everything on the server side (the app, nginx, entra-sso proxy, entra-sso serve) on
+# core 0, wrk alone on core 1, the dev IdPs on core 1 (idle while measured). With two cores the
+# app cannot have a core of its own without sharing wrk's, so it shares the front's, the same way
+# in every setup: each rate is then the whole chain's CPU cost per request on one core. CPU per
+# request is read from /proc for the front (nginx's process group, entra-sso proxy's, or nginx's
+# and serve's together) and for the app separately.
+if want 8; then
+log "8. reverse proxies in front of bare_upstream_200 (wrk -t1 -c$PX_CONNS -d${PX_DUR}s x $PX_ROUNDS rounds, everything served on core $SERVER_CORE, wrk core $LOAD_CORE)"
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+"$NGINX" -V 2>&1 | grep -q -- '--with-http_auth_request_module' || {
+    echo "bench/run.sh: $NGINX lacks the auth_request module (Debian's nginx-light has it)" >&2
+    exit 1
+}
+put px.nginx "$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
+put px.conns "$PX_CONNS"
+put px.dur "$PX_DUR"
+NGX_DIR=$(mktemp -d "${TMPDIR:-/tmp}/entra-sso-bench-nginx.XXXXXX")
+# nginx's workers (user nobody when started as root) must reach their temp directories.
+chmod 0711 "$NGX_DIR"
+
+# "FRONT_PGIDS" APP_PGID: CPU ticks (user + system) of the front's process groups and of the app's.
+px_cpu_ticks() {
+    local front=" $1 " app=$2 f rest a=0 b=0
+    for f in /proc/[0-9]*/stat; do
+        read -r rest 2>/dev/null <"$f" || continue
+        rest=${rest##*) }
+        # shellcheck disable=SC2086 # split the fields
+        set -- $rest
+        [[ $front == *" ${3:-x} "* ]] && a=$((a + ${12} + ${13}))
+        [[ ${3:-} == "$app" ]] && b=$((b + ${12} + ${13}))
+    done
+    echo "$a $b"
+}
+px_accepted() { curl -s "$PX_APP_URL/.bench/connections"; }
+# NAME URL SECONDS "FRONT_PGIDS" [extra wrk args]: writes $RAW/wrk-px-NAME.txt and echoes
+# "rps p50_ms p99_ms requests errors front_cpu_us app_cpu_us total_cpu_us app_connections"
+# (CPU per request; app_connections: connections the app accepted during the run).
+run_px() {
+    local name=$1 url=$2 secs=$3 front=$4 f0 a0 f1 a1 c0 c1
+    shift 4
+    c0=$(px_accepted)
+    read -r f0 a0 < <(px_cpu_ticks "$front" "$PX_APP_PID")
+    taskset -c "$LOAD_CORE" wrk -t1 -c"$PX_CONNS" -d"${secs}s" --latency "$@" "$url" >"$RAW/wrk-px-$name.txt" 2>&1
+    read -r f1 a1 < <(px_cpu_ticks "$front" "$PX_APP_PID")
+    c1=$(px_accepted)
+    read -r rps p50 p99 n err < <(wrk_parse "$RAW/wrk-px-$name.txt")
+    echo "$rps $p50 $p99 $n $err $(awk -v f=$((f1 - f0)) -v a=$((a1 - a0)) -v n="$n" -v hz="$CLK_TCK" \
+        'BEGIN { k = n ? 1e6 / hz / n : 0; printf "%.2f %.2f %.2f", f * k, a * k, (f + a) * k }') $((c1 - c0 - 1))"
+}
+# LOGFILE CLIENT_ENV...: starts `entra-sso dev-idp` on the load core; sets IDP_PID, IDP_AUTHORITY.
+px_dev_idp() {
+    local logfile=$1
+    shift
+    start_bg "$logfile" env "$@" RUST_LOG=off taskset -c "$LOAD_CORE" "$BIN" dev-idp --port "$(free_port)"
+    IDP_PID=$BG_PID IDP_AUTHORITY=
+    for _ in $(seq 300); do
+        IDP_AUTHORITY=$(sed -n 's/^authority \(http[^ ]*\)$/\1/p' "$logfile")
+        [[ -n $IDP_AUTHORITY ]] && return 0
+        sleep 0.1
+    done
+    echo "bench/run.sh: entra-sso dev-idp printed no authority (see $logfile)" >&2
+    exit 1
+}
+# NAME BASE LOGIN_PATH: one sign-in as alice (login -> the dev IdP's form -> the callback, on
+# BASE); sets SIGNED_IN to the session cookie (name=value).
+px_sign_in() {
+    local name=$1 base=$2 login=$3 authorize flow callback rest
+    curl -s -o /dev/null -D "$RAW/px-$name-signin-1.txt" -H 'sec-fetch-mode: navigate' "$base$login"
+    authorize=$(hdr_value location "$RAW/px-$name-signin-1.txt")
+    flow=$(hdr_value set-cookie "$RAW/px-$name-signin-1.txt" | cut -d';' -f1)
+    [[ $authorize == http*\?* && -n $flow ]] || { echo "bench/run.sh: $base$login gave no authorize URL or flow cookie" >&2; exit 1; }
+    curl -s -o /dev/null -D "$RAW/px-$name-signin-2.txt" -H 'content-type: application/x-www-form-urlencoded' \
+        --data "${authorize#*\?}&user=alice" "${authorize%%\?*}"
+    callback=$(hdr_value location "$RAW/px-$name-signin-2.txt")
+    [[ $callback == http*'/callback?'* ]] || { echo "bench/run.sh: the dev IdP did not redirect to a callback ($name)" >&2; exit 1; }
+    rest=${callback#*://}
+    curl -s -o /dev/null -D "$RAW/px-$name-signin-3.txt" -H "cookie: $flow" "$base/${rest#*/}"
+    SIGNED_IN=$(tr -d '\r' <"$RAW/px-$name-signin-3.txt" | awk 'tolower($1) == "set-cookie:" && $2 ~ /sso-session=/ { print $2; exit }' | cut -d';' -f1)
+    [[ -n $SIGNED_IN ]] || { echo "bench/run.sh: the callback set no session cookie (see $RAW/px-$name-signin-3.txt)" >&2; exit 1; }
+}
+# NAME PORT HTTP_BLOCK_BODY: writes and checks $NGX_DIR/NAME.conf, starts nginx (1 worker, core
+# 0); sets BG_PID.
+px_nginx() {
+    local name=$1 port=$2 body=$3
+    mkdir -p "$NGX_DIR/$name-tmp"
+    cat >"$NGX_DIR/$name.conf" <<EOF
+daemon off;
+worker_processes 1;
+pid $NGX_DIR/$name.pid;
+error_log $RAW/nginx-$name-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $NGX_DIR/$name-tmp/body;
+    proxy_temp_path $NGX_DIR/$name-tmp/proxy;
+    fastcgi_temp_path $NGX_DIR/$name-tmp/fastcgi;
+    uwsgi_temp_path $NGX_DIR/$name-tmp/uwsgi;
+    scgi_temp_path $NGX_DIR/$name-tmp/scgi;
+$body
+}
+EOF
+    cp "$NGX_DIR/$name.conf" "$RAW/nginx-$name.conf"
+    "$NGINX" -t -q -p "$NGX_DIR" -e "$RAW/nginx-$name-error.log" -c "$NGX_DIR/$name.conf" >"$RAW/nginx-$name-test.log" 2>&1 || {
+        cat "$RAW/nginx-$name-test.log" >&2
+        echo "bench/run.sh: nginx -t failed for $name" >&2
+        exit 1
+    }
+    start_bg "$RAW/nginx-$name.log" taskset -c "$SERVER_CORE" "$NGINX" -p "$NGX_DIR" -e "$RAW/nginx-$name-error.log" \
+        -c "$NGX_DIR/$name.conf"
+}
+
+# The app.
+PX_APP_PORT=$(free_port)
+start_bg "$RAW/px-app.log" taskset -c "$SERVER_CORE" "$EX/bare_upstream_200" "$PX_APP_PORT"
+PX_APP_PID=$BG_PID
+PX_APP_URL=http://127.0.0.1:$PX_APP_PORT
+wait_status "$PX_APP_URL/" 200
+put px.app.threads "$(threads_of "$PX_APP_PID")"
+put px.app.answer_bytes "$(curl -si "$PX_APP_URL/" | wc -c)"
+
+# b. entra-sso proxy, signed in through its own /.auth/login/aad at its own dev IdP.
+PXB_PORT=$(free_port)
+PXB_BASE=http://127.0.0.1:$PXB_PORT
+PXB_CLIENT=(
+    SSO_CLIENT_ID=bench-proxy-client
+    SSO_CLIENT_SECRET=bench-proxy-client-secret-7d2a41
+    SSO_REDIRECT_URI=http://localhost:$PXB_PORT/.auth/login/aad/callback
+)
+px_dev_idp "$RAW/px-b-idp.log" "${PXB_CLIENT[@]}"
+PXB_IDP_PID=$IDP_PID
+start_bg "$RAW/px-b-proxy.log" env "${PXB_CLIENT[@]}" SSO_AUTHORITY="$IDP_AUTHORITY" \
+    SSO_SECRET=Fo_wREIW0tiCX2D76fHod9rHTzlDH0xfnpCVZfDFinw SSO_UPSTREAM="$PX_APP_URL" RUST_LOG=off \
+    TOKIO_WORKER_THREADS=1 taskset -c "$SERVER_CORE" "$BIN" proxy --listen "127.0.0.1:$PXB_PORT"
+PXB_PID=$BG_PID
+wait_status "$PXB_BASE/" 401 # signed out, not a navigation
+px_sign_in b "$PXB_BASE" "/.auth/login/aad?post_login_redirect_uri=%2F"
+PXB_COOKIE=$SIGNED_IN
+put px.b.threads "$(threads_of "$PXB_PID")"
+put px.b.cookie_len "${#PXB_COOKIE}"
+put px.b.rss_start_kb "$(rss_kb "$PXB_PID")"
+
+# c. entra-sso serve behind nginx auth_request; signed in through nginx's /api/ (c's port).
+PXC_PORT=$(free_port) PXC2_PORT=$(free_port) PXA_PORT=$(free_port) PXA2_PORT=$(free_port) PXS_PORT=$(free_port)
+PXC_BASE=http://127.0.0.1:$PXC_PORT
+PXC_CLIENT=(
+    SSO_CLIENT_ID=bench-pair-client
+    SSO_CLIENT_SECRET=bench-pair-client-secret-5be08c
+    SSO_REDIRECT_URI=http://localhost:$PXC_PORT/api/callback
+)
+px_dev_idp "$RAW/px-c-idp.log" "${PXC_CLIENT[@]}"
+PXC_IDP_PID=$IDP_PID
+start_bg "$RAW/px-c-serve.log" env "${PXC_CLIENT[@]}" SSO_AUTHORITY="$IDP_AUTHORITY" \
+    SSO_SECRET=Fo_wREIW0tiCX2D76fHod9rHTzlDH0xfnpCVZfDFinw RUST_LOG=off TOKIO_WORKER_THREADS=1 \
+    FUNCTIONS_CUSTOMHANDLER_PORT="$PXS_PORT" taskset -c "$SERVER_CORE" "$BIN" serve
+PXS_PID=$BG_PID
+wait_status "http://127.0.0.1:$PXS_PORT/api/auth" 401
+put px.serve.threads "$(threads_of "$PXS_PID")"
+
+for which in a a2; do
+    if [[ $which == a ]]; then port=$PXA_PORT keepalive=64; else port=$PXA2_PORT keepalive=256; fi
+    px_nginx "$which" "$port" "
+    upstream app { server 127.0.0.1:$PX_APP_PORT; keepalive $keepalive; }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_set_header Host \$http_host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+        }
+    }"
+    if [[ $which == a ]]; then PXA_PID=$BG_PID; else PXA2_PID=$BG_PID; fi
+done
+# entra-sso-server.conf with keepalive to entra-sso serve, for c2 (the shipped file is used for c).
+awk '{ print } /proxy_set_header Proxy-SSO-Assertion 1;/ {
+        print "    # Added by bench/run.sh for c2: keepalive connections to entra-sso serve."
+        print "    proxy_http_version 1.1;"
+        print "    proxy_set_header Connection \"\";" }' "$ROOT/examples/nginx/entra-sso-server.conf" \
+    >"$NGX_DIR/entra-sso-server-keepalive.conf"
+grep -q 'proxy_set_header Connection' "$NGX_DIR/entra-sso-server-keepalive.conf" || {
+    echo "bench/run.sh: could not derive the keepalive copy of entra-sso-server.conf" >&2
+    exit 1
+}
+cp "$NGX_DIR/entra-sso-server-keepalive.conf" "$RAW/nginx-entra-sso-server-keepalive.conf"
+for which in c c2; do
+    if [[ $which == c ]]; then
+        port=$PXC_PORT server_conf=$ROOT/examples/nginx/entra-sso-server.conf sso_keepalive= keepalive=64
+    else
+        port=$PXC2_PORT server_conf=$NGX_DIR/entra-sso-server-keepalive.conf sso_keepalive=" keepalive 256;" keepalive=256
+    fi
+    px_nginx "$which" "$port" "
+    upstream entra_sso { server 127.0.0.1:$PXS_PORT;$sso_keepalive }
+    upstream app { server 127.0.0.1:$PX_APP_PORT; keepalive $keepalive; }
+    server {
+        listen 127.0.0.1:$port;
+        include $server_conf;
+        location / {
+            include $ROOT/examples/nginx/entra-sso-protect.conf;
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }
+    }"
+    if [[ $which == c ]]; then PXC_PID=$BG_PID; else PXC2_PID=$BG_PID; fi
+done
+wait_status "http://127.0.0.1:$PXA_PORT/" 200
+wait_status "http://127.0.0.1:$PXA2_PORT/" 200
+wait_status "$PXC_BASE/" 302 # signed out: error_page 401 =302 to the login URL
+wait_status "http://127.0.0.1:$PXC2_PORT/" 302
+px_sign_in c "$PXC_BASE" "/api/login?return_to=%2F"
+PXC_COOKIE=$SIGNED_IN
+put px.c.cookie_len "${#PXC_COOKIE}"
+
+# What each front answers, and which headers reach the app: the identity headers behind b, c and
+# c2, with the same lengths; none behind a and a2, which get b's cookie (the requests are the same size).
+declare -A PX_URL PX_FRONT PX_COOKIE
+PX_URL=([a]="http://127.0.0.1:$PXA_PORT/" [a2]="http://127.0.0.1:$PXA2_PORT/" [b]="$PXB_BASE/" [c]="$PXC_BASE/"
+    [c2]="http://127.0.0.1:$PXC2_PORT/")
+PX_FRONT=([a]="$PXA_PID" [a2]="$PXA2_PID" [b]="$PXB_PID" [c]="$PXC_PID $PXS_PID" [c2]="$PXC2_PID $PXS_PID")
+PX_COOKIE=([a]="$PXB_COOKIE" [a2]="$PXB_COOKIE" [b]="$PXB_COOKIE" [c]="$PXC_COOKIE" [c2]="$PXC_COOKIE")
+PX_SETUPS=(a a2 b c c2)
+for which in "${PX_SETUPS[@]}"; do
+    url=${PX_URL[$which]}
+    curl -si -H "cookie: ${PX_COOKIE[$which]}" "$url" | tr -d '\r' >"$RAW/px-$which-answer.txt"
+    head -1 "$RAW/px-$which-answer.txt" | grep -q ' 200' && tail -1 "$RAW/px-$which-answer.txt" | grep -qx 'hello, world' || {
+        echo "bench/run.sh: $which ($url) did not answer the app's 200 with the session" >&2
+        head -20 "$RAW/px-$which-answer.txt" >&2
+        exit 1
+    }
+    put "px.$which.answer_bytes" "$(wc -c <"$RAW/px-$which-answer.txt")"
+    curl -s -H "cookie: ${PX_COOKIE[$which]}" "${url}.bench/headers" >"$RAW/px-$which-app-headers.txt"
+    put "px.$which.app_headers" "$(awk '{ printf "%s%s:%s", (NR > 1 ? " " : ""), $1, $2 }' "$RAW/px-$which-app-headers.txt")"
+    put "px.$which.app_header_bytes" "$(awk '{ s += length($1) + $2 + 4 } END { print s + 0 }' "$RAW/px-$which-app-headers.txt")"
+    put "px.$which.signed_out" "$(curl -s -o /dev/null -w '%{http_code}' "$url")"
+    if [[ $which != a* ]]; then
+        for h in x-ms-client-principal x-ms-client-principal-id x-ms-client-principal-name x-ms-client-principal-idp x-sso-assertion; do
+            grep -q "^$h [1-9]" "$RAW/px-$which-app-headers.txt" || {
+                echo "bench/run.sh: $which forwarded no $h to the app" >&2
+                cat "$RAW/px-$which-app-headers.txt" >&2
+                exit 1
+            }
+        done
+    fi
+done
+
+# Warm every front (connections, pools, allocators), then alternate the rounds.
+for which in "${PX_SETUPS[@]}"; do
+    run_px "warm-$which" "${PX_URL[$which]}" "$PX_WARM" "${PX_FRONT[$which]}" -H "Cookie: ${PX_COOKIE[$which]}" >/dev/null
+done
+put px.b.rss_warm_kb "$(rss_kb "$PXB_PID")"
+for r in $(seq "$PX_ROUNDS"); do
+    for which in "${PX_SETUPS[@]}"; do
+        read -r rps p50 p99 n err fcpu acpu tcpu conns < <(run_px "$which-$r" "${PX_URL[$which]}" "$PX_DUR" \
+            "${PX_FRONT[$which]}" -H "Cookie: ${PX_COOKIE[$which]}")
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rps" "$p50" "$p99" "$n" "$err" "$fcpu" "$acpu" "$tcpu" "$conns" \
+            >>"$RAW/rounds-px-$which.tsv"
+        echo "   $which round $r: $rps req/s, p50 $p50 ms, p99 $p99 ms, errors $err, CPU per request: front $fcpu us," \
+            "app $acpu us, total $tcpu us; app connections opened: $conns" >&2
+    done
+done
+for which in "${PX_SETUPS[@]}"; do
+    t=$RAW/rounds-px-$which.tsv
+    put "px.$which.rps" "$(cut -f1 "$t" | median)"
+    put "px.$which.p50_ms" "$(cut -f2 "$t" | median)"
+    put "px.$which.p99_ms" "$(cut -f3 "$t" | median)"
+    put "px.$which.requests" "$(awk '{ s += $4 } END { print s + 0 }' "$t")"
+    put "px.$which.errors" "$(awk '{ s += $5 } END { print s + 0 }' "$t")"
+    put "px.$which.front_cpu_us" "$(cut -f6 "$t" | median)"
+    put "px.$which.app_cpu_us" "$(cut -f7 "$t" | median)"
+    put "px.$which.cpu_us" "$(cut -f8 "$t" | median)"
+    put "px.$which.app_conns" "$(cut -f9 "$t" | median)"
+    put "px.$which.rounds" "$(cut -f1 "$t" | paste -sd' ')"
+    put "px.$which.status_after" "$(curl -s -o /dev/null -w '%{http_code}' -H "cookie: ${PX_COOKIE[$which]}" "${PX_URL[$which]}")"
+done
+# The targets are judged on the per-round ratios (the fronts measured back to back), then the median.
+for other in a a2 c c2; do
+    ratios=$(paste "$RAW/rounds-px-b.tsv" "$RAW/rounds-px-$other.tsv" | awk -F'\t' '$10 > 0 { printf "%.4f\n", $1 / $10 }')
+    put "px.ratio_b_$other.rounds" "$(paste -sd' ' <<<"$ratios")"
+    put "px.ratio_b_$other" "$(median <<<"$ratios")"
+done
+put px.b.requests_rounds "$(awk '{ s += $4 } END { print s + 0 }' "$RAW/rounds-px-b.tsv")"
+put px.b.rss_rounds_kb "$(rss_kb "$PXB_PID")"
+# The fronts not measured below stop, so the proxy's memory run has core 0 to itself (with the app).
+for pid in "$PXA_PID" "$PXA2_PID" "$PXC_PID" "$PXC2_PID" "$PXS_PID" "$PXC_IDP_PID"; do stop_bg "$pid"; done
+
+# Memory of entra-sso proxy: VmRSS sampled every 50 ms (on the load core) during runs of
+# wrk -c$PX_CONNS until $PX_LEAK_REQUESTS more requests have gone through it, VmRSS after, VmHWM.
+touch "$RAW/.sampling"
+(
+    max=0
+    while [[ -e $RAW/.sampling ]]; do
+        v=$(rss_kb "$PXB_PID" 2>/dev/null || echo 0)
+        ((v > max)) && max=$v
+        sleep 0.05
+    done
+    echo "$max" >"$RAW/px-rss-max.txt"
+) &
+SAMPLER=$!
+taskset -cp "$LOAD_CORE" "$SAMPLER" >/dev/null
+total=0 errs=0 i=0
+while ((total < PX_LEAK_REQUESTS && i < 40)); do
+    i=$((i + 1))
+    read -r rps _ _ n err _ _ _ _ < <(run_px "mem-$i" "$PXB_BASE/" "$PX_MEM_DUR" "$PXB_PID" -H "Cookie: $PXB_COOKIE")
+    total=$((total + n)) errs=$((errs + err))
+    echo "   memory run $i: $n requests ($rps req/s), $total so far, RSS $(rss_kb "$PXB_PID") kB" >&2
+done
+rm -f "$RAW/.sampling"
+wait "$SAMPLER"
+put px.b.rss_max_kb "$(cat "$RAW/px-rss-max.txt")"
+put px.b.leak_requests "$total"
+put px.b.leak_errors "$errs"
+put px.b.rss_after_kb "$(rss_kb "$PXB_PID")"
+put px.b.hwm_kb "$(awk '/^VmHWM:/ {print $2}' "/proc/$PXB_PID/status")"
+put px.b.threads_after "$(threads_of "$PXB_PID")"
+put px.b.status_after_leak "$(curl -s -o /dev/null -w '%{http_code}' -H "cookie: $PXB_COOKIE" "$PXB_BASE/")"
+put px.app.accepted "$(px_accepted)"
+stop_bg "$PXB_PID"
+stop_bg "$PXB_IDP_PID"
+stop_bg "$PX_APP_PID"
+fi # 8
+
 # --- 4. memory (default runtime: not pinned, tokio's default worker count) ------------------------
+if want 4; then
 log "4. memory of entra-sso serve (default runtime): idle, wrk -c256 ${MEM_DUR}s, then ${LOGINS_FOR_LEAK}+ more logins"
 MEM_PORT=$(free_port)
 start_bg "$RAW/mem-server.log" env "${SSO_ENV[@]}" FUNCTIONS_CUSTOMHANDLER_PORT="$MEM_PORT" "$BIN" serve
@@ -420,7 +814,10 @@ for batch in $(seq "$MEM_BATCHES"); do
 done
 stop_bg "$MEM_PID"
 
+fi # 4
+
 # --- 2. full flow --------------------------------------------------------------------------------
+if want 2; then
 log "2. complete sign-ins against entra-sso dev (flow_load, $FLOW_WORKERS workers, ${FLOW_DUR}s)"
 APP_PORT=$(free_port)
 IDP_PORT=$(free_port)
@@ -441,7 +838,10 @@ for k in flows errors flows_per_s p50_ms p99_ms; do
 done
 stop_bg "$DEV_PID"
 
+fi # 2
+
 # --- 3. cold start -------------------------------------------------------------------------------
+if want 3; then
 log "3. cold start of entra-sso serve to the first 302 ($COLD_RUNS starts)"
 env "${SSO_ENV[@]}" "$EX/cold_start" --runs "$COLD_RUNS" --path /api/login --expect 302 \
     --port-env FUNCTIONS_CUSTOMHANDLER_PORT -- "$BIN" serve | tee "$RAW/cold-entra.txt" >&2
@@ -449,8 +849,10 @@ for k in median_ms p90_ms min_ms max_ms runs; do
     put "cold.entra.$k" "$(grep -o "$k=[0-9.]*" "$RAW/cold-entra.txt" | cut -d= -f2)"
 done
 
+fi # 3
+
 # --- 5. django-microsoft-sso ------------------------------------------------------------------------
-if ((DJANGO)); then
+if ((DJANGO)) && want 5; then
     log "5. django-microsoft-sso under gunicorn (core $SERVER_CORE), wrk -c$CONNS -d${DJ_DUR}s"
     VENV=$ROOT/bench/.venv
     if ! "$VENV/bin/python" -c 'import django_microsoft_sso, gunicorn' 2>/dev/null; then
@@ -522,7 +924,7 @@ if ((DJANGO)); then
 fi
 
 # --- 6. criterion --------------------------------------------------------------------------------
-if ((CRITERION)); then
+if ((CRITERION)) && want 6; then
     log "6. cargo bench --bench core"
     crit_args=()
     ((QUICK)) && crit_args=(--warm-up-time 1 --measurement-time 2)
@@ -554,7 +956,10 @@ fi
 put run.uptime_end "$(uptime)"
 
 # --- report --------------------------------------------------------------------------------------
-python3 - "$KV" "$RESULTS/latest.md" <<'PY'
+# A run of some sections (--only) leaves latest.md, the last run of all of them, as it is.
+REPORT=$RESULTS/latest.md
+[[ -n $SECTIONS ]] && REPORT=$RESULTS/latest-only$(tr ' ' '-' <<<"${SECTIONS% }").md
+python3 - "$KV" "$REPORT" <<'PY'
 import sys
 
 kv = {}
@@ -655,13 +1060,17 @@ rl = [float(x) for x in (g("login.rounds") or "").split()]
 pairs = sorted(l / b for b, l in zip(rb, rl) if b)
 ratio = (pairs[len(pairs) // 2] if len(pairs) % 2 else (pairs[len(pairs) // 2 - 1] + pairs[len(pairs) // 2]) / 2) if pairs else None
 bc, lc = f("bare.cpu_us"), f("login.cpu_us")
-p(f"| `/api/login` ≥ 80% of a bare warp 302 | req/s: **{num(ratio * 100 if ratio else None, 1)}%** (median of the per-round ratios {', '.join(f'{x * 100:.1f}%' for x in pairs)}; "
-  f"medians {num(login)} / {num(bare)}); server CPU per request: bare / login = {num(bc / lc * 100 if bc and lc else None, 1)}% | {verdict(None if ratio is None else ratio >= 0.8)} |")
-p(f"| cold start ≤ 10 ms (median) | **{ms(cold)}** (p90 {ms(f('cold.entra.p90_ms'))}) | {verdict(None if cold is None else cold <= 10)} |")
-p(f"| RSS ≤ 20 MB under 256 connections | **{mb(mem256)}** max | {verdict(None if mem256 is None else mem256 <= 20 * 1024)} |")
-p(f"| no growth after 100,000 logins ({nb} batches of 100,000+; flat = < 10 B per login overall) | "
-  f"{' → '.join(mb(v) for v in rss)}; per batch {', '.join(signed_kb(v) for v in grow)}; "
-  f"**{per_login(total_growth, total_logins)}** over {num(total_logins)} logins | {verdict(flat)} |")
+if bare is not None and login is not None:
+    p(f"| `/api/login` ≥ 80% of a bare warp 302 | req/s: **{num(ratio * 100 if ratio else None, 1)}%** (median of the per-round ratios {', '.join(f'{x * 100:.1f}%' for x in pairs)}; "
+      f"medians {num(login)} / {num(bare)}); server CPU per request: bare / login = {num(bc / lc * 100 if bc and lc else None, 1)}% | {verdict(None if ratio is None else ratio >= 0.8)} |")
+if cold is not None:
+    p(f"| cold start ≤ 10 ms (median) | **{ms(cold)}** (p90 {ms(f('cold.entra.p90_ms'))}) | {verdict(None if cold is None else cold <= 10)} |")
+if mem256 is not None:
+    p(f"| RSS ≤ 20 MB under 256 connections | **{mb(mem256)}** max | {verdict(None if mem256 is None else mem256 <= 20 * 1024)} |")
+if nb:
+    p(f"| no growth after 100,000 logins ({nb} batches of 100,000+; flat = < 10 B per login overall) | "
+      f"{' → '.join(mb(v) for v in rss)}; per batch {', '.join(signed_kb(v) for v in grow)}; "
+      f"**{per_login(total_growth, total_logins)}** over {num(total_logins)} logins | {verdict(flat)} |")
 if dj_best_rps:
     x = login / dj_best_rps
     dc = f(f"dj.{dj_best}.cpu_us")
@@ -680,39 +1089,61 @@ if cb is not None:
     cbu = f("crit.callback_unpinned")
     p(f"| callback handler CPU ≤ 100 µs (median, criterion, IdP excluded) | **{ns(cb)}** with the dev IdP on the same core; "
       f"{ns(cbu)} unpinned (cross-core wake-ups, see BENCHMARKS.md) | {verdict(cb <= 100_000)} |")
+# Section 8: entra-sso proxy against nginx in front of the same app.
+px = {w: f(f"px.{w}.rps") for w in ("a", "a2", "b", "c", "c2")}
+px_rounds = lambda key: [float(x) for x in (g(key) or "").split()]
+pct_list = lambda xs: ", ".join(f"{x * 100:.1f}%" for x in xs)
+rba, rba2, rbc, rbc2 = f("px.ratio_b_a"), f("px.ratio_b_a2"), f("px.ratio_b_c"), f("px.ratio_b_c2")
+px_hwm, px_max = f("px.b.hwm_kb"), f("px.b.rss_max_kb")
+px_before, px_after, px_n = f("px.b.rss_rounds_kb"), f("px.b.rss_after_kb"), f("px.b.leak_requests")
+px_growth = None if px_before is None or px_after is None else px_after - px_before
+px_flat = None if px_growth is None or not px_n else px_growth * 1024 / px_n < 10
+if px["b"] is not None:
+    p(f"| `entra-sso proxy` ≥ 80% of nginx `proxy_pass` (no auth) in front of the same app | req/s: **{num(rba * 100 if rba is not None else None, 1)}%** "
+      f"(median of the per-round ratios {pct_list(px_rounds('px.ratio_b_a.rounds'))}; medians {num(px['b'])} / {num(px['a'])}); "
+      f"CPU per request, front + app: {us(f('px.b.cpu_us'))} / {us(f('px.a.cpu_us'))}; against `keepalive 256` (a2, no connection churn): "
+      f"{num(rba2 * 100 if rba2 is not None else None, 1)}% ({num(px['a2'])}) | {verdict(None if rba is None else rba >= 0.8)} |")
+    p(f"| `entra-sso proxy` faster than nginx `auth_request` + `entra-sso serve` (the shipped nginx files) | req/s: **{num(rbc, 2)}×** "
+      f"(per round {', '.join(f'{x:.2f}×' for x in px_rounds('px.ratio_b_c.rounds'))}; medians {num(px['b'])} / {num(px['c'])}); "
+      f"against the pair tuned as a2, with keepalive to serve (c2): {num(rbc2, 2)}× ({num(px['c2'])}) | {verdict(None if rbc is None else rbc > 1)} |")
+    p(f"| `entra-sso proxy` RSS ≤ 30 MB at {g('px.conns')} connections | VmHWM **{mb(px_hwm)}**; VmRSS max {mb(px_max)} (sampled every 50 ms under load) | "
+      f"{verdict(None if px_hwm is None else px_hwm <= 30 * 1024)} |")
+    p(f"| `entra-sso proxy` memory flat over {num(px_n)} proxied requests (flat = < 10 B per request) | {mb(px_before)} → {mb(px_after)}: "
+      f"**{signed_kb(px_growth)}**, {'–' if px_growth is None or not px_n else f'{px_growth * 1024 / px_n:+.2f} B/request'} | {verdict(px_flat)} |")
 p("")
 
-p(f"## Login start, requests/s (wrk -t1 -c64 on core 1; server on core 0; the first three: median of {g('bare.rounds').count(' ') + 1 if g('bare.rounds') else '–'} alternating rounds)")
-p("")
-p("| server | config | req/s | p50 | p99 | req/s vs entra-sso | server CPU per request | errors |")
-p("|---|---|---:|---:|---:|---:|---:|---:|")
-p(f"| bare warp 302 (`examples/bare_302.rs`) | same headers: Location {g('login.location_len')} B, Set-Cookie {g('login.cookie_len')} B ({g('bare.answer_bytes')} B answer); 1 tokio worker, {g('bare.threads')} threads | {num(bare)} | {ms(f('bare.p50_ms'))} | {ms(f('bare.p99_ms'))} | {num(bare / login if bare and login else None, 2)}× | {us(f('bare.cpu_us'))} | {g('bare.errors')} |")
-ad = f("adapter.rps")
-p(f"| the same constant 302 through entra-sso's HTTP adapter (`bare_302 --via-adapter`) | `server::run` + a handler returning the constant | {num(ad)} | {ms(f('adapter.p50_ms'))} | {ms(f('adapter.p99_ms'))} | {num(ad / login if ad and login else None, 2)}× | {us(f('adapter.cpu_us'))} | {g('adapter.errors')} |")
-p(f"| **entra-sso `GET /api/login`** | `serve`, `TOKIO_WORKER_THREADS=1` ({g('login.threads')} threads), Entra tenant GUID ({g('login.answer_bytes')} B answer) | **{num(login)}** | {ms(f('login.p50_ms'))} | {ms(f('login.p99_ms'))} | 1 | {us(f('login.cpu_us'))} | {g('login.errors')} |")
-labels = {
-    "sync-w1-db": "gunicorn sync -w 1, **database sessions (SQLite) — Django's default**",
-    "sync-w1-signed": "gunicorn sync -w 1, signed-cookie sessions",
-    "sync-w1-cache": "gunicorn sync -w 1, cache sessions (LocMemCache)",
-    "gthread-w1t4-signed": "gunicorn gthread -w 1 --threads 4, signed-cookie sessions",
-    "gthread-w1t4-cache": "gunicorn gthread -w 1 --threads 4, cache sessions (LocMemCache)",
-}
-for n in dj_names:
-    r = f(f"dj.{n}.rps")
-    best = " (fastest)" if n == dj_best else ""
-    p(f"| django-microsoft-sso `/microsoft_sso/login/`{best} | {labels.get(n, n)} | {num(r, 1)} | {ms(f(f'dj.{n}.p50_ms'))} | {ms(f(f'dj.{n}.p99_ms'))} | 1/{num(login / r if r and login else None)} | {us(f(f'dj.{n}.cpu_us'))} | {g(f'dj.{n}.errors')} |")
-p("")
-if g("bare.rounds"):
-    p(f"Rounds, req/s: bare {g('bare.rounds')}; adapter {g('adapter.rounds')}; login {g('login.rounds')}.  ")
-    bc, ac, lc = f("bare.cpu_us"), f("adapter.cpu_us"), f("login.cpu_us")
-    if bc and lc:
-        parts = lambda w: f"{us(f(w + '.cpu_us'))} ({us(f(w + '.cpu_user_us'))} user + {us(f(w + '.cpu_sys_us'))} system)"
-        p(f"Server CPU per request (from /proc/<pid>/stat): bare {parts('bare')}, through the adapter {parts('adapter')}, login {parts('login')}: "
-          f"a login costs {lc / bc:.2f}× a bare 302 (a CPU-bound login server reaches {bc / lc * 100:.0f}% of the bare rate); "
-          f"of the {us(lc - bc)} extra, the adapter accounts for {us((ac or bc) - bc)}, and {us(lc - (ac or bc))} "
-          f"({us(f('login.cpu_user_us') - f('adapter.cpu_user_us'))} user + {us(f('login.cpu_sys_us') - f('adapter.cpu_sys_us'))} system) "
-          f"come with the login handler, whose own work criterion puts at {ns(f('crit.login_handler'))} (`login_handler` below).")
+if bare is not None or login is not None or dj_names:
+    p(f"## Login start, requests/s (wrk -t1 -c64 on core 1; server on core 0; the first three: median of {g('bare.rounds').count(' ') + 1 if g('bare.rounds') else '–'} alternating rounds)")
     p("")
+    p("| server | config | req/s | p50 | p99 | req/s vs entra-sso | server CPU per request | errors |")
+    p("|---|---|---:|---:|---:|---:|---:|---:|")
+    p(f"| bare warp 302 (`examples/bare_302.rs`) | same headers: Location {g('login.location_len')} B, Set-Cookie {g('login.cookie_len')} B ({g('bare.answer_bytes')} B answer); 1 tokio worker, {g('bare.threads')} threads | {num(bare)} | {ms(f('bare.p50_ms'))} | {ms(f('bare.p99_ms'))} | {num(bare / login if bare and login else None, 2)}× | {us(f('bare.cpu_us'))} | {g('bare.errors')} |")
+    ad = f("adapter.rps")
+    p(f"| the same constant 302 through entra-sso's HTTP adapter (`bare_302 --via-adapter`) | `server::run` + a handler returning the constant | {num(ad)} | {ms(f('adapter.p50_ms'))} | {ms(f('adapter.p99_ms'))} | {num(ad / login if ad and login else None, 2)}× | {us(f('adapter.cpu_us'))} | {g('adapter.errors')} |")
+    p(f"| **entra-sso `GET /api/login`** | `serve`, `TOKIO_WORKER_THREADS=1` ({g('login.threads')} threads), Entra tenant GUID ({g('login.answer_bytes')} B answer) | **{num(login)}** | {ms(f('login.p50_ms'))} | {ms(f('login.p99_ms'))} | 1 | {us(f('login.cpu_us'))} | {g('login.errors')} |")
+    labels = {
+        "sync-w1-db": "gunicorn sync -w 1, **database sessions (SQLite) — Django's default**",
+        "sync-w1-signed": "gunicorn sync -w 1, signed-cookie sessions",
+        "sync-w1-cache": "gunicorn sync -w 1, cache sessions (LocMemCache)",
+        "gthread-w1t4-signed": "gunicorn gthread -w 1 --threads 4, signed-cookie sessions",
+        "gthread-w1t4-cache": "gunicorn gthread -w 1 --threads 4, cache sessions (LocMemCache)",
+    }
+    for n in dj_names:
+        r = f(f"dj.{n}.rps")
+        best = " (fastest)" if n == dj_best else ""
+        p(f"| django-microsoft-sso `/microsoft_sso/login/`{best} | {labels.get(n, n)} | {num(r, 1)} | {ms(f(f'dj.{n}.p50_ms'))} | {ms(f(f'dj.{n}.p99_ms'))} | 1/{num(login / r if r and login else None)} | {us(f(f'dj.{n}.cpu_us'))} | {g(f'dj.{n}.errors')} |")
+    p("")
+    if g("bare.rounds"):
+        p(f"Rounds, req/s: bare {g('bare.rounds')}; adapter {g('adapter.rounds')}; login {g('login.rounds')}.  ")
+        bc, ac, lc = f("bare.cpu_us"), f("adapter.cpu_us"), f("login.cpu_us")
+        if bc and lc:
+            parts = lambda w: f"{us(f(w + '.cpu_us'))} ({us(f(w + '.cpu_user_us'))} user + {us(f(w + '.cpu_sys_us'))} system)"
+            p(f"Server CPU per request (from /proc/<pid>/stat): bare {parts('bare')}, through the adapter {parts('adapter')}, login {parts('login')}: "
+              f"a login costs {lc / bc:.2f}× a bare 302 (a CPU-bound login server reaches {bc / lc * 100:.0f}% of the bare rate); "
+              f"of the {us(lc - bc)} extra, the adapter accounts for {us((ac or bc) - bc)}, and {us(lc - (ac or bc))} "
+              f"({us(f('login.cpu_user_us') - f('adapter.cpu_user_us'))} user + {us(f('login.cpu_sys_us') - f('adapter.cpu_sys_us'))} system) "
+              f"come with the login handler, whose own work criterion puts at {ns(f('crit.login_handler'))} (`login_handler` below).")
+        p("")
 
 if g("auth.rps"):
     hl = lambda h: g(f"auth.len.{h}") or "–"
@@ -736,34 +1167,88 @@ if g("auth.rps"):
           f"criterion's `session_verify` is the first-seen case.")
     p("")
 
-p("## Complete sign-in (login → dev IdP → callback), `entra-sso dev`")
-p("")
-p("| what | flows/s | p50 per flow | p99 per flow | server CPU per flow | flows | errors |")
-p("|---|---:|---:|---:|---:|---:|---:|")
-p(f"| app + dev IdP in one process on core 0 (1 tokio worker); `flow_load` 32 workers on core 1 | **{num(f('flow.flows_per_s'), 1)}** | {ms(f('flow.p50_ms'))} | {ms(f('flow.p99_ms'))} | {us(f('flow.cpu_us'))} | {num(f('flow.flows'))} | {g('flow.errors')} |")
-p("")
-p("Each flow is three requests; the dev IdP's RS256 signature (RSA-2048, one per ID token) runs in the same process and is most of the server's CPU per flow.")
-p("")
+if px["b"] is not None:
+    p(f"## Reverse proxy in front of one app, requests/s (wrk -t1 -c{g('px.conns')} on core 1, {g('px.dur')}-s runs, median of {len(px_rounds('px.b.rounds'))} alternating rounds; "
+      f"the app, the front and entra-sso serve all on core 0)")
+    p("")
+    p("The app is `examples/bare_upstream_200.rs` (hyper 1, one tokio worker: `200`, 13-byte body), the same process for every front. "
+      f"Every request carries a session cookie ({g('px.b.cookie_len')} B; a sends b's). CPU per request from /proc: the front's process groups, the app's, and their sum.")
+    p("")
+    p("| front | config | req/s | p50 | p99 | b vs this | CPU/request: front | app | total | app connections opened per run | errors |")
+    p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    px_label = {
+        "a": ("a. nginx `proxy_pass`, no sign-in", f"nginx {g('px.nginx')}, 1 worker process; `upstream {{ keepalive 64; }}`, `proxy_http_version 1.1`, `Connection \"\"`; Host, X-Forwarded-For, -Proto set"),
+        "a2": ("a2. the same with `keepalive 256`", "enough idle connections to the app for 256 requests in flight"),
+        "b": ("**b. `entra-sso proxy`**, signed in as alice", f"`TOKIO_WORKER_THREADS=1` ({g('px.b.threads')} threads); pooled HTTP/1.1 client to the app; identity headers added"),
+        "c": ("c. nginx `auth_request` + `entra-sso serve`, signed in as alice", "`examples/nginx/entra-sso-server.conf` and `entra-sso-protect.conf` included unchanged (a new connection to serve per subrequest: nginx sends `Connection: close`); "
+              f"serve `TOKIO_WORKER_THREADS=1` ({g('px.serve.threads')} threads); the app as in a; front CPU = nginx + serve"),
+        "c2": ("c2. the same, tuned as a2, with keepalive to serve", "a copy of `entra-sso-server.conf` with `proxy_http_version 1.1` and `Connection \"\"` in the subrequest location; `keepalive 256` to serve and to the app"),
+    }
+    for w in ("a", "a2", "b", "c", "c2"):
+        name, cfg = px_label[w]
+        rw = px[w]
+        vs = "1" if w == "b" else num(px["b"] / rw if rw and px["b"] else None, 2) + "×"
+        p(f"| {name} | {cfg} | {'**' + num(rw) + '**' if w == 'b' else num(rw)} | {ms(f(f'px.{w}.p50_ms'))} | {ms(f(f'px.{w}.p99_ms'))} | {vs} | "
+          f"{us(f(f'px.{w}.front_cpu_us'))} | {us(f(f'px.{w}.app_cpu_us'))} | {us(f(f'px.{w}.cpu_us'))} | {num(f(f'px.{w}.app_conns'))} | {g(f'px.{w}.errors')} |")
+    p("")
+    p(f"Rounds, req/s: a {g('px.a.rounds')}; a2 {g('px.a2.rounds')}; b {g('px.b.rounds')}; c {g('px.c.rounds')}; c2 {g('px.c2.rounds')}.  ")
+    p(f"b / a per round: {pct_list(px_rounds('px.ratio_b_a.rounds'))} (median **{num(rba * 100 if rba is not None else None, 1)}%**); "
+      f"b / a2: {pct_list(px_rounds('px.ratio_b_a2.rounds'))} (median {num(rba2 * 100 if rba2 is not None else None, 1)}%); "
+      f"b / c: {', '.join(f'{x:.2f}×' for x in px_rounds('px.ratio_b_c.rounds'))} (median **{num(rbc, 2)}×**); "
+      f"b / c2: {', '.join(f'{x:.2f}×' for x in px_rounds('px.ratio_b_c2.rounds'))} (median {num(rbc2, 2)}×).  ")
+    p(f"Request headers reaching the app (name + value bytes): a {g('px.a.app_header_bytes')} B, b {g('px.b.app_header_bytes')} B, c {g('px.c.app_header_bytes')} B; "
+      f"behind b: {g('px.b.app_headers')}; behind c: {g('px.c.app_headers')}.  ")
+    p(f"Signed out (no cookie): a {g('px.a.signed_out')}, b {g('px.b.signed_out')}, c {g('px.c.signed_out')}; with the cookie after the load: "
+      f"a {g('px.a.status_after')}, a2 {g('px.a2.status_after')}, b {g('px.b.status_after')}, c {g('px.c.status_after')}, c2 {g('px.c2.status_after')}. "
+      f"Answer bytes (curl -si): a {g('px.a.answer_bytes')}, b {g('px.b.answer_bytes')}, c {g('px.c.answer_bytes')}.")
+    p("")
+    p("Memory of `entra-sso proxy` (b; VmRSS from /proc/<pid>/status):")
+    p("")
+    p("| when | RSS |")
+    p("|---|---:|")
+    p(f"| started and signed in, idle | {mb(f('px.b.rss_start_kb'))} |")
+    p(f"| after the warm-up runs | {mb(f('px.b.rss_warm_kb'))} |")
+    p(f"| after the measured rounds ({num(f('px.b.requests_rounds'))} requests through b) | {mb(px_before)} |")
+    p(f"| max under `wrk -c{g('px.conns')}` during the memory runs (sampled every 50 ms) | **{mb(px_max)}** |")
+    p(f"| after {num(px_n)} more requests (`wrk -c{g('px.conns')}`, {g('px.b.leak_errors')} errors) | {mb(px_after)} ({signed_kb(px_growth)}, "
+      f"{'–' if px_growth is None or not px_n else f'{px_growth * 1024 / px_n:+.2f} B/request'}) |")
+    p(f"| VmHWM (peak) at the end | **{mb(px_hwm)}** |")
+    p("")
+    p(f"Threads: b {g('px.b.threads')} at start, {g('px.b.threads_after')} at the end; with the cookie after the memory runs: {g('px.b.status_after_leak')}; "
+      f"connections the app accepted in all: {g('px.app.accepted')}.")
+    p("")
 
-p("## Cold start: process start to the first `302` of the login URL")
-p("")
-p("| server | median | p90 | min | max | starts |")
-p("|---|---:|---:|---:|---:|---:|")
-p(f"| **entra-sso serve** (default runtime) | **{ms(cold)}** | {ms(f('cold.entra.p90_ms'))} | {ms(f('cold.entra.min_ms'))} | {ms(f('cold.entra.max_ms'))} | {g('cold.entra.runs')} |")
-if g("cold.django.median_ms"):
-    p(f"| django-microsoft-sso, gunicorn sync -w 1 | {ms(f('cold.django.median_ms'))} | {ms(f('cold.django.p90_ms'))} | {ms(f('cold.django.min_ms'))} | {ms(f('cold.django.max_ms'))} | {g('cold.django.runs')} |")
-p("")
+if g("flow.flows_per_s"):
+    p("## Complete sign-in (login → dev IdP → callback), `entra-sso dev`")
+    p("")
+    p("| what | flows/s | p50 per flow | p99 per flow | server CPU per flow | flows | errors |")
+    p("|---|---:|---:|---:|---:|---:|---:|")
+    p(f"| app + dev IdP in one process on core 0 (1 tokio worker); `flow_load` 32 workers on core 1 | **{num(f('flow.flows_per_s'), 1)}** | {ms(f('flow.p50_ms'))} | {ms(f('flow.p99_ms'))} | {us(f('flow.cpu_us'))} | {num(f('flow.flows'))} | {g('flow.errors')} |")
+    p("")
+    p("Each flow is three requests; the dev IdP's RS256 signature (RSA-2048, one per ID token) runs in the same process and is most of the server's CPU per flow.")
+    p("")
 
-p("## Memory of `entra-sso serve` (VmRSS; default runtime, not pinned)")
-p("")
-p("| when | RSS | threads |")
-p("|---|---:|---:|")
-p(f"| idle after start | {mb(f('mem.idle_kb'))} | {g('mem.threads_idle')} |")
-p(f"| max under `wrk -c256` ({num(f('mem.requests_256'))} logins, sampled every 50 ms) | **{mb(mem256)}** | {g('mem.threads_256')} |")
-p(f"| after that run (before the batches) | {mb(before)} | |")
-for b in range(nb):
-    p(f"| after batch {b + 1}: {num(logins[b])} more logins (`wrk -c64`) | {mb(rss[b + 1])} ({signed_kb(grow[b])}, {per_login(grow[b], logins[b])}) | |")
-p("")
+if cold is not None or g("cold.django.median_ms"):
+    p("## Cold start: process start to the first `302` of the login URL")
+    p("")
+    p("| server | median | p90 | min | max | starts |")
+    p("|---|---:|---:|---:|---:|---:|")
+    p(f"| **entra-sso serve** (default runtime) | **{ms(cold)}** | {ms(f('cold.entra.p90_ms'))} | {ms(f('cold.entra.min_ms'))} | {ms(f('cold.entra.max_ms'))} | {g('cold.entra.runs')} |")
+    if g("cold.django.median_ms"):
+        p(f"| django-microsoft-sso, gunicorn sync -w 1 | {ms(f('cold.django.median_ms'))} | {ms(f('cold.django.p90_ms'))} | {ms(f('cold.django.min_ms'))} | {ms(f('cold.django.max_ms'))} | {g('cold.django.runs')} |")
+    p("")
+
+if g("mem.idle_kb"):
+    p("## Memory of `entra-sso serve` (VmRSS; default runtime, not pinned)")
+    p("")
+    p("| when | RSS | threads |")
+    p("|---|---:|---:|")
+    p(f"| idle after start | {mb(f('mem.idle_kb'))} | {g('mem.threads_idle')} |")
+    p(f"| max under `wrk -c256` ({num(f('mem.requests_256'))} logins, sampled every 50 ms) | **{mb(mem256)}** | {g('mem.threads_256')} |")
+    p(f"| after that run (before the batches) | {mb(before)} | |")
+    for b in range(nb):
+        p(f"| after batch {b + 1}: {num(logins[b])} more logins (`wrk -c64`) | {mb(rss[b + 1])} ({signed_kb(grow[b])}, {per_login(grow[b], logins[b])}) | |")
+    p("")
 
 crit = [("state_mint", "state token mint (HS256)"), ("state_verify", "state token verify"),
         ("session_mint", "session token mint"), ("session_verify", "session token verify"),
