@@ -213,6 +213,11 @@ impl Jar {
     }
 }
 
+/// A GET whose answer is JSON, parsed.
+pub async fn get_json(url: &str) -> serde_json::Value {
+    client().get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// A GET with the jar's cookies; the jar takes the response's cookies.
 pub async fn get(url: &str, jar: &mut Jar) -> reqwest::Response {
     let r = client().get(url).header("cookie", jar.header()).send().await.unwrap();

@@ -296,17 +296,10 @@ async fn easy_auth_me_keys_and_health_and_no_token_for_scripts() {
     assert!(me[0]["user_claims"].as_array().unwrap().iter().any(|c| c["typ"] == "name"));
     assert!(me[0].get("access_token").is_none() && me[0].get("id_token").is_none());
 
-    let d: Value = client()
-        .get(format!("{}/.auth/.well-known/openid-configuration", p.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let d = get_json(&format!("{}/.auth/.well-known/openid-configuration", p.base)).await;
     assert_eq!(d["issuer"], "https://app.example.test/.auth");
     assert_eq!(d["jwks_uri"], "https://app.example.test/.auth/jwks");
-    let jwks: Value = client().get(format!("{}/.auth/jwks", p.base)).send().await.unwrap().json().await.unwrap();
+    let jwks = get_json(&format!("{}/.auth/jwks", p.base)).await;
     assert_eq!(jwks["keys"][0]["alg"], "ES256");
     assert_eq!(client().get(format!("{}/.auth/health", p.base)).send().await.unwrap().status(), 200);
     for path in ["/.auth/unknown", "/.AUTH/me", "/.auth/%6de", "/.auth/auth", "/api/auth"] {

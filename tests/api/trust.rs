@@ -45,14 +45,7 @@ async fn a_stock_jwt_library_verifies_a_real_session_against_the_published_keys(
     assert_eq!(app.sign_in(&mut jar, "bob").await.status(), 302);
     let token = session_cookie(&jar);
 
-    let discovery: Value = client()
-        .get(format!("{}/api/.well-known/openid-configuration", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = get_json(&format!("{}/api/.well-known/openid-configuration", app.base)).await;
     assert_eq!(discovery["issuer"], ISSUER);
     assert_eq!(discovery["jwks_uri"], format!("{ISSUER}/jwks"));
 
