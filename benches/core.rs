@@ -45,8 +45,8 @@ fn tokens(c: &mut Criterion) {
     let state_keys = keys(Purpose::State);
     let claims = StateClaims {
         jti: "gTrAvEbIGMeZ9363Htixdg".into(),
-        iat: entra_sso::now(),
-        exp: entra_sso::now() + 600,
+        iat: entra_sso::support::time::now(),
+        exp: entra_sso::support::time::now() + 600,
         aud: REDIRECT_URI.into(),
         rt: "/dashboard?tab=2".into(),
         vh: "wG7skuaUP9DJuKYo1zIOHNVy3KP4mVDFQcfVwvyx8ds".into(),
@@ -79,8 +79,8 @@ fn tokens(c: &mut Criterion) {
         groups_overage: false,
         login_hint: None,
         sid: None,
-        iat: entra_sso::now(),
-        exp: entra_sso::now() + 3600,
+        iat: entra_sso::support::time::now(),
+        exp: entra_sso::support::time::now() + 3600,
     };
     c.bench_function("session_mint", |b| {
         b.iter_batched(
@@ -112,7 +112,7 @@ fn id_token(c: &mut Criterion) {
         base64::Engine::encode(&engine, private.e().to_bytes_be()),
     );
     let issuer = "https://login.microsoftonline.com/b9419818-09af-49c2-b0c3-653adc1f376e/v2.0";
-    let now = entra_sso::now();
+    let now = entra_sso::support::time::now();
     let claims = serde_json::json!({
         "ver": "2.0", "iss": issuer, "aud": CLIENT_ID, "iat": now, "nbf": now, "exp": now + 3600,
         "tid": "b9419818-09af-49c2-b0c3-653adc1f376e", "oid": "00000000-0000-0000-66f3-3332eca7ea81",

@@ -12,9 +12,9 @@ use crate::idp::credential::certificate::{self, ClientCertificate};
 use crate::idp::credential::{federated_source, ClientCredential, CredentialError, CredentialKind};
 use crate::idp::policy::{Policy, TenantPolicy, RESTRICT};
 use crate::idp::provider::ProviderConfig;
+use crate::support::text::cap;
 use crate::tokens::secret::{SecretString, SigningSecret, SigningSecrets};
 use crate::web::cloud_zones;
-use crate::web::errors::cap;
 use crate::web::url::{is_loopback, is_reserved_for_testing, parse_public_url};
 
 /// How to make an `SSO_SECRET` value, named in every refusal of one.
@@ -259,7 +259,7 @@ impl Settings {
                 .map(|v| parse_public_url(&v))
                 .transpose()
                 .map_err(|e| ConfigError::new("SSO_POST_LOGOUT_REDIRECT_URI", e))?,
-            session_not_before: parse_not_before(get("SSO_SESSION_NOT_BEFORE"), crate::now())?,
+            session_not_before: parse_not_before(get("SSO_SESSION_NOT_BEFORE"), crate::support::time::now())?,
             response_mode: match get("SSO_RESPONSE_MODE").as_deref() {
                 None | Some("query") => ResponseMode::Query,
                 Some("form_post") => ResponseMode::FormPost,
@@ -418,10 +418,11 @@ fn parse_credential(
                      holding the RSA private key and its certificate",
                 )
             })?;
-            let cert = ClientCertificate::load(&value, client_id, crate::now()).map_err(|e| match e {
-                CredentialError::Material { reason, .. } => ConfigError::new(certificate::SETTING, reason),
-                other => setting_error(other),
-            })?;
+            let cert =
+                ClientCertificate::load(&value, client_id, crate::support::time::now()).map_err(|e| match e {
+                    CredentialError::Material { reason, .. } => ConfigError::new(certificate::SETTING, reason),
+                    other => setting_error(other),
+                })?;
             Ok(ClientCredential::Certificate(std::sync::Arc::new(cert)))
         }
         federated => {
@@ -745,7 +746,7 @@ mod tests {
 
     #[test]
     fn session_not_before_in_the_future_is_refused() {
-        let now = crate::now();
+        let now = crate::support::time::now();
         let ok = (now - 10).to_string();
         assert_eq!(settings(&with(&[("SSO_SESSION_NOT_BEFORE", &ok)])).unwrap().session_not_before, now - 10);
         let future = (now + 3600).to_string();

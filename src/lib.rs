@@ -10,6 +10,9 @@
 //!
 //! The folders are the layers; each depends only on the ones listed before it.
 //!
+//! * [`support`]: rules every layer shares: time ([`support::time`]: the clock, dates,
+//!   HTTP-dates), text ([`support::text`]: the one log-safe cleaner, GUIDs) and
+//!   [`support::ct_eq`].
 //! * [`tokens`]: this service's own tokens and secrets: signing secrets and HKDF keys
 //!   ([`tokens::secret`], [`tokens::jws`]), the `state` ([`tokens::state`]), the flow secret,
 //!   PKCE and nonce ([`tokens::flow`], [`tokens::random`]), the session ([`tokens::session`]).
@@ -44,6 +47,7 @@ pub mod doctor;
 pub mod endpoints;
 pub mod idp;
 pub mod proxy;
+pub mod support;
 pub mod tokens;
 pub mod web;
 
@@ -54,16 +58,4 @@ pub use config::Settings;
 /// Call once at start-up, before any token is signed or verified; later calls are harmless.
 pub fn install_crypto() {
     tokens::crypto::install();
-}
-
-/// Constant-time equality of two byte strings (lengths are not secret): the one comparison
-/// for every secret or secret-derived value.
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
-}
-
-/// Seconds since the Unix epoch (0 if the clock is before it).
-pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }

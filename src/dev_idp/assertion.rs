@@ -262,7 +262,7 @@ async fn check_federated(
             700211,
             format!(
                 "No matching federated identity record found for presented assertion issuer '{}'.",
-                crate::web::errors::cap(claims.iss.as_deref().unwrap_or(""), 200)
+                crate::support::text::cap(claims.iss.as_deref().unwrap_or(""), 200)
             ),
         ));
     };
@@ -274,7 +274,7 @@ async fn check_federated(
             700211,
             format!(
                 "No matching federated identity record found for presented assertion issuer '{}'.",
-                crate::web::errors::cap(iss, 200)
+                crate::support::text::cap(iss, 200)
             ),
         ));
     }
@@ -286,7 +286,7 @@ async fn check_federated(
             700213,
             format!(
                 "No matching federated identity record found for presented assertion subject '{}'.",
-                crate::web::errors::cap(sub, 200)
+                crate::support::text::cap(sub, 200)
             ),
         ));
     }

@@ -229,8 +229,8 @@ fn form_post(action: &str, fields: &[(&str, &str)]) -> Response<Bytes> {
 pub(super) fn entra_description(code: &str, text: &str) -> String {
     format!(
         "{code}: {text} Trace ID: {} Correlation ID: {} Timestamp: {}",
-        super::token::guid(),
-        super::token::guid(),
-        super::token::timestamp()
+        crate::support::text::guid(),
+        crate::support::text::guid(),
+        crate::support::time::format_timestamp(crate::support::time::now())
     )
 }

@@ -192,7 +192,7 @@ impl DevIdp {
     fn unknown(&self, path: &str) -> Response<Bytes> {
         let body = format!(
             "<h1>entra-sso dev identity provider</h1><p>No endpoint at <code>{}</code>. The authority is <code>{}</code>.</p>",
-            pages::escape(&crate::web::errors::cap(path, 200)),
+            pages::escape(&crate::support::text::cap(path, 200)),
             pages::escape(&self.issuer)
         );
         dev_page(StatusCode::NOT_FOUND, "Not found", &body)

@@ -7,7 +7,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 
 use super::{random_token, DevIdp};
-use crate::now;
+use crate::support::text::guid;
+use crate::support::time::{format_timestamp, now};
 use crate::web::pages;
 
 impl DevIdp {
@@ -41,7 +42,7 @@ impl DevIdp {
             Ok(false) => {
                 if let Some(secret) = &self.client.client_secret {
                     let given = get("client_secret").unwrap_or_default();
-                    if !crate::ct_eq(given.as_bytes(), secret.expose().as_bytes()) {
+                    if !crate::support::ct_eq(given.as_bytes(), secret.expose().as_bytes()) {
                         return error(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.");
                     }
                 } else if self.trust.any() {
@@ -183,7 +184,7 @@ fn pairwise_sub(oid: &str, client_id: &str) -> String {
 
 /// A token-endpoint error in Entra's shape.
 fn error(status: StatusCode, error: &str, code: u32, text: &str) -> Response<Bytes> {
-    let (trace_id, correlation_id, timestamp) = (guid(), guid(), timestamp());
+    let (trace_id, correlation_id, timestamp) = (guid(), guid(), format_timestamp(now()));
     pages::json(
         status,
         &serde_json::json!({
@@ -196,45 +197,4 @@ fn error(status: StatusCode, error: &str, code: u32, text: &str) -> Response<Byt
             "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
         }),
     )
-}
-
-/// A random GUID-shaped id (trace and correlation ids).
-pub(super) fn guid() -> String {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).expect("the operating system's random generator is available");
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
-}
-
-/// `YYYY-MM-DD hh:mm:ssZ` in UTC, as Entra writes timestamps.
-pub(super) fn timestamp() -> String {
-    let secs = now();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_819), (2027, 1, 1));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
-    }
 }

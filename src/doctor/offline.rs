@@ -5,9 +5,9 @@ use super::{Check, Report};
 use crate::config::{ConfigError, Settings};
 use crate::idp::authority::is_guid;
 use crate::idp::credential::ClientCredential;
+use crate::support::text::cap;
 use crate::web::cloud_zones;
 use crate::web::cookies::parents_to_registrable;
-use crate::web::errors::cap;
 
 /// The settings and platform variables a credential is made of: one of them refused, the rest
 /// of the settings are read again as a public client's.
@@ -218,7 +218,7 @@ pub(super) fn check_credential(settings: &Settings, report: &mut Report) {
         )),
         ClientCredential::Certificate(cert) => {
             let info = cert.certificate();
-            let now = crate::now();
+            let now = crate::support::time::now();
             let days = info.not_after.saturating_sub(now) / 86_400;
             let finding = format!("{}; {days} days left", cert.describe());
             if info.not_after <= now {

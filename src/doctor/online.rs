@@ -8,7 +8,7 @@ use crate::config::Settings;
 use crate::idp::authority::is_guid;
 use crate::idp::credential::{hints, ClientCredential};
 use crate::idp::provider::Metadata;
-use crate::web::errors::cap;
+use crate::support::text::cap;
 
 /// Largest clock difference with the provider that passes without a warning.
 pub const MAX_CLOCK_SKEW_SECS: u64 = 60;
@@ -77,7 +77,7 @@ pub(super) async fn run(settings: &Settings, report: &mut Report) {
     let Some((metadata, date)) = discovery(&http, settings, report).await else {
         return;
     };
-    check_clock(date.as_deref(), crate::now(), report);
+    check_clock(date.as_deref(), crate::support::time::now(), report);
     client_credential(&http, settings, &metadata, report).await;
 }
 
@@ -167,7 +167,7 @@ fn issuer_fits(settings: &Settings, issuer: &str) -> Result<(), String> {
 
 /// The difference between this host's clock and the provider's `Date`.
 fn check_clock(date: Option<&str>, now: u64, report: &mut Report) {
-    let Some(theirs) = date.and_then(parse_http_date) else {
+    let Some(theirs) = date.and_then(crate::support::time::parse_http_date) else {
         report.checks.push(Check::warn(
             "clock",
             "the provider sent no usable Date header; skew not measured",
@@ -320,57 +320,10 @@ fn refusal_fix(code: Option<u64>) -> &'static str {
     }
 }
 
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110 §5.6.7) as Unix seconds.
-pub fn parse_http_date(value: &str) -> Option<u64> {
-    let parts: Vec<&str> = value.split(' ').collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else { return None };
-    let day: u32 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| m == month)? as u32
-        + 1;
-    let year: i64 = year.parse().ok().filter(|y| (1970..=9999).contains(y))?;
-    let hms: Vec<u64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let [h, m, s] = hms.as_slice() else { return None };
-    if *h > 23 || *m > 59 || *s > 60 || time.len() != 8 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    u64::try_from(days).ok().map(|d| d * 86_400 + h * 3600 + m * 60 + s)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::Status;
     use super::*;
-
-    #[test]
-    fn http_dates() {
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_http_date("Thu, 29 Feb 2024 12:00:00 GMT"), Some(1_709_208_000));
-        for bad in [
-            "",
-            "Sun, 06 Nov 1994 08:49:37 UTC",
-            "Sunday, 06-Nov-94 08:49:37 GMT",
-            "Sun, 06 Foo 1994 08:49:37 GMT",
-            "Sun, 06 Nov 1994 8:49:37 GMT",
-            "Sun, 32 Nov 1994 08:49:37 GMT",
-        ] {
-            assert_eq!(parse_http_date(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn clock_skew_over_a_minute_warns() {

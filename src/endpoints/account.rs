@@ -39,7 +39,7 @@ pub fn current_session<B>(app: &App, req: &Request<B>) -> Result<Arc<SessionClai
 /// check pass.
 fn verified_session<B>(app: &App, req: &Request<B>) -> Option<Arc<SessionClaims>> {
     let token = app.session_cookie.get(req.headers())?;
-    match app.sessions.verify(token, crate::now()) {
+    match app.sessions.verify(token, crate::support::time::now()) {
         Ok(claims) => Some(claims),
         Err(e @ SessionError::Revoked) => {
             // An operator acted; seeing it take effect matters more than the noise.
@@ -160,7 +160,7 @@ pub async fn frontchannel_logout(app: &App, req: &Request<Bytes>) -> Result<Resp
     }
     let session = verified_session(app, req);
     let names_this_session = match (sid, session.as_ref().and_then(|s| s.sid.as_deref())) {
-        (Some(sent), Some(ours)) => crate::ct_eq(sent.as_bytes(), ours.as_bytes()),
+        (Some(sent), Some(ours)) => crate::support::ct_eq(sent.as_bytes(), ours.as_bytes()),
         _ => false,
     };
     let page = pages::html(StatusCode::OK, "Signed out", "<p>Signed out.</p>");

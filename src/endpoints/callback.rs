@@ -8,11 +8,12 @@ use http::{Method, Request, Response, StatusCode};
 use crate::app::{App, MAX_BODY_BYTES};
 use crate::idp::authority::issuer_matches;
 use crate::idp::id_token::{self, IdClaims, IdTokenError};
+use crate::support::text::cap;
 use crate::tokens::flow;
 use crate::tokens::secret::SecretString;
 use crate::tokens::state::{self, StateClaims};
 use crate::web::cookies;
-use crate::web::errors::{cap, ErrorCode, Failure};
+use crate::web::errors::{ErrorCode, Failure};
 use crate::web::pages;
 use crate::web::params::{ParamError, Params};
 
@@ -29,7 +30,8 @@ pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
         Err(ParamError::Repeated) => return Err(Failure::new(ErrorCode::StateMalformed, "state repeated")),
         Err(ParamError::TooLarge) => return Err(Failure::new(ErrorCode::StateMalformed, "too many parameters")),
     };
-    let verified = state_param.map(|s| state::verify(&app.state_keys, s, &app.redirect_uri, crate::now()));
+    let verified =
+        state_param.map(|s| state::verify(&app.state_keys, s, &app.redirect_uri, crate::support::time::now()));
 
     if let Ok(Some(error)) = params.single("error") {
         // The state alone proves nothing: anyone mints one with /api/login. Only the browser
@@ -68,7 +70,7 @@ async fn sign_in(
         return Err(refusal.into());
     }
     tracing::info!(oid, tid, "signed in");
-    let mut session = id.into_session(crate::now(), app.settings.session_ttl.as_secs());
+    let mut session = id.into_session(crate::support::time::now(), app.settings.session_ttl.as_secs());
     Ok(app.sessions.mint(&mut session, &app.settings.policy)?)
 }
 
@@ -164,7 +166,7 @@ fn flow_secret(req: &Request<Bytes>, claims: &StateClaims) -> Result<SecretStrin
         return Err(Failure::new(ErrorCode::FlowMismatch, "flow cookie value has the wrong shape"));
     }
     let hash = flow::challenge(value);
-    if !crate::ct_eq(hash.as_str().as_bytes(), claims.vh.as_bytes()) {
+    if !crate::support::ct_eq(hash.as_str().as_bytes(), claims.vh.as_bytes()) {
         return Err(Failure::new(ErrorCode::FlowMismatch, "flow cookie does not hash to the state's vh"));
     }
     Ok(SecretString::new(value))
@@ -179,7 +181,13 @@ async fn validate_id_token(app: &App, token: &str, verifier: &str) -> Result<IdC
     let kid = id_token::rs256_kid(token)?;
     let metadata = app.provider.metadata().await?;
     let key = app.provider.key(&kid).await?.ok_or_else(|| IdTokenError::UnknownKid(cap(&kid, 64)))?;
-    Ok(app.id_tokens.verify(token, &key, &metadata.issuer, flow::nonce(verifier).as_str(), crate::now())?)
+    Ok(app.id_tokens.verify(
+        token,
+        &key,
+        &metadata.issuer,
+        flow::nonce(verifier).as_str(),
+        crate::support::time::now(),
+    )?)
 }
 
 #[cfg(test)]

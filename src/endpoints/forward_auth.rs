@@ -92,7 +92,7 @@ fn requirements<'a>(params: &'a Params<'_>) -> Result<Requirements<'a>, Failure>
             "redirect" if value == "1" || value == "true" => wanted.redirect = true,
             "redirect" if value == "0" || value == "false" => {}
             "redirect" => return Err(invalid("redirect must be 1 or 0".into())),
-            _ => return Err(invalid(format!("unknown auth parameter `{}`", crate::web::errors::cap(name, 64)))),
+            _ => return Err(invalid(format!("unknown auth parameter `{}`", crate::support::text::cap(name, 64)))),
         }
     }
     if wanted.roles.len() + wanted.groups.len() > MAX_REQUIREMENTS {

@@ -36,7 +36,7 @@ pub async fn login(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, F
     let (id, verifier) = (flow.id(), flow.verifier());
     let challenge = flow::challenge(verifier);
     let challenge = challenge.as_str();
-    let issued = crate::now();
+    let issued = crate::support::time::now();
     let ttl = app.settings.state_ttl.as_secs();
     let claims =
         NewState { jti: id, iat: issued, exp: issued + ttl, aud: &app.redirect_uri, rt: &return_to, vh: challenge };

@@ -19,7 +19,8 @@ use http::{Method, Request, Response};
 
 use crate::app::{App, Handler, MAX_BODY_BYTES};
 use crate::config::Mount;
-use crate::web::errors::{cap, ErrorCode, Failure};
+use crate::support::text::cap;
+use crate::web::errors::{ErrorCode, Failure};
 use crate::web::pages;
 use crate::web::url::public_path;
 

@@ -6,8 +6,8 @@ use serde::Deserialize;
 
 use crate::idp::authority::issuer_for;
 use crate::idp::provider::VerifyKey;
+use crate::support::text::cap;
 use crate::tokens::session::SessionClaims;
-use crate::web::errors::cap;
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECS: u64 = 300;
@@ -252,7 +252,7 @@ impl IdTokenVerifier {
             }
         }
         let token_nonce = claims.nonce.as_deref().ok_or(IdTokenError::Nonce)?;
-        if !crate::ct_eq(token_nonce.as_bytes(), nonce.as_bytes()) {
+        if !crate::support::ct_eq(token_nonce.as_bytes(), nonce.as_bytes()) {
             return Err(IdTokenError::Nonce);
         }
         Ok(claims)

@@ -139,7 +139,7 @@ fn parse_prefix(variable: &'static str, raw: &str) -> Result<String, ConfigError
             variable,
             format!(
                 "`{}` is not a path prefix: start with /, no //, dot segments, %, ? or #",
-                crate::web::errors::cap(p, 64)
+                crate::support::text::cap(p, 64)
             ),
         ));
     }
@@ -158,9 +158,9 @@ fn parse_rules(value: Option<String>) -> Result<Vec<PathRule>, ConfigError> {
     let err = |why: String| ConfigError::new("SSO_PATH_RULES", why);
     let mut rules = Vec::new();
     for entry in value.split(';').filter(|e| !e.trim().is_empty()) {
-        let (prefix, wants) = entry
-            .split_once('=')
-            .ok_or_else(|| err(format!("`{}`: expected /path=role:Name", crate::web::errors::cap(entry.trim(), 64))))?;
+        let (prefix, wants) = entry.split_once('=').ok_or_else(|| {
+            err(format!("`{}`: expected /path=role:Name", crate::support::text::cap(entry.trim(), 64)))
+        })?;
         let mut rule = PathRule {
             prefix: parse_prefix("SSO_PATH_RULES", prefix)?.to_ascii_lowercase(),
             roles: Vec::new(),
@@ -171,7 +171,7 @@ fn parse_rules(value: Option<String>) -> Result<Vec<PathRule>, ConfigError> {
             if value.is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
                 return Err(err(format!(
                     "`{}`: each requirement is role:<name> or group:<object id>",
-                    crate::web::errors::cap(want, 64)
+                    crate::support::text::cap(want, 64)
                 )));
             }
             match kind {
@@ -180,7 +180,7 @@ fn parse_rules(value: Option<String>) -> Result<Vec<PathRule>, ConfigError> {
                 _ => {
                     return Err(err(format!(
                         "`{}`: each requirement is role:<name> or group:<object id>",
-                        crate::web::errors::cap(want, 64)
+                        crate::support::text::cap(want, 64)
                     )))
                 }
             }
@@ -200,7 +200,7 @@ fn parse_trusted(value: Option<String>) -> Result<Vec<IpNet>, ConfigError> {
             v.parse::<IpNet>().or_else(|_| v.parse::<IpAddr>().map(IpNet::from)).map_err(|_| {
                 ConfigError::new(
                     "SSO_TRUSTED_PROXIES",
-                    format!("`{}` is not an IP address or CIDR range", crate::web::errors::cap(v, 64)),
+                    format!("`{}` is not an IP address or CIDR range", crate::support::text::cap(v, 64)),
                 )
             })
         })

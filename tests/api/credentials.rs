@@ -108,7 +108,8 @@ async fn refusal(authority: &str, credential: ClientCredential) -> String {
     config.credential = credential;
     let provider = Provider::new(config);
     let verifier = SecretString::new("a-verifier-that-is-long-enough-for-pkce-0123456789");
-    let err = provider.redeem("flow-1", entra_sso::now() + 600, "unknown-code", &verifier).await.unwrap_err();
+    let err =
+        provider.redeem("flow-1", entra_sso::support::time::now() + 600, "unknown-code", &verifier).await.unwrap_err();
     assert!(matches!(err, TokenError::Refused { .. }), "{err}");
     err.to_string()
 }
@@ -160,7 +161,7 @@ fn fixed(kind: CredentialKind, token: String) -> (ClientCredential, Arc<Fixed>) 
 async fn a_certificate_assertion_for_another_audience_or_client_fails_with_its_code() {
     let (authority, _idp) = idp_trusting_certificate(0).await;
     let pem = format!("{}{}", key_pem(0), cert_pem(0));
-    let now = entra_sso::now();
+    let now = entra_sso::support::time::now();
     let ours = ClientCertificate::from_pem(pem.as_bytes(), CLIENT_ID, now).unwrap();
     let other_tenant = token_endpoint(&authority).replace(DEV_TENANT, "11111111-2222-4333-8444-555555555555");
     let wrong_aud = ours.sign(&other_tenant, now).unwrap().token.expose().to_owned();
@@ -201,7 +202,7 @@ fn platform_jwks() -> String {
 
 /// An RS256 token of the platform (key 1), or of an impostor (key 0).
 fn platform_token(signer: usize, iss: &str, sub: &str, aud: &str) -> String {
-    let now = entra_sso::now();
+    let now = entra_sso::support::time::now();
     let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "platform-1"});
     let claims = serde_json::json!({"iss": iss, "sub": sub, "aud": aud, "iat": now, "nbf": now, "exp": now + 3600});
     let input =
@@ -287,7 +288,7 @@ async fn an_unreachable_platform_fails_the_callback_as_a_token_exchange_failure(
     assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
     let provider = Provider::new(ProviderConfig::from(&s));
     let verifier = SecretString::new("a-verifier-that-is-long-enough-for-pkce-0123456789");
-    let err = provider.redeem("flow-2", entra_sso::now() + 600, "code", &verifier).await.unwrap_err();
+    let err = provider.redeem("flow-2", entra_sso::support::time::now() + 600, "code", &verifier).await.unwrap_err();
     assert!(matches!(err, TokenError::Credential(_)), "{err}");
     assert!(err.to_string().contains("a test's identity endpoint unreachable: connection refused"), "{err}");
 }
@@ -344,12 +345,12 @@ async fn the_dev_idp_answers_aadsts_errors_for_malformed_assertions() {
     assert_eq!(post(base(&token, jwt_bearer)).await, (401, 700211));
     // An expired certificate assertion.
     let pem = format!("{}{}", key_pem(0), cert_pem(0));
-    let old = entra_sso::now() - 3600;
-    let cert = ClientCertificate::from_pem(pem.as_bytes(), CLIENT_ID, entra_sso::now()).unwrap();
+    let old = entra_sso::support::time::now() - 3600;
+    let cert = ClientCertificate::from_pem(pem.as_bytes(), CLIENT_ID, entra_sso::support::time::now()).unwrap();
     let stale = cert.sign(&token_endpoint(&authority), old).unwrap();
     assert_eq!(post(base(stale.token.expose(), jwt_bearer)).await, (401, 700024));
     // A valid assertion reaches the code check.
-    let fresh = cert.sign(&token_endpoint(&authority), entra_sso::now()).unwrap();
+    let fresh = cert.sign(&token_endpoint(&authority), entra_sso::support::time::now()).unwrap();
     assert_eq!(post(base(fresh.token.expose(), jwt_bearer)).await, (400, 70000));
 }
 

@@ -39,7 +39,7 @@ const REGION: &str = "eu-west-1";
 
 /// A platform token: RS256 by the test key, `aud` `audience`, valid for `lifetime` seconds.
 fn platform_token(iss: &str, sub: &str, audience: &str, lifetime: u64) -> String {
-    let now = entra_sso::now();
+    let now = entra_sso::support::time::now();
     let claims = json!({"iss": iss, "sub": sub, "aud": audience, "iat": now, "nbf": now, "exp": now + lifetime});
     sign_rs256(test_key(1), KID, &claims)
 }
@@ -128,7 +128,7 @@ impl IdentityEndpoint {
             Some(_) => return error(StatusCode::BAD_REQUEST, "Identity not found"),
         };
         let token = platform_token(MI_ISSUER, &subject, self.resource, 86_400);
-        let exp = entra_sso::now() + 86_400;
+        let exp = entra_sso::support::time::now() + 86_400;
         let expires_on = if self.numeric_expiry { json!(exp) } else { json!(exp.to_string()) };
         let body = json!({
             "access_token": token, "expires_on": expires_on, "resource": self.resource,
@@ -384,7 +384,7 @@ impl EmulatedSts {
             StsMode::Issue => {}
         }
         let token = platform_token(AWS_ISSUER, ROLE_ARN, AUDIENCE_PUBLIC, duration);
-        let expiration = iso8601(entra_sso::now() + duration);
+        let expiration = iso8601(entra_sso::support::time::now() + duration);
         let body = format!(
             "<GetWebIdentityTokenResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <GetWebIdentityTokenResult>\n    \
              <WebIdentityToken>{token}</WebIdentityToken>\n    <Expiration>{expiration}</Expiration>\n  </GetWebIdentityTokenResult>\n  \
@@ -519,7 +519,7 @@ fn aws_env(endpoint: &str) -> impl Fn(&str) -> Option<String> {
 async fn aws_signed_request_yields_a_verifiable_token() {
     let (sts, running) = EmulatedSts::spawn(StsMode::Issue).await;
     let source = AwsSts::from_env(aws_env(&format!("{}/", running.base)), AUDIENCE_PUBLIC).unwrap();
-    let before = entra_sso::now();
+    let before = entra_sso::support::time::now();
     let a = source.fetch().await.unwrap();
     let claims = verify(&a, AWS_ISSUER, AUDIENCE_PUBLIC);
     assert_eq!(claims["sub"], ROLE_ARN);

@@ -303,7 +303,7 @@ async fn our_cookies_are_read_behind_many_site_cookies() {
 
 #[test]
 fn serve_refuses_a_session_not_before_in_the_future() {
-    let millis = (entra_sso::now() * 1000).to_string();
+    let millis = (entra_sso::support::time::now() * 1000).to_string();
     let vars = [("SSO_SECRET", SECRET_A), ("SSO_SESSION_NOT_BEFORE", millis.as_str())];
     assert_serve_refuses(&vars, &["SSO_SESSION_NOT_BEFORE", "milliseconds"]);
 }

@@ -325,7 +325,7 @@ fn query_cases(ctx: &Ctx) -> Vec<Case> {
 }
 
 fn session_cases(ctx: &Ctx) -> Vec<Case> {
-    let now = entra_sso::now();
+    let now = entra_sso::support::time::now();
     let claims = |iat: u64, exp: u64, aud: &str| json!({"iss": ISSUER, "aud": aud, "sub": "s", "idp": "https://idp/v2.0", "roles": [], "groups": [], "groups_overage": false, "iat": iat, "exp": exp});
     let genuine = ctx.session_keys.sign(claims(now, now + 600, CLIENT_ID).to_string().as_bytes());
     let (h, p, sig) = parts(&genuine);
@@ -511,7 +511,7 @@ fn return_to_cases() -> Vec<Case> {
 /// `/api/auth`: hostile requirements, forwarded headers and methods. Never a 5xx, and a
 /// forwarded origin that is not this deployment's never becomes a redirect target.
 fn auth_cases(ctx: &Ctx) -> Vec<Case> {
-    let now = entra_sso::now();
+    let now = entra_sso::support::time::now();
     let claims = json!({"iss": ISSUER, "aud": CLIENT_ID, "sub": "s", "idp": "https://idp/v2.0", "roles": ["Admin"], "groups": [], "groups_overage": false, "iat": now, "exp": now + 600});
     let cookie = format!("__Host-sso-session={}", ctx.session_keys.sign(claims.to_string().as_bytes()));
     let nav = |name: &str, target: &str, status: u16, code: &'static str| {

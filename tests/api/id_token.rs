@@ -106,7 +106,7 @@ async fn wrong_or_missing_nonce_is_refused() {
 
 #[tokio::test]
 async fn expired_and_not_yet_valid_tokens_are_refused() {
-    let now = entra_sso::now();
+    let now = entra_sso::support::time::now();
     let r = case(|_, c, _| {
         c["exp"] = (now - 301).into();
         c["iat"] = (now - 4000).into();

@@ -124,7 +124,7 @@ impl FakeIdp {
 
     /// Honest claims for this provider with `nonce`.
     pub fn claims(&self, nonce: &str) -> Value {
-        let now = entra_sso::now();
+        let now = entra_sso::support::time::now();
         json!({
             "ver": "2.0", "iss": self.issuer_for(TENANT), "aud": CLIENT_ID, "iat": now, "nbf": now, "exp": now + 3600,
             "tid": TENANT, "oid": "00000000-0000-0000-66f3-3332eca7ea81", "sub": "HKZpfaHyWadeOouYlitjrI-KffTm222X5rrV3xDqfKQ",

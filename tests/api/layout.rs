@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-/// Bottom to top. `config`, `app` and `doctor` are single files; the rest are folders.
+/// Bottom to top. `config` and `app` are single files; the rest are folders.
 const LAYERS: &[&str] =
-    &["tokens", "web", "idp", "config", "app", "endpoints", "adapters", "proxy", "doctor", "dev_idp"];
+    &["support", "tokens", "web", "idp", "config", "app", "endpoints", "adapters", "proxy", "doctor", "dev_idp"];
 
 /// The `crate::<layer>` names a source file uses outside its tests and comments.
 fn layers_used(source: &str) -> Vec<String> {

@@ -93,7 +93,7 @@ async fn algorithm_swaps_are_invalid() {
 #[tokio::test]
 async fn unknown_kid_and_other_deployments() {
     let mut s = setup().await;
-    let now = entra_sso::now();
+    let now = entra_sso::support::time::now();
     let claims = StateClaims {
         jti: "AAAAAAAAAAAAAAAAAAAAAA".into(),
         iat: now,
@@ -116,7 +116,7 @@ async fn unknown_kid_and_other_deployments() {
 #[tokio::test]
 async fn expired_state_is_reported_as_expired() {
     let mut s = setup().await;
-    let now = entra_sso::now();
+    let now = entra_sso::support::time::now();
     // The browser holds a matching flow cookie: only the lifetime is wrong.
     let flow = entra_sso::tokens::flow::Flow::new();
     let claims = StateClaims {

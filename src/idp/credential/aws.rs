@@ -187,7 +187,8 @@ impl AwsSts {
         if !(200..300).contains(&status) {
             return Err(CredentialError::Refused { origin, status, reason: refusal(&answer, &bytes) });
         }
-        answer_to_assertion(&answer, crate::now()).map_err(|reason| CredentialError::Invalid { origin, reason })
+        answer_to_assertion(&answer, crate::support::time::now())
+            .map_err(|reason| CredentialError::Invalid { origin, reason })
     }
 }
 
@@ -309,7 +310,7 @@ fn answer_to_assertion(answer: &Answer, now: u64) -> Result<Assertion, String> {
         .ok_or("the answer has no GetWebIdentityTokenResult/WebIdentityToken")?;
     let exp = jwt_expiry(token).ok_or("WebIdentityToken is not a JWT with a numeric exp claim")?;
     let expires_at = match answer.expiration.as_deref().map(str::trim) {
-        Some(e) => parse_iso8601_utc(e).ok_or("Expiration is not an ISO 8601 UTC time")?.min(exp),
+        Some(e) => crate::support::time::parse_rfc3339(e).ok_or("Expiration is not an RFC 3339 time")?.min(exp),
         None => exp,
     };
     if expires_at <= now {
@@ -343,40 +344,6 @@ fn refusal(answer: &Answer, body: &[u8]) -> String {
         "STS refused the request; it is retried at the next renewal"
     };
     format!("{code}: {message} — {fix}")
-}
-
-/// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (the fraction is dropped).
-fn parse_iso8601_utc(s: &str) -> Option<u64> {
-    let s = s.strip_suffix('Z')?;
-    let (date, time) = s.split_once('T')?;
-    let time = time.split_once('.').map_or(time, |(t, frac)| {
-        if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
-            ""
-        } else {
-            t
-        }
-    });
-    let num = |v: &str, len: usize| {
-        (v.len() == len && v.bytes().all(|b| b.is_ascii_digit())).then(|| v.parse::<u64>().ok()).flatten()
-    };
-    let mut d = date.split('-');
-    let (y, m, day) = (num(d.next()?, 4)?, num(d.next()?, 2)?, num(d.next()?, 2)?);
-    let mut t = time.split(':');
-    let (hh, mm, ss) = (num(t.next()?, 2)?, num(t.next()?, 2)?, num(t.next()?, 2)?);
-    if d.next().is_some() || t.next().is_some() || !(1970..=9999).contains(&y) || !(1..=12).contains(&m) {
-        return None;
-    }
-    if day == 0 || day > 31 || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm), for years from 1970.
-    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
 #[cfg(test)]
@@ -566,23 +533,6 @@ mod tests {
         assert!(refusal(&parse_answer(xml), xml).contains("AWS_SESSION_TOKEN"));
         let r = refusal(&parse_answer(b"<html>gateway</html>"), b"<html>gateway</html>");
         assert!(r.contains("SSO_AWS_STS_ENDPOINT"), "{r}");
-    }
-
-    #[test]
-    fn iso8601_times() {
-        assert_eq!(parse_iso8601_utc("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_iso8601_utc("2026-12-01T17:30:00Z"), Some(1_796_146_200));
-        assert_eq!(parse_iso8601_utc("2024-02-29T12:00:00.123Z"), Some(1_709_208_000));
-        for bad in [
-            "2026-12-01T17:30:00",
-            "2026-12-01 17:30:00Z",
-            "2026-13-01T00:00:00Z",
-            "2026-12-01T17:30:00.Z",
-            "+2026-1-1T0:0:0Z",
-            "",
-        ] {
-            assert_eq!(parse_iso8601_utc(bad), None, "{bad}");
-        }
     }
 
     #[test]

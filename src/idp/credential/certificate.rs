@@ -20,8 +20,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use x509_cert::der::Decode;
 
 use super::{Assertion, CredentialError};
+use crate::support::text::shape;
 use crate::tokens::secret::SecretString;
-use crate::web::errors::shape;
 
 /// The setting this module reads.
 pub const SETTING: &str = "SSO_CLIENT_CERTIFICATE";
@@ -276,7 +276,7 @@ impl ClientCertificate {
             format!(
                 "SSO_CLIENT_CERTIFICATE expires in {days} day(s), on {}: create a new certificate, upload it to the \
                  app registration, then replace this one",
-                format_date(self.cert.not_after)
+                crate::support::time::format_date(self.cert.not_after)
             )
         })
     }
@@ -329,14 +329,14 @@ impl ClientCertificate {
             "certificate {} (thumbprint {}, expires {})",
             self.cert.subject,
             self.cert.thumbprint_sha1,
-            format_date(self.cert.not_after)
+            crate::support::time::format_date(self.cert.not_after)
         )
     }
 
     /// An assertion for the token endpoint `audience`: the cached one while more than two
     /// minutes of it remain, else a freshly signed one.
     pub fn assertion(&self, audience: &str) -> Result<Assertion, CredentialError> {
-        let now = crate::now();
+        let now = crate::support::time::now();
         let mut cached = self.cached.lock().expect("assertion cache lock");
         if let Some((aud, a)) = cached.as_ref() {
             if aud == audience && a.expires_at > now + RESIGN_BEFORE_SECS {
@@ -356,7 +356,7 @@ impl ClientCertificate {
             "aud": audience,
             "iss": self.client_id,
             "sub": self.client_id,
-            "jti": jti(),
+            "jti": crate::support::text::guid(),
             "nbf": now,
             "iat": now,
             "exp": exp,
@@ -372,29 +372,6 @@ impl ClientCertificate {
             expires_at: exp,
         })
     }
-}
-
-/// A random GUID-shaped `jti`.
-fn jti() -> String {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).expect("the operating system's random generator is available");
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
-}
-
-/// `YYYY-MM-DD` (UTC) of a Unix time.
-pub fn format_date(secs: u64) -> String {
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    format!("{:04}-{m:02}-{d:02}", yoe + era * 400 + i64::from(m <= 2))
 }
 
 #[cfg(test)]
@@ -418,7 +395,7 @@ pub(crate) mod tests {
     }
 
     fn ymd(secs: u64) -> (i32, u8, u8) {
-        let text = format_date(secs);
+        let text = crate::support::time::format_date(secs);
         let p: Vec<&str> = text.split('-').collect();
         (p[0].parse().unwrap(), p[1].parse().unwrap(), p[2].parse().unwrap())
     }
@@ -459,7 +436,7 @@ pub(crate) mod tests {
 
     #[test]
     fn assertion_follows_microsofts_format_and_verifies() {
-        let now = crate::now();
+        let now = crate::support::time::now();
         let key = rsa_key(0);
         let cert_pem = certificate(&key, now - DAY, now + 365 * DAY);
         let pem = format!("{}{cert_pem}", pkcs8_pem(&key));
@@ -496,7 +473,7 @@ pub(crate) mod tests {
 
     #[test]
     fn the_assertion_is_cached_per_audience_and_resigned() {
-        let now = crate::now();
+        let now = crate::support::time::now();
         let key = rsa_key(0);
         let pem = format!("{}{}", certificate(&key, now - DAY, now + 365 * DAY), pkcs8_pem(&key));
         let cred = ClientCertificate::from_pem(pem.as_bytes(), CLIENT, now).unwrap();
@@ -512,7 +489,7 @@ pub(crate) mod tests {
 
     #[test]
     fn pkcs1_keys_pem_text_with_escaped_newlines_and_files_are_read() {
-        let now = crate::now();
+        let now = crate::support::time::now();
         let key = rsa_key(1);
         let pkcs1 = key.to_pkcs1_pem(rsa::pkcs1::LineEnding::LF).unwrap().to_string();
         let pem = format!("{pkcs1}{}", certificate(&key, now - DAY, now + 90 * DAY));
@@ -532,7 +509,7 @@ pub(crate) mod tests {
 
     #[test]
     fn unusable_material_is_refused_with_the_reason() {
-        let now = crate::now();
+        let now = crate::support::time::now();
         let (key, other) = (rsa_key(0), rsa_key(1));
         let cert = certificate(&key, now - DAY, now + 365 * DAY);
         let load = |pem: &str| reason(ClientCertificate::load(pem, CLIENT, now).unwrap_err());
@@ -629,7 +606,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_chain_picks_the_certificate_of_the_key() {
-        let now = crate::now();
+        let now = crate::support::time::now();
         let (key, other) = (rsa_key(0), rsa_key(1));
         let pem = format!(
             "{}{}{}",
@@ -643,11 +620,5 @@ pub(crate) mod tests {
         let warning = cred.expiry_warning(cred.certificate().not_after - 10 * DAY).unwrap();
         assert!(warning.contains("expires in 10 day(s)") && warning.contains("upload it"), "{warning}");
         assert!(cred.describe().contains("CN=") && cred.describe().contains("thumbprint"), "{}", cred.describe());
-    }
-
-    #[test]
-    fn dates_are_formatted_in_utc() {
-        assert_eq!(format_date(0), "1970-01-01");
-        assert_eq!(format_date(1_709_164_800), "2024-02-29");
     }
 }

@@ -139,7 +139,8 @@ impl ManagedIdentity {
         if !(200..300).contains(&status) {
             return Err(CredentialError::Refused { origin, status, reason: self.refusal(status, &body) });
         }
-        parse_token_response(&body, crate::now()).map_err(|reason| CredentialError::Invalid { origin, reason })
+        parse_token_response(&body, crate::support::time::now())
+            .map_err(|reason| CredentialError::Invalid { origin, reason })
     }
 
     /// The endpoint's own message and the likely fix.

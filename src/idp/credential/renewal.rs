@@ -96,7 +96,7 @@ impl FederatedCredential {
 
     /// Fetches once, stores the result, and returns it.
     async fn fetch_and_store(&self) -> Result<Assertion, CredentialError> {
-        let fetched_at = crate::now();
+        let fetched_at = crate::support::time::now();
         let assertion = self.source.fetch().await?;
         if assertion.expires_at < fetched_at + MIN_REMAINING.as_secs() {
             return Err(CredentialError::Invalid {
@@ -114,11 +114,11 @@ impl FederatedCredential {
     /// An assertion for a token request: the cached one, or (only when none is usable) one
     /// fetched now, shared with every caller waiting at the same time.
     pub async fn assertion(&self) -> Result<Assertion, CredentialError> {
-        if let Some(a) = self.usable(crate::now()) {
+        if let Some(a) = self.usable(crate::support::time::now()) {
             return Ok(a);
         }
         let _guard = self.fetching.lock().await;
-        if let Some(a) = self.usable(crate::now()) {
+        if let Some(a) = self.usable(crate::support::time::now()) {
             return Ok(a);
         }
         self.fetch_and_store().await.inspect_err(|e| {
@@ -143,13 +143,13 @@ async fn renew_forever(weak: Weak<FederatedCredential>) {
     let mut failures: u32 = 0;
     loop {
         let Some(this) = weak.upgrade() else { return };
-        let now = crate::now();
+        let now = crate::support::time::now();
         let pause = match this.due(now) {
             Some(at) => Duration::from_secs(at - now),
             None => {
                 let result = {
                     let _guard = this.fetching.lock().await;
-                    match this.due(crate::now()) {
+                    match this.due(crate::support::time::now()) {
                         Some(_) => Ok(()),
                         None => this.fetch_and_store().await.map(|_| ()),
                     }
@@ -200,7 +200,7 @@ mod tests {
                 }
                 Ok(Assertion {
                     token: SecretString::new(format!("token-{n}")),
-                    expires_at: crate::now() + self.lifetime,
+                    expires_at: crate::support::time::now() + self.lifetime,
                 })
             })
         }
@@ -251,12 +251,12 @@ mod tests {
         cred.start();
         cred.start();
         for _ in 0..100 {
-            if cred.usable(crate::now()).is_some() {
+            if cred.usable(crate::support::time::now()).is_some() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert!(cred.usable(crate::now()).is_some(), "prefetched");
+        assert!(cred.usable(crate::support::time::now()).is_some(), "prefetched");
         assert_eq!(cred.assertion().await.unwrap().token.expose(), "token-1");
         assert_eq!(src.calls.load(Ordering::SeqCst), 1, "one background fetch, then the cache");
     }

@@ -61,7 +61,7 @@ impl AssertionSource for WorkloadIdentity {
                 .await
                 .map_err(|_| self.material("the read was cancelled".into()))?;
             let text = read.map_err(|reason| self.material(reason))?;
-            assertion_from_text(&text, crate::now()).map_err(|reason| self.material(reason))
+            assertion_from_text(&text, crate::support::time::now()).map_err(|reason| self.material(reason))
         })
     }
 
@@ -159,7 +159,7 @@ mod tests {
     #[tokio::test]
     async fn rereads_the_file_when_it_changes() {
         let path = temp("reread");
-        let now = crate::now();
+        let now = crate::support::time::now();
         let source = WorkloadIdentity::new(&path);
         std::fs::write(&path, jwt(now + 600)).unwrap();
         let first = source.fetch().await.unwrap();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::{FetchError, Provider, FAILED_FETCH_PAUSE};
-use crate::web::errors::cap;
+use crate::support::text::cap;
 use crate::web::url::parse_public_url;
 
 /// The subset of the discovery document this service uses.

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use super::transport::{describe, read_capped};
 use super::Provider;
 use crate::idp::credential::{hints, CredentialError};
+use crate::support::text::cap;
 use crate::tokens::secret::SecretString;
-use crate::web::errors::cap;
 
 /// Most token-endpoint calls in flight at once per instance.
 pub const MAX_CONCURRENT_REDEMPTIONS: usize = 64;
@@ -79,7 +79,7 @@ impl Provider {
         code: &str,
         verifier: &SecretString,
     ) -> Result<String, TokenError> {
-        if !self.attempts.try_attempt(flow_id, flow_expires, crate::now()) {
+        if !self.attempts.try_attempt(flow_id, flow_expires, crate::support::time::now()) {
             return Err(TokenError::TooManyAttempts);
         }
         let busy = TokenError::Busy(self.config.redemption_wait);
