@@ -656,6 +656,7 @@ impl From<&Settings> for ProviderConfig {
             request_timeout: s.request_timeout,
             jwks_refetch_interval: s.jwks_refetch_interval,
             redemption_wait: s.redemption_wait,
+            clock: crate::support::time::Clock::Wall,
         }
     }
 }

@@ -9,13 +9,66 @@ use base64::Engine;
 use serde::Deserialize;
 
 use crate::idp::credential::certificate::CertificateInfo;
-use crate::idp::credential::ASSERTION_TYPE;
+use crate::idp::credential::{CredentialError, ASSERTION_TYPE};
+use crate::idp::outbound::{Limits, Outbound, OutboundError};
+use crate::idp::provider::jwks::Jwks;
+use crate::support::text::cap;
 
 /// Clock skew tolerated on `exp` and `nbf`, as Entra allows.
 pub const SKEW_SECS: u64 = 300;
 
 /// The audience a federated credential expects by default.
 pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+/// A dev-IdP setting for client assertions that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    /// `SSO_CLIENT_CERTIFICATE` holds no readable certificate.
+    #[error("{0}")]
+    Certificate(#[from] CredentialError),
+    /// `DEV_IDP_FEDERATED_JWKS` names a file that cannot be read.
+    #[error("DEV_IDP_FEDERATED_JWKS: cannot read `{path}`: {source}")]
+    JwksFile {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `DEV_IDP_FEDERATED_JWKS`'s file is no JWKS with an RSA key.
+    #[error("DEV_IDP_FEDERATED_JWKS: {0}")]
+    Jwks(#[from] JwksProblem),
+    /// Some of the three federated settings are set, not all.
+    #[error(
+        "DEV_IDP_FEDERATED_ISSUER, DEV_IDP_FEDERATED_SUBJECT and DEV_IDP_FEDERATED_JWKS go together: set all three or \
+         none"
+    )]
+    Incomplete,
+}
+
+/// Why a federated issuer's keys are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum JwksProblem {
+    /// Not a JWKS document.
+    #[error("not a JWKS document")]
+    NotJwks,
+    /// No RSA key in it.
+    #[error("the JWKS holds no RSA key")]
+    NoRsaKey,
+    /// The URL gave no answer.
+    #[error("{0}")]
+    Unreachable(#[from] OutboundError),
+    /// The URL answered with an error status.
+    #[error("HTTP {0}")]
+    Status(u16),
+}
+
+/// The limits of fetching a federated issuer's keys.
+const JWKS_LIMITS: Limits = Limits {
+    connect: std::time::Duration::from_secs(5),
+    total: std::time::Duration::from_secs(5),
+    max_body: 256 * 1024,
+};
 
 /// Where a trusted federated issuer's keys come from.
 #[derive(Debug, Clone)]
@@ -58,13 +111,13 @@ impl AssertionTrust {
     /// Reads `SSO_CLIENT_CERTIFICATE` (only its certificate; a private key in it is ignored) and
     /// `DEV_IDP_FEDERATED_ISSUER`, `DEV_IDP_FEDERATED_SUBJECT`, `DEV_IDP_FEDERATED_JWKS` (an
     /// `http(s)://` URL or a file) and `DEV_IDP_FEDERATED_AUDIENCE` through `var`.
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, TrustError> {
         let var = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let certificate = match var("SSO_CLIENT_CERTIFICATE") {
             None => None,
             Some(value) => {
-                let pem = crate::idp::credential::certificate::read_setting(&value).map_err(|e| e.to_string())?;
-                let mut certs = CertificateInfo::all_from_pem(&pem).map_err(|e| e.to_string())?;
+                let pem = crate::idp::credential::certificate::read_setting(&value)?;
+                let mut certs = CertificateInfo::all_from_pem(&pem)?;
                 Some(certs.swap_remove(0))
             }
         };
@@ -76,21 +129,15 @@ impl AssertionTrust {
                         FederatedKeys::Url(jwks)
                     } else {
                         let text = std::fs::read_to_string(&jwks)
-                            .map_err(|e| format!("DEV_IDP_FEDERATED_JWKS: cannot read `{jwks}`: {e}"))?;
-                        parse_jwks(&text).map_err(|e| format!("DEV_IDP_FEDERATED_JWKS: {e}"))?;
+                            .map_err(|source| TrustError::JwksFile { path: jwks.clone(), source })?;
+                        parse_jwks(&text)?;
                         FederatedKeys::Jwks(text)
                     };
                     let audience =
                         var("DEV_IDP_FEDERATED_AUDIENCE").unwrap_or_else(|| TOKEN_EXCHANGE_AUDIENCE.to_owned());
                     Some(FederatedTrust { issuer, subject, audience, keys })
                 }
-                _ => {
-                    return Err(
-                        "DEV_IDP_FEDERATED_ISSUER, DEV_IDP_FEDERATED_SUBJECT and DEV_IDP_FEDERATED_JWKS go together: \
-                            set all three or none"
-                            .into(),
-                    )
-                }
+                _ => return Err(TrustError::Incomplete),
             };
         Ok(Self { certificate, federated })
     }
@@ -255,48 +302,25 @@ async fn check_federated(
     signature: &[u8],
     now: u64,
 ) -> Result<(), Refusal> {
-    let Some(fed) = trust.federated.as_ref() else {
-        return Err(refuse(
+    let no_record = |code: u32, claim: &str, value: &str| {
+        let value = cap(value, 200);
+        refuse(
             401,
             "invalid_client",
-            700211,
-            format!(
-                "No matching federated identity record found for presented assertion issuer '{}'.",
-                crate::support::text::cap(claims.iss.as_deref().unwrap_or(""), 200)
-            ),
-        ));
+            code,
+            format!("No matching federated identity record found for presented assertion {claim} '{value}'."),
+        )
     };
     let iss = claims.iss.as_deref().unwrap_or("");
-    if iss != fed.issuer {
-        return Err(refuse(
-            401,
-            "invalid_client",
-            700211,
-            format!(
-                "No matching federated identity record found for presented assertion issuer '{}'.",
-                crate::support::text::cap(iss, 200)
-            ),
-        ));
-    }
+    let Some(fed) = trust.federated.as_ref().filter(|fed| iss == fed.issuer) else {
+        return Err(no_record(700211, "issuer", iss));
+    };
     let sub = claims.sub.as_deref().unwrap_or("");
     if sub != fed.subject {
-        return Err(refuse(
-            401,
-            "invalid_client",
-            700213,
-            format!(
-                "No matching federated identity record found for presented assertion subject '{}'.",
-                crate::support::text::cap(sub, 200)
-            ),
-        ));
+        return Err(no_record(700213, "subject", sub));
     }
     if !claims.has_audience(&fed.audience) {
-        return Err(refuse(
-            401,
-            "invalid_client",
-            700212,
-            format!("No matching federated identity record found for presented assertion audience '{}'.", fed.audience),
-        ));
+        return Err(no_record(700212, "audience", &fed.audience));
     }
     if header.alg != "RS256" {
         return Err(malformed("a federated assertion must be RS256 here"));
@@ -341,51 +365,27 @@ struct RsaJwk {
     e: Vec<u8>,
 }
 
-fn parse_jwks(text: &str) -> Result<Vec<RsaJwk>, String> {
-    #[derive(Deserialize)]
-    struct Jwks {
-        keys: Vec<Jwk>,
-    }
-    #[derive(Deserialize)]
-    struct Jwk {
-        kty: String,
-        #[serde(default)]
-        kid: Option<String>,
-        #[serde(default)]
-        n: Option<String>,
-        #[serde(default)]
-        e: Option<String>,
-    }
-    let jwks: Jwks = serde_json::from_str(text).map_err(|_| "not a JWKS document".to_owned())?;
+fn parse_jwks(text: &str) -> Result<Vec<RsaJwk>, JwksProblem> {
+    let jwks: Jwks = serde_json::from_str(text).map_err(|_| JwksProblem::NotJwks)?;
     let keys: Vec<RsaJwk> = jwks
-        .keys
-        .into_iter()
-        .filter(|k| k.kty == "RSA")
-        .filter_map(|k| {
-            Some(RsaJwk { kid: k.kid, n: URL_SAFE_NO_PAD.decode(k.n?).ok()?, e: URL_SAFE_NO_PAD.decode(k.e?).ok()? })
+        .rsa_signing_keys()
+        .filter_map(|(kid, n, e, _)| {
+            Some(RsaJwk { kid, n: URL_SAFE_NO_PAD.decode(n).ok()?, e: URL_SAFE_NO_PAD.decode(e).ok()? })
         })
         .collect();
     if keys.is_empty() {
-        return Err("the JWKS holds no RSA key".into());
+        return Err(JwksProblem::NoRsaKey);
     }
     Ok(keys)
 }
 
-async fn fetch(url: &str) -> Result<String, String> {
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| e.to_string())?;
-    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("HTTP {}", response.status().as_u16()));
+/// The JWKS at `url`, through the one outbound client.
+async fn fetch(url: &str) -> Result<String, JwksProblem> {
+    let answer = Outbound::new(JWKS_LIMITS).get_json(url, &[]).await?;
+    if !answer.is_success() {
+        return Err(JwksProblem::Status(answer.status));
     }
-    let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-    if bytes.len() > 256 * 1024 {
-        return Err("the JWKS is larger than 256 KiB".into());
-    }
-    String::from_utf8(bytes.to_vec()).map_err(|_| "the JWKS is not UTF-8".into())
+    String::from_utf8(answer.body).map_err(|_| JwksProblem::NotJwks)
 }
 
 #[cfg(test)]
@@ -402,7 +402,7 @@ mod tests {
     fn federated_settings_go_together_and_files_must_hold_rsa_keys() {
         assert!(!AssertionTrust::from_env(env(&[])).unwrap().any());
         let err = AssertionTrust::from_env(env(&[("DEV_IDP_FEDERATED_ISSUER", "https://i")])).unwrap_err();
-        assert!(err.contains("set all three or none"), "{err}");
+        assert!(err.to_string().contains("set all three or none"), "{err}");
         let url = AssertionTrust::from_env(env(&[
             ("DEV_IDP_FEDERATED_ISSUER", "https://issuer.example"),
             ("DEV_IDP_FEDERATED_SUBJECT", "sub"),
@@ -426,12 +426,12 @@ mod tests {
             ]))
         };
         let err = file(path.to_str().unwrap()).unwrap_err();
-        assert!(err.contains("no RSA key"), "{err}");
+        assert!(err.to_string().contains("no RSA key"), "{err}");
         std::fs::write(&path, r#"{"keys":[{"kty":"RSA","kid":"k","n":"AQAB","e":"AQAB"}]}"#).unwrap();
         let trust = file(path.to_str().unwrap()).unwrap();
         assert_eq!(trust.federated.unwrap().audience, "api://custom");
         let err = file(dir.join("missing.json").to_str().unwrap()).unwrap_err();
-        assert!(err.contains("cannot read"), "{err}");
+        assert!(err.to_string().contains("cannot read"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -442,7 +442,7 @@ mod tests {
             "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
         )]))
         .unwrap_err();
-        assert!(err.contains("holds no certificate"), "{err}");
+        assert!(err.to_string().contains("holds no certificate"), "{err}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod keys;
 mod token;
 pub mod users;
 
-pub use assertion::{AssertionTrust, FederatedKeys, FederatedTrust};
+pub use assertion::{AssertionTrust, FederatedKeys, FederatedTrust, JwksProblem, TrustError};
 pub use keys::DevKey;
 
 use std::collections::HashMap;

@@ -7,6 +7,7 @@ use http::{Method, Request, Response, StatusCode};
 
 use crate::app::{App, MAX_BODY_BYTES};
 use crate::idp::authority::issuer_matches;
+use crate::idp::hints;
 use crate::idp::id_token::{self, IdClaims, IdTokenError};
 use crate::support::text::cap;
 use crate::tokens::flow;
@@ -105,7 +106,7 @@ fn idp_error(params: &Params<'_>, error: &str, verified: Option<StateClaims>, ow
         "(invalid error code)"
     };
     let description = params.single("error_description").ok().flatten().map(|d| cap(d, 600)).unwrap_or_default();
-    let aadsts = aadsts_code(&description).unwrap_or_default();
+    let aadsts = hints::aadsts_code(&description).map(|c| format!("AADSTS{c}")).unwrap_or_default();
     let ids = |label: &str| labelled_id(&description, label).unwrap_or_default();
     let mut failure = Failure::new(
         ErrorCode::IdpError,
@@ -120,13 +121,6 @@ fn idp_error(params: &Params<'_>, error: &str, verified: Option<StateClaims>, ow
         Some(if own_flow && !description.is_empty() { format!("{error}: {description}") } else { error.to_owned() });
     failure.retry = verified.map(|claims| claims.rt);
     failure
-}
-
-/// The `AADSTS<digits>` code in an Entra error description.
-pub fn aadsts_code(description: &str) -> Option<String> {
-    let start = description.find("AADSTS")?;
-    let digits: String = description[start + 6..].chars().take_while(char::is_ascii_digit).collect();
-    (!digits.is_empty()).then(|| format!("AADSTS{digits}"))
 }
 
 /// The id after `label` in an Entra description (`Trace ID: <guid>`), if it looks like one.
@@ -193,15 +187,6 @@ async fn validate_id_token(app: &App, token: &str, verifier: &str) -> Result<IdC
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn aadsts_codes_are_found() {
-        assert_eq!(
-            aadsts_code("AADSTS54005: OAuth2 Authorization code was already redeemed").as_deref(),
-            Some("AADSTS54005")
-        );
-        assert_eq!(aadsts_code("nothing here"), None);
-    }
 
     #[test]
     fn entra_trace_and_correlation_ids_are_found() {

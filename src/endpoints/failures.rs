@@ -1,6 +1,7 @@
 //! Every lower layer's error becomes a [`Failure`] here, by `From`, so a handler writes `?` and
 //! the public code for each kind of error is decided in one place.
 
+use crate::idp::hints;
 use crate::idp::id_token::IdTokenError;
 use crate::idp::policy::PolicyError;
 use crate::idp::provider::{FetchError, TokenError};
@@ -31,7 +32,10 @@ impl From<FetchError> for Failure {
     fn from(e: FetchError) -> Self {
         let code = match e {
             FetchError::Misconfigured(_) => ErrorCode::Misconfigured,
-            FetchError::Unreachable { .. } | FetchError::Invalid { .. } => ErrorCode::IdpUnavailable,
+            FetchError::Unreachable { .. }
+            | FetchError::Paused { .. }
+            | FetchError::Status { .. }
+            | FetchError::Invalid { .. } => ErrorCode::IdpUnavailable,
         };
         Failure::new(code, e.to_string())
     }
@@ -44,12 +48,13 @@ impl From<TokenError> for Failure {
             TokenError::Busy(_)
             | TokenError::Credential(_)
             | TokenError::Unreachable(_)
+            | TokenError::Discovery(_)
             | TokenError::Refused { .. }
             | TokenError::Invalid { .. } => ErrorCode::TokenExchangeFailed,
         };
         let detail = match &e {
             TokenError::Refused { description, .. } => {
-                format!("{e} {}", super::callback::aadsts_code(description).unwrap_or_default())
+                format!("{e} {}", hints::aadsts_code(description).map(|c| format!("AADSTS{c}")).unwrap_or_default())
             }
             _ => e.to_string(),
         };

@@ -149,6 +149,33 @@ fn is_entra_host(url: &Url) -> bool {
     }
 }
 
+impl Authority {
+    /// Whether the provider's published `issuer` belongs to this authority: the one rule for
+    /// the start-up fetch and doctor. Another provider's issuer is the authority itself (OIDC
+    /// Discovery §4.3). Entra's is a `/v2.0` issuer on the authority's host (External ID: on a
+    /// `ciamlogin.com` host, which names the tenant by its id), and, when the authority names
+    /// its tenant by id, that tenant's own issuer or the `{tenantid}` template.
+    pub fn admits_issuer(&self, issuer: &str) -> bool {
+        let Some(tenant) = self.entra_tenant() else {
+            return issuer.trim_end_matches('/') == self.url;
+        };
+        let host = |u: &str| {
+            Url::parse(u).ok().and_then(|u| Some((u.scheme().to_owned(), u.host_str()?.to_ascii_lowercase(), u.port())))
+        };
+        let (Some(ours), Some(theirs)) = (host(&self.url), host(issuer)) else {
+            return false;
+        };
+        let ciam = |h: &str| h.ends_with(".ciamlogin.com");
+        let same_host = ours == theirs || (ours.0 == theirs.0 && ciam(&ours.1) && ciam(&theirs.1));
+        if !same_host || !issuer.ends_with("/v2.0") {
+            return false;
+        }
+        !is_guid(tenant)
+            || issuer.to_ascii_lowercase().contains(&tenant.to_ascii_lowercase())
+            || issuer.contains(TENANT_PLACEHOLDER)
+    }
+}
+
 /// A canonical GUID (8-4-4-4-12 hex digits, either case): the one test for tenant and object ids.
 pub fn is_guid(s: &str) -> bool {
     let b = s.as_bytes();

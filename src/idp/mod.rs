@@ -6,6 +6,8 @@
 
 pub mod authority;
 pub mod credential;
+pub mod hints;
 pub mod id_token;
+pub mod outbound;
 pub mod policy;
 pub mod provider;

@@ -18,8 +18,9 @@ use aws_sigv4::sign::v4;
 use quick_xml::events::Event;
 use url::Url;
 
-use super::managed_identity::{http_client, read_capped, snippet, transport_reason};
-use super::{jwt_expiry, Assertion, AssertionFuture, AssertionSource, CredentialError};
+use super::{jwt_expiry, Assertion, AssertionFuture, AssertionSource, CredentialError, Unusable};
+use crate::idp::outbound::Outbound;
+use crate::support::text::cap;
 use crate::tokens::secret::SecretString;
 
 /// The STS API version of the query protocol.
@@ -32,6 +33,19 @@ pub const SIGNING_ALGORITHM: &str = "RS256";
 pub const DURATION_SECONDS: u32 = 900;
 /// The SigV4 service name of STS.
 const SERVICE: &str = "sts";
+/// The request body's type, signed with it.
+const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
+
+/// The request could not be signed (a bad region or key); never carries the keys.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot sign: {0}")]
+pub struct SigningError(String);
+
+impl SigningError {
+    fn new(e: impl std::fmt::Display) -> Self {
+        SigningError(cap(&e.to_string(), 300))
+    }
+}
 
 /// The function's role credentials, from the environment. `Debug` redacts the secret parts.
 #[derive(Debug, Clone)]
@@ -56,7 +70,7 @@ pub struct AwsSts {
     /// `Audience.member.1`: the token-exchange audience.
     audience: &'static str,
     /// Time-outs, no redirects.
-    http: reqwest::Client,
+    http: Outbound,
 }
 
 impl AwsSts {
@@ -88,7 +102,7 @@ impl AwsSts {
         if credentials.secret_access_key.expose().is_empty() {
             return Err(missing("AWS_SECRET_ACCESS_KEY"));
         }
-        Ok(Self { endpoint, region: region.to_owned(), credentials, audience, http: http_client() })
+        Ok(Self { endpoint, region: region.to_owned(), credentials, audience, http: super::platform_client() })
     }
 
     /// A source from the environment read through `var`: `AWS_REGION` (or
@@ -126,7 +140,7 @@ impl AwsSts {
 
     /// The signed request's headers (`Content-Type`, `X-Amz-Date`, `X-Amz-Security-Token`,
     /// `Authorization`) for `body` at `time`.
-    pub(crate) fn signed_headers(&self, body: &str, time: SystemTime) -> Result<Vec<(String, String)>, String> {
+    pub(crate) fn signed_headers(&self, body: &str, time: SystemTime) -> Result<Vec<(String, String)>, SigningError> {
         let creds = &self.credentials;
         let identity = Credentials::new(
             creds.access_key_id.trim(),
@@ -143,52 +157,44 @@ impl AwsSts {
             .time(time)
             .settings(SigningSettings::default())
             .build()
-            .map_err(|e| format!("cannot sign: {e}"))?
+            .map_err(SigningError::new)?
             .into();
-        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
-        let headers = [("content-type", content_type)];
+        let headers = [("content-type", CONTENT_TYPE)];
         let request = SignableRequest::new(
             "POST",
             self.endpoint.as_str(),
             headers.iter().copied(),
             SignableBody::Bytes(body.as_bytes()),
         )
-        .map_err(|e| format!("cannot sign: {e}"))?;
+        .map_err(SigningError::new)?;
         // `aws-sigv4` traces the canonical request, which holds the session token: signing runs
         // with no subscriber, so no log level can reveal it.
         let signed =
             tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || sign(request, &params));
-        let (instructions, _signature) = signed.map_err(|e| format!("cannot sign: {e}"))?.into_parts();
-        let mut out = vec![("content-type".to_owned(), content_type.to_owned())];
-        out.extend(instructions.headers().map(|(n, v)| (n.to_owned(), v.to_owned())));
-        Ok(out)
+        let (instructions, _signature) = signed.map_err(SigningError::new)?.into_parts();
+        Ok(instructions.headers().map(|(n, v)| (n.to_owned(), v.to_owned())).collect())
     }
 
     async fn fetch_now(&self) -> Result<Assertion, CredentialError> {
         let origin = self.describe();
         let body = self.body();
-        let headers = self
+        let signed = self
             .signed_headers(&body, SystemTime::now())
-            .map_err(|reason| CredentialError::Invalid { origin: origin.clone(), reason })?;
-        let mut request = self.http.post(self.endpoint.clone()).header(http::header::ACCEPT, "text/xml");
-        for (name, value) in &headers {
-            request = request.header(name.as_str(), value.as_str());
-        }
-        let response = request
-            .body(body)
-            .send()
+            .map_err(|e| CredentialError::Invalid { origin: origin.clone(), reason: e.to_string() })?;
+        let mut headers: Vec<(&str, &str)> = vec![("accept", "text/xml")];
+        headers.extend(signed.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let reply = self
+            .http
+            .post(self.endpoint.as_str(), CONTENT_TYPE, body, &headers)
             .await
-            .map_err(|e| CredentialError::Unreachable { origin: origin.clone(), reason: transport_reason(&e) })?;
-        let status = response.status().as_u16();
-        let bytes = read_capped(response)
-            .await
-            .map_err(|reason| CredentialError::Unreachable { origin: origin.clone(), reason })?;
+            .map_err(|e| CredentialError::Unreachable { origin: origin.clone(), reason: e.to_string() })?;
+        let (status, bytes) = (reply.status, reply.body);
         let answer = parse_answer(&bytes);
         if !(200..300).contains(&status) {
             return Err(CredentialError::Refused { origin, status, reason: refusal(&answer, &bytes) });
         }
         answer_to_assertion(&answer, crate::support::time::now())
-            .map_err(|reason| CredentialError::Invalid { origin, reason })
+            .map_err(|unusable| CredentialError::Invalid { origin, reason: unusable.to_string() })
     }
 }
 
@@ -291,7 +297,7 @@ fn parse_answer(xml: &[u8]) -> Answer {
             _ => continue,
         };
         let slot = slot.get_or_insert_with(String::new);
-        if slot.len() + text.len() > super::managed_identity::MAX_RESPONSE_BYTES {
+        if slot.len() + text.len() > super::PLATFORM_MAX_RESPONSE_BYTES {
             break;
         }
         slot.push_str(&text);
@@ -301,20 +307,20 @@ fn parse_answer(xml: &[u8]) -> Answer {
 
 /// The assertion in a success answer: the token must be a JWT; the expiry is the earlier of
 /// `Expiration` and the token's `exp`.
-fn answer_to_assertion(answer: &Answer, now: u64) -> Result<Assertion, String> {
+fn answer_to_assertion(answer: &Answer, now: u64) -> Result<Assertion, Unusable> {
     let token = answer
         .token
         .as_deref()
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or("the answer has no GetWebIdentityTokenResult/WebIdentityToken")?;
-    let exp = jwt_expiry(token).ok_or("WebIdentityToken is not a JWT with a numeric exp claim")?;
+        .ok_or(Unusable::Missing("GetWebIdentityTokenResult/WebIdentityToken"))?;
+    let exp = jwt_expiry(token).ok_or(Unusable::NotAJwt("WebIdentityToken"))?;
     let expires_at = match answer.expiration.as_deref().map(str::trim) {
-        Some(e) => crate::support::time::parse_rfc3339(e).ok_or("Expiration is not an RFC 3339 time")?.min(exp),
+        Some(e) => crate::support::time::parse_rfc3339(e).ok_or(Unusable::BadExpiration)?.min(exp),
         None => exp,
     };
     if expires_at <= now {
-        return Err(format!("the token expired at {expires_at} (now {now}); check the host's clock"));
+        return Err(Unusable::Expired { expires_at, now });
     }
     Ok(Assertion { token: SecretString::new(token), expires_at })
 }
@@ -322,8 +328,13 @@ fn answer_to_assertion(answer: &Answer, now: u64) -> Result<Assertion, String> {
 /// STS's error code and message, and the likely fix.
 fn refusal(answer: &Answer, body: &[u8]) -> String {
     let (code, message) = match (&answer.code, &answer.message) {
-        (None, None) => return format!("{} — not an STS error answer; check SSO_AWS_STS_ENDPOINT", snippet(body)),
-        (c, m) => (snippet(c.as_deref().unwrap_or("").as_bytes()), snippet(m.as_deref().unwrap_or("").as_bytes())),
+        (None, None) => {
+            return format!(
+                "{} — not an STS error answer; check SSO_AWS_STS_ENDPOINT",
+                cap(&String::from_utf8_lossy(body), 300)
+            )
+        }
+        (c, m) => (cap(c.as_deref().unwrap_or(""), 300), cap(m.as_deref().unwrap_or(""), 300)),
     };
     let fix = if code.contains("OutboundWebIdentityFederationDisabled") {
         "outbound identity federation is off for this AWS account: turn it on (IAM → Account settings, or `aws iam \
@@ -512,7 +523,7 @@ mod tests {
             format!("<Other><WebIdentityToken>{}</WebIdentityToken></Other>", jwt(now + 60)),
             "<a><b><c>".repeat(20),
         ] {
-            let err = answer_to_assertion(&parse_answer(xml.as_bytes()), now).unwrap_err();
+            let err = answer_to_assertion(&parse_answer(xml.as_bytes()), now).unwrap_err().to_string();
             assert!(!err.contains("opaque-value") && !err.contains("eyJ"), "{err}");
         }
     }

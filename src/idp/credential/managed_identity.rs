@@ -8,15 +8,12 @@
 //! token-exchange audience of the cloud the authority belongs to ([`token_exchange_audience`]);
 //! the app registration's federated credential must name the identity as subject and that
 //! audience.
-//!
-//! This module also holds the HTTP plumbing the network sources share (`http_client`,
-//! `read_capped`, `transport_reason`, `snippet`): time-outs, no redirects, capped answers.
-
-use std::time::Duration;
 
 use url::Url;
 
-use super::{jwt_expiry, Assertion, AssertionFuture, AssertionSource, CredentialError};
+use super::{jwt_expiry, platform_client, Assertion, AssertionFuture, AssertionSource, CredentialError, Unusable};
+use crate::idp::outbound::Outbound;
+use crate::support::text::cap;
 use crate::tokens::secret::SecretString;
 
 /// The App Service / Functions identity endpoint's API version.
@@ -28,13 +25,6 @@ pub const AUDIENCE_PUBLIC: &str = "api://AzureADTokenExchange";
 pub const AUDIENCE_US_GOV: &str = "api://AzureADTokenExchangeUSGov";
 /// Entra's token-exchange audience for Azure operated by 21Vianet (China).
 pub const AUDIENCE_CHINA: &str = "api://AzureADTokenExchangeChina";
-
-/// Connect time-out of a call to a platform token endpoint.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Total time-out of a call to a platform token endpoint.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// Largest answer read from a platform token endpoint.
-pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// The token-exchange audience (the `resource` asked of the identity endpoint, and the `aud`
 /// the federated credential expects) for the cloud of `authority`, chosen by its host:
@@ -60,8 +50,8 @@ pub struct ManagedIdentity {
     client_id: Option<String>,
     /// The `resource` asked for: the token-exchange audience.
     resource: &'static str,
-    /// Time-outs, no redirects.
-    http: reqwest::Client,
+    /// Time-outs, no redirects, capped answers.
+    http: Outbound,
 }
 
 impl ManagedIdentity {
@@ -87,7 +77,7 @@ impl ManagedIdentity {
                 });
             }
         }
-        Ok(Self { endpoint, header, client_id, resource, http: http_client() })
+        Ok(Self { endpoint, header, client_id, resource, http: platform_client() })
     }
 
     /// A source from the platform's variables read through `var` (`IDENTITY_ENDPOINT`,
@@ -124,23 +114,17 @@ impl ManagedIdentity {
 
     async fn fetch_now(&self) -> Result<Assertion, CredentialError> {
         let origin = self.describe();
-        let response = self
+        let answer = self
             .http
-            .get(self.request_url())
-            .header("X-IDENTITY-HEADER", self.header.expose())
-            .header(http::header::ACCEPT, "application/json")
-            .send()
+            .get_json(self.request_url().as_str(), &[("X-IDENTITY-HEADER", self.header.expose())])
             .await
-            .map_err(|e| CredentialError::Unreachable { origin: origin.clone(), reason: transport_reason(&e) })?;
-        let status = response.status().as_u16();
-        let body = read_capped(response)
-            .await
-            .map_err(|reason| CredentialError::Unreachable { origin: origin.clone(), reason })?;
-        if !(200..300).contains(&status) {
-            return Err(CredentialError::Refused { origin, status, reason: self.refusal(status, &body) });
+            .map_err(|e| CredentialError::Unreachable { origin: origin.clone(), reason: e.to_string() })?;
+        if !answer.is_success() {
+            let reason = self.refusal(answer.status, &answer.body);
+            return Err(CredentialError::Refused { origin, status: answer.status, reason });
         }
-        parse_token_response(&body, crate::support::time::now())
-            .map_err(|reason| CredentialError::Invalid { origin, reason })
+        parse_token_response(&answer.body, crate::support::time::now())
+            .map_err(|unusable| CredentialError::Invalid { origin, reason: unusable.to_string() })
     }
 
     /// The endpoint's own message and the likely fix.
@@ -245,14 +229,14 @@ fn on_this_host_or_link(url: &Url) -> bool {
 
 /// Reads the identity endpoint's answer: a JWT in `access_token`, and `expires_on` (Unix seconds,
 /// string or number), or else the token's own `exp`. Never puts the token into the error.
-fn parse_token_response(body: &[u8], now: u64) -> Result<Assertion, String> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| "the answer is not JSON".to_owned())?;
+fn parse_token_response(body: &[u8], now: u64) -> Result<Assertion, Unusable> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| Unusable::NotJson)?;
     let token = value
         .get("access_token")
         .and_then(|t| t.as_str())
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| "the answer has no access_token".to_owned())?;
-    let token_exp = jwt_expiry(token).ok_or_else(|| "access_token is not a JWT with a numeric exp claim".to_owned())?;
+        .ok_or(Unusable::Missing("access_token"))?;
+    let token_exp = jwt_expiry(token).ok_or(Unusable::NotAJwt("access_token"))?;
     let expires_on = match value.get("expires_on") {
         Some(serde_json::Value::Number(n)) => n.as_u64(),
         Some(serde_json::Value::String(s)) => s.trim().parse::<u64>().ok(),
@@ -260,7 +244,7 @@ fn parse_token_response(body: &[u8], now: u64) -> Result<Assertion, String> {
     };
     let expires_at = expires_on.map_or(token_exp, |e| e.min(token_exp));
     if expires_at <= now {
-        return Err(format!("the token expired at {expires_at} (now {now}); check the host's clock"));
+        return Err(Unusable::Expired { expires_at, now });
     }
     Ok(Assertion { token: SecretString::new(token), expires_at })
 }
@@ -272,69 +256,11 @@ fn error_message(body: &[u8]) -> String {
         for key in ["message", "error_description", "Message", "error"] {
             let found = v.get(key).or_else(|| v.get("error").and_then(|e| e.get(key)));
             if let Some(s) = found.and_then(|m| m.as_str()) {
-                return snippet(s.as_bytes());
+                return cap(s, 300);
             }
         }
     }
-    snippet(body)
-}
-
-/// The client for platform token endpoints: time-outs, no redirects, rustls.
-pub(super) fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .user_agent(concat!("entra-sso/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("the HTTP client configuration is valid")
-}
-
-/// The body, at most [`MAX_RESPONSE_BYTES`].
-pub(super) async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    let too_large = || format!("answer larger than {} KiB", MAX_RESPONSE_BYTES / 1024);
-    if response.content_length().is_some_and(|l| l > MAX_RESPONSE_BYTES as u64) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_reason(&e))? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// A transport error in a few words, without the URL's query.
-pub(super) fn transport_reason(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "connection failed".into()
-    } else if e.is_redirect() || e.status().is_some_and(|s| s.is_redirection()) {
-        "redirected (not followed)".into()
-    } else if e.is_body() || e.is_decode() {
-        "broken answer body".into()
-    } else {
-        "request failed".into()
-    }
-}
-
-/// Up to 300 characters of `bytes` as one printable line (for a source's own error message).
-pub(super) fn snippet(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    match line.char_indices().nth(300) {
-        Some((i, _)) => format!("{}…", &line[..i]),
-        None => line,
-    }
+    cap(&String::from_utf8_lossy(body), 300)
 }
 
 #[cfg(test)]
@@ -483,7 +409,7 @@ mod tests {
             r#"{"access_token":"opaque-secret-value"}"#.to_owned(),
             format!(r#"{{"access_token":"{}"}}"#, jwt(now - 1)),
         ] {
-            let err = parse_token_response(body.as_bytes(), now).unwrap_err();
+            let err = parse_token_response(body.as_bytes(), now).unwrap_err().to_string();
             assert!(!err.contains("opaque-secret-value") && !err.contains("eyJ"), "{err}");
         }
     }
@@ -511,13 +437,5 @@ mod tests {
             .unwrap();
         assert!(!format!("{s:?}").contains("header-secret"));
         assert!(!s.describe().contains("header-secret"));
-    }
-
-    #[test]
-    fn snippets_are_one_bounded_line() {
-        assert_eq!(snippet(b"a\r\nb\tc"), "a b c");
-        let long = "x".repeat(1000);
-        assert_eq!(snippet(long.as_bytes()).chars().count(), 301);
-        assert_eq!(snippet(&[0xff, b'a']), "\u{fffd}a");
     }
 }

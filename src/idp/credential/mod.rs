@@ -9,7 +9,6 @@
 
 pub mod aws;
 pub mod certificate;
-pub mod hints;
 pub mod managed_identity;
 pub mod renewal;
 pub mod workload_identity;
@@ -174,6 +173,47 @@ pub enum CredentialError {
         origin: String,
         /// What is wrong.
         reason: String,
+    },
+}
+
+/// Connect time-out of a call to a platform token endpoint.
+pub const PLATFORM_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Total time-out of a call to a platform token endpoint.
+pub const PLATFORM_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+/// Largest answer read from a platform token endpoint.
+pub const PLATFORM_MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// The outbound client for the platforms' token endpoints (identity endpoint, STS).
+fn platform_client() -> crate::idp::outbound::Outbound {
+    crate::idp::outbound::Outbound::new(crate::idp::outbound::Limits {
+        connect: PLATFORM_CONNECT_TIMEOUT,
+        total: PLATFORM_REQUEST_TIMEOUT,
+        max_body: PLATFORM_MAX_RESPONSE_BYTES,
+    })
+}
+
+/// Why a platform's answer holds no usable token. Never carries the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Unusable {
+    /// Not JSON where JSON was promised.
+    #[error("the answer is not JSON")]
+    NotJson,
+    /// The member that carries the token is missing or empty.
+    #[error("the answer has no {0}")]
+    Missing(&'static str),
+    /// The token is no JWT with a numeric `exp`.
+    #[error("{0} is not a JWT with a numeric exp claim")]
+    NotAJwt(&'static str),
+    /// The stated expiry is not an RFC 3339 time.
+    #[error("Expiration is not an RFC 3339 time")]
+    BadExpiration,
+    /// Already expired.
+    #[error("the token expired at {expires_at} (now {now}); check the host's clock")]
+    Expired {
+        /// Its expiry.
+        expires_at: u64,
+        /// This host's time.
+        now: u64,
     },
 }
 

@@ -60,8 +60,9 @@ impl AssertionSource for WorkloadIdentity {
             let read = tokio::task::spawn_blocking(move || read_token_file(&path))
                 .await
                 .map_err(|_| self.material("the read was cancelled".into()))?;
-            let text = read.map_err(|reason| self.material(reason))?;
-            assertion_from_text(&text, crate::support::time::now()).map_err(|reason| self.material(reason))
+            let text = read.map_err(|problem| self.material(problem.to_string()))?;
+            assertion_from_text(&text, crate::support::time::now())
+                .map_err(|problem| self.material(problem.to_string()))
         })
     }
 
@@ -70,40 +71,60 @@ impl AssertionSource for WorkloadIdentity {
     }
 }
 
+/// What to check when the file cannot be read.
+const MOUNT_FIX: &str = "check that the token volume is mounted into this container and readable by its user";
+
+/// Why the token file gives no assertion. Never carries the file's text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum FileProblem {
+    #[error("cannot be opened ({0}): {MOUNT_FIX}")]
+    Open(String),
+    #[error("cannot be read ({0}): {MOUNT_FIX}")]
+    Read(String),
+    #[error("is not a regular file: {MOUNT_FIX}")]
+    NotAFile,
+    #[error("is larger than {} KiB: it is not a projected token", MAX_FILE_BYTES / 1024)]
+    TooLarge,
+    #[error("is not text: it is not a projected token")]
+    NotText,
+    #[error("is empty: the platform has not written the token yet, or the wrong file is named")]
+    Empty,
+    #[error(
+        "does not hold a JWT (three base64url parts whose payload has a numeric exp): name the projected \
+         service-account token file, not a key or a config file"
+    )]
+    NotAJwt,
+    #[error(
+        "holds a token that expired at {exp} (now {now}): the platform has stopped refreshing it — check the token \
+         projection (and the host's clock)"
+    )]
+    Expired { exp: u64, now: u64 },
+}
+
 /// The file's text, at most [`MAX_FILE_BYTES`].
-fn read_token_file(path: &Path) -> Result<String, String> {
-    let fix = "check that the token volume is mounted into this container and readable by its user";
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot be opened ({}): {fix}", io_reason(&e)))?;
-    let meta = file.metadata().map_err(|e| format!("cannot be read ({}): {fix}", io_reason(&e)))?;
+fn read_token_file(path: &Path) -> Result<String, FileProblem> {
+    let file = std::fs::File::open(path).map_err(|e| FileProblem::Open(io_reason(&e)))?;
+    let meta = file.metadata().map_err(|e| FileProblem::Read(io_reason(&e)))?;
     if !meta.is_file() {
-        return Err(format!("is not a regular file: {fix}"));
+        return Err(FileProblem::NotAFile);
     }
     let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot be read ({}): {fix}", io_reason(&e)))?;
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| FileProblem::Read(io_reason(&e)))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!("is larger than {} KiB: it is not a projected token", MAX_FILE_BYTES / 1024));
+        return Err(FileProblem::TooLarge);
     }
-    String::from_utf8(bytes).map_err(|_| "is not text: it is not a projected token".to_owned())
+    String::from_utf8(bytes).map_err(|_| FileProblem::NotText)
 }
 
 /// The assertion in the file's text; errors never carry the text.
-fn assertion_from_text(text: &str, now: u64) -> Result<Assertion, String> {
+fn assertion_from_text(text: &str, now: u64) -> Result<Assertion, FileProblem> {
     let token = text.trim();
     if token.is_empty() {
-        return Err("is empty: the platform has not written the token yet, or the wrong file is named".into());
+        return Err(FileProblem::Empty);
     }
-    let exp = jwt_expiry(token).ok_or_else(|| {
-        "does not hold a JWT (three base64url parts whose payload has a numeric exp): name the projected \
-         service-account token file, not a key or a config file"
-            .to_owned()
-    })?;
+    let exp = jwt_expiry(token).ok_or(FileProblem::NotAJwt)?;
     if exp <= now {
-        return Err(format!(
-            "holds a token that expired at {exp} (now {now}): the platform has stopped refreshing it — check the \
-             token projection (and the host's clock)"
-        ));
+        return Err(FileProblem::Expired { exp, now });
     }
     Ok(Assertion { token: SecretString::new(token), expires_at: exp })
 }
@@ -150,10 +171,10 @@ mod tests {
         let a = assertion_from_text(&format!("  {}\n", jwt(now + 60)), now).unwrap();
         assert_eq!(a.expires_at, now + 60);
         assert!(!a.token.expose().contains('\n'));
-        assert!(assertion_from_text("", now).unwrap_err().contains("empty"));
-        let err = assertion_from_text("-----BEGIN PRIVATE KEY-----", now).unwrap_err();
+        assert!(assertion_from_text("", now).unwrap_err().to_string().contains("empty"));
+        let err = assertion_from_text("-----BEGIN PRIVATE KEY-----", now).unwrap_err().to_string();
         assert!(err.contains("does not hold a JWT") && !err.contains("BEGIN"), "{err}");
-        assert!(assertion_from_text(&jwt(now), now).unwrap_err().contains("expired"));
+        assert!(assertion_from_text(&jwt(now), now).unwrap_err().to_string().contains("expired"));
     }
 
     #[tokio::test]

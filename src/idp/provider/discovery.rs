@@ -39,8 +39,7 @@ impl Provider {
         if let Some(m) = self.cached_metadata() {
             return Ok(m);
         }
-        let paused =
-            || FetchError::Unreachable { what: "discovery document", reason: "a fetch failed moments ago".into() };
+        let paused = || FetchError::Paused { what: "discovery document" };
         if self.metadata_pause.active() {
             return Err(paused());
         }
@@ -60,22 +59,24 @@ impl Provider {
 
     async fn fetch_metadata(&self) -> Result<Metadata, FetchError> {
         let body = self.get("discovery document", &self.config.authority.discovery_url()).await?;
-        let metadata: Metadata = serde_json::from_slice(&body)
-            .map_err(|e| FetchError::Invalid { what: "discovery document", reason: e.to_string() })?;
+        self.read_metadata(&body)
+    }
+
+    /// Reads and checks a discovery document.
+    pub(super) fn read_metadata(&self, body: &[u8]) -> Result<Metadata, FetchError> {
+        let metadata: Metadata = serde_json::from_slice(body)
+            .map_err(|e| FetchError::Invalid { what: "discovery document", reason: cap(&e.to_string(), 200) })?;
         self.check_metadata(&metadata)?;
         Ok(metadata)
     }
 
     fn check_metadata(&self, m: &Metadata) -> Result<(), FetchError> {
         let invalid = |reason: String| FetchError::Invalid { what: "discovery document", reason };
-        // OIDC Discovery §4.3: the issuer must be the authority it was fetched from. Entra
-        // authorities publish a tenant-specific or templated issuer instead.
-        if self.config.authority.entra_endpoints().is_none()
-            && m.issuer.trim_end_matches('/') != self.config.authority.as_str()
-        {
+        if !self.config.authority.admits_issuer(&m.issuer) {
             return Err(FetchError::Misconfigured(format!(
-                "the discovery document's issuer {} is not the configured authority",
-                cap(&m.issuer, 200)
+                "the provider's issuer {} is not the configured authority {}",
+                cap(&m.issuer, 200),
+                self.config.authority.as_str()
             )));
         }
         for (name, url) in [("token_endpoint", &m.token_endpoint), ("jwks_uri", &m.jwks_uri)] {

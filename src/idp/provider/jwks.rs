@@ -19,24 +19,46 @@ pub struct VerifyKey {
     pub issuer: Option<String>,
 }
 
+/// A JWKS document (RFC 7517 §5): the provider's, or a federated issuer's the dev IdP reads.
 #[derive(Deserialize)]
-struct Jwks {
-    keys: Vec<Jwk>,
+pub struct Jwks {
+    /// The keys.
+    pub keys: Vec<Jwk>,
 }
 
+/// One key of a [`Jwks`], with the members an RSA signing key has.
 #[derive(Deserialize)]
-struct Jwk {
-    kty: String,
+pub struct Jwk {
+    /// `kty`.
+    pub kty: String,
+    /// `kid`.
     #[serde(default)]
-    kid: Option<String>,
+    pub kid: Option<String>,
+    /// `use`.
     #[serde(default, rename = "use")]
-    use_: Option<String>,
+    pub use_: Option<String>,
+    /// `n`, base64url.
     #[serde(default)]
-    n: Option<String>,
+    pub n: Option<String>,
+    /// `e`, base64url.
     #[serde(default)]
-    e: Option<String>,
+    pub e: Option<String>,
+    /// Entra's per-key `issuer`.
     #[serde(default)]
-    issuer: Option<String>,
+    pub issuer: Option<String>,
+}
+
+impl Jwks {
+    /// The RSA signing keys (`use` absent or `sig`) with their `kid` and base64url `n` and `e`.
+    pub fn rsa_signing_keys(self) -> impl Iterator<Item = (Option<String>, String, String, Option<String>)> {
+        self.keys.into_iter().filter_map(|jwk| {
+            let signing = jwk.use_.as_deref().is_none_or(|u| u == "sig");
+            match (jwk.kty.as_str(), jwk.n, jwk.e) {
+                ("RSA", Some(n), Some(e)) if signing => Some((jwk.kid, n, e, jwk.issuer)),
+                _ => None,
+            }
+        })
+    }
 }
 
 /// The keys of one JWKS fetch by `kid`, and when it happened.
@@ -60,7 +82,7 @@ impl Provider {
         }
         let cache = self.keys.read().expect("keys lock").clone();
         if cache.keys.is_empty() {
-            return Err(FetchError::Unreachable { what: "JWKS", reason: "a fetch failed moments ago".into() });
+            return Err(FetchError::Paused { what: "JWKS" });
         }
         let found = cache.keys.get(kid).cloned();
         if found.is_none() {
@@ -90,22 +112,17 @@ impl Provider {
     }
 }
 
-fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<VerifyKey>>, FetchError> {
+pub(super) fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<VerifyKey>>, FetchError> {
     let invalid = |reason: String| FetchError::Invalid { what: "JWKS", reason };
-    let jwks: Jwks = serde_json::from_slice(body).map_err(|e| invalid(e.to_string()))?;
+    let jwks: Jwks =
+        serde_json::from_slice(body).map_err(|e| invalid(crate::support::text::cap(&e.to_string(), 200)))?;
     let mut keys = HashMap::new();
-    for jwk in jwks.keys {
-        // Only RSA signing keys with a kid: Entra signs ID tokens with RS256.
-        let (Some(kid), "RSA", Some(n), Some(e)) = (jwk.kid, jwk.kty.as_str(), jwk.n, jwk.e) else {
+    // Only RSA signing keys with a kid: Entra signs ID tokens with RS256.
+    for (kid, n, e, issuer) in jwks.rsa_signing_keys() {
+        let (Some(kid), Ok(key)) = (kid, DecodingKey::from_rsa_components(&n, &e)) else {
             continue;
         };
-        if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
-            continue;
-        }
-        let Ok(key) = DecodingKey::from_rsa_components(&n, &e) else {
-            continue;
-        };
-        keys.insert(kid, Arc::new(VerifyKey { key, issuer: jwk.issuer }));
+        keys.insert(kid, Arc::new(VerifyKey { key, issuer }));
     }
     if keys.is_empty() {
         return Err(invalid("no usable RSA signing key".into()));

@@ -1,18 +1,18 @@
 //! Everything this service asks of the OpenID Provider, behind one client shared by all requests
 //! of an instance: discovery metadata ([`discovery`]), signing keys ([`jwks`]) and code
-//! redemption ([`token`], capped per flow by [`attempts`]). These are the only outbound calls;
-//! every one has connect and total time-outs, follows no redirects and reads at most
-//! [`transport::MAX_RESPONSE_BYTES`].
+//! redemption ([`token`], capped per flow by [`attempts`]), and the same calls as checks for
+//! doctor ([`check`]). Every call goes through the one [`Outbound`] client and reads at most
+//! [`MAX_RESPONSE_BYTES`].
 //!
 //! Metadata and keys are cached for the life of the process and prefetched at start-up; an
 //! unknown `kid` triggers one refetch, rate-limited, with concurrent callers waiting on the same
 //! fetch rather than starting their own.
 
 pub mod attempts;
+pub mod check;
 pub mod discovery;
 pub mod jwks;
 pub mod token;
-pub mod transport;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -21,7 +21,10 @@ use tokio::sync::{Mutex, Semaphore};
 
 use crate::idp::authority::Authority;
 use crate::idp::credential::ClientCredential;
+use crate::idp::outbound::{Limits, Outbound, OutboundError};
+use crate::support::time::Clock;
 
+pub use check::Discovered;
 pub use discovery::Metadata;
 pub use jwks::VerifyKey;
 pub use token::TokenError;
@@ -30,16 +33,34 @@ pub use token::TokenError;
 /// caller one quick error rather than a queue of time-outs.
 pub const FAILED_FETCH_PAUSE: Duration = Duration::from_secs(1);
 
+/// Largest answer read from the provider.
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
 /// A failed metadata or key fetch.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// Network error or time-out.
-    #[error("{what} unreachable: {reason}")]
+    #[error("{what} unreachable: {source}")]
     Unreachable {
         /// What was fetched.
         what: &'static str,
         /// The transport error.
-        reason: String,
+        #[source]
+        source: OutboundError,
+    },
+    /// A fetch failed moments ago; callers fail fast until [`FAILED_FETCH_PAUSE`] passes.
+    #[error("{what} unreachable: a fetch failed moments ago")]
+    Paused {
+        /// What was fetched.
+        what: &'static str,
+    },
+    /// The provider answered with an error status.
+    #[error("{what} unusable: HTTP {status}")]
+    Status {
+        /// What was fetched.
+        what: &'static str,
+        /// The HTTP status.
+        status: u16,
     },
     /// A response that is not what the protocol requires.
     #[error("{what} unusable: {reason}")]
@@ -74,6 +95,8 @@ pub struct ProviderConfig {
     pub jwks_refetch_interval: Duration,
     /// Longest a redemption waits for a permit.
     pub redemption_wait: Duration,
+    /// Where attempt limits read the time.
+    pub clock: Clock,
 }
 
 /// A "not before" instant for the next fetch attempt.
@@ -94,8 +117,8 @@ impl Pause {
 pub struct Provider {
     /// Settings, read-only.
     config: ProviderConfig,
-    /// The HTTP client: time-outs, no redirects, rustls.
-    http: reqwest::Client,
+    /// The outbound client: time-outs, no redirects, capped bodies.
+    http: Outbound,
     /// The discovery document once fetched; it never changes for the life of the process.
     metadata: RwLock<Option<Arc<Metadata>>>,
     /// Held while fetching discovery: concurrent callers wait for one fetch (single flight).
@@ -120,7 +143,11 @@ impl Provider {
     /// Builds the client; makes no network call.
     pub fn new(config: ProviderConfig) -> Self {
         Self {
-            http: transport::client(&config),
+            http: Outbound::new(Limits {
+                connect: config.connect_timeout,
+                total: config.request_timeout,
+                max_body: MAX_RESPONSE_BYTES,
+            }),
             config,
             metadata: RwLock::new(None),
             metadata_fetch: Mutex::new(()),
@@ -148,5 +175,14 @@ impl Provider {
                 }
             }
         });
+    }
+
+    /// GETs `url` expecting a 2xx JSON answer; `what` names it in errors.
+    async fn get(&self, what: &'static str, url: &str) -> Result<Vec<u8>, FetchError> {
+        let answer = self.http.get_json(url, &[]).await.map_err(|source| FetchError::Unreachable { what, source })?;
+        if !answer.is_success() {
+            return Err(FetchError::Status { what, status: answer.status });
+        }
+        Ok(answer.body)
     }
 }

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::transport::{describe, read_capped};
 use super::Provider;
-use crate::idp::credential::{hints, CredentialError};
+use crate::idp::credential::CredentialError;
+use crate::idp::hints;
+use crate::idp::outbound::OutboundError;
 use crate::support::text::cap;
 use crate::tokens::secret::SecretString;
 
@@ -25,7 +26,10 @@ pub enum TokenError {
     Busy(Duration),
     /// Network error or time-out.
     #[error("token endpoint unreachable: {0}")]
-    Unreachable(String),
+    Unreachable(#[source] OutboundError),
+    /// The token endpoint is unknown: discovery failed.
+    #[error("token endpoint unknown: {0}")]
+    Discovery(#[source] super::FetchError),
     /// The client credential (assertion) could not be produced.
     #[error("client credential unavailable: {0}")]
     Credential(#[from] CredentialError),
@@ -55,10 +59,13 @@ pub enum TokenError {
     },
 }
 
+/// A token endpoint's JSON answer: tokens, or an OAuth error with Entra's ids.
 #[derive(Deserialize)]
-struct TokenBody {
+pub(super) struct TokenBody {
     #[serde(default)]
-    id_token: Option<String>,
+    pub(super) id_token: Option<String>,
+    #[serde(default)]
+    pub(super) access_token: Option<String>,
     #[serde(default)]
     error: Option<String>,
     #[serde(default)]
@@ -79,7 +86,7 @@ impl Provider {
         code: &str,
         verifier: &SecretString,
     ) -> Result<String, TokenError> {
-        if !self.attempts.try_attempt(flow_id, flow_expires, crate::support::time::now()) {
+        if !self.attempts.try_attempt(flow_id, flow_expires, self.config.clock.now()) {
             return Err(TokenError::TooManyAttempts);
         }
         let busy = TokenError::Busy(self.config.redemption_wait);
@@ -87,11 +94,7 @@ impl Provider {
             Ok(Ok(permit)) => permit,
             _ => return Err(busy),
         };
-        let token_endpoint = match self.config.authority.entra_endpoints() {
-            Some(e) => e.token,
-            None => self.metadata().await.map_err(|e| TokenError::Unreachable(e.to_string()))?.token_endpoint.clone(),
-        };
-        let credential = self.config.credential.form_fields(&token_endpoint).await?;
+        let token_endpoint = self.token_endpoint().await?;
         let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -99,24 +102,35 @@ impl Provider {
             ("client_id", self.config.client_id.as_str()),
             ("code_verifier", verifier.expose()),
         ];
+        let credential = self.config.credential.form_fields(&token_endpoint).await?;
         form.extend(credential.iter().map(|(name, value)| (*name, value.expose())));
-        let body = serde_urlencoded::to_string(&form).expect("form fields serialise");
-        let response = self
-            .http
-            .post(&token_endpoint)
-            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(http::header::ACCEPT, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| TokenError::Unreachable(describe(&e)))?;
-        let status = response.status().as_u16();
-        let bytes = read_capped(response).await.map_err(TokenError::Unreachable)?;
-        let parsed: TokenBody =
-            serde_json::from_slice(&bytes).map_err(|_| TokenError::Invalid { status, reason: "not JSON".into() })?;
-        match (status, parsed) {
+        match self.token_call(&token_endpoint, &form).await? {
             (200, TokenBody { id_token: Some(t), .. }) => Ok(t),
-            (_, TokenBody { error: Some(error), error_description, trace_id, correlation_id, .. }) => {
+            (status, _) => Err(TokenError::Invalid { status, reason: "no id_token and no error".into() }),
+        }
+    }
+
+    /// The token endpoint: Entra's computed one, or the discovery document's.
+    pub(super) async fn token_endpoint(&self) -> Result<String, TokenError> {
+        match self.config.authority.entra_endpoints() {
+            Some(e) => Ok(e.token),
+            None => Ok(self.metadata().await.map_err(TokenError::Discovery)?.token_endpoint.clone()),
+        }
+    }
+
+    /// POSTs `form` to the token endpoint; an OAuth error answer becomes [`TokenError::Refused`]
+    /// with the fix of its AADSTS code, anything else comes back with its status.
+    pub(super) async fn token_call(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+    ) -> Result<(u16, TokenBody), TokenError> {
+        let answer = self.http.post_form(endpoint, form).await.map_err(TokenError::Unreachable)?;
+        let status = answer.status;
+        let parsed: TokenBody = serde_json::from_slice(&answer.body)
+            .map_err(|_| TokenError::Invalid { status, reason: "not JSON".into() })?;
+        match parsed {
+            TokenBody { error: Some(error), error_description, trace_id, correlation_id, .. } => {
                 let hint = error_description
                     .as_deref()
                     .and_then(hints::aadsts_code)
@@ -130,7 +144,7 @@ impl Provider {
                     correlation_id: cap(correlation_id.as_deref().unwrap_or(""), 64),
                 })
             }
-            _ => Err(TokenError::Invalid { status, reason: "no id_token and no error".into() }),
+            body => Ok((status, body)),
         }
     }
 }

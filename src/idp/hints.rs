@@ -1,8 +1,12 @@
-//! What an operator can do about the token endpoint refusing the client credential: one table
-//! from Entra's AADSTS codes to the likely cause and fix, read by the callback's log detail and
-//! by `doctor`.
+//! Entra's AADSTS codes: the one parser ([`aadsts_code`]) and the one table from a code to its
+//! likely cause and fix ([`hint`]), read by the token call's error (so the callback's log line
+//! carries the fix), by the callback's IdP-error detail, and by `doctor`.
 
-use super::CredentialKind;
+use super::credential::CredentialKind;
+
+/// Where every AADSTS code is explained, for codes the table does not know.
+pub const REFERENCE: &str =
+    "see the AADSTS code in Microsoft's error reference (https://learn.microsoft.com/entra/identity-platform/reference-error-codes)";
 
 /// Which credentials a hint applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +112,16 @@ const HINTS: &[(u32, Applies, &str)] = &[
         Applies::Any,
         "no app registration with SSO_CLIENT_ID in this tenant: check SSO_CLIENT_ID and SSO_TENANT_ID (the app may \
          live in another tenant, or was deleted)",
+    ),
+    (
+        90002,
+        Applies::Any,
+        "no such tenant: check SSO_TENANT_ID (the Directory (tenant) ID on the app registration's Overview page)",
+    ),
+    (
+        900023,
+        Applies::Any,
+        "no such tenant: check SSO_TENANT_ID (the Directory (tenant) ID on the app registration's Overview page)",
     ),
     (
         7000218,
