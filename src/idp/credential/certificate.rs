@@ -62,10 +62,21 @@ pub struct CertificateInfo {
     pub public_key: Vec<u8>,
 }
 
+/// Why DER bytes are no usable certificate.
+#[derive(Debug, thiserror::Error)]
+pub enum CertificateError {
+    /// Not X.509.
+    #[error("not an X.509 certificate ({0})")]
+    NotX509(#[source] x509_cert::der::Error),
+    /// The public key is not a whole number of bytes.
+    #[error("a public key of partial bytes")]
+    PartialKey,
+}
+
 impl CertificateInfo {
     /// Parses one DER certificate.
-    pub fn from_der(der: &[u8]) -> Result<Self, String> {
-        let cert = x509_cert::Certificate::from_der(der).map_err(|e| format!("not an X.509 certificate ({e})"))?;
+    pub fn from_der(der: &[u8]) -> Result<Self, CertificateError> {
+        let cert = x509_cert::Certificate::from_der(der).map_err(CertificateError::NotX509)?;
         let tbs = &cert.tbs_certificate;
         let spki = &tbs.subject_public_key_info;
         let oid = spki.algorithm.oid.to_string();
@@ -75,7 +86,7 @@ impl CertificateInfo {
             OID_ED25519 => "Ed25519".to_owned(),
             other => other.to_owned(),
         };
-        let public_key = spki.subject_public_key.as_bytes().ok_or("a public key of partial bytes")?.to_vec();
+        let public_key = spki.subject_public_key.as_bytes().ok_or(CertificateError::PartialKey)?.to_vec();
         Ok(Self {
             x5t_s256: URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, der)),
             thumbprint_sha1: ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der)

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use super::{Assertion, AssertionSource, CredentialError, CredentialKind};
+use crate::support::time::Clock;
 
 /// Renew when less than this much of the lifetime remains…
 pub const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
@@ -35,6 +36,8 @@ pub struct FederatedCredential {
     fetching: tokio::sync::Mutex<()>,
     /// Set once the background renewal has been started.
     started: std::sync::atomic::AtomicBool,
+    /// Where expiry and renewal times are read.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for FederatedCredential {
@@ -69,7 +72,14 @@ impl FederatedCredential {
             cached: Mutex::new(None),
             fetching: tokio::sync::Mutex::new(()),
             started: Default::default(),
+            clock: Clock::Wall,
         }
+    }
+
+    /// The same, reading time from `clock` (tests run it on paused time).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The credential's kind.
@@ -96,7 +106,7 @@ impl FederatedCredential {
 
     /// Fetches once, stores the result, and returns it.
     async fn fetch_and_store(&self) -> Result<Assertion, CredentialError> {
-        let fetched_at = crate::support::time::now();
+        let fetched_at = self.clock.now();
         let assertion = self.source.fetch().await?;
         if assertion.expires_at < fetched_at + MIN_REMAINING.as_secs() {
             return Err(CredentialError::Invalid {
@@ -114,11 +124,11 @@ impl FederatedCredential {
     /// An assertion for a token request: the cached one, or (only when none is usable) one
     /// fetched now, shared with every caller waiting at the same time.
     pub async fn assertion(&self) -> Result<Assertion, CredentialError> {
-        if let Some(a) = self.usable(crate::support::time::now()) {
+        if let Some(a) = self.usable(self.clock.now()) {
             return Ok(a);
         }
         let _guard = self.fetching.lock().await;
-        if let Some(a) = self.usable(crate::support::time::now()) {
+        if let Some(a) = self.usable(self.clock.now()) {
             return Ok(a);
         }
         self.fetch_and_store().await.inspect_err(|e| {
@@ -143,13 +153,13 @@ async fn renew_forever(weak: Weak<FederatedCredential>) {
     let mut failures: u32 = 0;
     loop {
         let Some(this) = weak.upgrade() else { return };
-        let now = crate::support::time::now();
+        let now = this.clock.now();
         let pause = match this.due(now) {
             Some(at) => Duration::from_secs(at - now),
             None => {
                 let result = {
                     let _guard = this.fetching.lock().await;
-                    match this.due(crate::support::time::now()) {
+                    match this.due(this.clock.now()) {
                         Some(_) => Ok(()),
                         None => this.fetch_and_store().await.map(|_| ()),
                     }
@@ -188,7 +198,11 @@ mod tests {
         calls: AtomicU32,
         lifetime: u64,
         fail: std::sync::atomic::AtomicBool,
+        clock: Clock,
     }
+
+    /// Tests run on tokio's paused time, starting here.
+    const START: u64 = 1_800_000_000;
 
     impl AssertionSource for Counting {
         fn fetch(&self) -> AssertionFuture<'_> {
@@ -200,7 +214,7 @@ mod tests {
                 }
                 Ok(Assertion {
                     token: SecretString::new(format!("token-{n}")),
-                    expires_at: crate::support::time::now() + self.lifetime,
+                    expires_at: self.clock.now() + self.lifetime,
                 })
             })
         }
@@ -209,8 +223,12 @@ mod tests {
         }
     }
 
-    fn source(lifetime: u64, fail: bool) -> Arc<Counting> {
-        Arc::new(Counting { calls: AtomicU32::new(0), lifetime, fail: fail.into() })
+    /// A source and a credential around it, on one paused clock.
+    fn pair(kind: CredentialKind, lifetime: u64, fail: bool) -> (Arc<Counting>, Arc<FederatedCredential>) {
+        let clock = Clock::tokio_at(START);
+        let src = Arc::new(Counting { calls: AtomicU32::new(0), lifetime, fail: fail.into(), clock });
+        let source: Arc<dyn AssertionSource> = src.clone();
+        (src, Arc::new(FederatedCredential::new(kind, source).with_clock(clock)))
     }
 
     #[test]
@@ -227,10 +245,9 @@ mod tests {
         assert_eq!(pauses, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn concurrent_callers_share_one_fetch_and_then_the_cache() {
-        let src = source(3600, false);
-        let cred = Arc::new(FederatedCredential::new(CredentialKind::ManagedIdentity, src.clone()));
+        let (src, cred) = pair(CredentialKind::ManagedIdentity, 3600, false);
         let tasks: Vec<_> = (0..8)
             .map(|_| {
                 let c = Arc::clone(&cred);
@@ -244,27 +261,33 @@ mod tests {
         assert_eq!(src.calls.load(Ordering::SeqCst), 1);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn background_start_fills_the_cache_before_any_caller() {
-        let src = source(3600, false);
-        let cred = Arc::new(FederatedCredential::new(CredentialKind::Aws, src.clone()));
+        let (src, cred) = pair(CredentialKind::Aws, 3600, false);
         cred.start();
         cred.start();
-        for _ in 0..100 {
-            if cred.usable(crate::support::time::now()).is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(cred.usable(crate::support::time::now()).is_some(), "prefetched");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(cred.usable(START).is_some(), "prefetched");
         assert_eq!(cred.assertion().await.unwrap().token.expose(), "token-1");
         assert_eq!(src.calls.load(Ordering::SeqCst), 1, "one background fetch, then the cache");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
+    async fn the_background_task_renews_with_a_third_of_the_lifetime_left() {
+        let (src, cred) = pair(CredentialKind::ManagedIdentity, 3600, false);
+        cred.start();
+        tokio::time::sleep(Duration::from_secs(2399)).await;
+        assert_eq!(src.calls.load(Ordering::SeqCst), 1, "not yet due");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(src.calls.load(Ordering::SeqCst), 2, "renewed 40 minutes into an hour");
+        assert_eq!(cred.assertion().await.unwrap().token.expose(), "token-2");
+        tokio::time::sleep(Duration::from_secs(2400)).await;
+        assert_eq!(src.calls.load(Ordering::SeqCst), 3, "and again 40 minutes later");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn failures_are_retried_and_short_lived_tokens_refused() {
-        let src = source(3600, true);
-        let cred = Arc::new(FederatedCredential::new(CredentialKind::WorkloadIdentity, src.clone()));
+        let (src, cred) = pair(CredentialKind::WorkloadIdentity, 3600, true);
         assert!(matches!(cred.assertion().await, Err(CredentialError::Unreachable { .. })));
         cred.start();
         tokio::time::sleep(Duration::from_millis(1300)).await;
@@ -272,16 +295,14 @@ mod tests {
         src.fail.store(false, Ordering::SeqCst);
         assert!(cred.assertion().await.is_ok(), "recovers at the next caller");
 
-        let short = source(30, false);
-        let cred = FederatedCredential::new(CredentialKind::WorkloadIdentity, short);
+        let (_, cred) = pair(CredentialKind::WorkloadIdentity, 30, false);
         let err = cred.assertion().await.unwrap_err();
         assert!(err.to_string().contains("less than a minute"), "{err}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn the_background_task_ends_with_the_credential() {
-        let src = source(3600, true);
-        let cred = Arc::new(FederatedCredential::new(CredentialKind::Aws, src.clone()));
+        let (src, cred) = pair(CredentialKind::Aws, 3600, true);
         cred.start();
         tokio::time::sleep(Duration::from_millis(100)).await;
         drop(cred);
