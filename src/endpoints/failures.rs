@@ -74,7 +74,12 @@ impl From<PolicyError> for Failure {
     fn from(e: PolicyError) -> Self {
         let code = match e {
             PolicyError::UntrustedRule(_) => ErrorCode::Misconfigured,
-            _ => ErrorCode::AccessDeniedByPolicy,
+            PolicyError::Tenant(_)
+            | PolicyError::NoTenant
+            | PolicyError::Roles(_)
+            | PolicyError::GroupsOverage
+            | PolicyError::Groups
+            | PolicyError::EmailDomain(_) => ErrorCode::AccessDeniedByPolicy,
         };
         Failure::new(code, e.to_string())
     }

@@ -15,7 +15,7 @@ pub mod published;
 use std::future::Future;
 
 use bytes::Bytes;
-use http::{Method, Request, Response};
+use http::{Request, Response};
 
 use crate::app::{App, Handler, MAX_BODY_BYTES};
 use crate::config::Mount;
@@ -39,6 +39,8 @@ pub enum Endpoint {
     FrontchannelLogout,
     /// Liveness.
     Health,
+    /// `/`: the host's ping (`ok`), or the dev home page under `entra-sso dev`.
+    Home,
     /// Forward authentication for reverse proxies ([`forward_auth::auth`]).
     Auth,
     /// The session keys ([`published::jwks`]).
@@ -61,6 +63,9 @@ pub struct Route {
 const fn route(path: &'static str, methods: &'static [&'static str], endpoint: Endpoint) -> Route {
     Route { path, methods, endpoint }
 }
+
+/// `/`, under either mount: not a function (the Functions host pings it), so in neither list.
+pub const HOME: Route = route("/", &["GET", "HEAD"], Endpoint::Home);
 
 /// Every function route under [`Mount::Api`] (the host's ping on `/` is not a function and is
 /// not listed).
@@ -188,14 +193,7 @@ fn request_id() -> String {
 async fn dispatch(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure> {
     check_limits(req)?;
     let path = req.uri().path();
-    if path == "/" {
-        return match *req.method() {
-            Method::GET | Method::HEAD if app.settings.dev_pages => Ok(account::dev_home(app, req)),
-            Method::GET | Method::HEAD => Ok(pages::text(http::StatusCode::OK, "ok")),
-            _ => Err(Failure::method_not_allowed(&["GET"])),
-        };
-    }
-    let Some(route) = routes(app.settings.mount).iter().find(|r| r.path == path) else {
+    let Some(route) = std::iter::once(&HOME).chain(routes(app.settings.mount)).find(|r| r.path == path) else {
         return Err(Failure::new(ErrorCode::NotFound, format!("no route {}", cap(path, 128))));
     };
     if !route.methods.contains(&req.method().as_str()) {
@@ -211,5 +209,7 @@ async fn dispatch(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Fa
         Endpoint::Jwks => Ok(published::jwks(app)),
         Endpoint::Discovery => Ok(published::discovery(app)),
         Endpoint::Health => Ok(pages::json(http::StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+        Endpoint::Home if app.settings.dev_pages => Ok(account::dev_home(app, req)),
+        Endpoint::Home => Ok(pages::text(http::StatusCode::OK, "ok")),
     }
 }

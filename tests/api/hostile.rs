@@ -683,3 +683,28 @@ async fn hostile_input_table() {
     assert_eq!(app.callback(&mut jar, &cb).await.status(), 302);
     eprintln!("hostile input: {} cases passed", cases.len());
 }
+
+/// Every route, `/` included, answers the methods it lists, and a method it does not list with
+/// `405` and an `Allow` header naming exactly the listed ones.
+#[tokio::test]
+async fn each_route_allows_what_it_lists_and_names_it_in_allow() {
+    let app = TestApp::with_dev_idp(&[]).await;
+    let http = client();
+    let routes = std::iter::once(&entra_sso::endpoints::HOME).chain(entra_sso::endpoints::ROUTES);
+    for route in routes {
+        let url = format!("{}{}", app.base, route.path);
+        for method in route.methods {
+            let r = http.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), &url).send().await.unwrap();
+            assert_ne!(r.status().as_u16(), 405, "{method} {}", route.path);
+        }
+        let unlisted = ["PUT", "DELETE", "PATCH", "POST"].into_iter().find(|m| !route.methods.contains(m));
+        let Some(method) = unlisted else { continue };
+        let r = http.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), &url).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 405, "{method} {}", route.path);
+        let allow = r.headers().get("allow").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let listed: Vec<&str> = allow.split(',').map(str::trim).collect();
+        assert_eq!(listed, route.methods, "{method} {}", route.path);
+    }
+    let head = http.head(&app.base).send().await.unwrap();
+    assert_eq!(head.status().as_u16(), 200, "HEAD / as its Allow promises");
+}
