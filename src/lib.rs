@@ -20,8 +20,10 @@
 //!   [`web::params`], [`web::return_to`], [`web::url`]), the cloud zones no session cookie may
 //!   be scoped to ([`web::cloud_zones`]), the public error codes ([`web::errors`]) and the
 //!   pages that carry them ([`web::pages`]).
-//! * [`idp`]: the OpenID Provider: [`idp::authority`], [`idp::provider`] (discovery, JWKS
-//!   cache, code redemption: the only outbound calls), [`idp::id_token`], [`idp::policy`].
+//! * [`idp`]: the OpenID Provider: [`idp::authority`], [`idp::outbound`] (the one HTTP client
+//!   for every outbound call), [`idp::provider`] (discovery, JWKS cache, code redemption),
+//!   [`idp::credential`] (how the token request authenticates), [`idp::hints`] (AADSTS codes),
+//!   [`idp::id_token`], [`idp::policy`].
 //! * [`config`]: typed settings from the environment, validated once, and the one list of
 //!   variables that mark a cloud runtime ([`config::CLOUD_MARKERS`]).
 //! * [`app`]: the core: one instance's shared state ([`App`]) and the [`app::Handler`] trait
@@ -32,7 +34,8 @@
 //!   Functions custom handler) and [`adapters::lambda`] (AWS Lambda, cargo feature `lambda`).
 //! * [`proxy`]: `entra-sso proxy`, one host in front of one app at App Service
 //!   Authentication's paths ([`proxy::settings`], [`proxy::gate`], [`proxy::forward`]).
-//! * [`doctor`]: `entra-sso doctor`, the configuration checked offline and against the provider.
+//! * [`doctor`]: `entra-sso doctor`, a client of the layers below: the configuration checked
+//!   offline and, through the provider, online.
 //! * [`dev_idp`]: the embedded development identity provider and `entra-sso dev`
 //!   ([`dev_idp::dev`]); cargo feature `dev-idp`, on by default, off in deployment packages.
 

@@ -1,7 +1,7 @@
 //! `entra-sso doctor`: checks a deployment's configuration before it serves anyone, and prints
 //! one line per check: `✓` passed, `!` a warning, `✗` failed, with the fix after a dash.
 //!
-//! Offline, it reads every setting as the handler would ([`Settings::from_lookup`]), reporting
+//! Offline, it reads every setting as the handler would ([`crate::config::Settings::from_lookup`]), reporting
 //! every faulty variable rather than only the first, and looks closer at the ones a mistake in
 //! costs a failed sign-in: `SSO_SECRET`'s strength, the redirect URI, the cookie scope and the
 //! client credential. Online (unless `--offline`), it fetches the discovery document and keys,

@@ -1,8 +1,9 @@
-//! The OpenID Provider side: the authority and Entra's computed endpoints ([`authority`]),
-//! everything fetched from or sent to the provider ([`provider`]: discovery, signing keys, code
-//! redemption, the only outbound calls), how the token request authenticates ([`credential`]),
-//! ID-token validation ([`id_token`]), and who may sign in
-//! ([`policy`]: tenants, roles, groups, e-mail domains).
+//! The OpenID Provider side: the authority and Entra's computed endpoints ([`authority`]), the
+//! one outbound HTTP client every call goes through ([`outbound`]), everything fetched from or
+//! sent to the provider ([`provider`]: discovery, signing keys, code redemption), how the token
+//! request authenticates ([`credential`]), what AADSTS codes mean ([`hints`]), ID-token
+//! validation ([`id_token`]), and who may sign in ([`policy`]: tenants, roles, groups, e-mail
+//! domains).
 
 pub mod authority;
 pub mod credential;
