@@ -189,6 +189,20 @@ impl Claims {
     }
 }
 
+/// Entra's `401 invalid_client` with AADSTS `code`.
+fn invalid_client(code: u32, text: impl Into<String>) -> Refusal {
+    refuse(401, "invalid_client", code, text)
+}
+
+/// AADSTS700024 unless the assertion is within its time range (with [`SKEW_SECS`]).
+fn timely(claims: &Claims, now: u64) -> Result<(), Refusal> {
+    if claims.timely(now) {
+        Ok(())
+    } else {
+        Err(invalid_client(700024, "Client assertion is not within its valid time range."))
+    }
+}
+
 fn malformed(why: &str) -> Refusal {
     refuse(400, "invalid_client", 50027, format!("JWT token is invalid or malformed: {why}."))
 }
@@ -248,14 +262,8 @@ fn check_certificate(
     signature: &[u8],
     now: u64,
 ) -> Result<(), Refusal> {
-    let not_found = || {
-        refuse(
-            401,
-            "invalid_client",
-            700027,
-            "Client assertion failed signature validation. [Reason - The key was not found.]",
-        )
-    };
+    let not_found =
+        || invalid_client(700027, "Client assertion failed signature validation. [Reason - The key was not found.]");
     let cert = trust.certificate.as_ref().ok_or_else(not_found)?;
     if header.x5t_s256.as_deref() != Some(cert.x5t_s256.as_str()) {
         return Err(not_found());
@@ -265,33 +273,20 @@ fn check_certificate(
     }
     let key = ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PSS_2048_8192_SHA256, &cert.public_key);
     if key.verify(signing_input.as_bytes(), signature).is_err() {
-        return Err(refuse(
-            401,
-            "invalid_client",
-            700027,
+        return Err(invalid_client(700027,
             "Client assertion failed signature validation. [Reason - The provided signature value did not match the expected signature value.]",
         ));
     }
     if !claims.has_audience(token_endpoint) {
-        return Err(refuse(
-            401,
-            "invalid_client",
-            700023,
-            "Client assertion audience claim does not match Realm issuer.",
-        ));
+        return Err(invalid_client(700023, "Client assertion audience claim does not match Realm issuer."));
     }
     if claims.iss.as_deref() != Some(client_id) || claims.sub.as_deref() != Some(client_id) {
-        return Err(refuse(
-            401,
-            "invalid_client",
+        return Err(invalid_client(
             700021,
             "Client assertion application identifier doesn't match 'client_id' parameter.",
         ));
     }
-    if !claims.timely(now) {
-        return Err(refuse(401, "invalid_client", 700024, "Client assertion is not within its valid time range."));
-    }
-    Ok(())
+    timely(claims, now)
 }
 
 async fn check_federated(
@@ -304,9 +299,7 @@ async fn check_federated(
 ) -> Result<(), Refusal> {
     let no_record = |code: u32, claim: &str, value: &str| {
         let value = cap(value, 200);
-        refuse(
-            401,
-            "invalid_client",
+        invalid_client(
             code,
             format!("No matching federated identity record found for presented assertion {claim} '{value}'."),
         )
@@ -328,34 +321,25 @@ async fn check_federated(
     let jwks = match &fed.keys {
         FederatedKeys::Jwks(text) => text.clone(),
         FederatedKeys::Url(url) => fetch(url).await.map_err(|e| {
-            refuse(
-                401,
-                "invalid_client",
-                700027,
+            invalid_client(700027,
                 format!("Client assertion failed signature validation. [Reason - the issuer's keys could not be fetched: {e}]"),
             )
         })?,
     };
-    let keys = parse_jwks(&jwks).map_err(|e| {
-        refuse(401, "invalid_client", 700027, format!("Client assertion failed signature validation. [Reason - {e}]"))
-    })?;
+    let keys = parse_jwks(&jwks)
+        .map_err(|e| invalid_client(700027, format!("Client assertion failed signature validation. [Reason - {e}]")))?;
     let verified = keys.iter().filter(|k| header.kid.is_none() || k.kid == header.kid).any(|k| {
         ring::signature::RsaPublicKeyComponents { n: &k.n, e: &k.e }
             .verify(&ring::signature::RSA_PKCS1_2048_8192_SHA256, signing_input.as_bytes(), signature)
             .is_ok()
     });
     if !verified {
-        return Err(refuse(
-            401,
-            "invalid_client",
+        return Err(invalid_client(
             700027,
             "Client assertion failed signature validation. [Reason - The key was not found.]",
         ));
     }
-    if !claims.timely(now) {
-        return Err(refuse(401, "invalid_client", 700024, "Client assertion is not within its valid time range."));
-    }
-    Ok(())
+    timely(claims, now)
 }
 
 /// One RSA key of a JWKS.
