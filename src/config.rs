@@ -160,8 +160,6 @@ pub struct Settings {
     pub client_id: String,
     /// `SSO_TENANT_ID` or `SSO_AUTHORITY`.
     pub authority: Authority,
-    /// `SSO_CLIENT_SECRET`, set only when the credential is `secret`.
-    pub client_secret: Option<SecretString>,
     /// `SSO_CLIENT_CREDENTIAL` with its material: how the token request authenticates.
     pub credential: ClientCredential,
     /// `SSO_REDIRECT_URI`, exactly as registered.
@@ -243,10 +241,6 @@ impl Settings {
             cookie_domain,
             client_id,
             authority,
-            client_secret: match &credential {
-                ClientCredential::Secret(s) => Some(s.clone()),
-                _ => None,
-            },
             credential,
             redirect_uri,
             secrets,
@@ -985,10 +979,10 @@ mod tests {
     fn credential_defaults_to_secret_when_one_is_set_else_a_public_client() {
         let s = settings(&with(&[("SSO_CLIENT_SECRET", "s3cret-value")])).unwrap();
         assert_eq!(s.credential.kind(), Some(CredentialKind::Secret));
-        assert_eq!(s.client_secret.as_ref().map(|x| x.expose()), Some("s3cret-value"));
+        assert!(matches!(&s.credential, ClientCredential::Secret(x) if x.expose() == "s3cret-value"));
         let s = settings(BASE).unwrap();
         assert_eq!(s.credential.kind(), None);
-        assert!(s.client_secret.is_none());
+        assert!(matches!(s.credential, ClientCredential::Public));
         let s = settings(&with(&[("SSO_CLIENT_CREDENTIAL", "secret"), ("SSO_CLIENT_SECRET", "x")])).unwrap();
         assert_eq!(s.credential.kind(), Some(CredentialKind::Secret));
         assert!(!format!("{s:?}").contains("s3cret"), "Debug hides the secret");
@@ -1074,7 +1068,6 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(s.credential.kind(), Some(CredentialKind::ManagedIdentity));
-        assert!(s.client_secret.is_none());
         assert!(!format!("{:?}", s.credential).contains("header-value"));
         let s = settings(&with(&[
             ("SSO_CLIENT_CREDENTIAL", "workload-identity"),
