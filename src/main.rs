@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use entra_sso::config::ConfigError;
+use entra_sso::config::{ConfigError, ConfigErrors, Mount, Startup};
 use entra_sso::proxy::settings::ProxySettings;
 use entra_sso::{adapters::server, App, Settings};
 use tokio::net::TcpListener;
@@ -38,9 +38,9 @@ enum CliError {
     #[cfg(feature = "dev-idp")]
     #[error("{0} needs a port number")]
     PortFlag(&'static str),
-    /// A faulty setting.
+    /// Faulty settings, every one of them; [`report`] prints a line for each.
     #[error("configuration error: {0}")]
-    Config(#[from] ConfigError),
+    Config(#[from] ConfigErrors),
     /// The dev identity provider's own settings (`SSO_CLIENT_CERTIFICATE`, `DEV_IDP_FEDERATED_*`),
     /// already naming the variable.
     #[cfg(feature = "dev-idp")]
@@ -72,9 +72,16 @@ enum CliError {
     Lambda(lambda_http::Error),
 }
 
-/// The error on stderr: its message, then each cause after `: `.
+/// The error on stderr: its message, then each cause after `: `; faulty settings a line each,
+/// as `entra-sso: configuration error: <VARIABLE>: <problem>`.
 fn report(error: &CliError) {
     use std::error::Error as _;
+    if let CliError::Config(errors) = error {
+        for e in errors {
+            eprintln!("entra-sso: configuration error: {e}");
+        }
+        return;
+    }
     let mut line = error.to_string();
     let mut cause = error.source();
     while let Some(c) = cause {
@@ -160,16 +167,31 @@ async fn doctor(args: &[String]) -> ExitCode {
     }
 }
 
+/// Routes at `mount` in this process, which runs where its environment's cloud markers say.
+fn here(mount: Mount) -> Startup {
+    Startup::new(mount, |name| std::env::var_os(name).is_some())
+}
+
+/// The settings from the process environment for `startup`, each of their warnings logged.
+fn settings(startup: Startup) -> Result<Settings, ConfigErrors> {
+    let settings = Settings::from_env(startup)?;
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(settings)
+}
+
 async fn serve() -> Result<(), CliError> {
-    let settings = Settings::from_env()
-        .and_then(|s| s.refuse_loopback_authority_in_cloud(|name| std::env::var_os(name).is_some()).map(|()| s))?;
     let port = match std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT") {
-        Ok(p) => p.parse::<u16>().map_err(|_| ConfigError {
-            variable: "FUNCTIONS_CUSTOMHANDLER_PORT",
-            problem: "not a port number".into(),
-        })?,
-        Err(_) => 7071,
+        Ok(p) => p.parse::<u16>().map_err(|_| {
+            ConfigErrors::from(ConfigError {
+                variable: "FUNCTIONS_CUSTOMHANDLER_PORT",
+                problem: "not a port number".into(),
+            })
+        }),
+        Err(_) => Ok(7071),
     };
+    let (settings, port) = ConfigErrors::join(settings(here(Mount::Api)), port)?;
     let listener = bind(port).await?;
     tracing::info!(addr = %listener.local_addr().map_err(CliError::LocalAddr)?, authority = settings.authority.as_str(), "serving");
     let app = App::new(settings);
@@ -185,10 +207,10 @@ async fn proxy(args: &[String]) -> Result<(), CliError> {
         [flag, addr] if flag == "--listen" => Some(addr.as_str()),
         _ => return Err(CliError::Usage("proxy takes only --listen <address:port>")),
     };
-    let settings = Settings::from_env()
-        .and_then(|s| s.refuse_loopback_authority_in_cloud(|name| std::env::var_os(name).is_some()).map(|()| s))
-        .and_then(Settings::mounted_at_easy_auth_paths)?;
-    let proxy_settings = ProxySettings::from_lookup(|k| std::env::var(k).ok(), listen, &settings.policy)?;
+    let settings = settings(here(Mount::EasyAuth));
+    let policy = settings.as_ref().ok().map(|s| &s.policy);
+    let proxy_settings = ProxySettings::from_lookup(|k| std::env::var(k).ok(), listen, policy);
+    let (settings, proxy_settings) = ConfigErrors::join(settings, proxy_settings)?;
     let addr = proxy_settings.listen;
     let listener = TcpListener::bind(addr).await.map_err(|source| CliError::Listen { addr, source })?;
     tracing::info!(%addr, upstream = %proxy_settings.upstream, authority = settings.authority.as_str(), "proxying");
@@ -199,9 +221,11 @@ async fn proxy(args: &[String]) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The Lambda adapter: routes under `/api`, and no look at the cloud markers (see
+/// [`Startup::cloud`]).
 #[cfg(feature = "lambda")]
 async fn lambda() -> Result<(), CliError> {
-    let app = App::new(Settings::from_env()?);
+    let app = App::new(settings(Startup::default())?);
     app.prefetch();
     entra_sso::adapters::lambda::run(app).await.map_err(CliError::Lambda)
 }
@@ -246,13 +270,11 @@ async fn dev_idp(args: &[String]) -> Result<(), CliError> {
     use entra_sso::tokens::secret::SecretString;
     entra_sso::dev_idp::refuse_in_cloud()?;
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let required =
-        |variable: &'static str| var(variable).ok_or_else(|| ConfigError { variable, problem: "required".into() });
-    let client = DevClient {
-        client_id: required("SSO_CLIENT_ID")?,
-        client_secret: var("SSO_CLIENT_SECRET").map(SecretString::new),
-        redirect_uri: required("SSO_REDIRECT_URI")?,
+    let required = |variable: &'static str| {
+        var(variable).ok_or_else(|| ConfigErrors::from(ConfigError { variable, problem: "required".into() }))
     };
+    let (client_id, redirect_uri) = ConfigErrors::join(required("SSO_CLIENT_ID"), required("SSO_REDIRECT_URI"))?;
+    let client = DevClient { client_id, client_secret: var("SSO_CLIENT_SECRET").map(SecretString::new), redirect_uri };
     let tenant = var("SSO_TENANT_ID").unwrap_or_else(|| DEV_TENANT.to_owned());
     let listener = bind(port_flag(args, "--port", 7072)?).await?;
     let base = format!("http://127.0.0.1:{}", listener.local_addr().map_err(CliError::LocalAddr)?.port());

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use entra_sso::config::Startup;
 use entra_sso::dev_idp::{DevClient, DevIdp, DevKey, DEV_TENANT};
 use entra_sso::tokens::jws::{Deployment, Purpose, TokenKeys};
 use entra_sso::tokens::secret::{SecretString, SigningSecret};
@@ -142,6 +143,11 @@ impl TestApp {
 
 /// The settings of an instance against `authority`, with `extra` variables on top.
 pub fn settings(authority: &str, extra: &[(&str, &str)]) -> Settings {
+    settings_for(authority, extra, Startup::default())
+}
+
+/// The same for `startup` (`entra-sso proxy`'s mount, a cloud marker).
+pub fn settings_for(authority: &str, extra: &[(&str, &str)], startup: Startup) -> Settings {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("SSO_CLIENT_ID".into(), CLIENT_ID.into()),
         ("SSO_AUTHORITY".into(), authority.into()),
@@ -152,7 +158,7 @@ pub fn settings(authority: &str, extra: &[(&str, &str)]) -> Settings {
     for (k, v) in extra {
         vars.insert(k.to_string(), v.to_string());
     }
-    Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid")
+    Settings::read(|k| vars.get(k).cloned(), startup).expect("test settings are valid")
 }
 
 pub async fn spawn_app(authority: &str, extra: &[(&str, &str)]) -> TestApp {
