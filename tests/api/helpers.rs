@@ -22,6 +22,20 @@ pub const CLIENT_SECRET: &str = "test-client-secret-value";
 pub const SECRET_A: &str = "Q-OtjCYDW2X3dpIlIVrhW14-yQVz3WxGCSsHxhQnAhY";
 pub const SECRET_B: &str = "wnGDL6avoYQU6HciVvJR_ieBLO7S-3_ZNLfzuZfF9ug";
 
+/// Five faulty settings, each alone: a client id, a tenant, a plain-http public redirect URI, a
+/// short secret, a session lifetime. Start-up and `doctor` name them in [`FIVE_FAULTY_NAMED`].
+pub const FIVE_FAULTY: &[(&str, &str)] = &[
+    ("SSO_SESSION_TTL", "forever"),
+    ("SSO_SECRET", "tooshort-secret-value"),
+    ("SSO_REDIRECT_URI", "http://app.example.com/api/callback"),
+    ("SSO_TENANT_ID", "not a tenant"),
+    ("SSO_CLIENT_ID", "not a client id"),
+];
+
+/// The variables of [`FIVE_FAULTY`], in the order of the settings table.
+pub const FIVE_FAULTY_NAMED: [&str; 5] =
+    ["SSO_CLIENT_ID", "SSO_TENANT_ID", "SSO_REDIRECT_URI", "SSO_SECRET", "SSO_SESSION_TTL"];
+
 /// The keys of `purpose` that an instance with `secret`, `client_id` and `authority` (and the
 /// shared [`REDIRECT_URI`]) derives.
 pub fn token_keys(secret: &str, purpose: Purpose, client_id: &str, authority: &str) -> TokenKeys {
