@@ -1,8 +1,12 @@
 //! Typed settings, read once from the environment at start-up.
 //!
-//! Every problem is reported as one [`ConfigError`] naming the variable, so a misconfigured
-//! instance stops with a line an operator can act on. Secret values never appear in errors.
+//! A reading reports every faulty setting at once ([`ConfigErrors`]: one [`ConfigError`] per
+//! faulty variable, each naming it), so a misconfigured instance stops with every line an
+//! operator has to act on rather than the first. What works but deserves a look comes back as
+//! [`ConfigWarning`]s in [`Settings::warnings`], for the command to log (start-up) or list
+//! (`doctor`): reading itself logs nothing. Secret values never appear in either.
 
+use std::fmt;
 use std::time::Duration;
 
 use url::Url;
@@ -26,13 +30,104 @@ const SECRET_ADVICE: &str = "generate one with `entra-sso keygen` (or `openssl r
 pub struct ConfigError {
     /// The environment variable at fault.
     pub variable: &'static str,
-    /// What is wrong, without the value when the variable holds a secret.
+    /// What is wrong, without the value when the variable holds a secret; advice on the fix,
+    /// when there is some, follows after `; `.
     pub problem: String,
 }
 
 impl ConfigError {
     pub(crate) fn new(variable: &'static str, problem: impl std::fmt::Display) -> Self {
         Self { variable, problem: problem.to_string() }
+    }
+}
+
+/// Every faulty setting of one reading, one [`ConfigError`] per faulty variable, in the order of
+/// the settings table (docs/design.md §6.1); never empty. `Display` gives one line per error.
+#[derive(Debug)]
+pub struct ConfigErrors(Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// `errors` as one failure, or `None` when there are none.
+    pub fn new(errors: Vec<ConfigError>) -> Option<Self> {
+        (!errors.is_empty()).then_some(Self(errors))
+    }
+
+    /// Both readings' values, or every error of either (the first's, then the second's): for a
+    /// command that reads settings of its own besides [`Settings`].
+    pub fn join<T, U>(first: Result<T, Self>, second: Result<U, Self>) -> Result<(T, U), Self> {
+        match (first, second) {
+            (Ok(a), Ok(b)) => Ok((a, b)),
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+            (Err(mut a), Err(b)) => {
+                a.0.extend(b.0);
+                Err(a)
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for ConfigErrors {
+    type Target = [ConfigError];
+
+    fn deref(&self) -> &[ConfigError] {
+        &self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a ConfigErrors {
+    type Item = &'a ConfigError;
+    type IntoIter = std::slice::Iter<'a, ConfigError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl IntoIterator for ConfigErrors {
+    type Item = ConfigError;
+    type IntoIter = std::vec::IntoIter<ConfigError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(error: ConfigError) -> Self {
+        Self(vec![error])
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// A setting that works but deserves a look. Returned with the settings
+/// ([`Settings::warnings`]), never logged while reading: start-up logs each, `doctor` lists each
+/// as a `!` line. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// The environment variable concerned.
+    pub variable: &'static str,
+    /// What was found.
+    pub finding: String,
+    /// What to do about it.
+    pub fix: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}; {}", self.variable, self.finding, self.fix)
     }
 }
 
@@ -45,8 +140,8 @@ pub struct CloudMarker {
     pub platform: &'static str,
 }
 
-/// The one list of cloud markers. With any of them set, `serve` (and `doctor`) refuse a
-/// loopback authority ([`Settings::refuse_loopback_authority_in_cloud`]) and `entra-sso dev` /
+/// The one list of cloud markers. With any of them set, `serve`, `proxy` and `doctor` refuse a
+/// loopback authority ([`Startup::cloud`]) and `entra-sso dev` /
 /// `dev-idp` refuse to start (`dev_idp::refuse_in_cloud`): there, another process on the same
 /// host (a sidecar, a same-host proxy) could answer as the identity provider.
 pub const CLOUD_MARKERS: &[CloudMarker] = &[
@@ -149,6 +244,42 @@ impl Mount {
             Mount::EasyAuth => "/.auth/logout",
         }
     }
+
+    /// Refuses a redirect URI whose path this mount does not serve the callback at. Under
+    /// [`Mount::EasyAuth`] it must end with `/.auth/login/aad/callback`, the redirect URI an app
+    /// registration made for App Service Authentication already has.
+    fn check_redirect_uri(self, redirect_uri: &Url) -> Result<(), ConfigError> {
+        match self {
+            Mount::EasyAuth if !redirect_uri.path().ends_with("/.auth/login/aad/callback") => Err(ConfigError::new(
+                "SSO_REDIRECT_URI",
+                "entra-sso proxy serves the callback at /.auth/login/aad/callback: register and set \
+                 https://<host>/.auth/login/aad/callback",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What the command reading the settings adds to the checks every reading makes.
+/// `Startup::default()` (the routes under `/api`, no cloud marker) is the Lambda adapter's and
+/// `entra-sso dev`'s.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Startup {
+    /// Where the routes live: [`Mount::EasyAuth`] for `entra-sso proxy`, which then needs a
+    /// redirect URI at `/.auth/login/aad/callback`.
+    pub mount: Mount,
+    /// The cloud marker set where the command runs, if any: a loopback authority is then
+    /// refused. `serve`, `proxy` and `doctor` look; the Lambda adapter does not, as it is started
+    /// by the Lambda runtime or by `cargo lambda`'s emulator, which sets `AWS_LAMBDA_FUNCTION_NAME`
+    /// too, and keeps only the redirect-URI rule there.
+    pub cloud: Option<&'static CloudMarker>,
+}
+
+impl Startup {
+    /// Routes at `mount`, on the platform [`cloud_marker`] finds through `is_set`.
+    pub fn new(mount: Mount, is_set: impl Fn(&str) -> bool) -> Self {
+        Self { mount, cloud: cloud_marker(is_set) }
+    }
 }
 
 /// Everything an instance needs, validated.
@@ -160,8 +291,6 @@ pub struct Settings {
     pub client_id: String,
     /// `SSO_TENANT_ID` or `SSO_AUTHORITY`.
     pub authority: Authority,
-    /// `SSO_CLIENT_SECRET`, set only when the credential is `secret`.
-    pub client_secret: Option<SecretString>,
     /// `SSO_CLIENT_CREDENTIAL` with its material: how the token request authenticates.
     pub credential: ClientCredential,
     /// `SSO_REDIRECT_URI`, exactly as registered.
@@ -202,101 +331,147 @@ pub struct Settings {
     pub jwks_refetch_interval: Duration,
     /// Serve the dev start page on `/` (only `entra-sso dev` turns this on).
     pub dev_pages: bool,
+    /// What the reading found that works but deserves a look, in reading order: for start-up
+    /// to log and `doctor` to list.
+    pub warnings: Vec<ConfigWarning>,
 }
 
 impl Settings {
-    /// Reads the settings from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// Reads the settings from the process environment, for `startup`.
+    pub fn from_env(startup: Startup) -> Result<Self, ConfigErrors> {
+        Self::read(|name| std::env::var(name).ok(), startup)
     }
 
-    /// Reads the settings through `lookup` (tests and `entra-sso dev` pass their own).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    /// Reads the settings through `lookup` with the routes under `/api` and no cloud marker
+    /// (tests and `entra-sso dev` pass their own variables).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
+        Self::read(lookup, Startup::default())
+    }
+
+    /// Reads the settings through `lookup`, for `startup`: every setting is read and every
+    /// faulty one reported, one [`ConfigError`] per variable in the order of the settings table
+    /// (docs/design.md §6.1). A check that needs a faulty setting is skipped, never run against
+    /// a stand-in: with a faulty `SSO_REDIRECT_URI`, `SSO_COOKIE_DOMAIN` is checked only for
+    /// what it can be alone (a domain name, not a public suffix), and a faulty authority leaves
+    /// out the rules that depend on it (a multi-tenant authority's allow-list, the tenant gate of
+    /// role, group and e-mail rules, a federated credential's source).
+    pub fn read(lookup: impl Fn(&str) -> Option<String>, startup: Startup) -> Result<Self, ConfigErrors> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let client_id = get("SSO_CLIENT_ID")
-            .ok_or_else(|| ConfigError::new("SSO_CLIENT_ID", "required: the app registration's client id"))?;
-        if !client_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) || client_id.len() > 128 {
-            return Err(ConfigError::new("SSO_CLIENT_ID", "must be a client id (letters, digits, '-', '_', '.')"));
+        let mut found = Findings::default();
+        let client_id = found.ok(parse_client_id(get("SSO_CLIENT_ID")));
+        let authority = found.ok(parse_authority(get("SSO_AUTHORITY"), get("SSO_TENANT_ID")));
+        // Read now, reported in its own place below: the authority is judged with it.
+        let redirect_uri = parse_redirect_uri(get("SSO_REDIRECT_URI"));
+        if let Some(authority) = &authority {
+            found.ok(refuse_loopback_authority(authority, redirect_uri.as_ref().ok(), startup.cloud));
         }
-        let authority = match (get("SSO_AUTHORITY"), get("SSO_TENANT_ID")) {
-            (Some(a), _) => Authority::parse(&a).map_err(|e| ConfigError::new("SSO_AUTHORITY", e))?,
-            (None, Some(t)) => Authority::for_tenant(&t).map_err(|e| ConfigError::new("SSO_TENANT_ID", e))?,
-            (None, None) => {
-                return Err(ConfigError::new(
-                    "SSO_TENANT_ID",
-                    "required (or SSO_AUTHORITY): the tenant id, domain, `common` or `organizations`",
-                ))
-            }
+        let credential = parse_credential(&get, client_id.as_deref(), authority.as_ref(), &mut found);
+        let redirect_uri = found.ok(redirect_uri);
+        if let Some(uri) = &redirect_uri {
+            found.ok(startup.mount.check_redirect_uri(uri));
+        }
+        let secrets = found.ok(parse_secrets(get("SSO_SECRET")));
+        let extra_scopes = found.ok(parse_scopes(get("SSO_SCOPES")));
+        let return_origins = found.ok(parse_origins(get("SSO_RETURN_ORIGINS")));
+        let policy = parse_policy(&get, authority.as_ref(), &mut found);
+        let state_ttl = found.ok(parse_ttl("SSO_STATE_TTL", get("SSO_STATE_TTL"), 600));
+        let session_ttl = found.ok(parse_ttl("SSO_SESSION_TTL", get("SSO_SESSION_TTL"), 8 * 3600));
+        let post_logout_redirect_uri = found.ok(get("SSO_POST_LOGOUT_REDIRECT_URI")
+            .map(|v| parse_public_url(&v))
+            .transpose()
+            .map_err(|e| ConfigError::new("SSO_POST_LOGOUT_REDIRECT_URI", e)));
+        let logout_mode = found.ok(match get("SSO_LOGOUT").as_deref() {
+            None | Some("idp") => Ok(LogoutMode::Idp),
+            Some("local") => Ok(LogoutMode::Local),
+            Some(_) => Err(ConfigError::new("SSO_LOGOUT", "must be `idp` or `local`")),
+        });
+        let response_mode = found.ok(match get("SSO_RESPONSE_MODE").as_deref() {
+            None | Some("query") => Ok(ResponseMode::Query),
+            Some("form_post") => Ok(ResponseMode::FormPost),
+            Some(_) => Err(ConfigError::new("SSO_RESPONSE_MODE", "must be `query` or `form_post`")),
+        });
+        let session_not_before = found.ok(parse_not_before(get("SSO_SESSION_NOT_BEFORE"), crate::support::time::now()));
+        let session_audience = found.ok(parse_audience(get("SSO_SESSION_AUDIENCE")));
+        let cookie_domain = match get("SSO_COOKIE_DOMAIN") {
+            None => Some(None),
+            Some(value) => found.ok(parse_cookie_domain(&value, redirect_uri.as_ref())).map(|(domain, warning)| {
+                found.warnings.extend(warning);
+                Some(domain)
+            }),
         };
-        let redirect_uri = get("SSO_REDIRECT_URI")
-            .ok_or_else(|| ConfigError::new("SSO_REDIRECT_URI", "required: the public URL of /api/callback"))?;
-        let redirect_uri = parse_public_url(&redirect_uri).map_err(|e| ConfigError::new("SSO_REDIRECT_URI", e))?;
-        refuse_loopback_authority_behind(&authority, &redirect_uri)?;
-        let secrets = parse_secrets(get("SSO_SECRET"))?;
-        let tenants = parse_tenants(get("SSO_ALLOWED_TENANTS"), &authority)?;
-        let policy = parse_policy(&get, &authority, tenants)?;
-        let cookie_domain = get("SSO_COOKIE_DOMAIN").map(|d| parse_cookie_domain(&d, &redirect_uri)).transpose()?;
-        let credential = parse_credential(&get, &client_id, &authority)?;
-        Ok(Settings {
-            mount: Mount::Api,
-            session_audience: parse_audience(get("SSO_SESSION_AUDIENCE"))?.unwrap_or_else(|| client_id.clone()),
-            cookie_domain,
+        if let Some(errors) = ConfigErrors::new(found.errors) {
+            return Err(errors);
+        }
+        let (
+            Some(client_id),
+            Some(authority),
+            Some(credential),
+            Some(redirect_uri),
+            Some(secrets),
+            Some(extra_scopes),
+            Some(mut return_origins),
+            Some(policy),
+            Some(state_ttl),
+            Some(session_ttl),
+            Some(post_logout_redirect_uri),
+            Some(logout_mode),
+            Some(response_mode),
+            Some(session_not_before),
+            Some(session_audience),
+            Some(cookie_domain),
+        ) = (
             client_id,
             authority,
-            client_secret: match &credential {
-                ClientCredential::Secret(s) => Some(s.clone()),
-                _ => None,
-            },
             credential,
             redirect_uri,
             secrets,
-            extra_scopes: parse_scopes(get("SSO_SCOPES"))?,
-            return_origins: parse_origins(get("SSO_RETURN_ORIGINS"))?,
+            extra_scopes,
+            return_origins,
             policy,
-            state_ttl: parse_ttl("SSO_STATE_TTL", get("SSO_STATE_TTL"), 600)?,
-            session_ttl: parse_ttl("SSO_SESSION_TTL", get("SSO_SESSION_TTL"), 8 * 3600)?,
-            post_logout_redirect_uri: get("SSO_POST_LOGOUT_REDIRECT_URI")
-                .map(|v| parse_public_url(&v))
-                .transpose()
-                .map_err(|e| ConfigError::new("SSO_POST_LOGOUT_REDIRECT_URI", e))?,
-            session_not_before: parse_not_before(get("SSO_SESSION_NOT_BEFORE"), crate::support::time::now())?,
-            response_mode: match get("SSO_RESPONSE_MODE").as_deref() {
-                None | Some("query") => ResponseMode::Query,
-                Some("form_post") => ResponseMode::FormPost,
-                Some(_) => return Err(ConfigError::new("SSO_RESPONSE_MODE", "must be `query` or `form_post`")),
-            },
-            logout_mode: match get("SSO_LOGOUT").as_deref() {
-                None | Some("idp") => LogoutMode::Idp,
-                Some("local") => LogoutMode::Local,
-                Some(_) => return Err(ConfigError::new("SSO_LOGOUT", "must be `idp` or `local`")),
-            },
+            state_ttl,
+            session_ttl,
+            post_logout_redirect_uri,
+            logout_mode,
+            response_mode,
+            session_not_before,
+            session_audience,
+            cookie_domain,
+        )
+        else {
+            unreachable!("a setting that was not read has its error");
+        };
+        if startup.mount == Mount::EasyAuth {
+            // Easy Auth takes `post_login_redirect_uri` as an absolute URL on the site itself too.
+            let own = redirect_uri.origin().ascii_serialization();
+            if !return_origins.contains(&own) {
+                return_origins.push(own);
+            }
+        }
+        Ok(Settings {
+            mount: startup.mount,
+            session_audience: session_audience.unwrap_or_else(|| client_id.clone()),
+            client_id,
+            authority,
+            credential,
+            redirect_uri,
+            secrets,
+            extra_scopes,
+            return_origins,
+            policy,
+            state_ttl,
+            session_ttl,
+            post_logout_redirect_uri,
+            session_not_before,
+            cookie_domain,
+            response_mode,
+            logout_mode,
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(10),
             redemption_wait: Duration::from_secs(5),
             jwks_refetch_interval: Duration::from_secs(30),
             dev_pages: false,
+            warnings: found.warnings,
         })
-    }
-
-    /// `serve`'s and `doctor`'s check of where the process runs: a loopback authority is
-    /// refused when a cloud marker is set (`is_set` tells which variables are). Not part of
-    /// [`Settings::from_lookup`], so the Lambda adapter, started by the Lambda runtime or by
-    /// `cargo lambda`'s emulator (which sets `AWS_LAMBDA_FUNCTION_NAME` too), keeps only the
-    /// redirect-URI rule there.
-    pub fn refuse_loopback_authority_in_cloud(&self, is_set: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
-        match cloud_marker(is_set) {
-            Some(marker) if self.authority.is_loopback() => Err(ConfigError::new(
-                "SSO_AUTHORITY",
-                format!(
-                    "{} is on this host's loopback interface while {} is set ({}): in the cloud another process on \
-                     the host (a sidecar, a proxy) could answer as the identity provider; {LOOPBACK_FIX}",
-                    cap(self.authority.as_str(), 200),
-                    marker.variable,
-                    marker.platform
-                ),
-            )),
-            _ => Ok(()),
-        }
     }
 
     /// This deployment's issuer, the `iss` of its sessions: `SSO_REDIRECT_URI` without its last
@@ -317,49 +492,94 @@ impl Settings {
     pub fn login_url(&self) -> String {
         format!("{}{}", self.issuer(), self.mount.login_suffix())
     }
+}
 
-    /// These settings with the routes at App Service Authentication's paths, for
-    /// `entra-sso proxy`: the redirect URI must then end with `/.auth/login/aad/callback`, the
-    /// redirect URI an app registration made for App Service Authentication already has.
-    pub fn mounted_at_easy_auth_paths(mut self) -> Result<Self, ConfigError> {
-        if !self.redirect_uri.path().ends_with("/.auth/login/aad/callback") {
-            return Err(ConfigError::new(
-                "SSO_REDIRECT_URI",
-                "entra-sso proxy serves the callback at /.auth/login/aad/callback: register and set https://<host>/.auth/login/aad/callback",
-            ));
-        }
-        self.mount = Mount::EasyAuth;
-        // Easy Auth takes `post_login_redirect_uri` as an absolute URL on the site itself too.
-        let own = self.redirect_uri.origin().ascii_serialization();
-        if !self.return_origins.contains(&own) {
-            self.return_origins.push(own);
-        }
-        Ok(self)
+/// What one reading found so far: the errors and the warnings.
+#[derive(Default)]
+pub(crate) struct Findings {
+    pub(crate) errors: Vec<ConfigError>,
+    pub(crate) warnings: Vec<ConfigWarning>,
+}
+
+impl Findings {
+    /// The value read, or `None` with its error recorded: the checks that need it are skipped.
+    pub(crate) fn ok<T>(&mut self, read: Result<T, ConfigError>) -> Option<T> {
+        read.map_err(|e| self.errors.push(e)).ok()
     }
+}
+
+/// `SSO_CLIENT_ID`: the app registration's client id.
+fn parse_client_id(value: Option<String>) -> Result<String, ConfigError> {
+    let client_id =
+        value.ok_or_else(|| ConfigError::new("SSO_CLIENT_ID", "required: the app registration's client id"))?;
+    if !client_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) || client_id.len() > 128 {
+        return Err(ConfigError::new("SSO_CLIENT_ID", "must be a client id (letters, digits, '-', '_', '.')"));
+    }
+    Ok(client_id)
+}
+
+/// `SSO_AUTHORITY`, else `SSO_TENANT_ID`.
+fn parse_authority(authority: Option<String>, tenant: Option<String>) -> Result<Authority, ConfigError> {
+    match (authority, tenant) {
+        (Some(a), _) => Authority::parse(&a).map_err(|e| ConfigError::new("SSO_AUTHORITY", e)),
+        (None, Some(t)) => Authority::for_tenant(&t).map_err(|e| ConfigError::new("SSO_TENANT_ID", e)),
+        (None, None) => Err(ConfigError::new(
+            "SSO_TENANT_ID",
+            "required (or SSO_AUTHORITY): the tenant id, domain, `common` or `organizations`",
+        )),
+    }
+}
+
+/// `SSO_REDIRECT_URI`: a public URL (https, or http on loopback).
+fn parse_redirect_uri(value: Option<String>) -> Result<Url, ConfigError> {
+    let value =
+        value.ok_or_else(|| ConfigError::new("SSO_REDIRECT_URI", "required: the public URL of /api/callback"))?;
+    parse_public_url(&value).map_err(|e| ConfigError::new("SSO_REDIRECT_URI", e))
 }
 
 /// What to do about a loopback authority where one is refused.
 const LOOPBACK_FIX: &str = "set the provider's https authority (for Entra, SSO_TENANT_ID); a loopback authority (the \
                             dev identity provider) is for local development only";
 
-/// A loopback authority (the dev identity provider) behind a public redirect URI (https, on a
-/// host neither loopback nor reserved for testing): that is a deployment, which must not trust
-/// whatever process answers on its own host.
-fn refuse_loopback_authority_behind(authority: &Authority, redirect_uri: &Url) -> Result<(), ConfigError> {
-    let public =
-        redirect_uri.scheme() == "https" && !is_loopback(redirect_uri) && !is_reserved_for_testing(redirect_uri);
-    if !(public && authority.is_loopback()) {
+/// A loopback authority (the dev identity provider) is refused behind a public redirect URI
+/// (https, on a host neither loopback nor reserved for testing): that is a deployment, which must
+/// not trust whatever process answers on its own host. Failing that (or with the redirect URI
+/// faulty), it is refused while a cloud marker is set: in the cloud another process on the host
+/// could answer as the identity provider.
+fn refuse_loopback_authority(
+    authority: &Authority,
+    redirect_uri: Option<&Url>,
+    cloud: Option<&CloudMarker>,
+) -> Result<(), ConfigError> {
+    if !authority.is_loopback() {
         return Ok(());
     }
-    Err(ConfigError::new(
-        "SSO_AUTHORITY",
-        format!(
-            "{} is on this host's loopback interface, but SSO_REDIRECT_URI {} is public: a deployment must not \
-             trust an identity provider that any process on its host could be; {LOOPBACK_FIX}",
-            cap(authority.as_str(), 200),
-            cap(redirect_uri.as_str(), 200)
-        ),
-    ))
+    let public =
+        redirect_uri.filter(|uri| uri.scheme() == "https" && !is_loopback(uri) && !is_reserved_for_testing(uri));
+    if let Some(uri) = public {
+        return Err(ConfigError::new(
+            "SSO_AUTHORITY",
+            format!(
+                "{} is on this host's loopback interface, but SSO_REDIRECT_URI {} is public: a deployment must not \
+                 trust an identity provider that any process on its host could be; {LOOPBACK_FIX}",
+                cap(authority.as_str(), 200),
+                cap(uri.as_str(), 200)
+            ),
+        ));
+    }
+    match cloud {
+        Some(marker) => Err(ConfigError::new(
+            "SSO_AUTHORITY",
+            format!(
+                "{} is on this host's loopback interface while {} is set ({}): in the cloud another process on the \
+                 host (a sidecar, a proxy) could answer as the identity provider; {LOOPBACK_FIX}",
+                cap(authority.as_str(), 200),
+                marker.variable,
+                marker.platform
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Settings that belong to one credential kind only: set with another, they are a mistake.
@@ -369,21 +589,25 @@ const KIND_ONLY: &[(&str, CredentialKind)] = &[
     ("SSO_MANAGED_IDENTITY_CLIENT_ID", CredentialKind::ManagedIdentity),
 ];
 
-/// `SSO_CLIENT_CREDENTIAL` and the material of the kind it names. Unset, it is `secret` when
-/// `SSO_CLIENT_SECRET` is set and a public client otherwise.
+/// `SSO_CLIENT_CREDENTIAL` and the material of the kind it names, or `None` with every fault
+/// recorded in `found`. Unset, it is `secret` when `SSO_CLIENT_SECRET` is set and a public client
+/// otherwise. With `SSO_CLIENT_CREDENTIAL` faulty nothing else is judged; a federated kind's
+/// platform variables are checked once the authority is valid (the source is built for it).
 fn parse_credential(
     get: &dyn Fn(&str) -> Option<String>,
-    client_id: &str,
-    authority: &Authority,
-) -> Result<ClientCredential, ConfigError> {
+    client_id: Option<&str>,
+    authority: Option<&Authority>,
+    found: &mut Findings,
+) -> Option<ClientCredential> {
     const VAR: &str = "SSO_CLIENT_CREDENTIAL";
     let kind = match get(VAR) {
-        Some(v) => Some(CredentialKind::parse(&v).ok_or_else(|| {
+        Some(v) => Some(found.ok(CredentialKind::parse(&v).ok_or_else(|| {
             ConfigError::new(VAR, "must be `secret`, `certificate`, `managed-identity`, `workload-identity` or `aws`")
-        })?),
+        }))?),
         None if get("SSO_CLIENT_SECRET").is_some() => Some(CredentialKind::Secret),
         None => None,
     };
+    let errors_before = found.errors.len();
     for (setting, owner) in KIND_ONLY {
         if get(setting).is_some() && kind != Some(*owner) {
             let now = match kind {
@@ -395,41 +619,52 @@ fn parse_credential(
             } else {
                 format!("set SSO_CLIENT_CREDENTIAL={owner}, or remove it")
             };
-            return Err(ConfigError::new(setting, format!("is set but {now}; {fix}")));
+            found.errors.push(ConfigError::new(setting, format!("is set but {now}; {fix}")));
         }
     }
-    let Some(kind) = kind else { return Ok(ClientCredential::Public) };
+    let credential = match kind {
+        None => Some(ClientCredential::Public),
+        Some(kind) => found.ok(credential_material(get, kind, client_id, authority)?),
+    };
+    credential.filter(|_| found.errors.len() == errors_before)
+}
+
+/// The credential of `kind` from its settings, or `None` when it cannot be judged yet (a
+/// federated kind without a valid authority).
+fn credential_material(
+    get: &dyn Fn(&str) -> Option<String>,
+    kind: CredentialKind,
+    client_id: Option<&str>,
+    authority: Option<&Authority>,
+) -> Option<Result<ClientCredential, ConfigError>> {
     let setting_error = |e: CredentialError| match e {
         CredentialError::Setting { setting, reason } => ConfigError::new(setting, reason),
-        other => ConfigError::new(VAR, format!("{kind}: {other}")),
+        other => ConfigError::new("SSO_CLIENT_CREDENTIAL", format!("{kind}: {other}")),
     };
     match kind {
-        CredentialKind::Secret => {
-            let secret = get("SSO_CLIENT_SECRET").ok_or_else(|| {
-                ConfigError::new("SSO_CLIENT_SECRET", "required when SSO_CLIENT_CREDENTIAL is `secret`")
-            })?;
-            Ok(ClientCredential::Secret(SecretString::new(secret)))
-        }
+        CredentialKind::Secret => Some(match get("SSO_CLIENT_SECRET") {
+            Some(secret) => Ok(ClientCredential::Secret(SecretString::new(secret))),
+            None => Err(ConfigError::new("SSO_CLIENT_SECRET", "required when SSO_CLIENT_CREDENTIAL is `secret`")),
+        }),
         CredentialKind::Certificate => {
-            let value = get(certificate::SETTING).ok_or_else(|| {
-                ConfigError::new(
+            let Some(value) = get(certificate::SETTING) else {
+                return Some(Err(ConfigError::new(
                     certificate::SETTING,
                     "required when SSO_CLIENT_CREDENTIAL is `certificate`: a PEM file path, or the PEM itself, \
                      holding the RSA private key and its certificate",
-                )
-            })?;
-            let cert =
-                ClientCertificate::load(&value, client_id, crate::support::time::now()).map_err(|e| match e {
-                    CredentialError::Material { reason, .. } => ConfigError::new(certificate::SETTING, reason),
-                    other => setting_error(other),
-                })?;
-            Ok(ClientCredential::Certificate(std::sync::Arc::new(cert)))
+                )));
+            };
+            // The material is judged alone; the client id only goes into the assertions, and
+            // with a faulty one the credential is dropped with the rest of the settings.
+            let loaded = ClientCertificate::load(&value, client_id.unwrap_or_default(), crate::support::time::now());
+            Some(loaded.map(|cert| ClientCredential::Certificate(std::sync::Arc::new(cert))).map_err(|e| match e {
+                CredentialError::Material { reason, .. } => ConfigError::new(certificate::SETTING, reason),
+                other => setting_error(other),
+            }))
         }
         federated => {
-            let source = federated_source(federated, get, authority.as_str())
-                .expect("a federated kind has a source")
-                .map_err(setting_error)?;
-            Ok(ClientCredential::federated(federated, source))
+            let source = federated_source(federated, get, authority?.as_str()).expect("a federated kind has a source");
+            Some(source.map(|source| ClientCredential::federated(federated, source)).map_err(setting_error))
         }
     }
 }
@@ -449,9 +684,14 @@ fn parse_audience(value: Option<String>) -> Result<Option<String>, ConfigError> 
 
 /// `SSO_COOKIE_DOMAIN`: a registrable domain or a subdomain of one (never a public suffix such
 /// as `azurewebsites.net`, for which browsers refuse the cookie) that is `SSO_REDIRECT_URI`'s
-/// host or one of its parents.
-fn parse_cookie_domain(value: &str, redirect_uri: &Url) -> Result<String, ConfigError> {
-    let err = |why: String| ConfigError::new("SSO_COOKIE_DOMAIN", why);
+/// host or one of its parents, with a warning when that host is a cloud service's default host
+/// name. Without a valid redirect URI (`None`) only what the domain is alone is checked.
+fn parse_cookie_domain(
+    value: &str,
+    redirect_uri: Option<&Url>,
+) -> Result<(String, Option<ConfigWarning>), ConfigError> {
+    const VAR: &str = "SSO_COOKIE_DOMAIN";
+    let err = |why: String| ConfigError::new(VAR, why);
     let domain = value.strip_prefix('.').unwrap_or(value).to_ascii_lowercase();
     let label_ok =
         |l: &str| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
@@ -460,11 +700,17 @@ fn parse_cookie_domain(value: &str, redirect_uri: &Url) -> Result<String, Config
             "`{value}` is not a domain name (ASCII letters, digits, '-' and dots; punycode for others)"
         )));
     }
-    let Some(url::Host::Domain(host)) = redirect_uri.host() else {
-        return Err(err("SSO_REDIRECT_URI's host is an IP address: a cookie cannot be shared from it".into()));
+    let host = match redirect_uri.map(Url::host) {
+        None => None,
+        Some(Some(url::Host::Domain(host))) => Some(host),
+        Some(_) => {
+            return Err(err("SSO_REDIRECT_URI's host is an IP address: a cookie cannot be shared from it".into()))
+        }
     };
-    if host != domain && !host.ends_with(&format!(".{domain}")) {
-        return Err(err(format!("`{domain}` is not SSO_REDIRECT_URI's host `{host}` nor a parent of it")));
+    if let Some(host) = host {
+        if host != domain && !host.ends_with(&format!(".{domain}")) {
+            return Err(err(format!("`{domain}` is not SSO_REDIRECT_URI's host `{host}` nor a parent of it")));
+        }
     }
     if psl::suffix_str(&domain) == Some(domain.as_str()) {
         return Err(err(format!(
@@ -472,13 +718,16 @@ fn parse_cookie_domain(value: &str, redirect_uri: &Url) -> Result<String, Config
              session; put the apps on a domain you own (custom domains), or leave SSO_COOKIE_DOMAIN unset"
         )));
     }
+    let Some(host) = host else { return Ok((domain, None)) };
     if let Some(why) = cloud_zones::refusal(&domain, host) {
         return Err(err(format!("{why}; {}", cloud_zones::REFUSAL_FIX)));
     }
-    if let Some((finding, fix)) = cloud_zones::default_host_warning(host) {
-        tracing::warn!("SSO_COOKIE_DOMAIN={domain}: {finding}; {fix}");
-    }
-    Ok(domain)
+    let warning = cloud_zones::default_host_warning(host).map(|(finding, fix)| ConfigWarning {
+        variable: VAR,
+        finding: format!("{domain}: {finding}"),
+        fix: fix.to_owned(),
+    });
+    Ok((domain, warning))
 }
 
 fn parse_secrets(value: Option<String>) -> Result<SigningSecrets, ConfigError> {
@@ -522,7 +771,9 @@ fn parse_not_before(value: Option<String>, now: u64) -> Result<u64, ConfigError>
     Ok(t)
 }
 
-fn parse_tenants(value: Option<String>, authority: &Authority) -> Result<TenantPolicy, ConfigError> {
+/// `SSO_ALLOWED_TENANTS`: `*`, or a list of tenant ids; required for a multi-tenant authority
+/// (checked only with the authority valid).
+fn parse_tenants(value: Option<String>, authority: Option<&Authority>) -> Result<TenantPolicy, ConfigError> {
     let policy = match value.as_deref() {
         None => TenantPolicy::Unrestricted,
         Some("*") => TenantPolicy::Any,
@@ -534,23 +785,33 @@ fn parse_tenants(value: Option<String>, authority: &Authority) -> Result<TenantP
             TenantPolicy::Only(ids)
         }
     };
-    if authority.is_multi_tenant() && policy == TenantPolicy::Unrestricted {
+    if authority.is_some_and(Authority::is_multi_tenant) && policy == TenantPolicy::Unrestricted {
         return Err(ConfigError::new(
             "SSO_ALLOWED_TENANTS",
             "required for a multi-tenant authority (`common`/`organizations`): list the tenant ids that may sign in, or `*` to accept every tenant",
         ));
     }
-    if policy == TenantPolicy::Any {
-        tracing::warn!("SSO_ALLOWED_TENANTS=*: users of every Entra tenant can sign in");
-    }
     Ok(policy)
 }
 
+/// The warning `SSO_ALLOWED_TENANTS=*` earns.
+fn every_tenant_warning() -> ConfigWarning {
+    ConfigWarning {
+        variable: "SSO_ALLOWED_TENANTS",
+        finding: "`*`: users of every Entra tenant can sign in".to_owned(),
+        fix: "list the tenant ids that may sign in, unless anyone with a work account is welcome".to_owned(),
+    }
+}
+
+/// `SSO_ALLOWED_TENANTS`, `SSO_REQUIRED_ROLES`, `SSO_ALLOWED_GROUPS` and
+/// `SSO_ALLOWED_EMAIL_DOMAINS`, or `None` with every fault recorded in `found`. Each list is
+/// checked alone; the tenant gate of the role, group and e-mail rules only once the authority and
+/// the tenants are valid.
 fn parse_policy(
     get: &impl Fn(&str) -> Option<String>,
-    authority: &Authority,
-    tenants: TenantPolicy,
-) -> Result<Policy, ConfigError> {
+    authority: Option<&Authority>,
+    found: &mut Findings,
+) -> Option<Policy> {
     let list = |name: &'static str| -> Result<Vec<String>, ConfigError> {
         let Some(v) = get(name) else { return Ok(Vec::new()) };
         let items: Vec<String> = v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
@@ -559,36 +820,49 @@ fn parse_policy(
         }
         Ok(items)
     };
+    let tenants = found.ok(parse_tenants(get("SSO_ALLOWED_TENANTS"), authority));
+    if tenants == Some(TenantPolicy::Any) {
+        found.warnings.push(every_tenant_warning());
+    }
     // `email` is set by each tenant's administrators and not verified across tenants: a domain
     // rule means something only when the tenants themselves are restricted.
-    let tenant_scoped = match tenants {
-        TenantPolicy::Only(_) => true,
-        TenantPolicy::Any => false,
-        TenantPolicy::Unrestricted => !authority.is_multi_tenant() && authority.entra_tenant() != Some("consumers"),
+    let gate = match (tenants, authority) {
+        (Some(tenants), Some(authority)) => {
+            let tenant_scoped = match tenants {
+                TenantPolicy::Only(_) => true,
+                TenantPolicy::Any => false,
+                TenantPolicy::Unrestricted => {
+                    !authority.is_multi_tenant() && authority.entra_tenant() != Some("consumers")
+                }
+            };
+            let personal_accounts = authority.admits_personal_accounts();
+            Some(Policy { tenants, personal_accounts, tenant_scoped, ..Policy::default() })
+        }
+        _ => None,
     };
-    let policy = Policy {
-        tenants,
-        personal_accounts: authority.admits_personal_accounts(),
-        required_roles: list("SSO_REQUIRED_ROLES")?,
-        allowed_groups: list("SSO_ALLOWED_GROUPS")?,
-        email_domains: list("SSO_ALLOWED_EMAIL_DOMAINS")?.into_iter().map(|d| d.to_ascii_lowercase()).collect(),
-        tenant_scoped,
+    let gated = |variable: &'static str, rule: &'static str| {
+        list(variable).and_then(|values| match &gate {
+            Some(gate) if !values.is_empty() => {
+                gate.trust_roles_and_groups(rule).map(|()| values).map_err(|e| ConfigError::new(variable, e))
+            }
+            _ => Ok(values),
+        })
     };
-    if !policy.email_domains.is_empty() && !tenant_scoped {
-        return Err(ConfigError::new(
+    let required_roles = found.ok(gated("SSO_REQUIRED_ROLES", "an app-role rule"));
+    let allowed_groups = found.ok(gated("SSO_ALLOWED_GROUPS", "a group rule"));
+    let email_domains = found.ok(list("SSO_ALLOWED_EMAIL_DOMAINS").and_then(|domains| match &gate {
+        Some(gate) if !domains.is_empty() && !gate.tenant_scoped => Err(ConfigError::new(
             "SSO_ALLOWED_EMAIL_DOMAINS",
             format!("an e-mail domain rule {RESTRICT}: e-mail addresses are not verified across tenants"),
-        ));
-    }
-    for (variable, rule, values) in [
-        ("SSO_REQUIRED_ROLES", "an app-role rule", &policy.required_roles),
-        ("SSO_ALLOWED_GROUPS", "a group rule", &policy.allowed_groups),
-    ] {
-        if !values.is_empty() {
-            policy.trust_roles_and_groups(rule).map_err(|e| ConfigError::new(variable, e.to_string()))?;
-        }
-    }
-    Ok(policy)
+        )),
+        _ => Ok(domains.into_iter().map(|d| d.to_ascii_lowercase()).collect()),
+    }));
+    Some(Policy {
+        required_roles: required_roles?,
+        allowed_groups: allowed_groups?,
+        email_domains: email_domains?,
+        ..gate?
+    })
 }
 
 fn parse_scopes(value: Option<String>) -> Result<Vec<String>, ConfigError> {
@@ -666,9 +940,23 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    /// Every error of a reading of `pairs` for `startup`.
+    fn read_for(pairs: &[(&str, &str)], startup: Startup) -> Result<Settings, ConfigErrors> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Settings::from_lookup(|k| map.get(k).cloned())
+        Settings::read(|k| map.get(k).cloned(), startup)
+    }
+
+    /// Every error of a reading of `pairs`.
+    fn read(pairs: &[(&str, &str)]) -> Result<Settings, ConfigErrors> {
+        read_for(pairs, Startup::default())
+    }
+
+    /// A reading of `pairs` with at most one faulty setting: its error.
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        read(pairs).map_err(|errors| {
+            assert_eq!(errors.len(), 1, "one error, not:\n{errors}");
+            errors.into_iter().next().unwrap()
+        })
     }
 
     const BASE: &[(&str, &str)] = &[
@@ -690,6 +978,155 @@ mod tests {
         assert_eq!(s.state_ttl, Duration::from_secs(600));
         assert_eq!(s.session_ttl, Duration::from_secs(8 * 3600));
         assert_eq!(s.response_mode, ResponseMode::Query);
+    }
+
+    #[test]
+    fn five_faulty_settings_are_five_errors() {
+        let short = "tooshort-secret";
+        let errors = read(&[
+            ("SSO_SESSION_TTL", "forever"),
+            ("SSO_SECRET", short),
+            ("SSO_REDIRECT_URI", "http://app.example.com/api/callback"),
+            ("SSO_TENANT_ID", "not a tenant"),
+            ("SSO_CLIENT_ID", "not a client id"),
+        ])
+        .unwrap_err();
+        let named: Vec<&str> = errors.iter().map(|e| e.variable).collect();
+        assert_eq!(named, ["SSO_CLIENT_ID", "SSO_TENANT_ID", "SSO_REDIRECT_URI", "SSO_SECRET", "SSO_SESSION_TTL"]);
+        let text = errors.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        for (line, variable) in lines.iter().zip(named) {
+            assert!(line.starts_with(&format!("{variable}: ")), "{line}");
+        }
+        assert!(!text.contains(short), "the secret is not echoed: {text}");
+    }
+
+    #[test]
+    fn every_faulty_setting_is_reported_in_the_order_of_the_table() {
+        // Each faulty alone (its dependants' checks skipped where they need a faulty one), in
+        // the order of docs/design.md §6.1, whatever the order of the variables.
+        let faulty = [
+            ("SSO_CLIENT_ID", "a b"),
+            ("SSO_TENANT_ID", "-x"),
+            ("SSO_CLIENT_CREDENTIAL", "password"),
+            ("SSO_REDIRECT_URI", "ftp://app.example.com/api/callback"),
+            ("SSO_SECRET", "short"),
+            ("SSO_SCOPES", "a\"b"),
+            ("SSO_RETURN_ORIGINS", "https://a.example.com/path"),
+            ("SSO_ALLOWED_TENANTS", "a b"),
+            ("SSO_REQUIRED_ROLES", "a\u{7}"),
+            ("SSO_ALLOWED_GROUPS", "g\u{7}"),
+            ("SSO_ALLOWED_EMAIL_DOMAINS", "d\u{7}"),
+            ("SSO_STATE_TTL", "1"),
+            ("SSO_SESSION_TTL", "10d"),
+            ("SSO_POST_LOGOUT_REDIRECT_URI", "http://app.example.com/"),
+            ("SSO_LOGOUT", "everywhere"),
+            ("SSO_RESPONSE_MODE", "fragment"),
+            ("SSO_SESSION_NOT_BEFORE", "yesterday"),
+            ("SSO_SESSION_AUDIENCE", "a b"),
+            ("SSO_COOKIE_DOMAIN", "exa mple.com"),
+        ];
+        let mut reversed = faulty;
+        reversed.reverse();
+        let errors = read(&reversed).unwrap_err();
+        let named: Vec<&str> = errors.iter().map(|e| e.variable).collect();
+        let expected: Vec<&str> = faulty.iter().map(|(v, _)| *v).collect();
+        assert_eq!(named, expected, "{errors}");
+        assert_eq!(errors.to_string().lines().count(), faulty.len());
+    }
+
+    #[test]
+    fn checks_that_need_a_faulty_setting_are_skipped() {
+        let names = |pairs: &[(&'static str, &str)]| -> Vec<&'static str> {
+            read(&with(pairs)).unwrap_err().iter().map(|e| e.variable).collect()
+        };
+        let bad_redirect = ("SSO_REDIRECT_URI", "not a url");
+        // The cookie domain cannot be compared with a faulty redirect URI's host ...
+        assert_eq!(names(&[bad_redirect, ("SSO_COOKIE_DOMAIN", "other.com")]), ["SSO_REDIRECT_URI"]);
+        // ... but is still checked for what it is alone.
+        assert_eq!(names(&[bad_redirect, ("SSO_COOKIE_DOMAIN", "co.uk")]), ["SSO_REDIRECT_URI", "SSO_COOKIE_DOMAIN"]);
+        assert_eq!(names(&[bad_redirect, ("SSO_COOKIE_DOMAIN", "a_b")]), ["SSO_REDIRECT_URI", "SSO_COOKIE_DOMAIN"]);
+        // A faulty authority: no allow-list demanded, no tenant gate, no federated source.
+        let bad_tenant = ("SSO_TENANT_ID", "-common");
+        assert_eq!(names(&[bad_tenant, ("SSO_REQUIRED_ROLES", "Admin")]), ["SSO_TENANT_ID"]);
+        assert_eq!(names(&[bad_tenant, ("SSO_ALLOWED_EMAIL_DOMAINS", "contoso.com")]), ["SSO_TENANT_ID"]);
+        assert_eq!(names(&[bad_tenant, ("SSO_CLIENT_CREDENTIAL", "managed-identity")]), ["SSO_TENANT_ID"]);
+        // A faulty tenant list: no gate either.
+        let bad_list = [("SSO_TENANT_ID", "organizations"), ("SSO_ALLOWED_TENANTS", ",")];
+        assert_eq!(names(&[bad_list[0], bad_list[1], ("SSO_ALLOWED_GROUPS", "g1")]), ["SSO_ALLOWED_TENANTS"]);
+        // Certificate material does not depend on the client id: judged all the same.
+        let certificate = [("SSO_CLIENT_CREDENTIAL", "certificate"), ("SSO_CLIENT_CERTIFICATE", "/nonexistent.pem")];
+        assert_eq!(
+            names(&[("SSO_CLIENT_ID", "a b"), certificate[0], certificate[1]]),
+            ["SSO_CLIENT_ID", "SSO_CLIENT_CERTIFICATE"]
+        );
+        // A default audience is not needed to find a faulty client id.
+        assert_eq!(names(&[("SSO_CLIENT_ID", "a b")]), ["SSO_CLIENT_ID"]);
+    }
+
+    #[test]
+    fn warnings_are_returned_not_logged() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Captured(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let logged = Captured::default();
+        let writer = logged.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).finish();
+        let host = "myapp.happyhill-70162bb9.canadacentral.azurecontainerapps.io";
+        let redirect = format!("https://{host}/api/callback");
+        let s = tracing::subscriber::with_default(subscriber, || {
+            read(&with(&[
+                ("SSO_TENANT_ID", "organizations"),
+                ("SSO_ALLOWED_TENANTS", "*"),
+                ("SSO_REDIRECT_URI", &redirect),
+                ("SSO_COOKIE_DOMAIN", host),
+            ]))
+            .unwrap()
+        });
+        let logged = String::from_utf8(logged.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(logged, "", "reading logs nothing");
+        let named: Vec<&str> = s.warnings.iter().map(|w| w.variable).collect();
+        assert_eq!(named, ["SSO_ALLOWED_TENANTS", "SSO_COOKIE_DOMAIN"]);
+        assert_eq!(s.warnings[0].to_string(), "SSO_ALLOWED_TENANTS: `*`: users of every Entra tenant can sign in; list the tenant ids that may sign in, unless anyone with a work account is welcome");
+        let cookie = &s.warnings[1];
+        assert!(cookie.finding.starts_with(&format!("{host}: {host} is a default host name of ")), "{cookie}");
+        assert!(cookie.fix.starts_with("leave SSO_COOKIE_DOMAIN unset"), "{cookie}");
+        assert!(settings(BASE).unwrap().warnings.is_empty(), "nothing to say");
+    }
+
+    #[test]
+    fn the_easy_auth_mount_takes_its_callback_path_and_admits_its_own_origin() {
+        let easy_auth = Startup { mount: Mount::EasyAuth, cloud: None };
+        let errors = read_for(&with(&[("SSO_SECRET", "short")]), easy_auth).unwrap_err();
+        let named: Vec<&str> = errors.iter().map(|e| e.variable).collect();
+        assert_eq!(named, ["SSO_REDIRECT_URI", "SSO_SECRET"], "{errors}");
+        assert!(errors[0].problem.contains("/.auth/login/aad/callback"), "{errors}");
+        let s = read_for(&with(&[("SSO_REDIRECT_URI", "https://app.example.com/.auth/login/aad/callback")]), easy_auth)
+            .unwrap();
+        assert_eq!(s.mount, Mount::EasyAuth);
+        assert_eq!(s.issuer(), "https://app.example.com/.auth");
+        assert_eq!(s.return_origins, ["https://app.example.com"]);
+    }
+
+    #[test]
+    fn errors_of_two_readings_join_in_order() {
+        let one = |v: &'static str| ConfigErrors::from(ConfigError::new(v, "bad"));
+        assert!(ConfigErrors::new(Vec::new()).is_none(), "never empty");
+        assert_eq!(ConfigErrors::join(Ok::<_, ConfigErrors>(1), Ok::<_, ConfigErrors>(2)).unwrap(), (1, 2));
+        let e = ConfigErrors::join::<(), ()>(Err(one("A")), Ok(())).unwrap_err();
+        assert_eq!(e.to_string(), "A: bad");
+        let e = ConfigErrors::join::<(), ()>(Err(one("A")), Err(one("B"))).unwrap_err();
+        assert_eq!(e.to_string(), "A: bad\nB: bad");
     }
 
     #[test]
@@ -793,24 +1230,31 @@ mod tests {
     #[test]
     fn a_loopback_authority_is_refused_under_each_cloud_marker() {
         let local = [("SSO_REDIRECT_URI", "http://localhost:7071/api/callback")];
+        let under = |marker: &'static CloudMarker| Startup { mount: Mount::Api, cloud: Some(marker) };
         for authority in ["http://127.0.0.1:7072/00000000-de00-4000-8000-00000000de00/v2.0", "http://localhost:7072"] {
-            let s = settings(&with(&[local[0], ("SSO_AUTHORITY", authority)])).expect("loopback, for development");
-            assert!(s.refuse_loopback_authority_in_cloud(|_| false).is_ok(), "{authority}: no marker");
+            let vars = with(&[local[0], ("SSO_AUTHORITY", authority)]);
+            assert!(read(&vars).is_ok(), "{authority}: no marker, local development");
             for marker in CLOUD_MARKERS {
-                let Err(err) = s.refuse_loopback_authority_in_cloud(|v| v == marker.variable) else {
+                let Err(errors) = read_for(&vars, under(marker)) else {
                     panic!("{authority} accepted while {} is set", marker.variable);
                 };
-                assert_eq!(err.variable, "SSO_AUTHORITY", "{}: {err}", marker.variable);
-                let text = err.to_string();
+                assert_eq!(errors.len(), 1, "{errors}");
+                assert_eq!(errors[0].variable, "SSO_AUTHORITY", "{}: {errors}", marker.variable);
+                let text = errors.to_string();
                 assert!(text.contains(marker.variable) && text.contains(marker.platform), "{text}");
                 assert!(text.contains("loopback") && !text.contains('\n'), "{text}");
             }
         }
         // A provider off this host is fine anywhere.
-        let s = settings(&with(&[local[0]])).unwrap();
         for marker in CLOUD_MARKERS {
-            assert!(s.refuse_loopback_authority_in_cloud(|v| v == marker.variable).is_ok(), "{}", marker.variable);
+            assert!(read_for(&with(&[local[0]]), under(marker)).is_ok(), "{}", marker.variable);
         }
+        // Judged alone when the redirect URI is faulty too: two lines.
+        let both = with(&[("SSO_AUTHORITY", "http://127.0.0.1:7072"), ("SSO_REDIRECT_URI", "ftp://x")]);
+        let errors = read_for(&both, under(&CLOUD_MARKERS[0])).unwrap_err();
+        let named: Vec<&str> = errors.iter().map(|e| e.variable).collect();
+        assert_eq!(named, ["SSO_AUTHORITY", "SSO_REDIRECT_URI"], "{errors}");
+        assert!(errors[0].problem.contains(CLOUD_MARKERS[0].variable), "{errors}");
     }
 
     #[test]
@@ -987,10 +1431,10 @@ mod tests {
     fn credential_defaults_to_secret_when_one_is_set_else_a_public_client() {
         let s = settings(&with(&[("SSO_CLIENT_SECRET", "s3cret-value")])).unwrap();
         assert_eq!(s.credential.kind(), Some(CredentialKind::Secret));
-        assert_eq!(s.client_secret.as_ref().map(|x| x.expose()), Some("s3cret-value"));
+        assert!(matches!(&s.credential, ClientCredential::Secret(x) if x.expose() == "s3cret-value"));
         let s = settings(BASE).unwrap();
         assert_eq!(s.credential.kind(), None);
-        assert!(s.client_secret.is_none());
+        assert!(matches!(s.credential, ClientCredential::Public));
         let s = settings(&with(&[("SSO_CLIENT_CREDENTIAL", "secret"), ("SSO_CLIENT_SECRET", "x")])).unwrap();
         assert_eq!(s.credential.kind(), Some(CredentialKind::Secret));
         assert!(!format!("{s:?}").contains("s3cret"), "Debug hides the secret");
@@ -1042,11 +1486,36 @@ mod tests {
             (&[("SSO_CLIENT_CREDENTIAL", "aws")], "AWS_REGION", ""),
         ];
         for (extra, variable, needle) in cases {
-            let err = settings(&with(extra)).unwrap_err();
-            assert_eq!(err.variable, *variable, "{extra:?}: {err}");
-            assert!(err.problem.contains(needle), "{extra:?}: {err}");
-            assert!(!err.to_string().contains('\n'), "one line: {err}");
+            // A setting of another kind is named besides what the chosen kind lacks.
+            let errors = read(&with(extra)).unwrap_err();
+            assert_eq!(errors[0].variable, *variable, "{extra:?}: {errors}");
+            assert!(errors[0].problem.contains(needle), "{extra:?}: {errors}");
+            for err in &errors {
+                assert!(!err.to_string().contains('\n'), "one line: {err}");
+            }
         }
+        // Each of them, and the chosen kind's own fault, a line each.
+        let errors = read(&with(&[
+            ("SSO_CLIENT_CREDENTIAL", "workload-identity"),
+            ("SSO_CLIENT_SECRET", "x"),
+            ("SSO_CLIENT_CERTIFICATE", "/x"),
+            ("SSO_MANAGED_IDENTITY_CLIENT_ID", "7f3c0000-0000-4000-8000-000000000001"),
+        ]))
+        .unwrap_err();
+        let named: Vec<&str> = errors.iter().map(|e| e.variable).collect();
+        assert_eq!(
+            named,
+            [
+                "SSO_CLIENT_SECRET",
+                "SSO_CLIENT_CERTIFICATE",
+                "SSO_MANAGED_IDENTITY_CLIENT_ID",
+                "AZURE_FEDERATED_TOKEN_FILE"
+            ],
+            "{errors}"
+        );
+        // An unknown kind: the other credential settings cannot be judged against it.
+        let errors = read(&with(&[("SSO_CLIENT_CREDENTIAL", "password"), ("SSO_CLIENT_SECRET", "x")])).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors}");
     }
 
     #[test]
@@ -1076,7 +1545,6 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(s.credential.kind(), Some(CredentialKind::ManagedIdentity));
-        assert!(s.client_secret.is_none());
         assert!(!format!("{:?}", s.credential).contains("header-value"));
         let s = settings(&with(&[
             ("SSO_CLIENT_CREDENTIAL", "workload-identity"),

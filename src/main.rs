@@ -1,9 +1,12 @@
-//! The `entra-sso` command: `serve` (local server and Azure Functions custom handler), `dev`
-//! (the whole flow against the embedded dev identity provider) and `dev-idp`.
+//! The `entra-sso` command: `serve` (local server and Azure Functions custom handler), `proxy`,
+//! `doctor`, `keygen`, `dev` (the whole flow against the embedded dev identity provider),
+//! `dev-idp`, and the Lambda adapter when started by the Lambda runtime.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use entra_sso::config::{ConfigError, ConfigErrors, Mount, Startup};
+use entra_sso::proxy::settings::ProxySettings;
 use entra_sso::{adapters::server, App, Settings};
 use tokio::net::TcpListener;
 
@@ -23,6 +26,70 @@ const USAGE: &str = "usage:
                                                SSO_CLIENT_ID / SSO_CLIENT_SECRET / SSO_REDIRECT_URI; accepts
                                                assertions of SSO_CLIENT_CERTIFICATE's certificate, and of the
                                                issuer DEV_IDP_FEDERATED_ISSUER / _SUBJECT / _JWKS / _AUDIENCE)";
+
+/// Why a command stopped. Printed on stderr after `entra-sso: `, each cause after `: `; the exit
+/// status is 2.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    /// A command or a flag this binary does not take; the usage follows.
+    #[error("{0}\n{USAGE}")]
+    Usage(&'static str),
+    /// A port flag without a port number after it.
+    #[cfg(feature = "dev-idp")]
+    #[error("{0} needs a port number")]
+    PortFlag(&'static str),
+    /// Faulty settings, every one of them; [`report`] prints a line for each.
+    #[error("configuration error: {0}")]
+    Config(#[from] ConfigErrors),
+    /// The dev identity provider's own settings (`SSO_CLIENT_CERTIFICATE`, `DEV_IDP_FEDERATED_*`),
+    /// already naming the variable.
+    #[cfg(feature = "dev-idp")]
+    #[error("configuration error: {0}")]
+    DevIdpSettings(entra_sso::dev_idp::TrustError),
+    /// No listener on this address.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The address a listener was bound to could not be read.
+    #[error("cannot read the listening address")]
+    LocalAddr(#[source] std::io::Error),
+    /// `dev` or `dev-idp` refused to start (in the cloud) or could not.
+    #[cfg(feature = "dev-idp")]
+    #[error(transparent)]
+    DevIdp(#[from] entra_sso::dev_idp::DevIdpError),
+    /// `entra-sso dev` stopped on an error.
+    #[cfg(feature = "dev-idp")]
+    #[error(transparent)]
+    Dev(Box<dyn std::error::Error>),
+    /// The Lambda runtime stopped on an error.
+    #[cfg(feature = "lambda")]
+    #[error(transparent)]
+    Lambda(lambda_http::Error),
+}
+
+/// The error on stderr: its message, then each cause after `: `; faulty settings a line each,
+/// as `entra-sso: configuration error: <VARIABLE>: <problem>`.
+fn report(error: &CliError) {
+    use std::error::Error as _;
+    if let CliError::Config(errors) = error {
+        for e in errors {
+            eprintln!("entra-sso: configuration error: {e}");
+        }
+        return;
+    }
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        line.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    eprintln!("entra-sso: {line}");
+}
 
 fn main() -> ExitCode {
     init_logging();
@@ -52,12 +119,12 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             Ok(())
         }
-        _ => Err(format!("unknown command\n{USAGE}")),
+        _ => Err(CliError::Usage("unknown command")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("entra-sso: {message}");
+        Err(error) => {
+            report(&error);
             ExitCode::from(2)
         }
     }
@@ -100,18 +167,33 @@ async fn doctor(args: &[String]) -> ExitCode {
     }
 }
 
-async fn serve() -> Result<(), String> {
-    let settings = Settings::from_env()
-        .and_then(|s| s.refuse_loopback_authority_in_cloud(|name| std::env::var_os(name).is_some()).map(|()| s))
-        .map_err(|e| format!("configuration error: {e}"))?;
+/// Routes at `mount` in this process, which runs where its environment's cloud markers say.
+fn here(mount: Mount) -> Startup {
+    Startup::new(mount, |name| std::env::var_os(name).is_some())
+}
+
+/// The settings from the process environment for `startup`, each of their warnings logged.
+fn settings(startup: Startup) -> Result<Settings, ConfigErrors> {
+    let settings = Settings::from_env(startup)?;
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(settings)
+}
+
+async fn serve() -> Result<(), CliError> {
     let port = match std::env::var("FUNCTIONS_CUSTOMHANDLER_PORT") {
-        Ok(p) => p
-            .parse::<u16>()
-            .map_err(|_| "configuration error: FUNCTIONS_CUSTOMHANDLER_PORT: not a port number".to_owned())?,
-        Err(_) => 7071,
+        Ok(p) => p.parse::<u16>().map_err(|_| {
+            ConfigErrors::from(ConfigError {
+                variable: "FUNCTIONS_CUSTOMHANDLER_PORT",
+                problem: "not a port number".into(),
+            })
+        }),
+        Err(_) => Ok(7071),
     };
+    let (settings, port) = ConfigErrors::join(settings(here(Mount::Api)), port)?;
     let listener = bind(port).await?;
-    tracing::info!(addr = %listener.local_addr().map_err(|e| e.to_string())?, authority = settings.authority.as_str(), "serving");
+    tracing::info!(addr = %listener.local_addr().map_err(CliError::LocalAddr)?, authority = settings.authority.as_str(), "serving");
     let app = App::new(settings);
     app.prefetch();
     server::run(listener, app, server::shutdown_signal()).await;
@@ -119,21 +201,18 @@ async fn serve() -> Result<(), String> {
 }
 
 /// `entra-sso proxy [--listen addr:port]`.
-async fn proxy(args: &[String]) -> Result<(), String> {
+async fn proxy(args: &[String]) -> Result<(), CliError> {
     let listen = match args {
         [] => None,
         [flag, addr] if flag == "--listen" => Some(addr.as_str()),
-        _ => return Err(format!("proxy takes only --listen <address:port>\n{USAGE}")),
+        _ => return Err(CliError::Usage("proxy takes only --listen <address:port>")),
     };
-    let settings = Settings::from_env()
-        .and_then(|s| s.refuse_loopback_authority_in_cloud(|name| std::env::var_os(name).is_some()).map(|()| s))
-        .and_then(Settings::mounted_at_easy_auth_paths)
-        .map_err(|e| format!("configuration error: {e}"))?;
-    let proxy_settings =
-        entra_sso::proxy::settings::ProxySettings::from_lookup(|k| std::env::var(k).ok(), listen, &settings.policy)
-            .map_err(|e| format!("configuration error: {e}"))?;
+    let settings = settings(here(Mount::EasyAuth));
+    let policy = settings.as_ref().ok().map(|s| &s.policy);
+    let proxy_settings = ProxySettings::from_lookup(|k| std::env::var(k).ok(), listen, policy);
+    let (settings, proxy_settings) = ConfigErrors::join(settings, proxy_settings)?;
     let addr = proxy_settings.listen;
-    let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let listener = TcpListener::bind(addr).await.map_err(|source| CliError::Listen { addr, source })?;
     tracing::info!(%addr, upstream = %proxy_settings.upstream, authority = settings.authority.as_str(), "proxying");
     let app = App::new(settings);
     app.prefetch();
@@ -142,30 +221,31 @@ async fn proxy(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The Lambda adapter: routes under `/api`, and no look at the cloud markers (see
+/// [`Startup::cloud`]).
 #[cfg(feature = "lambda")]
-async fn lambda() -> Result<(), String> {
-    let settings = Settings::from_env().map_err(|e| format!("configuration error: {e}"))?;
-    let app = App::new(settings);
+async fn lambda() -> Result<(), CliError> {
+    let app = App::new(settings(Startup::default())?);
     app.prefetch();
-    entra_sso::adapters::lambda::run(app).await.map_err(|e| e.to_string())
+    entra_sso::adapters::lambda::run(app).await.map_err(CliError::Lambda)
 }
 
-async fn bind(port: u16) -> Result<TcpListener, String> {
+async fn bind(port: u16) -> Result<TcpListener, CliError> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))
+    TcpListener::bind(addr).await.map_err(|source| CliError::Listen { addr, source })
 }
 
 #[cfg(feature = "dev-idp")]
-fn port_flag(args: &[String], flag: &str, default: u16) -> Result<u16, String> {
+fn port_flag(args: &[String], flag: &'static str, default: u16) -> Result<u16, CliError> {
     match args.iter().position(|a| a == flag) {
         None => Ok(default),
-        Some(i) => args.get(i + 1).and_then(|v| v.parse().ok()).ok_or_else(|| format!("{flag} needs a port number")),
+        Some(i) => args.get(i + 1).and_then(|v| v.parse().ok()).ok_or(CliError::PortFlag(flag)),
     }
 }
 
 #[cfg(feature = "dev-idp")]
-async fn dev(args: &[String]) -> Result<(), String> {
-    entra_sso::dev_idp::refuse_in_cloud().map_err(|e| e.to_string())?;
+async fn dev(args: &[String]) -> Result<(), CliError> {
+    entra_sso::dev_idp::refuse_in_cloud()?;
     let app_listener = bind(port_flag(args, "--port", 7071)?).await?;
     let idp_listener = bind(port_flag(args, "--idp-port", 7072)?).await?;
     entra_sso::dev_idp::dev::run(app_listener, idp_listener, server::shutdown_signal(), |env| {
@@ -181,27 +261,25 @@ SSO_SECRET      {}   (generated for this run)\n  users           alice (member),
         );
     })
     .await
-    .map_err(|e| e.to_string())
+    .map_err(CliError::Dev)
 }
 
 #[cfg(feature = "dev-idp")]
-async fn dev_idp(args: &[String]) -> Result<(), String> {
+async fn dev_idp(args: &[String]) -> Result<(), CliError> {
     use entra_sso::dev_idp::{DevClient, DevIdp, DEV_TENANT};
     use entra_sso::tokens::secret::SecretString;
-    entra_sso::dev_idp::refuse_in_cloud().map_err(|e| e.to_string())?;
+    entra_sso::dev_idp::refuse_in_cloud()?;
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let client = DevClient {
-        client_id: var("SSO_CLIENT_ID").ok_or("configuration error: SSO_CLIENT_ID: required")?,
-        client_secret: var("SSO_CLIENT_SECRET").map(SecretString::new),
-        redirect_uri: var("SSO_REDIRECT_URI").ok_or("configuration error: SSO_REDIRECT_URI: required")?,
+    let required = |variable: &'static str| {
+        var(variable).ok_or_else(|| ConfigErrors::from(ConfigError { variable, problem: "required".into() }))
     };
+    let (client_id, redirect_uri) = ConfigErrors::join(required("SSO_CLIENT_ID"), required("SSO_REDIRECT_URI"))?;
+    let client = DevClient { client_id, client_secret: var("SSO_CLIENT_SECRET").map(SecretString::new), redirect_uri };
     let tenant = var("SSO_TENANT_ID").unwrap_or_else(|| DEV_TENANT.to_owned());
     let listener = bind(port_flag(args, "--port", 7072)?).await?;
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().map_err(|e| e.to_string())?.port());
-    let trust = entra_sso::dev_idp::AssertionTrust::from_env(var).map_err(|e| format!("configuration error: {e}"))?;
-    let idp = std::sync::Arc::new(
-        DevIdp::new(&base, &tenant, client).map_err(|e| e.to_string())?.with_assertion_trust(trust),
-    );
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().map_err(CliError::LocalAddr)?.port());
+    let trust = entra_sso::dev_idp::AssertionTrust::from_env(var).map_err(CliError::DevIdpSettings)?;
+    let idp = std::sync::Arc::new(DevIdp::new(&base, &tenant, client)?.with_assertion_trust(trust));
     println!("entra-sso dev-idp: FOR DEVELOPMENT ONLY\nauthority {}", idp.authority());
     server::run(listener, idp, server::shutdown_signal()).await;
     Ok(())

@@ -1,10 +1,11 @@
 //! `entra-sso doctor`: checks a deployment's configuration before it serves anyone, and prints
 //! one line per check: `✓` passed, `!` a warning, `✗` failed, with the fix after a dash.
 //!
-//! Offline, it reads every setting as the handler would ([`crate::config::Settings::from_lookup`]), reporting
-//! every faulty variable rather than only the first, and looks closer at the ones a mistake in
-//! costs a failed sign-in: `SSO_SECRET`'s strength, the redirect URI, the cookie scope and the
-//! client credential. Online (unless `--offline`), it fetches the discovery document and keys,
+//! Offline, it reads the settings once, as the handler would ([`crate::config::Settings::read`]):
+//! that reading reports every faulty variable, not only the first, and returns the warnings
+//! start-up logs; doctor lists both. Then it looks closer at the settings a mistake in costs a
+//! failed sign-in: `SSO_SECRET`'s strength, the redirect URI, the cookie scope and the client
+//! credential. Online (unless `--offline`), it fetches the discovery document and keys,
 //! compares the clock with the provider's `Date` header, and proves the client credential with a
 //! client-credentials token request for `<client id>/.default`, which needs no user and changes
 //! nothing. A deployment pipeline gates on its exit status.
@@ -105,7 +106,6 @@ pub async fn run(lookup: impl Fn(&str) -> Option<String>, offline: bool) -> Repo
     offline::check_secret(&settings, &mut report);
     offline::check_redirect_uri(&settings, &mut report);
     offline::check_cookie_scope(&settings, &mut report);
-    offline::check_tenants(&settings, &mut report);
     offline::check_credential(&settings, &mut report);
     if offline {
         report.checks.push(Check::warn(

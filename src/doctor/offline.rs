@@ -2,32 +2,14 @@
 //! ones a mistake in costs a failed sign-in.
 
 use super::{Check, Report};
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, Mount, Settings, Startup};
 use crate::idp::authority::is_guid;
 use crate::idp::credential::ClientCredential;
 use crate::support::text::cap;
-use crate::web::cloud_zones;
 use crate::web::cookies::parents_to_registrable;
-
-/// The settings and platform variables a credential is made of: one of them refused, the rest
-/// of the settings are read again as a public client's.
-const CREDENTIAL_VARIABLES: &[&str] =
-    &["SSO_CLIENT_CREDENTIAL", "SSO_CLIENT_SECRET", "SSO_CLIENT_CERTIFICATE", "SSO_MANAGED_IDENTITY_CLIENT_ID"];
 
 /// Longest redirect URI Entra accepts in an app registration.
 const MAX_REDIRECT_URI_LEN: usize = 256;
-
-/// Settings that stand in for a faulty one, so the checks after it still run; a placeholder
-/// cannot fail itself.
-fn placeholder(variable: &str) -> Option<String> {
-    match variable {
-        "SSO_CLIENT_ID" => Some("00000000-0000-0000-0000-000000000000".into()),
-        "SSO_TENANT_ID" => Some("00000000-0000-0000-0000-000000000000".into()),
-        "SSO_REDIRECT_URI" => Some("https://placeholder.invalid/api/callback".into()),
-        "SSO_SECRET" => Some(crate::tokens::secret::SigningSecret::generate().encode().expose().to_owned()),
-        _ => None,
-    }
-}
 
 /// What to do about a refused setting, when the refusal does not already say.
 fn setting_fix(variable: &str) -> &'static str {
@@ -56,56 +38,26 @@ fn refusal(e: &ConfigError) -> Check {
 }
 
 /// Reads the settings as `serve` does (with its refusal of a loopback authority in the cloud),
-/// one `✗` per faulty variable: after each refusal the variable is replaced by a placeholder (or
-/// dropped) and the rest read again. `None` when any was refused.
+/// in one reading: one `✗` per faulty variable, or the settings with a `!` line for each of
+/// their warnings. `None` when any was refused.
 pub(super) fn read_settings(lookup: &impl Fn(&str) -> Option<String>, report: &mut Report) -> Option<Settings> {
-    let mut replaced: Vec<(&'static str, Option<String>)> = Vec::new();
-    let mut refused = 0;
-    for _ in 0..32 {
-        let read = Settings::from_lookup(|name| match replaced.iter().find(|(n, _)| *n == name) {
-            Some((_, value)) => value.clone(),
-            None => lookup(name),
-        })
-        .and_then(|s| s.refuse_loopback_authority_in_cloud(|name| lookup(name).is_some()).map(|()| s));
-        match read {
-            Ok(settings) if refused == 0 => {
-                report.checks.push(Check::pass(
-                    "settings",
-                    format!("client {} at {}", settings.client_id, settings.authority.as_str()),
-                ));
-                return Some(settings);
+    let startup = Startup::new(Mount::Api, |name| lookup(name).is_some());
+    match Settings::read(lookup, startup) {
+        Ok(settings) => {
+            report.checks.push(Check::pass(
+                "settings",
+                format!("client {} at {}", settings.client_id, settings.authority.as_str()),
+            ));
+            for warning in &settings.warnings {
+                report.checks.push(Check::warn(warning.variable, &warning.finding, &warning.fix));
             }
-            Ok(_) => return None,
-            Err(e) => {
-                if replaced.iter().any(|(n, _)| *n == e.variable) {
-                    // A placeholder was refused: an error in this loop, not in the settings.
-                    return None;
-                }
-                report.checks.push(refusal(&e));
-                refused += 1;
-                let credential = CREDENTIAL_VARIABLES.contains(&e.variable)
-                    || placeholder(e.variable).is_none() && !e.variable.starts_with("SSO_");
-                if credential {
-                    // The credential or a platform variable it needs: read the rest as a public client's.
-                    for variable in CREDENTIAL_VARIABLES {
-                        replaced.retain(|(n, _)| n != variable);
-                        replaced.push((variable, None));
-                    }
-                    continue;
-                }
-                replaced.push((e.variable, placeholder(e.variable)));
-                match e.variable {
-                    // The authority is read from either; a faulty one falls back on a tenant.
-                    "SSO_AUTHORITY" => replaced.push(("SSO_TENANT_ID", placeholder("SSO_TENANT_ID"))),
-                    "SSO_TENANT_ID" => replaced.push(("SSO_AUTHORITY", None)),
-                    // The cookie domain is checked against the redirect URI's host.
-                    "SSO_REDIRECT_URI" => replaced.push(("SSO_COOKIE_DOMAIN", None)),
-                    _ => {}
-                }
-            }
+            Some(settings)
+        }
+        Err(errors) => {
+            report.checks.extend(errors.iter().map(refusal));
+            None
         }
     }
-    None
 }
 
 pub(super) fn check_secret(settings: &Settings, report: &mut Report) {
@@ -154,20 +106,20 @@ pub(super) fn check_redirect_uri(settings: &Settings, report: &mut Report) {
 }
 
 /// The session cookie's scope. Configurations the settings refuse never get here; of the
-/// accepted ones, two deserve a warning: a shared cookie on a cloud service's default host name,
-/// and a cookie domain below its registrable domain, whose other hosts can plant a cookie of the
-/// same name (cookie tossing; sign-in and sign-out expire such cookies, see web::cookies).
+/// accepted ones, two deserve a warning: a shared cookie on a cloud service's default host name
+/// (the settings' own warning, listed by [`read_settings`]), and a cookie domain below its
+/// registrable domain, whose other hosts can plant a cookie of the same name (cookie tossing;
+/// sign-in and sign-out expire such cookies, see web::cookies).
 pub(super) fn check_cookie_scope(settings: &Settings, report: &mut Report) {
     let subject = "SSO_COOKIE_DOMAIN";
+    if settings.warnings.iter().any(|w| w.variable == subject) {
+        return;
+    }
     let host = settings.redirect_uri.host_str().unwrap_or("");
     let Some(domain) = &settings.cookie_domain else {
         report.checks.push(Check::pass(subject, format!("unset: the session cookie is host-only on {host}")));
         return;
     };
-    if let Some((finding, fix)) = cloud_zones::default_host_warning(host) {
-        report.checks.push(Check::warn(subject, format!("{domain}: {finding}"), fix));
-        return;
-    }
     let scope = if domain == host {
         format!("{domain}: the session cookie is sent to {domain} and its subdomains")
     } else {
@@ -189,16 +141,6 @@ pub(super) fn check_cookie_scope(settings: &Settings, report: &mut Report) {
                  session on a registrable domain of its own"
             ),
         )),
-    }
-}
-
-pub(super) fn check_tenants(settings: &Settings, report: &mut Report) {
-    if settings.policy.tenants == crate::idp::policy::TenantPolicy::Any {
-        report.checks.push(Check::warn(
-            "SSO_ALLOWED_TENANTS",
-            "`*`: users of every Entra tenant can sign in",
-            "list the tenant ids that may sign in, unless anyone with a work account is welcome",
-        ));
     }
 }
 

@@ -11,7 +11,7 @@ use crate::idp::provider::{Discovered, FetchError, Provider, ProviderConfig, Tok
 use crate::support::text::cap;
 
 /// Largest clock difference with the provider that passes without a warning.
-pub const MAX_CLOCK_SKEW_SECS: u64 = 60;
+pub(super) const MAX_CLOCK_SKEW_SECS: u64 = 60;
 
 pub(super) async fn run(settings: &Settings, report: &mut Report) {
     let provider = Provider::new(ProviderConfig::from(settings));

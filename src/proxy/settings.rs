@@ -1,13 +1,13 @@
 //! The settings only `entra-sso proxy` reads: the upstream, where to listen, what happens to a
 //! signed-out request, public paths, per-path requirements, and whose `X-Forwarded-*` to
-//! believe. Validated once at start-up, each refusal one line naming its variable.
+//! believe. Validated once at start-up, every refusal at once, each one line naming its variable.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::config::{parse_ttl, ConfigError};
+use crate::config::{parse_ttl, ConfigError, ConfigErrors, Findings};
 use crate::idp::policy::Policy;
 
 /// What a request without a session gets (App Service Authentication's
@@ -54,38 +54,54 @@ pub struct ProxySettings {
 }
 
 impl ProxySettings {
-    /// Reads the settings through `get`; `listen` is the `--listen` flag, if given. Role and group
-    /// rules pass `policy`'s tenant gate, as `SSO_REQUIRED_ROLES` does.
+    /// Reads the settings through `get`; `listen` is the `--listen` flag, if given. Every faulty
+    /// setting is reported, one [`ConfigError`] each, in the order of the table in
+    /// docs/design.md §6.1. Role and group rules pass `policy`'s tenant gate, as
+    /// `SSO_REQUIRED_ROLES` does; with no policy (the handler's settings are faulty) that gate is
+    /// left to the next reading.
     pub fn from_lookup(
         get: impl Fn(&str) -> Option<String>,
         listen: Option<&str>,
-        policy: &Policy,
-    ) -> Result<Self, ConfigError> {
-        let rules = parse_rules(get("SSO_PATH_RULES"))?;
-        if rules.iter().any(|r| !r.roles.is_empty() || !r.groups.is_empty()) {
-            policy
+        policy: Option<&Policy>,
+    ) -> Result<Self, ConfigErrors> {
+        let mut found = Findings::default();
+        let upstream = found.ok(parse_upstream(get("SSO_UPSTREAM")));
+        let listen = found.ok(parse_listen(listen, get("PORT")));
+        let unauthenticated = found.ok(match get("SSO_UNAUTHENTICATED_ACTION").as_deref() {
+            None | Some("RedirectToLoginPage") => Ok(Unauthenticated::RedirectToLoginPage),
+            Some("Return401") => Ok(Unauthenticated::Return401),
+            Some("AllowAnonymous") => Ok(Unauthenticated::AllowAnonymous),
+            Some(_) => Err(ConfigError::new(
+                "SSO_UNAUTHENTICATED_ACTION",
+                "must be RedirectToLoginPage (default), Return401 or AllowAnonymous",
+            )),
+        });
+        let public_paths = found.ok(parse_public_paths(get("SSO_PUBLIC_PATHS")));
+        let rules = found.ok(parse_rules(get("SSO_PATH_RULES")).and_then(|rules| match policy {
+            Some(policy) if rules.iter().any(|r| !r.roles.is_empty() || !r.groups.is_empty()) => policy
                 .trust_roles_and_groups("a role or group path rule")
-                .map_err(|e| ConfigError::new("SSO_PATH_RULES", e))?;
+                .map(|()| rules)
+                .map_err(|e| ConfigError::new("SSO_PATH_RULES", e)),
+            _ => Ok(rules),
+        }));
+        let trusted_proxies = found.ok(parse_trusted(get("SSO_TRUSTED_PROXIES")));
+        let upstream_timeout = found.ok(parse_ttl("SSO_UPSTREAM_TIMEOUT", get("SSO_UPSTREAM_TIMEOUT"), 100));
+        if let Some(errors) = ConfigErrors::new(found.errors) {
+            return Err(errors);
         }
-        Ok(Self {
-            upstream: parse_upstream(get("SSO_UPSTREAM"))?,
-            listen: parse_listen(listen, get("PORT"))?,
-            unauthenticated: match get("SSO_UNAUTHENTICATED_ACTION").as_deref() {
-                None | Some("RedirectToLoginPage") => Unauthenticated::RedirectToLoginPage,
-                Some("Return401") => Unauthenticated::Return401,
-                Some("AllowAnonymous") => Unauthenticated::AllowAnonymous,
-                Some(_) => {
-                    return Err(ConfigError::new(
-                        "SSO_UNAUTHENTICATED_ACTION",
-                        "must be RedirectToLoginPage (default), Return401 or AllowAnonymous",
-                    ))
-                }
-            },
-            public_paths: parse_public_paths(get("SSO_PUBLIC_PATHS"))?,
-            rules,
-            trusted_proxies: parse_trusted(get("SSO_TRUSTED_PROXIES"))?,
-            upstream_timeout: parse_ttl("SSO_UPSTREAM_TIMEOUT", get("SSO_UPSTREAM_TIMEOUT"), 100)?,
-        })
+        let (
+            Some(upstream),
+            Some(listen),
+            Some(unauthenticated),
+            Some(public_paths),
+            Some(rules),
+            Some(trusted_proxies),
+            Some(upstream_timeout),
+        ) = (upstream, listen, unauthenticated, public_paths, rules, trusted_proxies, upstream_timeout)
+        else {
+            unreachable!("a setting that was not read has its error");
+        };
+        Ok(Self { upstream, listen, unauthenticated, public_paths, rules, trusted_proxies, upstream_timeout })
     }
 
     /// Whether `peer`'s forwarding headers are believed.
@@ -212,7 +228,8 @@ mod tests {
     use super::*;
     use crate::idp::policy::TenantPolicy;
 
-    fn read(vars: &[(&str, &str)]) -> Result<ProxySettings, ConfigError> {
+    /// Every error of a reading of `vars` (with an upstream unless they set one).
+    fn read_all(vars: &[(&str, &str)]) -> Result<ProxySettings, ConfigErrors> {
         let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let with_upstream = |k: &str| {
             vars.iter()
@@ -220,7 +237,15 @@ mod tests {
                 .map(|(_, v)| v.clone())
                 .or_else(|| (k == "SSO_UPSTREAM").then(|| "http://127.0.0.1:8000".to_owned()))
         };
-        ProxySettings::from_lookup(with_upstream, None, &Policy::default())
+        ProxySettings::from_lookup(with_upstream, None, Some(&Policy::default()))
+    }
+
+    /// A reading of `vars` with at most one faulty setting: its error.
+    fn read(vars: &[(&str, &str)]) -> Result<ProxySettings, ConfigError> {
+        read_all(vars).map_err(|errors| {
+            assert_eq!(errors.len(), 1, "one error, not:\n{errors}");
+            errors.into_iter().next().unwrap()
+        })
     }
 
     #[test]
@@ -271,9 +296,40 @@ mod tests {
             "SSO_PATH_RULES" => Some("/admin=role:Admin".to_owned()),
             _ => None,
         };
-        let e = ProxySettings::from_lookup(get, None, &open).unwrap_err();
-        assert_eq!(e.variable, "SSO_PATH_RULES");
-        assert!(e.problem.contains("SSO_ALLOWED_TENANTS"), "{e}");
+        let e = ProxySettings::from_lookup(get, None, Some(&open)).unwrap_err();
+        assert_eq!(e.len(), 1, "{e}");
+        assert_eq!(e[0].variable, "SSO_PATH_RULES");
+        assert!(e[0].problem.contains("SSO_ALLOWED_TENANTS"), "{e}");
+        // Without the handler's policy (its settings are faulty) the gate waits for the next reading.
+        assert!(ProxySettings::from_lookup(get, None, None).is_ok());
+    }
+
+    #[test]
+    fn every_faulty_setting_is_reported_in_table_order() {
+        let errors = read_all(&[
+            ("SSO_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("SSO_UPSTREAM", "https://app:443"),
+            ("PORT", "http"),
+            ("SSO_UNAUTHENTICATED_ACTION", "Deny"),
+            ("SSO_PUBLIC_PATHS", "static"),
+            ("SSO_PATH_RULES", "/admin"),
+            ("SSO_UPSTREAM_TIMEOUT", "1"),
+        ])
+        .unwrap_err();
+        let named: Vec<&str> = errors.iter().map(|e| e.variable).collect();
+        assert_eq!(
+            named,
+            [
+                "SSO_UPSTREAM",
+                "PORT",
+                "SSO_UNAUTHENTICATED_ACTION",
+                "SSO_PUBLIC_PATHS",
+                "SSO_PATH_RULES",
+                "SSO_TRUSTED_PROXIES",
+                "SSO_UPSTREAM_TIMEOUT"
+            ]
+        );
+        assert_eq!(errors.to_string().lines().count(), 7, "{errors}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `entra-sso doctor`, the real binary, on a good configuration against the dev identity provider
 //! and on each broken one: the lines it prints and its exit status.
 
-use crate::helpers::{spawn_idp, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SECRET_A};
+use crate::helpers::{spawn_idp, CLIENT_ID, CLIENT_SECRET, FIVE_FAULTY, FIVE_FAULTY_NAMED, REDIRECT_URI, SECRET_A};
 
 /// What one run printed and how it ended.
 struct Run {
@@ -136,6 +136,55 @@ async fn every_faulty_setting_gets_its_own_line_with_the_fix() {
 }
 
 #[tokio::test]
+async fn five_faulty_settings_are_five_lines() {
+    let mut extra = vec![("SSO_AUTHORITY", "")];
+    extra.extend_from_slice(FIVE_FAULTY);
+    let run = doctor(&["--offline"], &config(ENTRA_AUTHORITY, &extra)).await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let failed: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('✗')).collect();
+    let named: Vec<&str> =
+        failed.iter().map(|l| l.trim_start_matches("✗ ").split_once(':').map_or("", |(v, _)| v)).collect();
+    assert_eq!(named, FIVE_FAULTY_NAMED, "{}", run.stdout);
+    assert!(failed.iter().all(|l| l.contains(" — ")), "each with its fix:\n{}", run.stdout);
+    assert_eq!(run.stdout.lines().count(), 5, "nothing else is checked:\n{}", run.stdout);
+    assert!(!run.stdout.contains("tooshort-secret-value"), "the value is never echoed");
+    assert!(run.stderr.contains("entra-sso doctor: 5 checks failed"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn each_credential_setting_of_another_kind_gets_its_line() {
+    let vars = config(
+        ENTRA_AUTHORITY,
+        &[
+            ("SSO_CLIENT_CREDENTIAL", "workload-identity"),
+            ("SSO_CLIENT_CERTIFICATE", "/nonexistent/entra-sso/client.pem"),
+            ("SSO_MANAGED_IDENTITY_CLIENT_ID", "7f3c0000-0000-4000-8000-000000000001"),
+        ],
+    );
+    let run = doctor(&["--offline"], &vars).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.line("SSO_CLIENT_SECRET").contains("defeats a secretless credential"), "{}", run.stdout);
+    assert!(run.line("SSO_CLIENT_CERTIFICATE").contains("SSO_CLIENT_CREDENTIAL=certificate"), "{}", run.stdout);
+    assert!(run.line("SSO_MANAGED_IDENTITY_CLIENT_ID").starts_with("✗ "), "{}", run.stdout);
+    assert!(run.line("AZURE_FEDERATED_TOKEN_FILE").starts_with("✗ "), "the kind's own fault: {}", run.stdout);
+    assert_eq!(run.marks('✗'), 4, "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn a_faulty_redirect_uri_leaves_the_cookie_domain_checked_alone() {
+    let bad = ("SSO_REDIRECT_URI", "https://app.example.com/api/callback#x");
+    // Not comparable with the redirect URI's host: nothing said.
+    let run = doctor(&["--offline"], &config(ENTRA_AUTHORITY, &[bad, ("SSO_COOKIE_DOMAIN", "other.com")])).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.line("SSO_REDIRECT_URI").starts_with("✗ "), "{}", run.stdout);
+    assert!(!run.stdout.contains("SSO_COOKIE_DOMAIN"), "{}", run.stdout);
+    // A public suffix is one whatever the host.
+    let run = doctor(&["--offline"], &config(ENTRA_AUTHORITY, &[bad, ("SSO_COOKIE_DOMAIN", "co.uk")])).await;
+    assert!(run.line("SSO_COOKIE_DOMAIN").starts_with("✗ SSO_COOKIE_DOMAIN: `co.uk` is a public suffix"));
+    assert_eq!(run.marks('✗'), 2, "{}", run.stdout);
+}
+
+#[tokio::test]
 async fn plain_http_redirect_on_a_public_host_fails() {
     let authority = dead_authority().await;
     let run =
@@ -241,9 +290,22 @@ async fn a_cookie_domain_on_a_default_cloud_host_name_warns() {
     let line = run.line("SSO_COOKIE_DOMAIN");
     assert!(line.starts_with(&format!("! SSO_COOKIE_DOMAIN: {host}: ")), "{line}");
     assert!(line.contains("`*.azurecontainerapps.io`") && line.contains("leave SSO_COOKIE_DOMAIN unset"), "{line}");
-    // The same warning is logged when an instance starts with these settings.
-    let logged = run.stderr.lines().find(|l| l.contains("WARN") && l.contains("SSO_COOKIE_DOMAIN"));
-    assert!(logged.is_some_and(|l| l.contains("azurecontainerapps.io")), "{}", run.stderr);
+    // The settings' own warning, which start-up logs
+    // (`startup::start_up_logs_each_warning_of_the_settings_once`): doctor lists it, and logs nothing.
+    assert_eq!(run.stderr, "", "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn every_tenant_admitted_is_one_warning_line() {
+    let vars = config(ENTRA_AUTHORITY, &[("SSO_ALLOWED_TENANTS", "*")]);
+    let run = doctor(&["--offline"], &vars).await;
+    assert_eq!(run.code, 0, "a warning, not a failure:\n{}", run.stdout);
+    assert_eq!(
+        run.line("SSO_ALLOWED_TENANTS"),
+        "! SSO_ALLOWED_TENANTS: `*`: users of every Entra tenant can sign in — list the tenant ids that may sign \
+         in, unless anyone with a work account is welcome"
+    );
+    assert_eq!(run.stderr, "", "listed, not logged: {}", run.stderr);
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use entra_sso::config::Startup;
 use entra_sso::dev_idp::{DevClient, DevIdp, DevKey, DEV_TENANT};
 use entra_sso::tokens::jws::{Deployment, Purpose, TokenKeys};
 use entra_sso::tokens::secret::{SecretString, SigningSecret};
@@ -20,6 +21,20 @@ pub const CLIENT_ID: &str = "6cb04018-a3f5-46a7-b995-940c78f5aef3";
 pub const CLIENT_SECRET: &str = "test-client-secret-value";
 pub const SECRET_A: &str = "Q-OtjCYDW2X3dpIlIVrhW14-yQVz3WxGCSsHxhQnAhY";
 pub const SECRET_B: &str = "wnGDL6avoYQU6HciVvJR_ieBLO7S-3_ZNLfzuZfF9ug";
+
+/// Five faulty settings, each alone: a client id, a tenant, a plain-http public redirect URI, a
+/// short secret, a session lifetime. Start-up and `doctor` name them in [`FIVE_FAULTY_NAMED`].
+pub const FIVE_FAULTY: &[(&str, &str)] = &[
+    ("SSO_SESSION_TTL", "forever"),
+    ("SSO_SECRET", "tooshort-secret-value"),
+    ("SSO_REDIRECT_URI", "http://app.example.com/api/callback"),
+    ("SSO_TENANT_ID", "not a tenant"),
+    ("SSO_CLIENT_ID", "not a client id"),
+];
+
+/// The variables of [`FIVE_FAULTY`], in the order of the settings table.
+pub const FIVE_FAULTY_NAMED: [&str; 5] =
+    ["SSO_CLIENT_ID", "SSO_TENANT_ID", "SSO_REDIRECT_URI", "SSO_SECRET", "SSO_SESSION_TTL"];
 
 /// The keys of `purpose` that an instance with `secret`, `client_id` and `authority` (and the
 /// shared [`REDIRECT_URI`]) derives.
@@ -142,6 +157,11 @@ impl TestApp {
 
 /// The settings of an instance against `authority`, with `extra` variables on top.
 pub fn settings(authority: &str, extra: &[(&str, &str)]) -> Settings {
+    settings_for(authority, extra, Startup::default())
+}
+
+/// The same for `startup` (`entra-sso proxy`'s mount, a cloud marker).
+pub fn settings_for(authority: &str, extra: &[(&str, &str)], startup: Startup) -> Settings {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("SSO_CLIENT_ID".into(), CLIENT_ID.into()),
         ("SSO_AUTHORITY".into(), authority.into()),
@@ -152,7 +172,7 @@ pub fn settings(authority: &str, extra: &[(&str, &str)]) -> Settings {
     for (k, v) in extra {
         vars.insert(k.to_string(), v.to_string());
     }
-    Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid")
+    Settings::read(|k| vars.get(k).cloned(), startup).expect("test settings are valid")
 }
 
 pub async fn spawn_app(authority: &str, extra: &[(&str, &str)]) -> TestApp {

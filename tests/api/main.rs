@@ -28,5 +28,6 @@ mod proxy;
 mod return_to;
 mod review2;
 mod server_limits;
+mod startup;
 mod state;
 mod trust;

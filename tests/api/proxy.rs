@@ -21,6 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
+use entra_sso::config::{Mount, Startup};
 use entra_sso::proxy::settings::{PathRule, ProxySettings, Unauthenticated};
 use entra_sso::proxy::Proxy;
 use entra_sso::App;
@@ -166,7 +167,7 @@ struct TestProxy {
 
 fn proxy_settings(upstream: SocketAddr) -> ProxySettings {
     let get = |k: &str| (k == "SSO_UPSTREAM").then(|| format!("http://{upstream}"));
-    ProxySettings::from_lookup(get, Some("127.0.0.1:0"), &Default::default()).unwrap()
+    ProxySettings::from_lookup(get, Some("127.0.0.1:0"), Some(&Default::default())).unwrap()
 }
 
 impl TestProxy {
@@ -175,7 +176,7 @@ impl TestProxy {
         let (upstream, seen) = spawn_upstream().await;
         let mut vars = vec![("SSO_REDIRECT_URI", PROXY_REDIRECT)];
         vars.extend_from_slice(extra);
-        let settings = settings(&idp.authority, &vars).mounted_at_easy_auth_paths().unwrap();
+        let settings = settings_for(&idp.authority, &vars, Startup { mount: Mount::EasyAuth, cloud: None });
         let mut proxy_settings = proxy_settings(upstream);
         adjust(&mut proxy_settings);
         let proxy = Proxy::new(App::new(settings), proxy_settings);
