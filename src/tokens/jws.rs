@@ -182,7 +182,7 @@ pub(crate) struct Parts<'a> {
 impl<'a> Parts<'a> {
     /// Splits `token` into its parts; refuses anything longer than `max_len`, with other than
     /// three non-empty parts, or outside the base64url alphabet.
-    pub fn split(token: &'a str, max_len: usize) -> Result<Self, JwsError> {
+    pub(crate) fn split(token: &'a str, max_len: usize) -> Result<Self, JwsError> {
         if token.len() > max_len {
             return Err(JwsError::Malformed("too long"));
         }
@@ -200,12 +200,12 @@ impl<'a> Parts<'a> {
     }
 
     /// The decoded signature.
-    pub fn signature(&self) -> Result<Vec<u8>, JwsError> {
+    pub(crate) fn signature(&self) -> Result<Vec<u8>, JwsError> {
         URL_SAFE_NO_PAD.decode(self.signature).map_err(|_| JwsError::Malformed("signature is not base64url"))
     }
 
     /// The decoded payload.
-    pub fn payload(&self) -> Result<Vec<u8>, JwsError> {
+    pub(crate) fn payload(&self) -> Result<Vec<u8>, JwsError> {
         URL_SAFE_NO_PAD.decode(self.payload).map_err(|_| JwsError::Malformed("payload is not base64url"))
     }
 }
