@@ -8,7 +8,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::idp_fake::*;
+use crate::support::idp_fake::*;
 
 pub const OTHER_TENANT: &str = "22222222-2222-4222-8222-222222222222";
 pub const MSA_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::helpers::*;
-use crate::idp_fake::*;
+use crate::support::idp_fake::*;
 
 const TIMEOUT: Duration = Duration::from_secs(1);
 

@@ -22,7 +22,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
 
 use crate::helpers::{serve, Running};
-use crate::idp_fake::{jwk, sign_rs256, test_key};
+use crate::support::idp_fake::{jwk, sign_rs256, test_key};
 
 /// The platform issuers' key: `test_key(1)` as `platform-k1`.
 const KID: &str = "platform-k1";

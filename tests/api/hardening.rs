@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::entra::{sign_in_with, start, tenant_claims, MSA_TENANT, OTHER_TENANT};
 use crate::helpers::*;
-use crate::idp_fake::*;
+use crate::support::idp_fake::*;
 
 /// The claims of the session cookie in `jar` (read, not verified).
 fn session_claims(jar: &Jar) -> Value {

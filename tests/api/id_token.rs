@@ -11,7 +11,7 @@ use rsa::pkcs1::EncodeRsaPublicKey;
 use serde_json::Value;
 
 use crate::helpers::*;
-use crate::idp_fake::*;
+use crate::support::idp_fake::*;
 
 /// Starts a flow and returns (jar, state, nonce).
 async fn start(app: &TestApp) -> (Jar, String, String) {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::entra::{sign_in_with, tenant_claims, OTHER_TENANT};
 use crate::helpers::*;
-use crate::idp_fake::*;
+use crate::support::idp_fake::*;
 
 /// `GET /api/auth{query}` with `jar`'s cookies and `headers`.
 async fn auth(app: &TestApp, query: &str, jar: &Jar, headers: &[(&str, &str)]) -> reqwest::Response {
