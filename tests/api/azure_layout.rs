@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::helpers::TestSettings;
+
 /// Methods an HTTP trigger accepts; anything else in `methods` is a typo the host rejects.
 const TRIGGER_METHODS: &[&str] = &["get", "post", "put", "delete", "head", "patch", "options", "trace"];
 
@@ -204,13 +206,13 @@ fn start_handler(port: u16) -> Handler {
         .arg("serve")
         // Only the settings below: a developer's own SSO_* variables must not leak in.
         .env_clear()
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("SSO_CLIENT_ID", "11111111-2222-3333-4444-555555555555")
-        .env("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
-        .env("SSO_CLIENT_SECRET", "test-client-secret")
-        .env("SSO_REDIRECT_URI", "https://app.example.com/api/callback")
-        .env("SSO_SECRET", "K9EZJWtYBVBRuAGASZuem8ZjmsSozzK25Lu1GWMXq38")
-        .env("RUST_LOG", "warn")
+        .envs(
+            TestSettings::new()
+                .with("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
+                .with("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+                .with("RUST_LOG", "warn")
+                .vars(),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

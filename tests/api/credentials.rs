@@ -4,7 +4,6 @@
 //! AADSTS code and the likely fix into the operator's log detail. The federated path runs with
 //! a test's own [`AssertionSource`] (the real sources are tested in `federated.rs`).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -21,7 +20,7 @@ use rsa::traits::PublicKeyParts;
 use tokio::net::TcpListener;
 
 use crate::helpers::{
-    client, dev_key, error_code, me, serve_on, sign_in, spawn_with, Jar, Running, CLIENT_ID, REDIRECT_URI, SECRET_A,
+    client, dev_key, error_code, me, serve_on, sign_in, spawn_with, Jar, Running, TestSettings, CLIENT_ID, REDIRECT_URI,
 };
 
 const ISSUER: &str = "https://platform.example.test/issuer";
@@ -71,21 +70,15 @@ async fn idp_trusting_certificate(n: usize) -> (String, Running) {
     idp(trust).await
 }
 
-fn settings(authority: &str, extra: &[(&str, String)]) -> Settings {
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("SSO_CLIENT_ID".into(), CLIENT_ID.into()),
-        ("SSO_AUTHORITY".into(), authority.into()),
-        ("SSO_REDIRECT_URI".into(), REDIRECT_URI.into()),
-        ("SSO_SECRET".into(), SECRET_A.into()),
-    ]);
-    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    Settings::from_lookup(|k| vars.get(k).cloned()).expect("valid settings")
+/// The shared client without a secret against `authority`, with `extra` variables on top.
+fn settings(authority: &str, extra: &[(&str, &str)]) -> Settings {
+    TestSettings::new().with("SSO_AUTHORITY", authority).without("SSO_CLIENT_SECRET").with_all(extra).settings()
 }
 
 /// Settings in certificate mode with key `n` and its certificate, as PEM text.
 fn certificate_settings(authority: &str, n: usize) -> Settings {
     let pem = format!("{}{}", key_pem(n), cert_pem(n));
-    settings(authority, &[("SSO_CLIENT_CREDENTIAL", "certificate".into()), ("SSO_CLIENT_CERTIFICATE", pem)])
+    settings(authority, &[("SSO_CLIENT_CREDENTIAL", "certificate"), ("SSO_CLIENT_CERTIFICATE", &pem)])
 }
 
 /// Signs alice in; `(callback status, error code, /api/me status)`.
@@ -369,17 +362,15 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn binary(args: &[&str], env: &[(&str, String)]) -> std::process::Command {
+fn binary(args: &[&str], vars: &TestSettings) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_entra-sso"));
     c.args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("RUST_LOG", "info")
         .env("SSO_LOG_FORMAT", "json")
+        .envs(vars.vars())
         .stdin(std::process::Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
     c
 }
 
@@ -401,22 +392,17 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     let port = free_port();
-    let child = binary(
-        &["serve"],
-        &[
-            ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
-            ("SSO_CLIENT_ID", CLIENT_ID.into()),
-            ("SSO_AUTHORITY", authority.into()),
-            ("SSO_REDIRECT_URI", REDIRECT_URI.into()),
-            ("SSO_SECRET", SECRET_A.into()),
-            ("SSO_CLIENT_CREDENTIAL", "certificate".into()),
-            ("SSO_CLIENT_CERTIFICATE", pem.display().to_string()),
-        ],
-    )
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
+    let vars = TestSettings::new()
+        .with("SSO_AUTHORITY", authority)
+        .without("SSO_CLIENT_SECRET")
+        .with("SSO_CLIENT_CREDENTIAL", "certificate")
+        .with("SSO_CLIENT_CERTIFICATE", pem.display().to_string())
+        .with("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string());
+    let child = binary(&["serve"], &vars)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut child = Child(child);
     let mut stderr = child.0.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -443,11 +429,10 @@ async fn the_binaries_sign_in_with_a_certificate_and_log_the_fix_for_a_wrong_one
     let _idp = Child(
         binary(
             &["dev-idp", "--port", &idp_port.to_string()],
-            &[
-                ("SSO_CLIENT_ID", CLIENT_ID.into()),
-                ("SSO_REDIRECT_URI", REDIRECT_URI.into()),
-                ("SSO_CLIENT_CERTIFICATE", good.display().to_string()),
-            ],
+            &TestSettings::empty()
+                .with("SSO_CLIENT_ID", CLIENT_ID)
+                .with("SSO_REDIRECT_URI", REDIRECT_URI)
+                .with("SSO_CLIENT_CERTIFICATE", good.display().to_string()),
         )
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

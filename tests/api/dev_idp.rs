@@ -155,12 +155,13 @@ fn serve_stops_gracefully_on_sigterm() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = without_cloud_markers(&mut std::process::Command::new(env!("CARGO_BIN_EXE_entra-sso")))
         .arg("serve")
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("SSO_CLIENT_ID", CLIENT_ID)
-        .env("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
-        .env("SSO_REDIRECT_URI", REDIRECT_URI)
-        .env("SSO_SECRET", SECRET_A)
-        .env("RUST_LOG", "off")
+        .envs(
+            TestSettings::new()
+                .with("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
+                .with("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+                .with("RUST_LOG", "off")
+                .vars(),
+        )
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

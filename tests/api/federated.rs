@@ -592,7 +592,6 @@ fn test_side_dates_agree() {
 // End to end: each source signs a user in against the dev IdP, which trusts the platform issuer.
 
 mod end_to_end {
-    use std::collections::HashMap;
     use std::sync::Arc;
 
     use entra_sso::dev_idp::{AssertionTrust, DevClient, DevIdp, FederatedKeys, FederatedTrust, DEV_TENANT};
@@ -601,7 +600,7 @@ mod end_to_end {
 
     use super::*;
     use crate::helpers::{
-        dev_key, error_code, me, serve_on, sign_in, spawn_with, Jar, CLIENT_ID, REDIRECT_URI, SECRET_A,
+        dev_key, error_code, me, serve_on, sign_in, spawn_with, Jar, TestSettings, CLIENT_ID, REDIRECT_URI,
     };
 
     /// A dev IdP whose client has no secret and trusts `issuer`'s tokens about `subject`.
@@ -624,15 +623,12 @@ mod end_to_end {
     }
 
     fn settings(authority: &str, credential: &str, platform: &[(&str, String)]) -> Settings {
-        let mut vars: HashMap<String, String> = HashMap::from([
-            ("SSO_CLIENT_ID".into(), CLIENT_ID.into()),
-            ("SSO_AUTHORITY".into(), authority.into()),
-            ("SSO_REDIRECT_URI".into(), REDIRECT_URI.into()),
-            ("SSO_SECRET".into(), SECRET_A.into()),
-            ("SSO_CLIENT_CREDENTIAL".into(), credential.into()),
-        ]);
-        vars.extend(platform.iter().map(|(k, v)| (k.to_string(), v.clone())));
-        Settings::from_lookup(|k| vars.get(k).cloned()).expect("federated settings are valid")
+        TestSettings::new()
+            .with("SSO_AUTHORITY", authority)
+            .without("SSO_CLIENT_SECRET")
+            .with("SSO_CLIENT_CREDENTIAL", credential)
+            .with_all(platform)
+            .settings()
     }
 
     /// Signs alice in at an instance with `settings`; the callback's status and `/api/me`.

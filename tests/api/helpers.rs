@@ -1,7 +1,6 @@
 //! Test harness: in-process handler instances and identity providers on `127.0.0.1:0`, an HTTP
 //! client with redirects off, and a cookie jar that behaves like a browser's for our cookies.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use entra_sso::dev_idp::{DevClient, DevIdp, DevKey, DEV_TENANT};
@@ -12,6 +11,8 @@ use entra_sso::{adapters::server, App, Settings};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+pub use crate::support::settings::TestSettings;
 
 /// The public redirect URI every instance shares, as behind a load balancer; the tests decide
 /// which instance receives each request.
@@ -142,17 +143,7 @@ impl TestApp {
 
 /// The settings of an instance against `authority`, with `extra` variables on top.
 pub fn settings(authority: &str, extra: &[(&str, &str)]) -> Settings {
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("SSO_CLIENT_ID".into(), CLIENT_ID.into()),
-        ("SSO_AUTHORITY".into(), authority.into()),
-        ("SSO_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
-        ("SSO_REDIRECT_URI".into(), REDIRECT_URI.into()),
-        ("SSO_SECRET".into(), SECRET_A.into()),
-    ]);
-    for (k, v) in extra {
-        vars.insert(k.to_string(), v.to_string());
-    }
-    Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid")
+    TestSettings::new().with("SSO_AUTHORITY", authority).with_all(extra).settings()
 }
 
 pub async fn spawn_app(authority: &str, extra: &[(&str, &str)]) -> TestApp {

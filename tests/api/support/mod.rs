@@ -2,3 +2,4 @@
 //! beside it, the other stand-ins the tests spin up.
 
 pub mod idp_fake;
+pub mod settings;
