@@ -4,10 +4,10 @@
 //! logout CSRF, cookies found behind a site's own, revocation in the future, and ID-token edge
 //! cases. (Server time-outs and Lambda events have their own files.)
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::Ordering;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -34,33 +34,16 @@ fn assert_serve_refuses(vars: &[(&str, &str)], mentions: &[&str]) {
     }
 }
 
-/// `entra-sso serve` with these variables: the exit code and stderr if it stops within 10 s,
-/// or `None` if it was still running (it started).
+/// `entra-sso serve` with the shared client in tenant `contoso.onmicrosoft.com` and `vars` on
+/// top: the exit code and stderr if it stops within 10 s, or `None` if it was still running (it
+/// started).
 fn serve_exits(vars: &[(&str, &str)]) -> Option<(i32, String)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_entra-sso"))
-        .arg("serve")
-        .env_clear()
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
-        .env("SSO_CLIENT_ID", CLIENT_ID)
-        .env("SSO_TENANT_ID", "contoso.onmicrosoft.com")
-        .env("SSO_REDIRECT_URI", REDIRECT_URI)
-        .envs(vars.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-            return Some((status.code().unwrap_or(-1), stderr));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
+    let settings = TestSettings::new()
+        .with("SSO_TENANT_ID", "contoso.onmicrosoft.com")
+        .with("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
+        .with_all(vars);
+    let run = crate::support::binary::run(&["serve"], &settings);
+    (run.code != -1).then_some((run.code, run.stderr))
 }
 
 // 1. App-role and group rules trust any tenant (start-up refusal: `config::tests::role_and_group_rules_need_a_tenant_restriction`).
