@@ -20,7 +20,8 @@ use rsa::traits::PublicKeyParts;
 use tokio::net::TcpListener;
 
 use crate::helpers::{
-    client, dev_key, error_code, me, serve_on, sign_in, spawn_with, Jar, Running, TestSettings, CLIENT_ID, REDIRECT_URI,
+    client, dev_key, error_code, me, serve_on, sign_in, sign_in_alice, spawn_with, Jar, Running, TestSettings,
+    CLIENT_ID, REDIRECT_URI,
 };
 
 const ISSUER: &str = "https://platform.example.test/issuer";
@@ -81,19 +82,6 @@ fn certificate_settings(authority: &str, n: usize) -> Settings {
     settings(authority, &[("SSO_CLIENT_CREDENTIAL", "certificate"), ("SSO_CLIENT_CERTIFICATE", &pem)])
 }
 
-/// Signs alice in; `(callback status, error code, /api/me status)`.
-async fn sign_in_alice(settings: Settings) -> (u16, String, u16) {
-    let app = spawn_with(settings).await;
-    let mut jar = Jar::default();
-    let r = sign_in(&app.base, &app.base, &mut jar, "alice").await;
-    let status = r.status().as_u16();
-    if status != 302 && status != 303 {
-        let (s, code) = error_code(r).await;
-        return (s, code, 0);
-    }
-    (status, String::new(), me(&app.base, &mut jar).await.0)
-}
-
 /// The error a redemption with `credential` gets from the IdP at `authority`: what the callback
 /// writes into the operator's log detail.
 async fn refusal(authority: &str, credential: ClientCredential) -> String {
@@ -114,14 +102,14 @@ fn token_endpoint(authority: &str) -> String {
 async fn certificate_signs_in_end_to_end() {
     let (authority, _idp) = idp_trusting_certificate(0).await;
     let result = sign_in_alice(certificate_settings(&authority, 0)).await;
-    assert!(matches!(result, (302 | 303, _, 200)), "{result:?}");
+    assert!(result.signed_in(), "{result:?}");
 }
 
 #[tokio::test]
 async fn a_wrong_certificate_fails_with_700027_and_the_fix() {
     let (authority, _idp) = idp_trusting_certificate(0).await;
     let result = sign_in_alice(certificate_settings(&authority, 1)).await;
-    assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+    assert_eq!(result.refusal(), (502, "token_exchange_failed"), "{result:?}");
     let detail = refusal(&authority, certificate_settings(&authority, 1).credential).await;
     assert!(detail.contains("AADSTS700027"), "{detail}");
     assert!(detail.contains("upload SSO_CLIENT_CERTIFICATE's certificate"), "{detail}");
@@ -163,7 +151,7 @@ async fn a_certificate_assertion_for_another_audience_or_client_fails_with_its_c
     let mut s = settings(&authority, &[]);
     s.credential = credential;
     let result = sign_in_alice(s).await;
-    assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+    assert_eq!(result.refusal(), (502, "token_exchange_failed"), "{result:?}");
 
     let theirs = ClientCertificate::from_pem(pem.as_bytes(), "another-client", now).unwrap();
     let wrong_client = theirs.sign(&token_endpoint(&authority), now).unwrap().token.expose().to_owned();
@@ -175,7 +163,7 @@ async fn a_certificate_assertion_for_another_audience_or_client_fails_with_its_c
 async fn no_credential_at_a_confidential_client_fails_with_7000218() {
     let (authority, _idp) = idp_trusting_certificate(0).await;
     let result = sign_in_alice(settings(&authority, &[])).await;
-    assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+    assert_eq!(result.refusal(), (502, "token_exchange_failed"), "{result:?}");
     let detail = refusal(&authority, ClientCredential::Public).await;
     assert!(detail.contains("AADSTS7000218") && detail.contains("SSO_CLIENT_CREDENTIAL"), "{detail}");
 }
@@ -277,7 +265,7 @@ async fn an_unreachable_platform_fails_the_callback_as_a_token_exchange_failure(
     let mut s = settings(&authority, &[]);
     s.credential = ClientCredential::federated(CredentialKind::ManagedIdentity, Arc::new(Down));
     let result = sign_in_alice(s.clone()).await;
-    assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+    assert_eq!(result.refusal(), (502, "token_exchange_failed"), "{result:?}");
     let provider = Provider::new(ProviderConfig::from(&s));
     let verifier = SecretString::new("a-verifier-that-is-long-enough-for-pkce-0123456789");
     let err = provider.redeem("flow-2", entra_sso::now() + 600, "code", &verifier).await.unwrap_err();
@@ -298,7 +286,7 @@ async fn a_federated_mismatch_fails_with_its_code_and_the_fix() {
         let mut s = settings(&authority, &[]);
         s.credential = credential.clone();
         let result = sign_in_alice(s).await;
-        assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{code}: {result:?}");
+        assert_eq!(result.refusal(), (502, "token_exchange_failed"), "{code}: {result:?}");
         let detail = refusal(&authority, credential).await;
         assert!(detail.contains(code) && detail.contains(words), "{code}: {detail}");
         if code != "AADSTS700027" {

@@ -599,9 +599,7 @@ mod end_to_end {
     use tokio::net::TcpListener;
 
     use super::*;
-    use crate::helpers::{
-        dev_key, error_code, me, serve_on, sign_in, spawn_with, Jar, TestSettings, CLIENT_ID, REDIRECT_URI,
-    };
+    use crate::helpers::{dev_key, serve_on, sign_in_alice, TestSettings, CLIENT_ID, REDIRECT_URI};
 
     /// A dev IdP whose client has no secret and trusts `issuer`'s tokens about `subject`.
     async fn idp_trusting(issuer: &str, subject: &str) -> (String, Running) {
@@ -631,24 +629,6 @@ mod end_to_end {
             .settings()
     }
 
-    /// Signs alice in at an instance with `settings`; the callback's status and `/api/me`.
-    async fn sign_in_alice(settings: Settings) -> (u16, String, u16) {
-        let app = spawn_with(settings).await;
-        let mut jar = Jar::default();
-        let r = sign_in(&app.base, &app.base, &mut jar, "alice").await;
-        let status = r.status().as_u16();
-        if status != 302 && status != 303 {
-            let (s, code) = error_code(r).await;
-            return (s, code, 0);
-        }
-        let (me_status, _) = me(&app.base, &mut jar).await;
-        (status, String::new(), me_status)
-    }
-
-    fn is_signed_in(result: &(u16, String, u16)) -> bool {
-        matches!(result, (302 | 303, _, 200))
-    }
-
     #[tokio::test]
     async fn managed_identity_signs_in() {
         let (_mi, mi_server) = IdentityEndpoint::spawn(AUDIENCE_PUBLIC, false).await;
@@ -658,12 +638,12 @@ mod end_to_end {
         ];
         let (authority, _idp) = idp_trusting(MI_ISSUER, MI_PRINCIPAL).await;
         let result = sign_in_alice(settings(&authority, "managed-identity", &platform)).await;
-        assert!(is_signed_in(&result), "{result:?}");
+        assert!(result.signed_in(), "{result:?}");
 
         // A federated credential for another subject: refused at the token endpoint.
         let (authority, _idp) = idp_trusting(MI_ISSUER, "someone-else").await;
         let result = sign_in_alice(settings(&authority, "managed-identity", &platform)).await;
-        assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+        assert_eq!(result.refusal(), (502, "token_exchange_failed"), "{result:?}");
     }
 
     #[tokio::test]
@@ -675,12 +655,12 @@ mod end_to_end {
         let platform = [("AZURE_FEDERATED_TOKEN_FILE", path.display().to_string())];
         let (authority, _idp) = idp_trusting(iss, "system:serviceaccount:sso:app").await;
         let result = sign_in_alice(settings(&authority, "workload-identity", &platform)).await;
-        assert!(is_signed_in(&result), "{result:?}");
+        assert!(result.signed_in(), "{result:?}");
 
         // A token from another issuer is refused.
         let (authority, _idp) = idp_trusting("https://oidc.other.example/", "system:serviceaccount:sso:app").await;
         let result = sign_in_alice(settings(&authority, "workload-identity", &platform)).await;
-        assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+        assert_eq!(result.refusal(), (502, "token_exchange_failed"), "{result:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -696,13 +676,13 @@ mod end_to_end {
         ];
         let (authority, _idp) = idp_trusting(AWS_ISSUER, ROLE_ARN).await;
         let result = sign_in_alice(settings(&authority, "aws", &platform)).await;
-        assert!(is_signed_in(&result), "{result:?}");
+        assert!(result.signed_in(), "{result:?}");
         assert!(sts.requests.load(Ordering::SeqCst) >= 1);
 
         // STS refuses (no permission): the callback fails as a token exchange failure.
         *sts.mode.lock().unwrap() = StsMode::AccessDenied;
         let (authority, _idp) = idp_trusting(AWS_ISSUER, ROLE_ARN).await;
         let result = sign_in_alice(settings(&authority, "aws", &platform)).await;
-        assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+        assert_eq!(result.refusal(), (502, "token_exchange_failed"), "{result:?}");
     }
 }

@@ -269,6 +269,61 @@ pub async fn sign_in(login_app: &str, callback_app: &str, jar: &mut Jar, user: &
     callback(callback_app, jar, &cb).await
 }
 
+/// How a sign-in ended at the callback.
+pub struct SignIn {
+    /// The callback's status: 302 (303 after a form post) when it signed in.
+    pub status: u16,
+    /// The error code when the callback refused; empty when it redirected.
+    pub code: String,
+    /// The browser's cookies afterwards: the session cookie when it signed in.
+    pub jar: Jar,
+}
+
+impl SignIn {
+    /// The callback's answer `r` to the browser holding `jar`.
+    pub async fn read(r: reqwest::Response, jar: Jar) -> SignIn {
+        let status = r.status().as_u16();
+        if matches!(status, 302 | 303) {
+            return SignIn { status, code: String::new(), jar };
+        }
+        let (status, code) = error_code(r).await;
+        SignIn { status, code, jar }
+    }
+}
+
+/// How alice's sign-in at a fresh instance ended ([`sign_in_alice`]).
+#[derive(Debug)]
+pub struct AliceSignIn {
+    /// The callback's status: 302 or 303 when it signed in.
+    pub status: u16,
+    /// The error code when the callback refused; empty when it redirected.
+    pub code: String,
+    /// `/api/me`'s status after a redirect; 0 after a refusal.
+    pub me: u16,
+}
+
+impl AliceSignIn {
+    /// Whether the callback redirected and `/api/me` then knew the session.
+    pub fn signed_in(&self) -> bool {
+        matches!(self.status, 302 | 303) && self.me == 200
+    }
+
+    /// The callback's status and error code.
+    pub fn refusal(&self) -> (u16, &str) {
+        (self.status, &self.code)
+    }
+}
+
+/// Signs alice in at a fresh instance with `settings` through its dev IdP, then asks `/api/me`.
+pub async fn sign_in_alice(settings: Settings) -> AliceSignIn {
+    let app = spawn_with(settings).await;
+    let mut jar = Jar::default();
+    let r = sign_in(&app.base, &app.base, &mut jar, "alice").await;
+    let SignIn { status, code, mut jar } = SignIn::read(r, jar).await;
+    let me = if matches!(status, 302 | 303) { me(&app.base, &mut jar).await.0 } else { 0 };
+    AliceSignIn { status, code, me }
+}
+
 pub async fn me(app: &str, jar: &mut Jar) -> (u16, serde_json::Value) {
     let r = get(&format!("{app}/api/me"), jar).await;
     let status = r.status().as_u16();
