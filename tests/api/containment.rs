@@ -11,6 +11,7 @@ use base64::Engine;
 use entra_sso::config::CLOUD_MARKERS;
 
 use crate::helpers::TestSettings;
+use crate::support::app_service;
 use crate::support::binary::{run, run_for, Run};
 
 /// Deterministic bytes that look random (xorshift), so no run of them repeats by accident.
@@ -230,9 +231,8 @@ fn serve_and_doctor_refuse_a_plain_http_identity_endpoint_off_this_host() {
             .without("SSO_CLIENT_SECRET")
             .with("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
             .with("SSO_CLIENT_CREDENTIAL", "managed-identity")
-            .with("IDENTITY_ENDPOINT", endpoint)
-            .with("IDENTITY_HEADER", "a-header-value-the-platform-set")
             .with("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
+            .and(&app_service::env(endpoint, "a-header-value-the-platform-set"))
     };
     let serve = run_for(&["serve"], &vars("http://10.0.0.5/msi/token"), Duration::from_secs(5));
     assert_eq!(serve.code, 2, "serve must refuse to start:\n{}", serve.both());

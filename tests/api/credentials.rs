@@ -7,41 +7,32 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use entra_sso::dev_idp::{AssertionTrust, DevClient, DevIdp, FederatedKeys, FederatedTrust, DEV_TENANT};
+use entra_sso::dev_idp::{AssertionTrust, DEV_TENANT};
 use entra_sso::idp::credential::certificate::ClientCertificate;
 use entra_sso::idp::credential::{Assertion, AssertionFuture, AssertionSource, ClientCredential, CredentialKind};
 use entra_sso::idp::provider::{Provider, ProviderConfig, TokenError};
 use entra_sso::tokens::secret::SecretString;
 use entra_sso::Settings;
 use rsa::pkcs8::EncodePrivateKey;
-use rsa::traits::PublicKeyParts;
-use tokio::net::TcpListener;
 
 use crate::helpers::{
-    client, dev_key, error_code, me, serve_on, sign_in, sign_in_alice, spawn_with, Jar, Running, TestSettings,
-    CLIENT_ID, REDIRECT_URI,
+    client, error_code, me, sign_in, sign_in_alice, spawn_idp_trusting, spawn_with, Jar, Running, TestIdp,
+    TestSettings, CLIENT_ID, REDIRECT_URI,
 };
+use crate::support::idp_fake::test_key;
+use crate::support::platform::{self, impostor_token, platform_token};
 
 const ISSUER: &str = "https://platform.example.test/issuer";
 const SUBJECT: &str = "system:serviceaccount:sso:app";
 const AUDIENCE: &str = "api://AzureADTokenExchange";
 
-/// Two RSA keys for the whole test binary (generation is slow).
-fn key(n: usize) -> &'static rsa::RsaPrivateKey {
-    static KEYS: std::sync::OnceLock<Vec<rsa::RsaPrivateKey>> = std::sync::OnceLock::new();
-    &KEYS.get_or_init(|| (0..2).map(|_| rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap()).collect())
-        [n]
-}
-
 fn key_pem(n: usize) -> String {
-    key(n).to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap().to_string()
+    test_key(n).to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap().to_string()
 }
 
 /// A self-signed certificate (PEM) for key `n`, valid for a year.
 fn cert_pem(n: usize) -> String {
-    let der = key(n).to_pkcs8_der().unwrap().as_bytes().to_vec();
+    let der = test_key(n).to_pkcs8_der().unwrap().as_bytes().to_vec();
     let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
         &rustls_pki_types::PrivatePkcs8KeyDer::from(der),
         &rcgen::PKCS_RSA_SHA256,
@@ -55,11 +46,8 @@ fn cert_pem(n: usize) -> String {
 
 /// A dev IdP for [`CLIENT_ID`] (no secret) that accepts the assertions `trust` describes.
 async fn idp(trust: AssertionTrust) -> (String, Running) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let client = DevClient { client_id: CLIENT_ID.into(), client_secret: None, redirect_uri: REDIRECT_URI.into() };
-    let idp = Arc::new(DevIdp::with_key(&base, DEV_TENANT, client, dev_key()).unwrap().with_assertion_trust(trust));
-    (idp.authority().to_owned(), serve_on(listener, idp))
+    let TestIdp { authority, _server } = spawn_idp_trusting(trust).await;
+    (authority, _server)
 }
 
 /// A dev IdP trusting the certificate of key `n`, read as `entra-sso dev-idp` reads it: from
@@ -170,48 +158,15 @@ async fn no_credential_at_a_confidential_client_fails_with_7000218() {
 
 // -- Federated: a platform issuer whose RS256 tokens the dev IdP trusts. -----------------------
 
-fn platform_jwks() -> String {
-    let k = key(1);
-    serde_json::json!({"keys": [{
-        "kty": "RSA", "use": "sig", "kid": "platform-1", "alg": "RS256",
-        "n": URL_SAFE_NO_PAD.encode(k.n().to_bytes_be()),
-        "e": URL_SAFE_NO_PAD.encode(k.e().to_bytes_be()),
-    }]})
-    .to_string()
-}
-
-/// An RS256 token of the platform (key 1), or of an impostor (key 0).
-fn platform_token(signer: usize, iss: &str, sub: &str, aud: &str) -> String {
-    let now = entra_sso::now();
-    let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "platform-1"});
-    let claims = serde_json::json!({"iss": iss, "sub": sub, "aud": aud, "iat": now, "nbf": now, "exp": now + 3600});
-    let input =
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
-    let der = key(signer).to_pkcs8_der().unwrap();
-    let pair = ring::signature::RsaKeyPair::from_pkcs8(der.as_bytes()).unwrap();
-    let mut sig = vec![0u8; pair.public().modulus_len()];
-    pair.sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), input.as_bytes(), &mut sig)
-        .unwrap();
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
-}
-
 async fn idp_trusting_platform() -> (String, Running) {
-    idp(AssertionTrust {
-        certificate: None,
-        federated: Some(FederatedTrust {
-            issuer: ISSUER.into(),
-            subject: SUBJECT.into(),
-            audience: AUDIENCE.into(),
-            keys: FederatedKeys::Jwks(platform_jwks()),
-        }),
-    })
-    .await
+    let TestIdp { authority, _server } = platform::idp_trusting(ISSUER, SUBJECT, AUDIENCE).await;
+    (authority, _server)
 }
 
 #[tokio::test]
 async fn a_federated_assertion_signs_in_and_is_fetched_off_the_login_path() {
     let (authority, _idp) = idp_trusting_platform().await;
-    let (credential, source) = fixed(CredentialKind::WorkloadIdentity, platform_token(1, ISSUER, SUBJECT, AUDIENCE));
+    let (credential, source) = fixed(CredentialKind::WorkloadIdentity, platform_token(ISSUER, SUBJECT, AUDIENCE, 3600));
     let mut s = settings(&authority, &[]);
     s.credential = credential;
     let app = spawn_with(s).await;
@@ -228,7 +183,7 @@ async fn a_federated_assertion_signs_in_and_is_fetched_off_the_login_path() {
     assert_eq!(source.fetches.load(Ordering::SeqCst), 1, "the second callback uses the cached assertion");
 
     // With prefetch, the assertion is fetched at start-up, before any callback.
-    let (credential, source) = fixed(CredentialKind::Aws, platform_token(1, ISSUER, SUBJECT, AUDIENCE));
+    let (credential, source) = fixed(CredentialKind::Aws, platform_token(ISSUER, SUBJECT, AUDIENCE, 3600));
     let mut s = settings(&authority, &[]);
     s.credential = credential;
     let app = spawn_with(s).await;
@@ -277,10 +232,10 @@ async fn an_unreachable_platform_fails_the_callback_as_a_token_exchange_failure(
 async fn a_federated_mismatch_fails_with_its_code_and_the_fix() {
     let (authority, _idp) = idp_trusting_platform().await;
     for (token, code, words) in [
-        (platform_token(1, ISSUER, "system:serviceaccount:other:app", AUDIENCE), "AADSTS700213", "subject"),
-        (platform_token(1, "https://other.example.test/", SUBJECT, AUDIENCE), "AADSTS700211", "issuer"),
-        (platform_token(1, ISSUER, SUBJECT, "api://something-else"), "AADSTS700212", "api://AzureADTokenExchange"),
-        (platform_token(0, ISSUER, SUBJECT, AUDIENCE), "AADSTS700027", "issuer URL"),
+        (platform_token(ISSUER, "system:serviceaccount:other:app", AUDIENCE, 3600), "AADSTS700213", "subject"),
+        (platform_token("https://other.example.test/", SUBJECT, AUDIENCE, 3600), "AADSTS700211", "issuer"),
+        (platform_token(ISSUER, SUBJECT, "api://something-else", 3600), "AADSTS700212", "api://AzureADTokenExchange"),
+        (impostor_token(ISSUER, SUBJECT, AUDIENCE), "AADSTS700027", "issuer URL"),
     ] {
         let (credential, _) = fixed(CredentialKind::ManagedIdentity, token);
         let mut s = settings(&authority, &[]);
@@ -321,7 +276,7 @@ async fn the_dev_idp_answers_aadsts_errors_for_malformed_assertions() {
     assert_eq!(post(base("a.b.c", jwt_bearer)).await, (400, 50027));
     assert_eq!(post(base("a.b.c", "urn:other")).await, (400, 7000219));
     // A federated token where no federated credential is configured.
-    let token = platform_token(1, ISSUER, SUBJECT, AUDIENCE);
+    let token = platform_token(ISSUER, SUBJECT, AUDIENCE, 3600);
     assert_eq!(post(base(&token, jwt_bearer)).await, (401, 700211));
     // An expired certificate assertion.
     let pem = format!("{}{}", key_pem(0), cert_pem(0));

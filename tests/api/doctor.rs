@@ -382,17 +382,10 @@ async fn a_federated_mode_without_its_platform_variables_fails() {
 
 /// A dev identity provider that accepts assertions of the certificate in `pem` (and no secret).
 async fn spawn_idp_trusting(pem: &std::path::Path) -> crate::helpers::TestIdp {
-    use entra_sso::dev_idp::{AssertionTrust, DevClient, DevIdp, DEV_TENANT};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let client = DevClient { client_id: CLIENT_ID.into(), client_secret: None, redirect_uri: REDIRECT_URI.into() };
     let pem = pem.to_str().unwrap().to_owned();
-    let trust = AssertionTrust::from_env(|name| (name == "SSO_CLIENT_CERTIFICATE").then(|| pem.clone())).unwrap();
-    let idp =
-        DevIdp::with_key(&base, DEV_TENANT, client, crate::helpers::dev_key()).unwrap().with_assertion_trust(trust);
-    let idp = std::sync::Arc::new(idp);
-    let authority = idp.authority().to_owned();
-    crate::helpers::TestIdp { authority, _server: crate::helpers::serve_on(listener, idp) }
+    let trust =
+        entra_sso::dev_idp::AssertionTrust::from_env(|name| (name == "SSO_CLIENT_CERTIFICATE").then(|| pem.clone()));
+    crate::helpers::spawn_idp_trusting(trust.unwrap()).await
 }
 
 #[tokio::test]

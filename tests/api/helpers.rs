@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use entra_sso::dev_idp::{DevClient, DevIdp, DevKey, DEV_TENANT};
+use entra_sso::dev_idp::{AssertionTrust, DevClient, DevIdp, DevKey, DEV_TENANT};
 use entra_sso::tokens::jws::{Deployment, Purpose, TokenKeys};
 use entra_sso::tokens::secret::{SecretString, SigningSecret};
 use entra_sso::tokens::session_keys::SessionKeys;
@@ -93,6 +93,17 @@ pub async fn spawn_idp_for(redirect_uri: &str) -> TestIdp {
         redirect_uri: redirect_uri.into(),
     };
     let idp = Arc::new(DevIdp::with_key(&base, DEV_TENANT, client, dev_key()).unwrap());
+    let authority = idp.authority().to_owned();
+    TestIdp { authority, _server: serve_on(listener, idp) }
+}
+
+/// A dev identity provider whose client has no secret and accepts the client assertions
+/// `trust` describes (a certificate, a federated credential).
+pub async fn spawn_idp_trusting(trust: AssertionTrust) -> TestIdp {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let client = DevClient { client_id: CLIENT_ID.into(), client_secret: None, redirect_uri: REDIRECT_URI.into() };
+    let idp = Arc::new(DevIdp::with_key(&base, DEV_TENANT, client, dev_key()).unwrap().with_assertion_trust(trust));
     let authority = idp.authority().to_owned();
     TestIdp { authority, _server: serve_on(listener, idp) }
 }

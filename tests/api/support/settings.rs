@@ -50,6 +50,11 @@ impl TestSettings {
         vars.iter().fold(self, |s, (name, value)| s.with(name, value.as_ref()))
     }
 
+    /// These variables with `more`'s set on top.
+    pub fn and(self, more: &TestSettings) -> Self {
+        more.vars().fold(self, |s, (name, value)| s.with(name, value))
+    }
+
     /// `name` unset.
     pub fn without(mut self, name: &str) -> Self {
         self.vars.retain(|(n, _)| n != name);
@@ -64,6 +69,11 @@ impl TestSettings {
     /// The variables, for `Command::envs` (after `env_clear`, so nothing else leaks in).
     pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
         self.vars.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// The variables as an environment lookup, for the `from_env` constructors.
+    pub fn lookup(self) -> impl Fn(&str) -> Option<String> {
+        move |name| self.get(name).map(str::to_owned)
     }
 
     /// The settings an instance reads from exactly these variables; panics with the reason
