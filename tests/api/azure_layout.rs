@@ -7,7 +7,6 @@
 
 use std::collections::BTreeSet;
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
@@ -15,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::TestSettings;
+use crate::helpers::{free_port, TestSettings};
 
 /// Methods an HTTP trigger accepts; anything else in `methods` is a typo the host rejects.
 const TRIGGER_METHODS: &[&str] = &["get", "post", "put", "delete", "head", "patch", "options", "trace"];
@@ -193,11 +192,6 @@ impl Drop for Handler {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    // The OS picks a free port; it is released for the handler when the listener drops.
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Starts the binary as the Functions host does: `entra-sso serve`, port in the environment.

@@ -13,19 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::helpers::KillOnDrop;
+
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 // The script stops itself after 60 s; this is the backstop should node itself hang.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Kills the child on drop, so a failing assertion never leaves a server running.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Collects a child's output lines in the background: an undrained pipe would block the child,
 /// and the lines explain a failure.

@@ -16,8 +16,8 @@ use entra_sso::Settings;
 use rsa::pkcs8::EncodePrivateKey;
 
 use crate::helpers::{
-    client, error_code, me, sign_in, sign_in_alice, spawn_idp_trusting, spawn_with, Jar, Running, TestIdp,
-    TestSettings, CLIENT_ID, REDIRECT_URI,
+    error_code, free_port, me, post_form, sign_in, sign_in_alice, spawn_idp_trusting, spawn_with, Jar, KillOnDrop,
+    Running, TestIdp, TestSettings, CLIENT_ID, REDIRECT_URI,
 };
 use crate::support::idp_fake::test_key;
 use crate::support::platform::{self, impostor_token, platform_token};
@@ -256,9 +256,7 @@ async fn the_dev_idp_answers_aadsts_errors_for_malformed_assertions() {
     let post = |form: Vec<(&'static str, String)>| {
         let url = token_endpoint(&authority);
         async move {
-            let r = client().post(url).form(&form).send().await.unwrap();
-            let status = r.status().as_u16();
-            let body: serde_json::Value = r.json().await.unwrap();
+            let (status, body) = post_form(&url, &form).await;
             (status, body["error_codes"][0].as_u64().unwrap_or(0))
         }
     };
@@ -290,20 +288,6 @@ async fn the_dev_idp_answers_aadsts_errors_for_malformed_assertions() {
 }
 
 // -- The binaries: `entra-sso dev-idp` reads SSO_CLIENT_CERTIFICATE, `entra-sso serve` signs. ---
-
-/// A child process killed when dropped.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn binary(args: &[&str], vars: &TestSettings) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_entra-sso"));
@@ -346,7 +330,7 @@ where
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut child = Child(child);
+    let mut child = KillOnDrop(child);
     let mut stderr = child.0.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -369,7 +353,7 @@ async fn the_binaries_sign_in_with_a_certificate_and_log_the_fix_for_a_wrong_one
 
     // The dev IdP is given the whole PEM, as the handler is, and uses only its certificate.
     let idp_port = free_port();
-    let _idp = Child(
+    let _idp = KillOnDrop(
         binary(
             &["dev-idp", "--port", &idp_port.to_string()],
             &TestSettings::empty()

@@ -1,7 +1,7 @@
 //! `entra-sso doctor`, the real binary, on a good configuration against the dev identity provider
 //! and on each broken one: the lines it prints and its exit status.
 
-use crate::helpers::{spawn_idp, TestSettings, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SECRET_A};
+use crate::helpers::{post_form, spawn_idp, TestSettings, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SECRET_A};
 use crate::support::binary::{run_for, Run};
 
 impl Run {
@@ -282,10 +282,7 @@ async fn the_dev_idp_grants_client_credentials_for_the_app_itself_only() {
     let token = format!("{}/oauth2/v2.0/token", idp.authority.trim_end_matches("/v2.0"));
     let post = |form: Vec<(&'static str, String)>| {
         let token = token.clone();
-        async move {
-            let r = reqwest::Client::new().post(&token).form(&form).send().await.unwrap();
-            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
-        }
+        async move { post_form(&token, &form).await }
     };
     let form = |scope: &str, secret: &str| {
         vec![

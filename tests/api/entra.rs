@@ -188,7 +188,7 @@ async fn rp_initiated_logout_carries_the_login_hint() {
 #[tokio::test]
 async fn cold_start_with_the_idp_unreachable_still_serves_login() {
     // A closed port: discovery and keys cannot be fetched.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let app = spawn_app(&format!("http://127.0.0.1:{port}/{TENANT}/v2.0"), &[]).await;
     app.app.prefetch();
     let Flow { mut jar, state, .. } = start(&app).await;

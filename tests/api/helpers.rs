@@ -177,6 +177,21 @@ pub fn without_cloud_markers(command: &mut std::process::Command) -> &mut std::p
     command
 }
 
+/// A loopback port free a moment ago, for a process that binds it itself.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process, killed when dropped, so a failing assertion leaves nothing running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// An HTTP client that never follows redirects.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
@@ -218,6 +233,12 @@ impl Jar {
 /// A GET whose answer is JSON, parsed.
 pub async fn get_json(url: &str) -> serde_json::Value {
     client().get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// A form POST whose answer is JSON: its status and the parsed body.
+pub async fn post_form<T: serde::Serialize + ?Sized>(url: &str, form: &T) -> (u16, serde_json::Value) {
+    let r = client().post(url).form(form).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
 }
 
 /// A GET with the jar's cookies; the jar takes the response's cookies.

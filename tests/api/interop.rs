@@ -19,7 +19,8 @@ use reqwest::header::{LOCATION, SET_COOKIE};
 use url::Url;
 
 use crate::helpers::{
-    callback, client, error_code, login, query_param, spawn_app, Jar, CLIENT_ID, CLIENT_SECRET, ISSUER, REDIRECT_URI,
+    callback, client, error_code, get_json, login, query_param, spawn_app, Jar, CLIENT_ID, CLIENT_SECRET, ISSUER,
+    REDIRECT_URI,
 };
 
 /// CPU time a process has used, from `/proc/<pid>/stat` (user and system clock ticks).
@@ -133,14 +134,12 @@ impl OpenIdProvider {
     }
 
     async fn discovery(&self) -> serde_json::Value {
-        let url = format!("{}/.well-known/openid-configuration", self.issuer);
-        client().get(url).send().await.unwrap().json().await.unwrap()
+        get_json(&format!("{}/.well-known/openid-configuration", self.issuer)).await
     }
 
     /// The `kid`s the provider publishes now.
     async fn jwks_kids(&self) -> Vec<String> {
-        let jwks: serde_json::Value =
-            client().get(format!("{}/jwks", self.issuer)).send().await.unwrap().json().await.unwrap();
+        let jwks = get_json(&format!("{}/jwks", self.issuer)).await;
         jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
     }
 
