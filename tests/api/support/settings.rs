@@ -2,7 +2,7 @@
 //! replaced or removed, read in process as [`Settings`] or handed to the binary as its
 //! environment.
 //!
-//! ```ignore
+//! ```text
 //! let s = TestSettings::new().with("SSO_AUTHORITY", &idp.authority).without("SSO_CLIENT_SECRET");
 //! spawn_with(s.settings()).await;                    // in process
 //! Command::new(bin).env_clear().envs(s.vars());      // the binary
