@@ -7,18 +7,16 @@
 //! so they are ignored unless asked for: `cargo test -- --include-ignored`.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use entra_sso::dev_idp::{DevClient, DevIdp, DEV_TENANT};
-use entra_sso::tokens::secret::SecretString;
+use entra_sso::dev_idp::DEV_TENANT;
 use entra_sso::App;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 use crate::helpers::{
-    dev_key, get, idp_sign_in, login, serve_on, settings, sign_in, spawn_app, Jar, TestApp, CLIENT_ID, CLIENT_SECRET,
+    get, idp_sign_in, login, serve_on, settings, sign_in, spawn_app, spawn_idp_for, Jar, TestApp, CLIENT_ID, ISSUER,
     SECRET_B,
 };
 use crate::support::prerequisites::{node_suite_missing, require};
@@ -27,8 +25,6 @@ use crate::support::prerequisites::{node_suite_missing, require};
 const SESSION_COOKIE: &str = "__Host-sso-session";
 /// The session's `typ` header.
 const SESSION_TYP: &str = "entra-sso-session+jwt";
-/// The issuer of the shared test deployment: `SSO_REDIRECT_URI` without its last segment.
-const ISSUER: &str = "https://app.example.test/api";
 /// The dev IdP's users' object ids.
 const ALICE_OID: &str = "a11ce000-0000-4000-8000-00000000a11c";
 const BOB_OID: &str = "b0b00000-0000-4000-8000-000000000b0b";
@@ -226,19 +222,10 @@ async fn jose_finds_issuer_and_keys_through_the_discovery_document() {
     let app_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://127.0.0.1:{}", app_listener.local_addr().unwrap().port());
     let redirect_uri = format!("{base}/api/callback");
-    let idp_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let idp_base = format!("http://127.0.0.1:{}", idp_listener.local_addr().unwrap().port());
-    let client = DevClient {
-        client_id: CLIENT_ID.into(),
-        client_secret: Some(SecretString::new(CLIENT_SECRET)),
-        redirect_uri: redirect_uri.clone(),
-    };
-    let idp = Arc::new(DevIdp::with_key(&idp_base, DEV_TENANT, client, dev_key()).unwrap());
-    let authority = idp.authority().to_owned();
-    let _idp = serve_on(idp_listener, idp);
+    let idp = spawn_idp_for(&redirect_uri).await;
     let audience = "api://consumers-test";
     let app =
-        App::new(settings(&authority, &[("SSO_REDIRECT_URI", &redirect_uri), ("SSO_SESSION_AUDIENCE", audience)]));
+        App::new(settings(&idp.authority, &[("SSO_REDIRECT_URI", &redirect_uri), ("SSO_SESSION_AUDIENCE", audience)]));
     let _app = serve_on(app_listener, app);
 
     let mut jar = Jar::default();

@@ -85,25 +85,26 @@ pub async fn spawn_idp() -> TestIdp {
 
 /// A dev identity provider registered for `redirect_uri`.
 pub async fn spawn_idp_for(redirect_uri: &str) -> TestIdp {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let client = DevClient {
         client_id: CLIENT_ID.into(),
         client_secret: Some(SecretString::new(CLIENT_SECRET)),
         redirect_uri: redirect_uri.into(),
     };
-    let idp = Arc::new(DevIdp::with_key(&base, DEV_TENANT, client, dev_key()).unwrap());
-    let authority = idp.authority().to_owned();
-    TestIdp { authority, _server: serve_on(listener, idp) }
+    spawn_dev_idp(client, |idp| idp).await
 }
 
 /// A dev identity provider whose client has no secret and accepts the client assertions
 /// `trust` describes (a certificate, a federated credential).
 pub async fn spawn_idp_trusting(trust: AssertionTrust) -> TestIdp {
+    let client = DevClient { client_id: CLIENT_ID.into(), client_secret: None, redirect_uri: REDIRECT_URI.into() };
+    spawn_dev_idp(client, |idp| idp.with_assertion_trust(trust)).await
+}
+
+/// A dev identity provider for `client` on a fresh loopback port, `adjust`ed before it serves.
+async fn spawn_dev_idp(client: DevClient, adjust: impl FnOnce(DevIdp) -> DevIdp) -> TestIdp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let client = DevClient { client_id: CLIENT_ID.into(), client_secret: None, redirect_uri: REDIRECT_URI.into() };
-    let idp = Arc::new(DevIdp::with_key(&base, DEV_TENANT, client, dev_key()).unwrap().with_assertion_trust(trust));
+    let idp = Arc::new(adjust(DevIdp::with_key(&base, DEV_TENANT, client, dev_key()).unwrap()));
     let authority = idp.authority().to_owned();
     TestIdp { authority, _server: serve_on(listener, idp) }
 }
