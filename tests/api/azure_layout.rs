@@ -7,13 +7,14 @@
 
 use std::collections::BTreeSet;
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::helpers::{free_port, TestSettings};
 
 /// Methods an HTTP trigger accepts; anything else in `methods` is a typo the host rejects.
 const TRIGGER_METHODS: &[&str] = &["get", "post", "put", "delete", "head", "patch", "options", "trace"];
@@ -193,24 +194,19 @@ impl Drop for Handler {
     }
 }
 
-fn free_port() -> u16 {
-    // The OS picks a free port; it is released for the handler when the listener drops.
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Starts the binary as the Functions host does: `entra-sso serve`, port in the environment.
 fn start_handler(port: u16) -> Handler {
     let mut child = Command::new(env!("CARGO_BIN_EXE_entra-sso"))
         .arg("serve")
         // Only the settings below: a developer's own SSO_* variables must not leak in.
         .env_clear()
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("SSO_CLIENT_ID", "11111111-2222-3333-4444-555555555555")
-        .env("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
-        .env("SSO_CLIENT_SECRET", "test-client-secret")
-        .env("SSO_REDIRECT_URI", "https://app.example.com/api/callback")
-        .env("SSO_SECRET", "K9EZJWtYBVBRuAGASZuem8ZjmsSozzK25Lu1GWMXq38")
-        .env("RUST_LOG", "warn")
+        .envs(
+            TestSettings::new()
+                .with("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
+                .with("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+                .with("RUST_LOG", "warn")
+                .vars(),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -2,8 +2,8 @@
 //! `tests/browser/signin.mjs` (sign-in, cookies, parallel tabs, sign-out, cancel).
 //!
 //! Needs Node 20+ (the test installs its locked packages with `npm ci` on first run) and
-//! Debian's `chromium` (or `CHROMIUM_PATH`). Without them it says SKIPPED, and fails under CI.
-//! `ENTRA_SSO_SKIP_BROWSER=1` skips it (loudly) where those cannot be installed.
+//! Debian's `chromium` (or `CHROMIUM_PATH`), so it is ignored unless asked for:
+//! `cargo test -- --include-ignored` (see `support/prerequisites.rs`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,19 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::helpers::KillOnDrop;
+use crate::support::prerequisites::{node_suite_missing, require};
+
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 // The script stops itself after 60 s; this is the backstop should node itself hang.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Kills the child on drop, so a failing assertion never leaves a server running.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Collects a child's output lines in the background: an undrained pipe would block the child,
 /// and the lines explain a failure.
@@ -63,10 +56,7 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 
 /// What is missing to run the browser test, as install hints.
 fn missing_prerequisites() -> Vec<String> {
-    if std::env::var("ENTRA_SSO_SKIP_BROWSER").as_deref() == Ok("1") {
-        return vec!["ENTRA_SSO_SKIP_BROWSER=1 is set".to_string()];
-    }
-    let mut missing = crate::helpers::node_suite_missing("browser", "playwright-core");
+    let mut missing = node_suite_missing("browser", "playwright-core");
     let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
     if !Path::new(&chromium).is_file() {
         missing.push(format!("{chromium} (apt-get install -y chromium, or set CHROMIUM_PATH)"));
@@ -86,10 +76,9 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus>
 }
 
 #[test]
+#[ignore = "needs Node.js 20+ and Chromium (cargo test -- --include-ignored)"]
 fn browser_sign_in_flow() {
-    if crate::helpers::skip("browser::browser_sign_in_flow", &missing_prerequisites()) {
-        return;
-    }
+    require("browser::browser_sign_in_flow", &missing_prerequisites());
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
 
     // Hold both listeners until both ports are known, so the two ports differ.

@@ -3,39 +3,35 @@
 //! with panva's `jose` (`createRemoteJWKSet` + `jwtVerify`, `algorithms: ['ES256']`) against the
 //! instance's `/api/jwks`, or against its discovery document alone.
 //!
-//! Needs Node.js 20+; the tests install the locked packages of `tests/interop` on first run.
-//! Without Node they say SKIPPED on the terminal, and fail under CI.
+//! Needs Node.js 20+ (the tests install the locked packages of `tests/interop` on first run),
+//! so they are ignored unless asked for: `cargo test -- --include-ignored`.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use entra_sso::dev_idp::{DevClient, DevIdp, DEV_TENANT};
-use entra_sso::tokens::secret::SecretString;
+use entra_sso::dev_idp::DEV_TENANT;
 use entra_sso::App;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 use crate::helpers::{
-    dev_key, get, idp_sign_in, login, serve_on, settings, sign_in, skip, spawn_app, Jar, TestApp, CLIENT_ID,
-    CLIENT_SECRET, SECRET_B,
+    get, idp_sign_in, login, serve_on, settings, sign_in, spawn_app, spawn_idp_for, Jar, TestApp, CLIENT_ID, ISSUER,
+    SECRET_B,
 };
+use crate::support::prerequisites::{node_suite_missing, require};
 
 /// The default session cookie.
 const SESSION_COOKIE: &str = "__Host-sso-session";
 /// The session's `typ` header.
 const SESSION_TYP: &str = "entra-sso-session+jwt";
-/// The issuer of the shared test deployment: `SSO_REDIRECT_URI` without its last segment.
-const ISSUER: &str = "https://app.example.test/api";
 /// The dev IdP's users' object ids.
 const ALICE_OID: &str = "a11ce000-0000-4000-8000-00000000a11c";
 const BOB_OID: &str = "b0b00000-0000-4000-8000-000000000b0b";
 
-/// Whether the `jose` consumer cannot run here (after saying so, or failing under CI).
-fn consumer_missing(test: &str) -> bool {
-    let missing = crate::helpers::node_suite_missing("interop", "jose");
-    skip(&format!("{test} (node + jose)"), &missing)
+/// Fails `test` when the `jose` consumer cannot run here.
+fn require_jose(test: &str) {
+    require(&format!("{test} (node + jose)"), &node_suite_missing("interop", "jose"));
 }
 
 /// Runs `verify-session.mjs` with `args`: whether the token verified, and its JSON answer.
@@ -91,10 +87,9 @@ fn with_payload(token: &str, edit: impl FnOnce(&mut Value)) -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs Node.js 20+ (cargo test -- --include-ignored)"]
 async fn jose_verifies_a_real_session_against_the_published_jwks() {
-    if consumer_missing("jose_verifies_a_real_session_against_the_published_jwks") {
-        return;
-    }
+    require_jose("jose_verifies_a_real_session_against_the_published_jwks");
     let app = TestApp::with_dev_idp(&[]).await;
     let token = session_of(&app, "alice").await;
     let jwks = format!("{}/api/jwks", app.base);
@@ -133,10 +128,9 @@ async fn jose_verifies_a_real_session_against_the_published_jwks() {
 }
 
 #[tokio::test]
+#[ignore = "needs Node.js 20+ (cargo test -- --include-ignored)"]
 async fn jose_rejects_tampered_and_foreign_sessions() {
-    if consumer_missing("jose_rejects_tampered_and_foreign_sessions") {
-        return;
-    }
+    require_jose("jose_rejects_tampered_and_foreign_sessions");
     let app = TestApp::with_dev_idp(&[]).await;
     let token = session_of(&app, "alice").await;
     let jwks = format!("{}/api/jwks", app.base);
@@ -182,10 +176,9 @@ async fn jose_rejects_tampered_and_foreign_sessions() {
 }
 
 #[tokio::test]
+#[ignore = "needs Node.js 20+ (cargo test -- --include-ignored)"]
 async fn jose_follows_rotation_by_list_order() {
-    if consumer_missing("jose_follows_rotation_by_list_order") {
-        return;
-    }
+    require_jose("jose_follows_rotation_by_list_order");
     // Before: SECRET_A alone. Step 1: the new value added at the end (still signing with A).
     // Step 2: the new value first. A consumer of step 2's keys verifies sessions of all three.
     let before = TestApp::with_dev_idp(&[]).await;
@@ -221,28 +214,18 @@ async fn jose_follows_rotation_by_list_order() {
 }
 
 #[tokio::test]
+#[ignore = "needs Node.js 20+ (cargo test -- --include-ignored)"]
 async fn jose_finds_issuer_and_keys_through_the_discovery_document() {
-    if consumer_missing("jose_finds_issuer_and_keys_through_the_discovery_document") {
-        return;
-    }
+    require_jose("jose_finds_issuer_and_keys_through_the_discovery_document");
     // A deployment whose public address is its loopback address, so the discovery document's
     // jwks_uri is reachable from here, and a dev IdP registered for it.
     let app_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://127.0.0.1:{}", app_listener.local_addr().unwrap().port());
     let redirect_uri = format!("{base}/api/callback");
-    let idp_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let idp_base = format!("http://127.0.0.1:{}", idp_listener.local_addr().unwrap().port());
-    let client = DevClient {
-        client_id: CLIENT_ID.into(),
-        client_secret: Some(SecretString::new(CLIENT_SECRET)),
-        redirect_uri: redirect_uri.clone(),
-    };
-    let idp = Arc::new(DevIdp::with_key(&idp_base, DEV_TENANT, client, dev_key()).unwrap());
-    let authority = idp.authority().to_owned();
-    let _idp = serve_on(idp_listener, idp);
+    let idp = spawn_idp_for(&redirect_uri).await;
     let audience = "api://consumers-test";
     let app =
-        App::new(settings(&authority, &[("SSO_REDIRECT_URI", &redirect_uri), ("SSO_SESSION_AUDIENCE", audience)]));
+        App::new(settings(&idp.authority, &[("SSO_REDIRECT_URI", &redirect_uri), ("SSO_SESSION_AUDIENCE", audience)]));
     let _app = serve_on(app_listener, app);
 
     let mut jar = Jar::default();

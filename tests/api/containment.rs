@@ -3,73 +3,16 @@
 //! refused in the cloud and the dev identity provider does not start there (finding 9), and
 //! `IDENTITY_ENDPOINT` takes plain http only on this host or its link (finding 11).
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use entra_sso::config::CLOUD_MARKERS;
 
-use crate::helpers::{CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SECRET_A};
-
-/// What one run of the binary printed and how it ended.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn both(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
-/// Runs `entra-sso <args>` with exactly `vars` (nothing inherited: no cloud marker, no SSO_*
-/// setting of the developer's shell); kills it if it is still running after 10 s.
-fn run(args: &[&str], vars: &[(&str, &str)]) -> Run {
-    run_for(args, vars, Duration::from_secs(10))
-}
-
-/// The same, killed after `limit`; a run that was killed has the code -1.
-fn run_for(args: &[&str], vars: &[(&str, &str)], limit: Duration) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_entra-sso"))
-        .args(args)
-        .env_clear()
-        .env("RUST_LOG", "warn")
-        .envs(vars.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let stdout = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let stderr = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + limit;
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break -1;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Run { code, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
-}
+use crate::helpers::TestSettings;
+use crate::support::app_service;
+use crate::support::binary::{run, run_for, Run};
 
 /// Deterministic bytes that look random (xorshift), so no run of them repeats by accident.
 fn noise(seed: u64, n: usize) -> Vec<u8> {
@@ -130,16 +73,13 @@ fn assert_none_shown(runs: &[(&str, String, Run)]) {
 }
 
 /// A certificate configuration with `value` in SSO_CLIENT_CERTIFICATE.
-fn certificate_config(value: &str) -> Vec<(&str, &str)> {
-    vec![
-        ("SSO_CLIENT_ID", CLIENT_ID),
-        ("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"),
-        ("SSO_REDIRECT_URI", REDIRECT_URI),
-        ("SSO_SECRET", SECRET_A),
-        ("SSO_CLIENT_CREDENTIAL", "certificate"),
-        ("SSO_CLIENT_CERTIFICATE", value),
-        ("FUNCTIONS_CUSTOMHANDLER_PORT", "0"),
-    ]
+fn certificate_config(value: &str) -> TestSettings {
+    TestSettings::new()
+        .without("SSO_CLIENT_SECRET")
+        .with("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
+        .with("SSO_CLIENT_CREDENTIAL", "certificate")
+        .with("SSO_CLIENT_CERTIFICATE", value)
+        .with("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
 }
 
 // 5. Credential material echoed (unit tests: `idp::credential::certificate::tests::credential_values_are_described_never_shown`,
@@ -181,8 +121,7 @@ fn dev_idp_refuses_credential_material_without_echoing_it() {
     let runs: Vec<_> = credential_values()
         .into_iter()
         .map(|(what, v)| {
-            let vars =
-                [("SSO_CLIENT_ID", CLIENT_ID), ("SSO_REDIRECT_URI", REDIRECT_URI), ("SSO_CLIENT_CERTIFICATE", &v)];
+            let vars = dev_idp_config().with("SSO_CLIENT_CERTIFICATE", &v);
             let run = run(&["dev-idp", "--port", "0"], &vars);
             (what, v.clone(), run)
         })
@@ -202,18 +141,19 @@ fn dev_idp_refuses_credential_material_without_echoing_it() {
 /// to listen there: start-up makes no call that must succeed).
 const LOOPBACK_AUTHORITY: &str = "http://127.0.0.1:9/00000000-de00-4000-8000-00000000de00/v2.0";
 
+/// The shared client against [`LOOPBACK_AUTHORITY`].
+fn loopback_config() -> TestSettings {
+    TestSettings::new().with("SSO_AUTHORITY", LOOPBACK_AUTHORITY)
+}
+
+/// What `dev-idp` reads: the client id and its redirect URI.
+fn dev_idp_config() -> TestSettings {
+    TestSettings::new().without("SSO_CLIENT_SECRET").without("SSO_SECRET")
+}
+
 /// `serve` against [`LOOPBACK_AUTHORITY`] with `extra` variables.
 fn serve_loopback(extra: &[(&str, &str)]) -> Run {
-    let mut vars = vec![
-        ("SSO_CLIENT_ID", CLIENT_ID),
-        ("SSO_AUTHORITY", LOOPBACK_AUTHORITY),
-        ("SSO_CLIENT_SECRET", CLIENT_SECRET),
-        ("SSO_REDIRECT_URI", REDIRECT_URI),
-        ("SSO_SECRET", SECRET_A),
-        ("FUNCTIONS_CUSTOMHANDLER_PORT", "0"),
-    ];
-    vars.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-    vars.extend_from_slice(extra);
+    let vars = loopback_config().with("FUNCTIONS_CUSTOMHANDLER_PORT", "0").with_all(extra);
     run_for(&["serve"], &vars, Duration::from_secs(5))
 }
 
@@ -231,15 +171,10 @@ fn serve_refuses_a_loopback_authority_in_the_cloud() {
 
 #[test]
 fn proxy_refuses_a_loopback_authority_in_the_cloud() {
-    let vars = [
-        ("SSO_CLIENT_ID", CLIENT_ID),
-        ("SSO_AUTHORITY", LOOPBACK_AUTHORITY),
-        ("SSO_CLIENT_SECRET", CLIENT_SECRET),
-        ("SSO_REDIRECT_URI", "https://app.example.test/.auth/login/aad/callback"),
-        ("SSO_SECRET", SECRET_A),
-        ("SSO_UPSTREAM", "http://127.0.0.1:9"),
-        ("WEBSITE_SITE_NAME", "x"),
-    ];
+    let vars = loopback_config()
+        .with("SSO_REDIRECT_URI", "https://app.example.test/.auth/login/aad/callback")
+        .with("SSO_UPSTREAM", "http://127.0.0.1:9")
+        .with("WEBSITE_SITE_NAME", "x");
     let cloud = run_for(&["proxy", "--listen", "127.0.0.1:0"], &vars, Duration::from_secs(5));
     assert_eq!(cloud.code, 2, "proxy must refuse to start:\n{}", cloud.both());
     assert!(cloud.stderr.contains("SSO_AUTHORITY") && cloud.stderr.contains("WEBSITE_SITE_NAME"), "{}", cloud.stderr);
@@ -255,33 +190,25 @@ fn serve_refuses_a_loopback_authority_behind_a_public_redirect_uri() {
 
 #[test]
 fn doctor_fails_a_loopback_authority_in_the_cloud() {
-    let vars = [
-        ("SSO_CLIENT_ID", CLIENT_ID),
-        ("SSO_AUTHORITY", LOOPBACK_AUTHORITY),
-        ("SSO_CLIENT_SECRET", CLIENT_SECRET),
-        ("SSO_REDIRECT_URI", REDIRECT_URI),
-        ("SSO_SECRET", SECRET_A),
-        ("KUBERNETES_SERVICE_HOST", "10.0.0.1"),
-    ];
+    let vars = loopback_config().with("KUBERNETES_SERVICE_HOST", "10.0.0.1");
     let cloud = run(&["doctor", "--offline"], &vars);
     assert_eq!(cloud.code, 1, "{}", cloud.both());
     let line = cloud.stdout.lines().find(|l| l.starts_with("✗ SSO_AUTHORITY: ")).unwrap_or_else(|| {
         panic!("no ✗ line for SSO_AUTHORITY in:\n{}", cloud.stdout);
     });
     assert!(line.contains("KUBERNETES_SERVICE_HOST") && line.contains(" — "), "the marker and the fix: {line}");
-    let without = run(&["doctor", "--offline"], &vars[..5]);
+    let without = run(&["doctor", "--offline"], &vars.without("KUBERNETES_SERVICE_HOST"));
     assert_eq!(without.code, 0, "no marker, a loopback redirect URI: local development\n{}", without.both());
 }
 
 #[test]
 fn the_dev_identity_provider_refuses_to_start_in_the_cloud() {
-    let vars = [("SSO_CLIENT_ID", CLIENT_ID), ("SSO_REDIRECT_URI", REDIRECT_URI)];
-    let lambda = run(&["dev-idp", "--port", "0"], &[vars[0], vars[1], ("AWS_LAMBDA_FUNCTION_NAME", "x")]);
+    let lambda = run(&["dev-idp", "--port", "0"], &dev_idp_config().with("AWS_LAMBDA_FUNCTION_NAME", "x"));
     assert_eq!(lambda.code, 2, "{}", lambda.both());
     assert!(lambda.stderr.contains("AWS_LAMBDA_FUNCTION_NAME"), "{}", lambda.stderr);
     // Refused at once, so a run still going after 3 s started.
     let started = |args: &[&str], marker: &str| {
-        let run = run_for(args, &[vars[0], vars[1], (marker, "x")], Duration::from_secs(3));
+        let run = run_for(args, &dev_idp_config().with(marker, "x"), Duration::from_secs(3));
         run.code != 2 || !run.stderr.contains(marker)
     };
     let dev_idp: Vec<&str> =
@@ -299,17 +226,13 @@ fn the_dev_identity_provider_refuses_to_start_in_the_cloud() {
 
 #[test]
 fn serve_and_doctor_refuse_a_plain_http_identity_endpoint_off_this_host() {
-    let vars = |endpoint: &'static str| {
-        [
-            ("SSO_CLIENT_ID", CLIENT_ID),
-            ("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"),
-            ("SSO_REDIRECT_URI", REDIRECT_URI),
-            ("SSO_SECRET", SECRET_A),
-            ("SSO_CLIENT_CREDENTIAL", "managed-identity"),
-            ("IDENTITY_ENDPOINT", endpoint),
-            ("IDENTITY_HEADER", "a-header-value-the-platform-set"),
-            ("FUNCTIONS_CUSTOMHANDLER_PORT", "0"),
-        ]
+    let vars = |endpoint: &str| {
+        TestSettings::new()
+            .without("SSO_CLIENT_SECRET")
+            .with("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
+            .with("SSO_CLIENT_CREDENTIAL", "managed-identity")
+            .with("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
+            .and(&app_service::env(endpoint, "a-header-value-the-platform-set"))
     };
     let serve = run_for(&["serve"], &vars("http://10.0.0.5/msi/token"), Duration::from_secs(5));
     assert_eq!(serve.code, 2, "serve must refuse to start:\n{}", serve.both());

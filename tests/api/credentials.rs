@@ -4,44 +4,35 @@
 //! AADSTS code and the likely fix into the operator's log detail. The federated path runs with
 //! a test's own [`AssertionSource`] (the real sources are tested in `federated.rs`).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use entra_sso::dev_idp::{AssertionTrust, DevClient, DevIdp, FederatedKeys, FederatedTrust, DEV_TENANT};
+use entra_sso::dev_idp::{AssertionTrust, DEV_TENANT};
 use entra_sso::idp::credential::certificate::ClientCertificate;
 use entra_sso::idp::credential::{Assertion, AssertionFuture, AssertionSource, ClientCredential, CredentialKind};
 use entra_sso::idp::provider::{Provider, ProviderConfig, TokenError};
 use entra_sso::tokens::secret::SecretString;
 use entra_sso::Settings;
 use rsa::pkcs8::EncodePrivateKey;
-use rsa::traits::PublicKeyParts;
-use tokio::net::TcpListener;
 
 use crate::helpers::{
-    client, dev_key, error_code, me, serve_on, sign_in, spawn_with, Jar, Running, CLIENT_ID, REDIRECT_URI, SECRET_A,
+    error_code, free_port, me, post_form, sign_in, sign_in_alice, spawn_idp_trusting, spawn_with, Jar, KillOnDrop,
+    Running, TestIdp, TestSettings, CLIENT_ID, REDIRECT_URI,
 };
+use crate::support::idp_fake::test_key;
+use crate::support::platform::{self, impostor_token, platform_token};
 
 const ISSUER: &str = "https://platform.example.test/issuer";
 const SUBJECT: &str = "system:serviceaccount:sso:app";
 const AUDIENCE: &str = "api://AzureADTokenExchange";
 
-/// Two RSA keys for the whole test binary (generation is slow).
-fn key(n: usize) -> &'static rsa::RsaPrivateKey {
-    static KEYS: std::sync::OnceLock<Vec<rsa::RsaPrivateKey>> = std::sync::OnceLock::new();
-    &KEYS.get_or_init(|| (0..2).map(|_| rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap()).collect())
-        [n]
-}
-
 fn key_pem(n: usize) -> String {
-    key(n).to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap().to_string()
+    test_key(n).to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap().to_string()
 }
 
 /// A self-signed certificate (PEM) for key `n`, valid for a year.
 fn cert_pem(n: usize) -> String {
-    let der = key(n).to_pkcs8_der().unwrap().as_bytes().to_vec();
+    let der = test_key(n).to_pkcs8_der().unwrap().as_bytes().to_vec();
     let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
         &rustls_pki_types::PrivatePkcs8KeyDer::from(der),
         &rcgen::PKCS_RSA_SHA256,
@@ -55,11 +46,8 @@ fn cert_pem(n: usize) -> String {
 
 /// A dev IdP for [`CLIENT_ID`] (no secret) that accepts the assertions `trust` describes.
 async fn idp(trust: AssertionTrust) -> (String, Running) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let client = DevClient { client_id: CLIENT_ID.into(), client_secret: None, redirect_uri: REDIRECT_URI.into() };
-    let idp = Arc::new(DevIdp::with_key(&base, DEV_TENANT, client, dev_key()).unwrap().with_assertion_trust(trust));
-    (idp.authority().to_owned(), serve_on(listener, idp))
+    let TestIdp { authority, _server } = spawn_idp_trusting(trust).await;
+    (authority, _server)
 }
 
 /// A dev IdP trusting the certificate of key `n`, read as `entra-sso dev-idp` reads it: from
@@ -71,34 +59,15 @@ async fn idp_trusting_certificate(n: usize) -> (String, Running) {
     idp(trust).await
 }
 
-fn settings(authority: &str, extra: &[(&str, String)]) -> Settings {
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("SSO_CLIENT_ID".into(), CLIENT_ID.into()),
-        ("SSO_AUTHORITY".into(), authority.into()),
-        ("SSO_REDIRECT_URI".into(), REDIRECT_URI.into()),
-        ("SSO_SECRET".into(), SECRET_A.into()),
-    ]);
-    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    Settings::from_lookup(|k| vars.get(k).cloned()).expect("valid settings")
+/// The shared client without a secret against `authority`, with `extra` variables on top.
+fn settings(authority: &str, extra: &[(&str, &str)]) -> Settings {
+    TestSettings::new().with("SSO_AUTHORITY", authority).without("SSO_CLIENT_SECRET").with_all(extra).settings()
 }
 
 /// Settings in certificate mode with key `n` and its certificate, as PEM text.
 fn certificate_settings(authority: &str, n: usize) -> Settings {
     let pem = format!("{}{}", key_pem(n), cert_pem(n));
-    settings(authority, &[("SSO_CLIENT_CREDENTIAL", "certificate".into()), ("SSO_CLIENT_CERTIFICATE", pem)])
-}
-
-/// Signs alice in; `(callback status, error code, /api/me status)`.
-async fn sign_in_alice(settings: Settings) -> (u16, String, u16) {
-    let app = spawn_with(settings).await;
-    let mut jar = Jar::default();
-    let r = sign_in(&app.base, &app.base, &mut jar, "alice").await;
-    let status = r.status().as_u16();
-    if status != 302 && status != 303 {
-        let (s, code) = error_code(r).await;
-        return (s, code, 0);
-    }
-    (status, String::new(), me(&app.base, &mut jar).await.0)
+    settings(authority, &[("SSO_CLIENT_CREDENTIAL", "certificate"), ("SSO_CLIENT_CERTIFICATE", &pem)])
 }
 
 /// The error a redemption with `credential` gets from the IdP at `authority`: what the callback
@@ -122,14 +91,14 @@ fn token_endpoint(authority: &str) -> String {
 async fn certificate_signs_in_end_to_end() {
     let (authority, _idp) = idp_trusting_certificate(0).await;
     let result = sign_in_alice(certificate_settings(&authority, 0)).await;
-    assert!(matches!(result, (302 | 303, _, 200)), "{result:?}");
+    assert!(result.signed_in(), "{result:?}");
 }
 
 #[tokio::test]
 async fn a_wrong_certificate_fails_with_700027_and_the_fix() {
     let (authority, _idp) = idp_trusting_certificate(0).await;
     let result = sign_in_alice(certificate_settings(&authority, 1)).await;
-    assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+    assert_eq!(result.refusal(), (502, "token_exchange_failed"), "{result:?}");
     let detail = refusal(&authority, certificate_settings(&authority, 1).credential).await;
     assert!(detail.contains("AADSTS700027"), "{detail}");
     assert!(detail.contains("upload SSO_CLIENT_CERTIFICATE's certificate"), "{detail}");
@@ -171,7 +140,7 @@ async fn a_certificate_assertion_for_another_audience_or_client_fails_with_its_c
     let mut s = settings(&authority, &[]);
     s.credential = credential;
     let result = sign_in_alice(s).await;
-    assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+    assert_eq!(result.refusal(), (502, "token_exchange_failed"), "{result:?}");
 
     let theirs = ClientCertificate::from_pem(pem.as_bytes(), "another-client", now).unwrap();
     let wrong_client = theirs.sign(&token_endpoint(&authority), now).unwrap().token.expose().to_owned();
@@ -183,55 +152,22 @@ async fn a_certificate_assertion_for_another_audience_or_client_fails_with_its_c
 async fn no_credential_at_a_confidential_client_fails_with_7000218() {
     let (authority, _idp) = idp_trusting_certificate(0).await;
     let result = sign_in_alice(settings(&authority, &[])).await;
-    assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+    assert_eq!(result.refusal(), (502, "token_exchange_failed"), "{result:?}");
     let detail = refusal(&authority, ClientCredential::Public).await;
     assert!(detail.contains("AADSTS7000218") && detail.contains("SSO_CLIENT_CREDENTIAL"), "{detail}");
 }
 
 // -- Federated: a platform issuer whose RS256 tokens the dev IdP trusts. -----------------------
 
-fn platform_jwks() -> String {
-    let k = key(1);
-    serde_json::json!({"keys": [{
-        "kty": "RSA", "use": "sig", "kid": "platform-1", "alg": "RS256",
-        "n": URL_SAFE_NO_PAD.encode(k.n().to_bytes_be()),
-        "e": URL_SAFE_NO_PAD.encode(k.e().to_bytes_be()),
-    }]})
-    .to_string()
-}
-
-/// An RS256 token of the platform (key 1), or of an impostor (key 0).
-fn platform_token(signer: usize, iss: &str, sub: &str, aud: &str) -> String {
-    let now = entra_sso::support::time::now();
-    let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "platform-1"});
-    let claims = serde_json::json!({"iss": iss, "sub": sub, "aud": aud, "iat": now, "nbf": now, "exp": now + 3600});
-    let input =
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
-    let der = key(signer).to_pkcs8_der().unwrap();
-    let pair = ring::signature::RsaKeyPair::from_pkcs8(der.as_bytes()).unwrap();
-    let mut sig = vec![0u8; pair.public().modulus_len()];
-    pair.sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), input.as_bytes(), &mut sig)
-        .unwrap();
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
-}
-
 async fn idp_trusting_platform() -> (String, Running) {
-    idp(AssertionTrust {
-        certificate: None,
-        federated: Some(FederatedTrust {
-            issuer: ISSUER.into(),
-            subject: SUBJECT.into(),
-            audience: AUDIENCE.into(),
-            keys: FederatedKeys::Jwks(platform_jwks()),
-        }),
-    })
-    .await
+    let TestIdp { authority, _server } = platform::idp_trusting(ISSUER, SUBJECT, AUDIENCE).await;
+    (authority, _server)
 }
 
 #[tokio::test]
 async fn a_federated_assertion_signs_in_and_is_fetched_off_the_login_path() {
     let (authority, _idp) = idp_trusting_platform().await;
-    let (credential, source) = fixed(CredentialKind::WorkloadIdentity, platform_token(1, ISSUER, SUBJECT, AUDIENCE));
+    let (credential, source) = fixed(CredentialKind::WorkloadIdentity, platform_token(ISSUER, SUBJECT, AUDIENCE, 3600));
     let mut s = settings(&authority, &[]);
     s.credential = credential;
     let app = spawn_with(s).await;
@@ -248,7 +184,7 @@ async fn a_federated_assertion_signs_in_and_is_fetched_off_the_login_path() {
     assert_eq!(source.fetches.load(Ordering::SeqCst), 1, "the second callback uses the cached assertion");
 
     // With prefetch, the assertion is fetched at start-up, before any callback.
-    let (credential, source) = fixed(CredentialKind::Aws, platform_token(1, ISSUER, SUBJECT, AUDIENCE));
+    let (credential, source) = fixed(CredentialKind::Aws, platform_token(ISSUER, SUBJECT, AUDIENCE, 3600));
     let mut s = settings(&authority, &[]);
     s.credential = credential;
     let app = spawn_with(s).await;
@@ -285,7 +221,7 @@ async fn an_unreachable_platform_fails_the_callback_as_a_token_exchange_failure(
     let mut s = settings(&authority, &[]);
     s.credential = ClientCredential::federated(CredentialKind::ManagedIdentity, Arc::new(Down));
     let result = sign_in_alice(s.clone()).await;
-    assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+    assert_eq!(result.refusal(), (502, "token_exchange_failed"), "{result:?}");
     let provider = Provider::new(ProviderConfig::from(&s));
     let verifier = SecretString::new("a-verifier-that-is-long-enough-for-pkce-0123456789");
     let err = provider.redeem("flow-2", entra_sso::support::time::now() + 600, "code", &verifier).await.unwrap_err();
@@ -297,16 +233,16 @@ async fn an_unreachable_platform_fails_the_callback_as_a_token_exchange_failure(
 async fn a_federated_mismatch_fails_with_its_code_and_the_fix() {
     let (authority, _idp) = idp_trusting_platform().await;
     for (token, code, words) in [
-        (platform_token(1, ISSUER, "system:serviceaccount:other:app", AUDIENCE), "AADSTS700213", "subject"),
-        (platform_token(1, "https://other.example.test/", SUBJECT, AUDIENCE), "AADSTS700211", "issuer"),
-        (platform_token(1, ISSUER, SUBJECT, "api://something-else"), "AADSTS700212", "api://AzureADTokenExchange"),
-        (platform_token(0, ISSUER, SUBJECT, AUDIENCE), "AADSTS700027", "issuer URL"),
+        (platform_token(ISSUER, "system:serviceaccount:other:app", AUDIENCE, 3600), "AADSTS700213", "subject"),
+        (platform_token("https://other.example.test/", SUBJECT, AUDIENCE, 3600), "AADSTS700211", "issuer"),
+        (platform_token(ISSUER, SUBJECT, "api://something-else", 3600), "AADSTS700212", "api://AzureADTokenExchange"),
+        (impostor_token(ISSUER, SUBJECT, AUDIENCE), "AADSTS700027", "issuer URL"),
     ] {
         let (credential, _) = fixed(CredentialKind::ManagedIdentity, token);
         let mut s = settings(&authority, &[]);
         s.credential = credential.clone();
         let result = sign_in_alice(s).await;
-        assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{code}: {result:?}");
+        assert_eq!(result.refusal(), (502, "token_exchange_failed"), "{code}: {result:?}");
         let detail = refusal(&authority, credential).await;
         assert!(detail.contains(code) && detail.contains(words), "{code}: {detail}");
         if code != "AADSTS700027" {
@@ -321,9 +257,7 @@ async fn the_dev_idp_answers_aadsts_errors_for_malformed_assertions() {
     let post = |form: Vec<(&'static str, String)>| {
         let url = token_endpoint(&authority);
         async move {
-            let r = client().post(url).form(&form).send().await.unwrap();
-            let status = r.status().as_u16();
-            let body: serde_json::Value = r.json().await.unwrap();
+            let (status, body) = post_form(&url, &form).await;
             (status, body["error_codes"][0].as_u64().unwrap_or(0))
         }
     };
@@ -341,7 +275,7 @@ async fn the_dev_idp_answers_aadsts_errors_for_malformed_assertions() {
     assert_eq!(post(base("a.b.c", jwt_bearer)).await, (400, 50027));
     assert_eq!(post(base("a.b.c", "urn:other")).await, (400, 7000219));
     // A federated token where no federated credential is configured.
-    let token = platform_token(1, ISSUER, SUBJECT, AUDIENCE);
+    let token = platform_token(ISSUER, SUBJECT, AUDIENCE, 3600);
     assert_eq!(post(base(&token, jwt_bearer)).await, (401, 700211));
     // An expired certificate assertion.
     let pem = format!("{}{}", key_pem(0), cert_pem(0));
@@ -356,31 +290,15 @@ async fn the_dev_idp_answers_aadsts_errors_for_malformed_assertions() {
 
 // -- The binaries: `entra-sso dev-idp` reads SSO_CLIENT_CERTIFICATE, `entra-sso serve` signs. ---
 
-/// A child process killed when dropped.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn binary(args: &[&str], env: &[(&str, String)]) -> std::process::Command {
+fn binary(args: &[&str], vars: &TestSettings) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_entra-sso"));
     c.args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("RUST_LOG", "info")
         .env("SSO_LOG_FORMAT", "json")
+        .envs(vars.vars())
         .stdin(std::process::Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
     c
 }
 
@@ -402,23 +320,18 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     let port = free_port();
-    let child = binary(
-        &["serve"],
-        &[
-            ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
-            ("SSO_CLIENT_ID", CLIENT_ID.into()),
-            ("SSO_AUTHORITY", authority.into()),
-            ("SSO_REDIRECT_URI", REDIRECT_URI.into()),
-            ("SSO_SECRET", SECRET_A.into()),
-            ("SSO_CLIENT_CREDENTIAL", "certificate".into()),
-            ("SSO_CLIENT_CERTIFICATE", pem.display().to_string()),
-        ],
-    )
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut child = Child(child);
+    let vars = TestSettings::new()
+        .with("SSO_AUTHORITY", authority)
+        .without("SSO_CLIENT_SECRET")
+        .with("SSO_CLIENT_CREDENTIAL", "certificate")
+        .with("SSO_CLIENT_CERTIFICATE", pem.display().to_string())
+        .with("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string());
+    let child = binary(&["serve"], &vars)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
     let mut stderr = child.0.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -441,14 +354,13 @@ async fn the_binaries_sign_in_with_a_certificate_and_log_the_fix_for_a_wrong_one
 
     // The dev IdP is given the whole PEM, as the handler is, and uses only its certificate.
     let idp_port = free_port();
-    let _idp = Child(
+    let _idp = KillOnDrop(
         binary(
             &["dev-idp", "--port", &idp_port.to_string()],
-            &[
-                ("SSO_CLIENT_ID", CLIENT_ID.into()),
-                ("SSO_REDIRECT_URI", REDIRECT_URI.into()),
-                ("SSO_CLIENT_CERTIFICATE", good.display().to_string()),
-            ],
+            &TestSettings::empty()
+                .with("SSO_CLIENT_ID", CLIENT_ID)
+                .with("SSO_REDIRECT_URI", REDIRECT_URI)
+                .with("SSO_CLIENT_CERTIFICATE", good.display().to_string()),
         )
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

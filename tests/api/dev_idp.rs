@@ -15,16 +15,7 @@ async fn code_for(idp: &TestIdp) -> (String, String) {
 }
 
 async fn redeem(idp: &TestIdp, fields: &[(&str, &str)]) -> (u16, Value) {
-    let token_url = idp.authority.replace("/v2.0", "/oauth2/v2.0/token");
-    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-    let r = client()
-        .post(token_url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    post_form(&idp.authority.replace("/v2.0", "/oauth2/v2.0/token"), fields).await
 }
 
 fn aadsts(v: &Value) -> u64 {
@@ -75,19 +66,12 @@ async fn token_endpoint_checks_client_redirect_pkce_and_single_use() {
 #[tokio::test]
 async fn discovery_and_keys_mirror_entra() {
     let idp = spawn_idp().await;
-    let d: Value = client()
-        .get(format!("{}/.well-known/openid-configuration", idp.authority))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let d = get_json(&format!("{}/.well-known/openid-configuration", idp.authority)).await;
     assert_eq!(d["issuer"], idp.authority);
     let base = idp.authority.trim_end_matches("/v2.0");
     assert_eq!(d["authorization_endpoint"], format!("{base}/oauth2/v2.0/authorize"));
     assert_eq!(d["jwks_uri"], format!("{base}/discovery/v2.0/keys"));
-    let keys: Value = client().get(d["jwks_uri"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+    let keys = get_json(d["jwks_uri"].as_str().unwrap()).await;
     assert_eq!(keys["keys"][0]["kty"], "RSA");
     assert_eq!(keys["keys"][0]["issuer"], idp.authority);
 
@@ -152,15 +136,16 @@ fn dev_refuses_to_run_inside_a_cloud_runtime() {
 
 #[test]
 fn serve_stops_gracefully_on_sigterm() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let mut child = without_cloud_markers(&mut std::process::Command::new(env!("CARGO_BIN_EXE_entra-sso")))
         .arg("serve")
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("SSO_CLIENT_ID", CLIENT_ID)
-        .env("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
-        .env("SSO_REDIRECT_URI", REDIRECT_URI)
-        .env("SSO_SECRET", SECRET_A)
-        .env("RUST_LOG", "off")
+        .envs(
+            TestSettings::new()
+                .with("SSO_TENANT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
+                .with("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+                .with("RUST_LOG", "off")
+                .vars(),
+        )
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -1,14 +1,11 @@
 //! `entra-sso doctor`, the real binary, on a good configuration against the dev identity provider
 //! and on each broken one: the lines it prints and its exit status.
 
-use crate::helpers::{spawn_idp, CLIENT_ID, CLIENT_SECRET, FIVE_FAULTY, FIVE_FAULTY_NAMED, REDIRECT_URI, SECRET_A};
-
-/// What one run printed and how it ended.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use crate::helpers::{
+    post_form, spawn_idp, TestSettings, CLIENT_ID, CLIENT_SECRET, FIVE_FAULTY, FIVE_FAULTY_NAMED, REDIRECT_URI,
+    SECRET_A,
+};
+use crate::support::binary::{run_for, Run};
 
 impl Run {
     /// The line about `subject`, failing the test when there is none.
@@ -29,45 +26,26 @@ impl Run {
 }
 
 /// Runs `entra-sso doctor` with `args` and exactly the variables `vars` (no others inherited).
-async fn doctor(args: &[&str], vars: &[(&str, &str)]) -> Run {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_entra-sso"))
-            .arg("doctor")
-            .args(&args)
-            .env_clear()
-            .env("RUST_LOG", "warn")
-            .envs(vars)
-            .output()
-            .expect("the binary runs")
+async fn doctor(args: &[&str], vars: &TestSettings) -> Run {
+    let args: Vec<String> = ["doctor"].iter().chain(args).map(|a| a.to_string()).collect();
+    let vars = vars.clone();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_for(&args, &vars, std::time::Duration::from_secs(30))
     })
     .await
-    .unwrap();
-    Run {
-        code: out.status.code().expect("exited"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+    .unwrap()
 }
 
-/// A good configuration against `authority`, with `extra` replacing or adding variables (an
-/// empty value removes one).
-fn config<'a>(authority: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut vars = vec![
-        ("SSO_CLIENT_ID", CLIENT_ID),
-        ("SSO_AUTHORITY", authority),
-        ("SSO_CLIENT_SECRET", CLIENT_SECRET),
-        ("SSO_REDIRECT_URI", REDIRECT_URI),
-        ("SSO_SECRET", SECRET_A),
-    ];
-    for (k, v) in extra {
-        vars.retain(|(name, _)| name != k);
-        if !v.is_empty() {
-            vars.push((k, v));
-        }
-    }
-    vars
+/// A good configuration against `authority`, with `extra` replacing or adding variables.
+fn config(authority: &str, extra: &[(&str, &str)]) -> TestSettings {
+    TestSettings::new().with("SSO_AUTHORITY", authority).with_all(extra)
+}
+
+/// A configuration against `authority` in certificate mode with the PEM file at `pem`.
+fn certificate_config(authority: &str, pem: &str) -> TestSettings {
+    config(authority, &[("SSO_CLIENT_CREDENTIAL", "certificate"), ("SSO_CLIENT_CERTIFICATE", pem)])
+        .without("SSO_CLIENT_SECRET")
 }
 
 /// An Entra authority for offline runs with a public redirect URI, which a loopback authority
@@ -119,7 +97,7 @@ async fn offline_skips_the_provider_and_passes_without_one() {
 async fn every_faulty_setting_gets_its_own_line_with_the_fix() {
     let authority = dead_authority().await;
     let weak = "CompanyName-SSO-Secret-Prod-2025!";
-    let run = doctor(&[], &config(&authority, &[("SSO_CLIENT_ID", ""), ("SSO_SECRET", weak)])).await;
+    let run = doctor(&[], &config(&authority, &[("SSO_SECRET", weak)]).without("SSO_CLIENT_ID")).await;
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         run.line("SSO_CLIENT_ID"),
@@ -358,7 +336,7 @@ async fn an_authority_the_provider_does_not_publish_fails_discovery() {
 
 #[tokio::test]
 async fn usage_errors_exit_2() {
-    let run = doctor(&["--online"], &[]).await;
+    let run = doctor(&["--online"], &TestSettings::empty()).await;
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("doctor takes only --offline"), "{}", run.stderr);
 }
@@ -369,10 +347,7 @@ async fn the_dev_idp_grants_client_credentials_for_the_app_itself_only() {
     let token = format!("{}/oauth2/v2.0/token", idp.authority.trim_end_matches("/v2.0"));
     let post = |form: Vec<(&'static str, String)>| {
         let token = token.clone();
-        async move {
-            let r = reqwest::Client::new().post(&token).form(&form).send().await.unwrap();
-            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
-        }
+        async move { post_form(&token, &form).await }
     };
     let form = |scope: &str, secret: &str| {
         vec![
@@ -423,28 +398,14 @@ async fn certificate_material_is_read_and_its_expiry_reported() {
     let authority = dead_authority().await;
     let cert = |path: &std::path::Path| path.to_str().unwrap().to_owned();
     let long = cert(&certificate_pem("long", 400));
-    let run = doctor(
-        &["--offline"],
-        &config(
-            &authority,
-            &[("SSO_CLIENT_SECRET", ""), ("SSO_CLIENT_CREDENTIAL", "certificate"), ("SSO_CLIENT_CERTIFICATE", &long)],
-        ),
-    )
-    .await;
+    let run = doctor(&["--offline"], &certificate_config(&authority, &long)).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let line = run.line("credential");
     assert!(line.starts_with("✓ credential: certificate ") && line.contains("CN=doctor-test"), "{line}");
     assert!(line.ends_with("; 399 days left") || line.ends_with("; 400 days left"), "{line}");
 
     let short = cert(&certificate_pem("short", 10));
-    let run = doctor(
-        &["--offline"],
-        &config(
-            &authority,
-            &[("SSO_CLIENT_SECRET", ""), ("SSO_CLIENT_CREDENTIAL", "certificate"), ("SSO_CLIENT_CERTIFICATE", &short)],
-        ),
-    )
-    .await;
+    let run = doctor(&["--offline"], &certificate_config(&authority, &short)).await;
     assert_eq!(run.code, 0, "a warning only: {}", run.stdout);
     let line = run.line("credential");
     assert!(
@@ -457,15 +418,7 @@ async fn certificate_material_is_read_and_its_expiry_reported() {
 #[tokio::test]
 async fn an_unreadable_certificate_fails_with_the_setting_named() {
     let authority = dead_authority().await;
-    let vars = config(
-        &authority,
-        &[
-            ("SSO_CLIENT_SECRET", ""),
-            ("SSO_CLIENT_CREDENTIAL", "certificate"),
-            ("SSO_CLIENT_CERTIFICATE", "/nonexistent/entra-sso/client.pem"),
-            ("SSO_SECRET", "too-short"),
-        ],
-    );
+    let vars = certificate_config(&authority, "/nonexistent/entra-sso/client.pem").with("SSO_SECRET", "too-short");
     let run = doctor(&["--offline"], &vars).await;
     assert_eq!(run.code, 1, "{}", run.stdout);
     let line = run.line("SSO_CLIENT_CERTIFICATE");
@@ -477,13 +430,13 @@ async fn an_unreadable_certificate_fails_with_the_setting_named() {
 #[tokio::test]
 async fn a_federated_mode_without_its_platform_variables_fails() {
     let authority = dead_authority().await;
-    let vars = config(&authority, &[("SSO_CLIENT_SECRET", ""), ("SSO_CLIENT_CREDENTIAL", "managed-identity")]);
+    let vars = config(&authority, &[("SSO_CLIENT_CREDENTIAL", "managed-identity")]).without("SSO_CLIENT_SECRET");
     let run = doctor(&["--offline"], &vars).await;
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert_eq!(run.marks('✗'), 1, "{}", run.stdout);
     assert!(run.stdout.starts_with("✗ IDENTITY_ENDPOINT: "), "{}", run.stdout);
 
-    let vars = config(&authority, &[("SSO_CLIENT_SECRET", ""), ("SSO_CLIENT_CREDENTIAL", "workload-identity")]);
+    let vars = config(&authority, &[("SSO_CLIENT_CREDENTIAL", "workload-identity")]).without("SSO_CLIENT_SECRET");
     let run = doctor(&["--offline"], &vars).await;
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.stdout.starts_with("✗ AZURE_FEDERATED_TOKEN_FILE: "), "{}", run.stdout);
@@ -491,17 +444,10 @@ async fn a_federated_mode_without_its_platform_variables_fails() {
 
 /// A dev identity provider that accepts assertions of the certificate in `pem` (and no secret).
 async fn spawn_idp_trusting(pem: &std::path::Path) -> crate::helpers::TestIdp {
-    use entra_sso::dev_idp::{AssertionTrust, DevClient, DevIdp, DEV_TENANT};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let client = DevClient { client_id: CLIENT_ID.into(), client_secret: None, redirect_uri: REDIRECT_URI.into() };
     let pem = pem.to_str().unwrap().to_owned();
-    let trust = AssertionTrust::from_env(|name| (name == "SSO_CLIENT_CERTIFICATE").then(|| pem.clone())).unwrap();
-    let idp =
-        DevIdp::with_key(&base, DEV_TENANT, client, crate::helpers::dev_key()).unwrap().with_assertion_trust(trust);
-    let idp = std::sync::Arc::new(idp);
-    let authority = idp.authority().to_owned();
-    crate::helpers::TestIdp { authority, _server: crate::helpers::serve_on(listener, idp) }
+    let trust =
+        entra_sso::dev_idp::AssertionTrust::from_env(|name| (name == "SSO_CLIENT_CERTIFICATE").then(|| pem.clone()));
+    crate::helpers::spawn_idp_trusting(trust.unwrap()).await
 }
 
 #[tokio::test]
@@ -509,25 +455,12 @@ async fn a_certificate_is_proved_and_an_unregistered_one_refused_with_its_aadsts
     let registered = certificate_pem("registered", 90);
     let other = certificate_pem("unregistered", 90);
     let idp = spawn_idp_trusting(&registered).await;
-    let vars = |pem: &std::path::Path| {
-        vec![
-            ("SSO_CLIENT_ID", CLIENT_ID.to_owned()),
-            ("SSO_AUTHORITY", idp.authority.clone()),
-            ("SSO_REDIRECT_URI", REDIRECT_URI.to_owned()),
-            ("SSO_SECRET", SECRET_A.to_owned()),
-            ("SSO_CLIENT_CREDENTIAL", "certificate".to_owned()),
-            ("SSO_CLIENT_CERTIFICATE", pem.to_str().unwrap().to_owned()),
-        ]
-    };
-    let good = vars(&registered);
-    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let run = doctor(&[], &good).await;
+    let vars = |pem: &std::path::Path| certificate_config(&idp.authority, pem.to_str().unwrap());
+    let run = doctor(&[], &vars(&registered)).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.line("client credential").starts_with("✓ client credential: the provider accepted it"));
 
-    let bad = vars(&other);
-    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let run = doctor(&[], &bad).await;
+    let run = doctor(&[], &vars(&other)).await;
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let line = run.line("client credential");
     assert!(line.starts_with("✗ client credential: refused: AADSTS700027 invalid_client"), "{line}");

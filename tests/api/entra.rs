@@ -8,72 +8,40 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::idp_fake::*;
-
-pub const OTHER_TENANT: &str = "22222222-2222-4222-8222-222222222222";
-pub const MSA_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
-
-pub async fn start(app: &TestApp) -> (Jar, String, String) {
-    let mut jar = Jar::default();
-    let authorize = app.login(&mut jar, "/").await;
-    (jar, query_param(&authorize, "state").unwrap(), query_param(&authorize, "nonce").unwrap())
-}
-
-/// One sign-in whose ID token has `claims` (nonce filled in) signed by key `key` as `kid`.
-pub async fn sign_in_with(
-    app: &TestApp,
-    idp: &FakeIdp,
-    key: usize,
-    kid: &str,
-    mut claims: Value,
-) -> (u16, String, Jar) {
-    let (mut jar, state, nonce) = start(app).await;
-    claims["nonce"] = nonce.into();
-    idp.set_id_token(sign_rs256(test_key(key), kid, &claims));
-    let r = app.callback(&mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;
-    if r.status() == 302 {
-        jar.absorb(r.headers());
-        return (302, String::new(), jar);
-    }
-    let (status, code) = error_code(r).await;
-    (status, code, jar)
-}
-
-pub fn tenant_claims(idp: &FakeIdp, tid: &str) -> Value {
-    let mut c = idp.claims("");
-    c["tid"] = tid.into();
-    c["iss"] = idp.issuer_for(tid).into();
-    c
-}
+use crate::support::idp_fake::*;
 
 #[tokio::test]
 async fn organizations_template_admits_listed_tenants_only() {
     let (idp, _s) = FakeIdp::spawn_multi("organizations").await;
     let app = spawn_app(&idp.authority, &[("SSO_ALLOWED_TENANTS", TENANT)]).await;
-    assert_eq!(sign_in_with(&app, &idp, 0, "k0", tenant_claims(&idp, TENANT)).await.0, 302, "allowed tenant");
-    let (status, code, _) = sign_in_with(&app, &idp, 0, "k0", tenant_claims(&idp, OTHER_TENANT)).await;
+    assert_eq!(sign_in_with(&app, &idp, 0, "k0", tenant_claims(&idp, TENANT)).await.status, 302, "allowed tenant");
+    let SignIn { status, code, .. } = sign_in_with(&app, &idp, 0, "k0", tenant_claims(&idp, OTHER_TENANT)).await;
     assert_eq!((status, code.as_str()), (403, "access_denied_by_policy"), "tenant not on the list");
 
     // `iss` must be the template filled with the token's own `tid`.
     let mut crossed = tenant_claims(&idp, TENANT);
     crossed["iss"] = idp.issuer_for(OTHER_TENANT).into();
-    assert_eq!(sign_in_with(&app, &idp, 0, "k0", crossed).await.1, "id_token_invalid");
+    assert_eq!(sign_in_with(&app, &idp, 0, "k0", crossed).await.code, "id_token_invalid");
     let mut no_tid = tenant_claims(&idp, TENANT);
     no_tid.as_object_mut().unwrap().remove("tid");
-    assert_eq!(sign_in_with(&app, &idp, 0, "k0", no_tid).await.1, "id_token_invalid");
+    assert_eq!(sign_in_with(&app, &idp, 0, "k0", no_tid).await.code, "id_token_invalid");
 }
 
 #[tokio::test]
 async fn personal_accounts_only_where_the_authority_admits_them() {
     let (idp, _s) = FakeIdp::spawn_multi("organizations").await;
     let app = spawn_app(&idp.authority, &[("SSO_ALLOWED_TENANTS", "*")]).await;
-    let (status, code, _) = sign_in_with(&app, &idp, 0, "k0", tenant_claims(&idp, MSA_TENANT)).await;
+    let SignIn { status, code, .. } = sign_in_with(&app, &idp, 0, "k0", tenant_claims(&idp, MSA_TENANT)).await;
     assert_eq!((status, code.as_str()), (403, "access_denied_by_policy"), "organizations excludes personal accounts");
-    assert_eq!(sign_in_with(&app, &idp, 0, "k0", tenant_claims(&idp, OTHER_TENANT)).await.0, 302);
+    assert_eq!(sign_in_with(&app, &idp, 0, "k0", tenant_claims(&idp, OTHER_TENANT)).await.status, 302);
 
     let (idp, _s) = FakeIdp::spawn_multi("common").await;
     let app = spawn_app(&idp.authority, &[("SSO_ALLOWED_TENANTS", "*")]).await;
-    assert_eq!(sign_in_with(&app, &idp, 0, "k0", tenant_claims(&idp, MSA_TENANT)).await.0, 302, "common admits them");
+    assert_eq!(
+        sign_in_with(&app, &idp, 0, "k0", tenant_claims(&idp, MSA_TENANT)).await.status,
+        302,
+        "common admits them"
+    );
 }
 
 #[tokio::test]
@@ -87,9 +55,9 @@ async fn a_personal_account_key_cannot_sign_for_a_work_tenant() {
         jwk(test_key(1), "msa", Some(&msa_issuer)),
     ]});
     let app = spawn_app(&idp.authority, &[("SSO_ALLOWED_TENANTS", "*")]).await;
-    assert_eq!(sign_in_with(&app, &idp, 1, "msa", tenant_claims(&idp, MSA_TENANT)).await.0, 302);
-    assert_eq!(sign_in_with(&app, &idp, 0, "work", tenant_claims(&idp, TENANT)).await.0, 302);
-    let (status, code, _) = sign_in_with(&app, &idp, 1, "msa", tenant_claims(&idp, TENANT)).await;
+    assert_eq!(sign_in_with(&app, &idp, 1, "msa", tenant_claims(&idp, MSA_TENANT)).await.status, 302);
+    assert_eq!(sign_in_with(&app, &idp, 0, "work", tenant_claims(&idp, TENANT)).await.status, 302);
+    let SignIn { status, code, .. } = sign_in_with(&app, &idp, 1, "msa", tenant_claims(&idp, TENANT)).await;
     assert_eq!((status, code.as_str()), (401, "id_token_invalid"), "personal key, work-tenant claims");
 }
 
@@ -102,7 +70,7 @@ async fn groups_overage_becomes_an_explicit_flag() {
     let mut claims = idp.claims("");
     claims["_claim_names"] = fixture["_claim_names"].clone();
     claims["_claim_sources"] = fixture["_claim_sources"].clone();
-    let (status, _, mut jar) = sign_in_with(&app, &idp, 0, "k0", claims).await;
+    let SignIn { status, mut jar, .. } = sign_in_with(&app, &idp, 0, "k0", claims).await;
     assert_eq!(status, 302);
     let (_, me) = app.me(&mut jar).await;
     assert_eq!(me["groups_overage"], true);
@@ -117,7 +85,7 @@ async fn huge_claims_keep_the_session_cookie_under_4_kb() {
     claims["groups"] = (0..200).map(|i| format!("{i:08}-0000-4000-8000-000000000000")).collect::<Vec<_>>().into();
     claims["roles"] = (0..100).map(|i| format!("Role.{i:04}")).collect::<Vec<_>>().into();
     claims["name"] = "N".repeat(2000).into();
-    let (mut jar, state, nonce) = start(&app).await;
+    let Flow { mut jar, state, nonce } = start(&app).await;
     claims["nonce"] = nonce.into();
     idp.set_id_token(sign_rs256(test_key(0), "k0", &claims));
     let r = app.callback(&mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;
@@ -163,10 +131,10 @@ async fn group_policy_denies_on_overage() {
     let app = spawn_app(&idp.issuer, &[("SSO_ALLOWED_GROUPS", "0d1e6f3a-7c2b-4c53-9c1e-5a1d2b3c4d5e")]).await;
     let mut claims = idp.claims("");
     claims["groups"] = json!(["0d1e6f3a-7c2b-4c53-9c1e-5a1d2b3c4d5e"]);
-    assert_eq!(sign_in_with(&app, &idp, 0, "k0", claims).await.0, 302);
+    assert_eq!(sign_in_with(&app, &idp, 0, "k0", claims).await.status, 302);
     let mut claims = idp.claims("");
     claims["hasgroups"] = true.into();
-    assert_eq!(sign_in_with(&app, &idp, 0, "k0", claims).await.1, "access_denied_by_policy");
+    assert_eq!(sign_in_with(&app, &idp, 0, "k0", claims).await.code, "access_denied_by_policy");
 }
 
 #[tokio::test]
@@ -220,10 +188,10 @@ async fn rp_initiated_logout_carries_the_login_hint() {
 #[tokio::test]
 async fn cold_start_with_the_idp_unreachable_still_serves_login() {
     // A closed port: discovery and keys cannot be fetched.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let app = spawn_app(&format!("http://127.0.0.1:{port}/{TENANT}/v2.0"), &[]).await;
     app.app.prefetch();
-    let (mut jar, state, _) = start(&app).await;
+    let Flow { mut jar, state, .. } = start(&app).await;
     let r = app.callback(&mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;
     assert_eq!(
         error_code(r).await,
@@ -236,11 +204,11 @@ async fn cold_start_with_the_idp_unreachable_still_serves_login() {
 async fn last_good_keys_are_kept_while_the_jwks_endpoint_fails() {
     let (idp, _s) = FakeIdp::spawn().await;
     let app = spawn_app(&idp.issuer, &[]).await;
-    assert_eq!(sign_in_with(&app, &idp, 0, "k0", idp.claims("")).await.0, 302);
+    assert_eq!(sign_in_with(&app, &idp, 0, "k0", idp.claims("")).await.status, 302);
     *idp.jwks.lock().unwrap() = Value::Null; // the endpoint now answers 503
-    assert_eq!(sign_in_with(&app, &idp, 0, "k0", idp.claims("")).await.0, 302, "cached key still verifies");
+    assert_eq!(sign_in_with(&app, &idp, 0, "k0", idp.claims("")).await.status, 302, "cached key still verifies");
     let fetches = idp.jwks_requests.load(Ordering::SeqCst);
-    let (status, code, _) = sign_in_with(&app, &idp, 1, "new-kid", idp.claims("")).await;
+    let SignIn { status, code, .. } = sign_in_with(&app, &idp, 1, "new-kid", idp.claims("")).await;
     assert_eq!((status, code.as_str()), (502, "idp_unavailable"), "an unknown kid while the JWKS is down");
     assert_eq!(idp.jwks_requests.load(Ordering::SeqCst), fetches + 1);
 }

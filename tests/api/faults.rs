@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::helpers::*;
-use crate::idp_fake::*;
+use crate::support::idp_fake::*;
 
 const TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -18,10 +18,7 @@ async fn app_for(authority: &str) -> TestApp {
 
 /// One sign-in with an honest token prepared; returns (status, code, seconds taken).
 async fn attempt(app: &TestApp, idp: &FakeIdp) -> (u16, String, Duration) {
-    let mut jar = Jar::default();
-    let authorize = app.login(&mut jar, "/").await;
-    let state = query_param(&authorize, "state").unwrap();
-    let nonce = query_param(&authorize, "nonce").unwrap();
+    let Flow { mut jar, state, nonce } = start(app).await;
     *idp.next_id_token.lock().unwrap() = Some(sign_rs256(test_key(0), "k0", &idp.claims(&nonce)));
     let started = Instant::now();
     let r = app.callback(&mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;

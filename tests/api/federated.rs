@@ -1,157 +1,29 @@
 //! Federated assertion sources against emulated platforms on loopback: an App Service identity
 //! endpoint that checks what the real one checks, an STS that verifies the SigV4 signature by
 //! recomputing it, and a projected token file that the "platform" rewrites. Every source hands
-//! back an RS256 JWT signed by a test key, verified here against that key's JWKS.
+//! back an RS256 JWT signed by a test key, verified here against that key's JWKS. The platforms
+//! live in `support/` (`app_service.rs`, `aws_sts.rs`, `kubernetes.rs`, `platform.rs`).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use bytes::Bytes;
-use entra_sso::idp::credential::aws::{AwsSts, RoleCredentials, DURATION_SECONDS};
+use entra_sso::idp::credential::aws::{AwsSts, DURATION_SECONDS};
 use entra_sso::idp::credential::managed_identity::{ManagedIdentity, AUDIENCE_PUBLIC, AUDIENCE_US_GOV};
 use entra_sso::idp::credential::workload_identity::WorkloadIdentity;
-use entra_sso::idp::credential::{Assertion, AssertionSource, CredentialError};
+use entra_sso::idp::credential::{AssertionSource, CredentialError};
 use entra_sso::tokens::secret::SecretString;
-use http::{Request, Response, StatusCode};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde_json::{json, Value};
 
-use crate::helpers::{serve, Running};
-use crate::idp_fake::{jwk, sign_rs256, test_key};
-
-/// The platform issuers' key: `test_key(1)` as `platform-k1`.
-const KID: &str = "platform-k1";
-const MI_ISSUER: &str = "https://login.microsoftonline.com/b9419818-09af-49c2-b0c3-653adc1f376e/v2.0";
-const MI_PRINCIPAL: &str = "4d1f1a7e-0000-4000-8000-00000000a11c";
-const USER_ASSIGNED: &str = "0f6c5d5a-1234-4abc-9def-0123456789ab";
-const IDENTITY_HEADER: &str = "platform-identity-header-value";
-const AWS_ISSUER: &str = "https://6d1b1e5f-aaaa-4bbb-8ccc-123456789012.tokens.sts.global.api.aws";
-const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/entra-sso";
-const AKID: &str = "ASIAEMULATEDKEY00001";
-const SECRET_KEY: &str = "emulated/secret+access/key";
-const SESSION_TOKEN: &str = "emulated-session-token//+=";
-const REGION: &str = "eu-west-1";
-
-/// A platform token: RS256 by the test key, `aud` `audience`, valid for `lifetime` seconds.
-fn platform_token(iss: &str, sub: &str, audience: &str, lifetime: u64) -> String {
-    let now = entra_sso::support::time::now();
-    let claims = json!({"iss": iss, "sub": sub, "aud": audience, "iat": now, "nbf": now, "exp": now + lifetime});
-    sign_rs256(test_key(1), KID, &claims)
-}
-
-/// The platform's JWKS, as the dev IdP would be told to trust.
-fn platform_jwks() -> Value {
-    json!({"keys": [jwk(test_key(1), KID, None)]})
-}
-
-/// Verifies `assertion` against the platform JWKS and returns its claims.
-fn verify(assertion: &Assertion, iss: &str, audience: &str) -> Value {
-    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(platform_jwks()).unwrap();
-    let key = DecodingKey::from_jwk(jwks.find(KID).unwrap()).unwrap();
-    let mut v = Validation::new(Algorithm::RS256);
-    v.set_audience(&[audience]);
-    v.set_issuer(&[iss]);
-    let data = jsonwebtoken::decode::<Value>(assertion.token.expose(), &key, &v).expect("the assertion verifies");
-    assert_eq!(data.header.kid.as_deref(), Some(KID));
-    assert_eq!(data.claims["exp"].as_u64(), Some(assertion.expires_at), "the expiry is the token's own");
-    data.claims
-}
-
-fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Bytes> {
-    let mut r = Response::new(body.into());
-    *r.status_mut() = status;
-    r.headers_mut().insert("content-type", content_type.parse().unwrap());
-    r
-}
-
-fn query(req: &Request<Bytes>) -> HashMap<String, String> {
-    url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect()
-}
+use crate::support::app_service::{
+    self, mi_env, IdentityEndpoint, IDENTITY_HEADER, MI_ISSUER, MI_PRINCIPAL, USER_ASSIGNED,
+};
+use crate::support::aws_sts::{
+    self, aws_env, iso8601, parse_amz_date, role, unix_of_iso, EmulatedSts, StsMode, AWS_ISSUER, REGION, ROLE_ARN,
+};
+use crate::support::kubernetes::{self, token_dir};
+use crate::support::platform::{platform_token, verify};
 
 // ---------------------------------------------------------------------------------------------
 // Managed identity
-
-/// App Service's identity endpoint (`/msi/token`, api-version 2019-08-01): checks the header,
-/// the API version, the resource and the client id as the platform does.
-struct IdentityEndpoint {
-    /// The only `client_id` assigned to the app besides the system-assigned identity.
-    user_assigned: &'static str,
-    /// The `resource` a federated credential expects.
-    resource: &'static str,
-    /// `expires_on` as a JSON number rather than a string.
-    numeric_expiry: bool,
-    requests: AtomicUsize,
-    last_query: Mutex<HashMap<String, String>>,
-}
-
-impl IdentityEndpoint {
-    async fn spawn(resource: &'static str, numeric_expiry: bool) -> (Arc<Self>, Running) {
-        let me = Arc::new(Self {
-            user_assigned: USER_ASSIGNED,
-            resource,
-            numeric_expiry,
-            requests: AtomicUsize::new(0),
-            last_query: Mutex::new(HashMap::new()),
-        });
-        let running = serve(Arc::clone(&me)).await;
-        (me, running)
-    }
-
-    fn answer(&self, req: Request<Bytes>) -> Response<Bytes> {
-        self.requests.fetch_add(1, Ordering::SeqCst);
-        let q = query(&req);
-        *self.last_query.lock().unwrap() = q.clone();
-        let error = |status: StatusCode, message: &str| {
-            let body = json!({"statusCode": status.as_u16(), "message": message, "correlationId": "c0ffee"});
-            respond(status, "application/json", body.to_string())
-        };
-        if req.method() != http::Method::GET || req.uri().path() != "/msi/token" {
-            return error(StatusCode::NOT_FOUND, "Not found");
-        }
-        if req.headers().get("x-identity-header").and_then(|h| h.to_str().ok()) != Some(IDENTITY_HEADER) {
-            return error(StatusCode::UNAUTHORIZED, "The X-IDENTITY-HEADER header is missing or invalid.");
-        }
-        if q.get("api-version").map(String::as_str) != Some("2019-08-01") {
-            return error(StatusCode::BAD_REQUEST, "Unsupported api-version.");
-        }
-        if q.get("resource").map(String::as_str) != Some(self.resource) {
-            return error(StatusCode::BAD_REQUEST, "The resource is not valid for token exchange.");
-        }
-        let subject = match q.get("client_id") {
-            None => MI_PRINCIPAL.to_owned(),
-            Some(id) if id == self.user_assigned => format!("ua-{id}"),
-            Some(_) => return error(StatusCode::BAD_REQUEST, "Identity not found"),
-        };
-        let token = platform_token(MI_ISSUER, &subject, self.resource, 86_400);
-        let exp = entra_sso::support::time::now() + 86_400;
-        let expires_on = if self.numeric_expiry { json!(exp) } else { json!(exp.to_string()) };
-        let body = json!({
-            "access_token": token, "expires_on": expires_on, "resource": self.resource,
-            "token_type": "Bearer", "client_id": q.get("client_id").cloned().unwrap_or_default(),
-        });
-        respond(StatusCode::OK, "application/json", body.to_string())
-    }
-}
-
-impl entra_sso::app::Handler for IdentityEndpoint {
-    fn handle(&self, req: Request<Bytes>) -> impl std::future::Future<Output = Response<Bytes>> + Send {
-        std::future::ready(self.answer(req))
-    }
-}
-
-fn mi_env(endpoint: &str, header: &str) -> impl Fn(&str) -> Option<String> {
-    let (endpoint, header) = (endpoint.to_owned(), header.to_owned());
-    move |name: &str| match name {
-        "IDENTITY_ENDPOINT" => Some(endpoint.clone()),
-        "IDENTITY_HEADER" => Some(header.clone()),
-        _ => None,
-    }
-}
 
 #[tokio::test]
 async fn managed_identity_system_and_user_assigned() {
@@ -243,12 +115,6 @@ async fn managed_identity_not_enabled_and_unreachable() {
 // ---------------------------------------------------------------------------------------------
 // Workload identity
 
-fn token_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("entra-sso-federated-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[tokio::test]
 async fn workload_identity_file_rewritten_between_fetches() {
     let dir = token_dir("rotate");
@@ -303,216 +169,6 @@ async fn workload_identity_unreadable_or_not_a_jwt() {
 
     let err = WorkloadIdentity::from_env(|_| None).unwrap_err();
     assert!(err.to_string().starts_with("AZURE_FEDERATED_TOKEN_FILE: not set"), "{err}");
-}
-
-// ---------------------------------------------------------------------------------------------
-// AWS STS
-
-/// What the emulated STS does with a correctly signed request.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum StsMode {
-    Issue,
-    /// Answers 403 AccessDenied, as for a role without sts:GetWebIdentityToken.
-    AccessDenied,
-    /// Answers 403 as when the account has not turned outbound federation on.
-    FederationDisabled,
-}
-
-/// STS at `/` for the query API: checks the form, the SigV4 header's shape, and the signature
-/// itself by recomputing it with `aws-sigv4` from the same credentials.
-struct EmulatedSts {
-    mode: Mutex<StsMode>,
-    requests: AtomicUsize,
-    last_form: Mutex<HashMap<String, String>>,
-}
-
-impl EmulatedSts {
-    async fn spawn(mode: StsMode) -> (Arc<Self>, Running) {
-        let me = Arc::new(Self {
-            mode: Mutex::new(mode),
-            requests: AtomicUsize::new(0),
-            last_form: Mutex::new(HashMap::new()),
-        });
-        let running = serve(Arc::clone(&me)).await;
-        (me, running)
-    }
-
-    fn answer(&self, req: Request<Bytes>) -> Response<Bytes> {
-        self.requests.fetch_add(1, Ordering::SeqCst);
-        let error = |status: StatusCode, code: &str, message: &str| {
-            let body = format!(
-                "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>\
-                 <Code>{code}</Code><Message>{message}</Message></Error><RequestId>r-err</RequestId></ErrorResponse>"
-            );
-            respond(status, "text/xml", body)
-        };
-        if let Err(why) = check_signature(&req) {
-            return error(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", &why);
-        }
-        let form: HashMap<String, String> = url::form_urlencoded::parse(req.body()).into_owned().collect();
-        *self.last_form.lock().unwrap() = form.clone();
-        let expect = [
-            ("Action", "GetWebIdentityToken"),
-            ("Version", "2011-06-15"),
-            ("Audience.member.1", AUDIENCE_PUBLIC),
-            ("SigningAlgorithm", "RS256"),
-        ];
-        for (k, v) in expect {
-            if form.get(k).map(String::as_str) != Some(v) {
-                return error(StatusCode::BAD_REQUEST, "ValidationError", &format!("bad {k}"));
-            }
-        }
-        let duration: u64 = match form.get("DurationSeconds").and_then(|d| d.parse().ok()) {
-            Some(d) if (60..=3600).contains(&d) => d,
-            _ => return error(StatusCode::BAD_REQUEST, "ValidationError", "bad DurationSeconds"),
-        };
-        match *self.mode.lock().unwrap() {
-            StsMode::AccessDenied => {
-                return error(
-                    StatusCode::FORBIDDEN,
-                    "AccessDenied",
-                    &format!("User: {ROLE_ARN}/fn is not authorized to perform: sts:GetWebIdentityToken"),
-                )
-            }
-            StsMode::FederationDisabled => {
-                return error(
-                    StatusCode::FORBIDDEN,
-                    "OutboundWebIdentityFederationDisabledException",
-                    "Outbound web identity federation is not enabled for this account &amp; region",
-                )
-            }
-            StsMode::Issue => {}
-        }
-        let token = platform_token(AWS_ISSUER, ROLE_ARN, AUDIENCE_PUBLIC, duration);
-        let expiration = iso8601(entra_sso::support::time::now() + duration);
-        let body = format!(
-            "<GetWebIdentityTokenResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <GetWebIdentityTokenResult>\n    \
-             <WebIdentityToken>{token}</WebIdentityToken>\n    <Expiration>{expiration}</Expiration>\n  </GetWebIdentityTokenResult>\n  \
-             <ResponseMetadata><RequestId>r-ok</RequestId></ResponseMetadata>\n</GetWebIdentityTokenResponse>"
-        );
-        respond(StatusCode::OK, "text/xml", body)
-    }
-}
-
-impl entra_sso::app::Handler for EmulatedSts {
-    fn handle(&self, req: Request<Bytes>) -> impl std::future::Future<Output = Response<Bytes>> + Send {
-        std::future::ready(self.answer(req))
-    }
-}
-
-/// Checks the Authorization header's shape and recomputes its signature.
-fn check_signature(req: &Request<Bytes>) -> Result<(), String> {
-    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let auth = header("authorization").ok_or("no Authorization")?;
-    let date = header("x-amz-date").ok_or("no X-Amz-Date")?;
-    if header("x-amz-security-token").as_deref() != Some(SESSION_TOKEN) {
-        return Err("no or wrong X-Amz-Security-Token".into());
-    }
-    let rest = auth.strip_prefix("AWS4-HMAC-SHA256 ").ok_or("not AWS4-HMAC-SHA256")?;
-    let parts: HashMap<&str, &str> = rest.split(", ").filter_map(|p| p.split_once('=')).collect();
-    let scope = format!("{AKID}/{}/{REGION}/sts/aws4_request", &date[..8]);
-    if parts.get("Credential") != Some(&scope.as_str()) {
-        return Err(format!("credential scope is not {scope}"));
-    }
-    let signed: Vec<&str> = parts.get("SignedHeaders").ok_or("no SignedHeaders")?.split(';').collect();
-    for needed in ["host", "x-amz-date", "x-amz-security-token"] {
-        if !signed.contains(&needed) {
-            return Err(format!("{needed} is not signed"));
-        }
-    }
-    let signature = *parts.get("Signature").ok_or("no Signature")?;
-    if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err("signature is not 64 hex digits".into());
-    }
-    // Recompute from what arrived, with the same crate and the same credentials.
-    let host = header("host").ok_or("no Host")?;
-    let uri = format!("http://{host}{}", req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"));
-    let values: Vec<(String, String)> = signed
-        .iter()
-        .filter(|h| **h != "host")
-        .map(|h| Ok((h.to_string(), header(h).ok_or_else(|| format!("signed header {h} absent"))?)))
-        .collect::<Result<_, String>>()?;
-    let identity = Credentials::new(AKID, SECRET_KEY, Some(SESSION_TOKEN.into()), None, "test").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(REGION)
-        .name("sts")
-        .time(parse_amz_date(&date).ok_or("bad X-Amz-Date")?)
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
-        req.method().as_str(),
-        uri,
-        values.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(req.body()),
-    )
-    .map_err(|e| e.to_string())?;
-    let (_, expected) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
-    if expected != signature {
-        return Err("signature does not match".into());
-    }
-    Ok(())
-}
-
-/// `YYYYMMDDTHHMMSSZ` as a time.
-fn parse_amz_date(s: &str) -> Option<SystemTime> {
-    if s.len() != 16 || &s[8..9] != "T" || !s.ends_with('Z') {
-        return None;
-    }
-    let iso = format!("{}-{}-{}T{}:{}:{}Z", &s[0..4], &s[4..6], &s[6..8], &s[9..11], &s[11..13], &s[13..15]);
-    unix_of_iso(&iso).map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs(t))
-}
-
-/// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SSZ` (test-side, independent of the crate's).
-fn unix_of_iso(s: &str) -> Option<u64> {
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, m, d, hh, mm, ss) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
-    // Days before each month in a non-leap year.
-    const CUM: [i64; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
-    let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let mut days: i64 = (1970..y).map(|yy| if leap(yy) { 366 } else { 365 }).sum();
-    days += CUM[(m - 1) as usize] + (d - 1) + i64::from(m > 2 && leap(y));
-    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
-}
-
-/// `t` as `YYYY-MM-DDTHH:MM:SS.000Z`, as STS writes `Expiration`.
-fn iso8601(t: u64) -> String {
-    let (mut days, rem) = ((t / 86_400) as i64, t % 86_400);
-    let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let mut y = 1970;
-    while days >= if leap(y) { 366 } else { 365 } {
-        days -= if leap(y) { 366 } else { 365 };
-        y += 1;
-    }
-    let lengths = [31, if leap(y) { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    let mut m = 0;
-    while days >= lengths[m] {
-        days -= lengths[m];
-        m += 1;
-    }
-    format!("{y:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z", m + 1, days + 1, rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-fn role() -> RoleCredentials {
-    RoleCredentials {
-        access_key_id: AKID.into(),
-        secret_access_key: SecretString::new(SECRET_KEY),
-        session_token: Some(SecretString::new(SESSION_TOKEN)),
-    }
-}
-
-fn aws_env(endpoint: &str) -> impl Fn(&str) -> Option<String> {
-    let endpoint = endpoint.to_owned();
-    move |name: &str| match name {
-        "AWS_REGION" => Some(REGION.into()),
-        "AWS_ACCESS_KEY_ID" => Some(AKID.into()),
-        "AWS_SECRET_ACCESS_KEY" => Some(SECRET_KEY.into()),
-        "AWS_SESSION_TOKEN" => Some(SESSION_TOKEN.into()),
-        "SSO_AWS_STS_ENDPOINT" => Some(endpoint.clone()),
-        _ => None,
-    }
 }
 
 #[tokio::test]
@@ -592,82 +248,33 @@ fn test_side_dates_agree() {
 // End to end: each source signs a user in against the dev IdP, which trusts the platform issuer.
 
 mod end_to_end {
-    use std::collections::HashMap;
-    use std::sync::Arc;
-
-    use entra_sso::dev_idp::{AssertionTrust, DevClient, DevIdp, FederatedKeys, FederatedTrust, DEV_TENANT};
     use entra_sso::Settings;
-    use tokio::net::TcpListener;
 
     use super::*;
-    use crate::helpers::{
-        dev_key, error_code, me, serve_on, sign_in, spawn_with, Jar, CLIENT_ID, REDIRECT_URI, SECRET_A,
-    };
+    use crate::helpers::{sign_in_alice, TestSettings};
+    use crate::support::platform::idp_trusting;
 
-    /// A dev IdP whose client has no secret and trusts `issuer`'s tokens about `subject`.
-    async fn idp_trusting(issuer: &str, subject: &str) -> (String, Running) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let client = DevClient { client_id: CLIENT_ID.into(), client_secret: None, redirect_uri: REDIRECT_URI.into() };
-        let trust = AssertionTrust {
-            certificate: None,
-            federated: Some(FederatedTrust {
-                issuer: issuer.into(),
-                subject: subject.into(),
-                audience: AUDIENCE_PUBLIC.into(),
-                keys: FederatedKeys::Jwks(platform_jwks().to_string()),
-            }),
-        };
-        let idp = Arc::new(DevIdp::with_key(&base, DEV_TENANT, client, dev_key()).unwrap().with_assertion_trust(trust));
-        let authority = idp.authority().to_owned();
-        (authority, serve_on(listener, idp))
-    }
-
-    fn settings(authority: &str, credential: &str, platform: &[(&str, String)]) -> Settings {
-        let mut vars: HashMap<String, String> = HashMap::from([
-            ("SSO_CLIENT_ID".into(), CLIENT_ID.into()),
-            ("SSO_AUTHORITY".into(), authority.into()),
-            ("SSO_REDIRECT_URI".into(), REDIRECT_URI.into()),
-            ("SSO_SECRET".into(), SECRET_A.into()),
-            ("SSO_CLIENT_CREDENTIAL".into(), credential.into()),
-        ]);
-        vars.extend(platform.iter().map(|(k, v)| (k.to_string(), v.clone())));
-        Settings::from_lookup(|k| vars.get(k).cloned()).expect("federated settings are valid")
-    }
-
-    /// Signs alice in at an instance with `settings`; the callback's status and `/api/me`.
-    async fn sign_in_alice(settings: Settings) -> (u16, String, u16) {
-        let app = spawn_with(settings).await;
-        let mut jar = Jar::default();
-        let r = sign_in(&app.base, &app.base, &mut jar, "alice").await;
-        let status = r.status().as_u16();
-        if status != 302 && status != 303 {
-            let (s, code) = error_code(r).await;
-            return (s, code, 0);
-        }
-        let (me_status, _) = me(&app.base, &mut jar).await;
-        (status, String::new(), me_status)
-    }
-
-    fn is_signed_in(result: &(u16, String, u16)) -> bool {
-        matches!(result, (302 | 303, _, 200))
+    fn settings(authority: &str, credential: &str, platform: &TestSettings) -> Settings {
+        TestSettings::new()
+            .with("SSO_AUTHORITY", authority)
+            .without("SSO_CLIENT_SECRET")
+            .with("SSO_CLIENT_CREDENTIAL", credential)
+            .and(platform)
+            .settings()
     }
 
     #[tokio::test]
     async fn managed_identity_signs_in() {
         let (_mi, mi_server) = IdentityEndpoint::spawn(AUDIENCE_PUBLIC, false).await;
-        let platform = [
-            ("IDENTITY_ENDPOINT", format!("{}/msi/token", mi_server.base)),
-            ("IDENTITY_HEADER", IDENTITY_HEADER.to_owned()),
-        ];
-        let (authority, _idp) = idp_trusting(MI_ISSUER, MI_PRINCIPAL).await;
-        let result = sign_in_alice(settings(&authority, "managed-identity", &platform)).await;
-        assert!(is_signed_in(&result), "{result:?}");
+        let platform = app_service::env(&format!("{}/msi/token", mi_server.base), IDENTITY_HEADER);
+        let idp = idp_trusting(MI_ISSUER, MI_PRINCIPAL, AUDIENCE_PUBLIC).await;
+        let result = sign_in_alice(settings(&idp.authority, "managed-identity", &platform)).await;
+        assert!(result.signed_in(), "{result:?}");
 
         // A federated credential for another subject: refused at the token endpoint.
-        let (authority, _idp) = idp_trusting(MI_ISSUER, "someone-else").await;
-        let result = sign_in_alice(settings(&authority, "managed-identity", &platform)).await;
-        assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+        let idp = idp_trusting(MI_ISSUER, "someone-else", AUDIENCE_PUBLIC).await;
+        let result = sign_in_alice(settings(&idp.authority, "managed-identity", &platform)).await;
+        assert_eq!(result.refusal(), (502, "token_exchange_failed"), "{result:?}");
     }
 
     #[tokio::test]
@@ -676,37 +283,31 @@ mod end_to_end {
         let path = dir.join("token");
         let iss = "https://oidc.prod-aks.azure.com/e2e/";
         std::fs::write(&path, platform_token(iss, "system:serviceaccount:sso:app", AUDIENCE_PUBLIC, 3600)).unwrap();
-        let platform = [("AZURE_FEDERATED_TOKEN_FILE", path.display().to_string())];
-        let (authority, _idp) = idp_trusting(iss, "system:serviceaccount:sso:app").await;
-        let result = sign_in_alice(settings(&authority, "workload-identity", &platform)).await;
-        assert!(is_signed_in(&result), "{result:?}");
+        let platform = kubernetes::env(&path);
+        let idp = idp_trusting(iss, "system:serviceaccount:sso:app", AUDIENCE_PUBLIC).await;
+        let result = sign_in_alice(settings(&idp.authority, "workload-identity", &platform)).await;
+        assert!(result.signed_in(), "{result:?}");
 
         // A token from another issuer is refused.
-        let (authority, _idp) = idp_trusting("https://oidc.other.example/", "system:serviceaccount:sso:app").await;
-        let result = sign_in_alice(settings(&authority, "workload-identity", &platform)).await;
-        assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+        let idp = idp_trusting("https://oidc.other.example/", "system:serviceaccount:sso:app", AUDIENCE_PUBLIC).await;
+        let result = sign_in_alice(settings(&idp.authority, "workload-identity", &platform)).await;
+        assert_eq!(result.refusal(), (502, "token_exchange_failed"), "{result:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]
     async fn aws_signs_in() {
         let (sts, sts_server) = EmulatedSts::spawn(StsMode::Issue).await;
-        let platform = [
-            ("AWS_REGION", REGION.to_owned()),
-            ("AWS_ACCESS_KEY_ID", AKID.to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
-            ("AWS_SESSION_TOKEN", SESSION_TOKEN.to_owned()),
-            ("SSO_AWS_STS_ENDPOINT", format!("{}/", sts_server.base)),
-        ];
-        let (authority, _idp) = idp_trusting(AWS_ISSUER, ROLE_ARN).await;
-        let result = sign_in_alice(settings(&authority, "aws", &platform)).await;
-        assert!(is_signed_in(&result), "{result:?}");
+        let platform = aws_sts::env(&format!("{}/", sts_server.base));
+        let idp = idp_trusting(AWS_ISSUER, ROLE_ARN, AUDIENCE_PUBLIC).await;
+        let result = sign_in_alice(settings(&idp.authority, "aws", &platform)).await;
+        assert!(result.signed_in(), "{result:?}");
         assert!(sts.requests.load(Ordering::SeqCst) >= 1);
 
         // STS refuses (no permission): the callback fails as a token exchange failure.
         *sts.mode.lock().unwrap() = StsMode::AccessDenied;
-        let (authority, _idp) = idp_trusting(AWS_ISSUER, ROLE_ARN).await;
-        let result = sign_in_alice(settings(&authority, "aws", &platform)).await;
-        assert_eq!((result.0, result.1.as_str()), (502, "token_exchange_failed"), "{result:?}");
+        let idp = idp_trusting(AWS_ISSUER, ROLE_ARN, AUDIENCE_PUBLIC).await;
+        let result = sign_in_alice(settings(&idp.authority, "aws", &platform)).await;
+        assert_eq!(result.refusal(), (502, "token_exchange_failed"), "{result:?}");
     }
 }

@@ -279,18 +279,13 @@ async fn login_fetched_by_script_sets_no_cookie() {
 
 #[test]
 fn serve_refuses_to_start_without_a_secret_and_names_it() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_entra-sso"))
-        .arg("serve")
-        .env_clear()
-        .env("SSO_CLIENT_ID", CLIENT_ID)
-        .env("SSO_TENANT_ID", "contoso.onmicrosoft.com")
-        .env("SSO_REDIRECT_URI", REDIRECT_URI)
-        .env("SSO_CLIENT_SECRET", "do-not-print-me")
-        .env("SSO_SECRET", "short-secret")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let vars = TestSettings::new()
+        .with("SSO_TENANT_ID", "contoso.onmicrosoft.com")
+        .with("SSO_CLIENT_SECRET", "do-not-print-me")
+        .with("SSO_SECRET", "short-secret");
+    let run = crate::support::binary::run(&["serve"], &vars);
+    assert_eq!(run.code, 2);
+    let stderr = &run.stderr;
     assert!(stderr.contains("SSO_SECRET"), "{stderr}");
     assert!(!stderr.contains("short-secret") && !stderr.contains("do-not-print-me"), "{stderr}");
 }

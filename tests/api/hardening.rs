@@ -4,18 +4,17 @@
 //! logout CSRF, cookies found behind a site's own, revocation in the future, and ID-token edge
 //! cases. (Server time-outs and Lambda events have their own files.)
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::Ordering;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::entra::{sign_in_with, start, tenant_claims, MSA_TENANT, OTHER_TENANT};
 use crate::helpers::*;
-use crate::idp_fake::*;
+use crate::support::idp_fake::*;
 
 /// The claims of the session cookie in `jar` (read, not verified).
 fn session_claims(jar: &Jar) -> Value {
@@ -34,33 +33,16 @@ fn assert_serve_refuses(vars: &[(&str, &str)], mentions: &[&str]) {
     }
 }
 
-/// `entra-sso serve` with these variables: the exit code and stderr if it stops within 10 s,
-/// or `None` if it was still running (it started).
+/// `entra-sso serve` with the shared client in tenant `contoso.onmicrosoft.com` and `vars` on
+/// top: the exit code and stderr if it stops within 10 s, or `None` if it was still running (it
+/// started).
 fn serve_exits(vars: &[(&str, &str)]) -> Option<(i32, String)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_entra-sso"))
-        .arg("serve")
-        .env_clear()
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
-        .env("SSO_CLIENT_ID", CLIENT_ID)
-        .env("SSO_TENANT_ID", "contoso.onmicrosoft.com")
-        .env("SSO_REDIRECT_URI", REDIRECT_URI)
-        .envs(vars.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-            return Some((status.code().unwrap_or(-1), stderr));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
+    let settings = TestSettings::new()
+        .with("SSO_TENANT_ID", "contoso.onmicrosoft.com")
+        .with("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
+        .with_all(vars);
+    let run = crate::support::binary::run(&["serve"], &settings);
+    (run.code != -1).then_some((run.code, run.stderr))
 }
 
 // 1. App-role and group rules trust any tenant (start-up refusal: `config::tests::role_and_group_rules_need_a_tenant_restriction`).
@@ -84,7 +66,7 @@ async fn a_session_of_another_deployment_sharing_the_secret_is_refused() {
     let (idp, _s) = FakeIdp::spawn().await;
     let production = spawn_app(&idp.authority, &[]).await;
     let staging = spawn_app(&idp.authority, &[("SSO_REDIRECT_URI", "https://staging.example.test/api/callback")]).await;
-    let (status, _, mut jar) = sign_in_with(&staging, &idp, 0, "k0", idp.claims("")).await;
+    let SignIn { status, mut jar, .. } = sign_in_with(&staging, &idp, 0, "k0", idp.claims("")).await;
     assert_eq!(status, 302);
     assert_eq!(me(&staging.base, &mut jar).await.0, 200, "staging accepts its own session");
     assert_eq!(me(&production.base, &mut jar).await.0, 401, "production refuses staging's session");
@@ -95,7 +77,7 @@ async fn a_tightened_role_rule_applies_to_sessions_already_issued() {
     let (idp, _s) = FakeIdp::spawn().await;
     let open = spawn_app(&idp.authority, &[]).await;
     let strict = spawn_app(&idp.authority, &[("SSO_REQUIRED_ROLES", "Admin")]).await;
-    let (status, _, mut member) = sign_in_with(&open, &idp, 0, "k0", idp.claims("")).await;
+    let SignIn { status, jar: mut member, .. } = sign_in_with(&open, &idp, 0, "k0", idp.claims("")).await;
     assert_eq!(status, 302);
     assert_eq!(me(&open.base, &mut member).await.0, 200);
     let (status, body) = me(&strict.base, &mut member).await;
@@ -103,7 +85,7 @@ async fn a_tightened_role_rule_applies_to_sessions_already_issued() {
 
     let mut admin_claims = idp.claims("");
     admin_claims["roles"] = json!(["Admin"]);
-    let (_, _, mut admin) = sign_in_with(&open, &idp, 0, "k0", admin_claims).await;
+    let SignIn { jar: mut admin, .. } = sign_in_with(&open, &idp, 0, "k0", admin_claims).await;
     assert_eq!(me(&strict.base, &mut admin).await.0, 200, "a session meeting the rule still passes");
 }
 
@@ -113,10 +95,11 @@ async fn a_tenant_removed_from_the_list_loses_its_sessions() {
     let both = format!("{TENANT},{OTHER_TENANT}");
     let wide = spawn_app(&idp.authority, &[("SSO_ALLOWED_TENANTS", &both)]).await;
     let narrow = spawn_app(&idp.authority, &[("SSO_ALLOWED_TENANTS", TENANT)]).await;
-    let (status, _, mut other) = sign_in_with(&wide, &idp, 0, "k0", tenant_claims(&idp, OTHER_TENANT)).await;
+    let SignIn { status, jar: mut other, .. } =
+        sign_in_with(&wide, &idp, 0, "k0", tenant_claims(&idp, OTHER_TENANT)).await;
     assert_eq!(status, 302);
     assert_eq!(me(&narrow.base, &mut other).await.0, 403);
-    let (_, _, mut listed) = sign_in_with(&wide, &idp, 0, "k0", tenant_claims(&idp, TENANT)).await;
+    let SignIn { jar: mut listed, .. } = sign_in_with(&wide, &idp, 0, "k0", tenant_claims(&idp, TENANT)).await;
     assert_eq!(me(&narrow.base, &mut listed).await.0, 200);
 }
 
@@ -147,7 +130,7 @@ fn serve_refuses_guessable_secrets_and_keygen_makes_good_ones() {
 async fn one_flow_cannot_drive_many_token_calls() {
     let (idp, _s) = FakeIdp::spawn().await;
     let app = spawn_app(&idp.authority, &[]).await;
-    let (mut jar, state, _) = start(&app).await;
+    let Flow { mut jar, state, .. } = start(&app).await;
     let mut codes = Vec::new();
     for i in 0..10 {
         let cb = format!("https://app.example.test/api/callback?code=junk-{i}&state={state}");
@@ -168,10 +151,10 @@ async fn a_genuine_callback_succeeds_while_an_attacker_holds_every_permit() {
     let attackers = entra_sso::idp::provider::token::MAX_CONCURRENT_REDEMPTIONS + 16;
     let mut flows = Vec::new();
     for _ in 0..attackers {
-        let (jar, state, _) = start(&app).await;
+        let Flow { jar, state, .. } = start(&app).await;
         flows.push((jar, state));
     }
-    let (mut genuine_jar, genuine_state, nonce) = start(&app).await;
+    let Flow { jar: mut genuine_jar, state: genuine_state, nonce } = start(&app).await;
     let honest = sign_rs256(test_key(0), "k0", &idp.claims(&nonce));
     *idp.token_factory.lock().unwrap() = Some(Box::new(move || honest.clone()));
     let mut tasks = tokio::task::JoinSet::new();
@@ -316,11 +299,11 @@ async fn an_id_token_with_an_extra_audience_is_refused() {
     let app = spawn_app(&idp.authority, &[]).await;
     let mut claims = idp.claims("");
     claims["aud"] = json!([CLIENT_ID, "api://another-app"]);
-    let (status, code, _) = sign_in_with(&app, &idp, 0, "k0", claims).await;
+    let SignIn { status, code, .. } = sign_in_with(&app, &idp, 0, "k0", claims).await;
     assert_eq!((status, code.as_str()), (401, "id_token_invalid"));
     let mut claims = idp.claims("");
     claims["aud"] = json!([CLIENT_ID]);
-    assert_eq!(sign_in_with(&app, &idp, 0, "k0", claims).await.0, 302, "an array of this client alone");
+    assert_eq!(sign_in_with(&app, &idp, 0, "k0", claims).await.status, 302, "an array of this client alone");
 }
 
 #[tokio::test]
@@ -328,14 +311,14 @@ async fn an_upper_case_personal_tenant_is_not_admitted_under_organizations() {
     let (idp, _s) = FakeIdp::spawn_multi("organizations").await;
     let app = spawn_app(&idp.authority, &[("SSO_ALLOWED_TENANTS", "*")]).await;
     let upper = MSA_TENANT.to_ascii_uppercase();
-    let (status, code, _) = sign_in_with(&app, &idp, 0, "k0", tenant_claims(&idp, &upper)).await;
+    let SignIn { status, code, .. } = sign_in_with(&app, &idp, 0, "k0", tenant_claims(&idp, &upper)).await;
     assert_ne!(status, 302, "personal account admitted through an upper-case tid");
     assert!(code == "access_denied_by_policy" || code == "id_token_invalid", "{code}");
     // An upper-case listed tenant is the same tenant: its GUID compares in lower case.
     let listed = spawn_app(&idp.authority, &[("SSO_ALLOWED_TENANTS", TENANT)]).await;
     let mut claims = tenant_claims(&idp, TENANT);
     claims["tid"] = TENANT.to_ascii_uppercase().into();
-    let (status, _, jar) = sign_in_with(&listed, &idp, 0, "k0", claims).await;
+    let SignIn { status, jar, .. } = sign_in_with(&listed, &idp, 0, "k0", claims).await;
     assert_eq!(status, 302);
     assert_eq!(session_claims(&jar)["tid"], TENANT, "stored in lower case");
 }
@@ -346,7 +329,7 @@ async fn an_upper_case_personal_tenant_is_not_admitted_under_organizations() {
 async fn a_callback_without_its_flow_cookie_causes_no_provider_call() {
     let (idp, _s) = FakeIdp::spawn().await;
     let app = spawn_app(&idp.authority, &[]).await;
-    let (_, state, _) = start(&app).await;
+    let Flow { state, .. } = start(&app).await;
     let before = idp.requests.load(Ordering::SeqCst);
     let cb = format!("https://app.example.test/api/callback?code=c&state={state}");
     let r = app.callback(&mut Jar::default(), &cb).await;
@@ -362,7 +345,7 @@ async fn required_roles_survive_when_the_session_is_cut_to_fit() {
     let mut roles: Vec<String> = (0..150).map(|i| format!("Reader.Department.{i:03}.{}", "x".repeat(24))).collect();
     roles.push("Admin".into());
     claims["roles"] = json!(roles);
-    let (status, code, mut jar) = sign_in_with(&app, &idp, 0, "k0", claims).await;
+    let SignIn { status, code, mut jar } = sign_in_with(&app, &idp, 0, "k0", claims).await;
     assert_eq!(status, 302, "{code}");
     let (status, body) = app.me(&mut jar).await;
     assert_eq!(status, 200, "{body}");

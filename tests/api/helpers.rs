@@ -1,11 +1,10 @@
 //! Test harness: in-process handler instances and identity providers on `127.0.0.1:0`, an HTTP
 //! client with redirects off, and a cookie jar that behaves like a browser's for our cookies.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use entra_sso::config::Startup;
-use entra_sso::dev_idp::{DevClient, DevIdp, DevKey, DEV_TENANT};
+use entra_sso::dev_idp::{AssertionTrust, DevClient, DevIdp, DevKey, DEV_TENANT};
 use entra_sso::tokens::jws::{Deployment, Purpose, TokenKeys};
 use entra_sso::tokens::secret::{SecretString, SigningSecret};
 use entra_sso::tokens::session_keys::SessionKeys;
@@ -13,6 +12,8 @@ use entra_sso::{adapters::server, App, Settings};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+pub use crate::support::settings::TestSettings;
 
 /// The public redirect URI every instance shares, as behind a load balancer; the tests decide
 /// which instance receives each request.
@@ -99,14 +100,26 @@ pub async fn spawn_idp() -> TestIdp {
 
 /// A dev identity provider registered for `redirect_uri`.
 pub async fn spawn_idp_for(redirect_uri: &str) -> TestIdp {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let client = DevClient {
         client_id: CLIENT_ID.into(),
         client_secret: Some(SecretString::new(CLIENT_SECRET)),
         redirect_uri: redirect_uri.into(),
     };
-    let idp = Arc::new(DevIdp::with_key(&base, DEV_TENANT, client, dev_key()).unwrap());
+    spawn_dev_idp(client, |idp| idp).await
+}
+
+/// A dev identity provider whose client has no secret and accepts the client assertions
+/// `trust` describes (a certificate, a federated credential).
+pub async fn spawn_idp_trusting(trust: AssertionTrust) -> TestIdp {
+    let client = DevClient { client_id: CLIENT_ID.into(), client_secret: None, redirect_uri: REDIRECT_URI.into() };
+    spawn_dev_idp(client, |idp| idp.with_assertion_trust(trust)).await
+}
+
+/// A dev identity provider for `client` on a fresh loopback port, `adjust`ed before it serves.
+async fn spawn_dev_idp(client: DevClient, adjust: impl FnOnce(DevIdp) -> DevIdp) -> TestIdp {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let idp = Arc::new(adjust(DevIdp::with_key(&base, DEV_TENANT, client, dev_key()).unwrap()));
     let authority = idp.authority().to_owned();
     TestIdp { authority, _server: serve_on(listener, idp) }
 }
@@ -162,17 +175,7 @@ pub fn settings(authority: &str, extra: &[(&str, &str)]) -> Settings {
 
 /// The same for `startup` (`entra-sso proxy`'s mount, a cloud marker).
 pub fn settings_for(authority: &str, extra: &[(&str, &str)], startup: Startup) -> Settings {
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("SSO_CLIENT_ID".into(), CLIENT_ID.into()),
-        ("SSO_AUTHORITY".into(), authority.into()),
-        ("SSO_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
-        ("SSO_REDIRECT_URI".into(), REDIRECT_URI.into()),
-        ("SSO_SECRET".into(), SECRET_A.into()),
-    ]);
-    for (k, v) in extra {
-        vars.insert(k.to_string(), v.to_string());
-    }
-    Settings::read(|k| vars.get(k).cloned(), startup).expect("test settings are valid")
+    TestSettings::new().with("SSO_AUTHORITY", authority).with_all(extra).read(startup)
 }
 
 pub async fn spawn_app(authority: &str, extra: &[(&str, &str)]) -> TestApp {
@@ -193,6 +196,21 @@ pub fn without_cloud_markers(command: &mut std::process::Command) -> &mut std::p
         command.env_remove(marker.variable);
     }
     command
+}
+
+/// A loopback port free a moment ago, for a process that binds it itself.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process, killed when dropped, so a failing assertion leaves nothing running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// An HTTP client that never follows redirects.
@@ -236,6 +254,12 @@ impl Jar {
 /// A GET whose answer is JSON, parsed.
 pub async fn get_json(url: &str) -> serde_json::Value {
     client().get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// A form POST whose answer is JSON: its status and the parsed body.
+pub async fn post_form<T: serde::Serialize + ?Sized>(url: &str, form: &T) -> (u16, serde_json::Value) {
+    let r = client().post(url).form(form).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
 }
 
 /// A GET with the jar's cookies; the jar takes the response's cookies.
@@ -298,6 +322,61 @@ pub async fn sign_in(login_app: &str, callback_app: &str, jar: &mut Jar, user: &
     callback(callback_app, jar, &cb).await
 }
 
+/// How a sign-in ended at the callback.
+pub struct SignIn {
+    /// The callback's status: 302 (303 after a form post) when it signed in.
+    pub status: u16,
+    /// The error code when the callback refused; empty when it redirected.
+    pub code: String,
+    /// The browser's cookies afterwards: the session cookie when it signed in.
+    pub jar: Jar,
+}
+
+impl SignIn {
+    /// The callback's answer `r` to the browser holding `jar`.
+    pub async fn read(r: reqwest::Response, jar: Jar) -> SignIn {
+        let status = r.status().as_u16();
+        if matches!(status, 302 | 303) {
+            return SignIn { status, code: String::new(), jar };
+        }
+        let (status, code) = error_code(r).await;
+        SignIn { status, code, jar }
+    }
+}
+
+/// How alice's sign-in at a fresh instance ended ([`sign_in_alice`]).
+#[derive(Debug)]
+pub struct AliceSignIn {
+    /// The callback's status: 302 or 303 when it signed in.
+    pub status: u16,
+    /// The error code when the callback refused; empty when it redirected.
+    pub code: String,
+    /// `/api/me`'s status after a redirect; 0 after a refusal.
+    pub me: u16,
+}
+
+impl AliceSignIn {
+    /// Whether the callback redirected and `/api/me` then knew the session.
+    pub fn signed_in(&self) -> bool {
+        matches!(self.status, 302 | 303) && self.me == 200
+    }
+
+    /// The callback's status and error code.
+    pub fn refusal(&self) -> (u16, &str) {
+        (self.status, &self.code)
+    }
+}
+
+/// Signs alice in at a fresh instance with `settings` through its dev IdP, then asks `/api/me`.
+pub async fn sign_in_alice(settings: Settings) -> AliceSignIn {
+    let app = spawn_with(settings).await;
+    let mut jar = Jar::default();
+    let r = sign_in(&app.base, &app.base, &mut jar, "alice").await;
+    let SignIn { status, code, mut jar } = SignIn::read(r, jar).await;
+    let me = if matches!(status, 302 | 303) { me(&app.base, &mut jar).await.0 } else { 0 };
+    AliceSignIn { status, code, me }
+}
+
 pub async fn me(app: &str, jar: &mut Jar) -> (u16, serde_json::Value) {
     let r = get(&format!("{app}/api/me"), jar).await;
     let status = r.status().as_u16();
@@ -326,77 +405,6 @@ pub fn urlencode(s: &str) -> String {
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     let parsed = url::Url::parse(url).unwrap();
     parsed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
-}
-
-/// What is missing to run the Node-driven suite in `tests/<suite>` (whose locked packages
-/// include `package`), after installing those packages with `npm ci` if Node is there and they
-/// are not: so on a machine with Node, `cargo test` runs the suite for real on first use.
-pub fn node_suite_missing(suite: &str, package: &str) -> Vec<String> {
-    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    if let Some(node) = node_missing() {
-        return vec![node];
-    }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(suite);
-    let installed = || dir.join("node_modules").join(package).is_dir();
-    // Tests of one suite run in parallel: one installs, the others wait and find it done.
-    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if installed() {
-        return Vec::new();
-    }
-    say(&format!("installing the locked Node packages of tests/{suite} (npm ci) ..."));
-    let npm = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error", "--prefix"])
-        .arg(&dir)
-        .output();
-    match npm {
-        Ok(out) if out.status.success() && installed() => Vec::new(),
-        Ok(out) => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-            vec![format!(
-                "`npm ci --prefix tests/{suite}` failed: {}",
-                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-            )]
-        }
-        Err(e) => vec![format!("npm could not be run ({e}); install Node.js 20 or newer with npm")],
-    }
-}
-
-/// Decides for a test whose prerequisites are `missing`: `false` to run it. Otherwise, under CI
-/// (`.ci/run` installs everything) the test fails here; elsewhere it returns `true` after saying
-/// SKIPPED on the terminal, past the harness's output capture, so a skip never reads as a pass.
-pub fn skip(test: &str, missing: &[String]) -> bool {
-    if missing.is_empty() {
-        return false;
-    }
-    let message = format!("{test}: prerequisites missing:\n  {}", missing.join("\n  "));
-    let under_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-    assert!(!under_ci, "{message}");
-    say(&format!("SKIPPED {message}"));
-    true
-}
-
-/// A line on the terminal even when the test passes (the harness captures `eprintln!`, not
-/// writes to the stderr handle).
-pub fn say(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "\n*** {line}");
-}
-
-/// Why Node.js cannot run the JavaScript-driven tests (it needs 20 or newer), if it cannot.
-pub fn node_missing() -> Option<String> {
-    let major =
-        std::process::Command::new("node").arg("--version").output().ok().filter(|out| out.status.success()).and_then(
-            |out| {
-                let version = String::from_utf8_lossy(&out.stdout).trim().trim_start_matches('v').to_string();
-                version.split('.').next()?.parse::<u32>().ok()
-            },
-        );
-    match major {
-        None => Some("node is not on PATH (Node.js 20 or newer)".to_string()),
-        Some(major) if major < 20 => Some(format!("Node.js 20 or newer (found {major})")),
-        Some(_) => None,
-    }
 }
 
 /// The `code` and `state` of a `form_post` page, as the form body the browser would submit.

@@ -11,14 +11,7 @@ use rsa::pkcs1::EncodeRsaPublicKey;
 use serde_json::Value;
 
 use crate::helpers::*;
-use crate::idp_fake::*;
-
-/// Starts a flow and returns (jar, state, nonce).
-async fn start(app: &TestApp) -> (Jar, String, String) {
-    let mut jar = Jar::default();
-    let authorize = app.login(&mut jar, "/").await;
-    (jar, query_param(&authorize, "state").unwrap(), query_param(&authorize, "nonce").unwrap())
-}
+use crate::support::idp_fake::*;
 
 /// Runs a callback whose token endpoint answers with `token`; returns (status, code).
 async fn finish(app: &TestApp, idp: &FakeIdp, jar: &mut Jar, state: &str, token: String) -> (u16, String) {
@@ -34,7 +27,7 @@ async fn finish(app: &TestApp, idp: &FakeIdp, jar: &mut Jar, state: &str, token:
 async fn case(mutate: impl FnOnce(&FakeIdp, &mut Value, &str) -> Option<String>) -> (u16, String) {
     let (idp, _server) = FakeIdp::spawn().await;
     let app = spawn_app(&idp.issuer, &[]).await;
-    let (mut jar, state, nonce) = start(&app).await;
+    let Flow { mut jar, state, nonce } = start(&app).await;
     let mut claims = idp.claims(&nonce);
     let token = mutate(&idp, &mut claims, &nonce).unwrap_or_else(|| sign_rs256(test_key(0), "k0", &claims));
     finish(&app, &idp, &mut jar, &state, token).await
@@ -133,7 +126,7 @@ async fn kid_not_in_the_jwks_is_refused_after_one_refetch() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(idp.jwks_requests.load(Ordering::SeqCst), 1, "the keys are prefetched once");
-    let (mut jar, state, nonce) = start(&app).await;
+    let Flow { mut jar, state, nonce } = start(&app).await;
     let token = sign_rs256(test_key(1), "unknown-kid", &idp.claims(&nonce));
     assert_eq!(finish(&app, &idp, &mut jar, &state, token).await, (401, "id_token_invalid".into()));
     assert_eq!(idp.jwks_requests.load(Ordering::SeqCst), 2, "exactly one refetch for the unknown kid");
@@ -146,7 +139,7 @@ async fn key_published_for_another_issuer_cannot_sign_for_this_one() {
     let msa = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0";
     idp.jwks.lock().unwrap()["keys"].as_array_mut().unwrap().push(jwk(test_key(1), "msa", Some(msa)));
     let app = spawn_app(&idp.issuer, &[]).await;
-    let (mut jar, state, nonce) = start(&app).await;
+    let Flow { mut jar, state, nonce } = start(&app).await;
     let token = sign_rs256(test_key(1), "msa", &idp.claims(&nonce));
     assert_eq!(finish(&app, &idp, &mut jar, &state, token).await, (401, "id_token_invalid".into()));
 }
@@ -155,12 +148,12 @@ async fn key_published_for_another_issuer_cannot_sign_for_this_one() {
 async fn jwks_rotation_is_picked_up_by_one_refetch() {
     let (idp, _server) = FakeIdp::spawn().await;
     let app = spawn_app(&idp.issuer, &[]).await;
-    let (mut jar, state, nonce) = start(&app).await;
+    let Flow { mut jar, state, nonce } = start(&app).await;
     assert_eq!(finish(&app, &idp, &mut jar, &state, sign_rs256(test_key(0), "k0", &idp.claims(&nonce))).await.0, 302);
 
     *idp.jwks.lock().unwrap() = serde_json::json!({"keys": [jwk(test_key(1), "k1", Some(&idp.issuer))]});
     let before = idp.jwks_requests.load(Ordering::SeqCst);
-    let (mut jar, state, nonce) = start(&app).await;
+    let Flow { mut jar, state, nonce } = start(&app).await;
     assert_eq!(finish(&app, &idp, &mut jar, &state, sign_rs256(test_key(1), "k1", &idp.claims(&nonce))).await.0, 302);
     assert_eq!(idp.jwks_requests.load(Ordering::SeqCst), before + 1);
 }
@@ -179,7 +172,7 @@ async fn login_makes_no_call_to_an_entra_shaped_provider() {
 async fn authorization_response_issuer_must_match() {
     let (idp, _server) = FakeIdp::spawn().await;
     let app = spawn_app(&idp.issuer, &[]).await;
-    let (mut jar, state, nonce) = start(&app).await;
+    let Flow { mut jar, state, nonce } = start(&app).await;
     idp.set_id_token(sign_rs256(test_key(0), "k0", &idp.claims(&nonce)));
     let cb = format!(
         "https://app.example.test/api/callback?code=c&state={state}&iss={}",
@@ -194,7 +187,7 @@ async fn authorization_response_issuer_must_match() {
 async fn disallowed_tenant_is_denied_by_policy() {
     let (idp, _server) = FakeIdp::spawn().await;
     let app = spawn_app(&idp.issuer, &[("SSO_ALLOWED_TENANTS", "11111111-1111-1111-1111-111111111111")]).await;
-    let (mut jar, state, nonce) = start(&app).await;
+    let Flow { mut jar, state, nonce } = start(&app).await;
     let token = sign_rs256(test_key(0), "k0", &idp.claims(&nonce));
     assert_eq!(finish(&app, &idp, &mut jar, &state, token).await, (403, "access_denied_by_policy".into()));
 }
@@ -219,7 +212,7 @@ async fn random_kids_cannot_cause_a_refetch_storm() {
         let base = base.clone();
         tasks.spawn(async move {
             let mut codes = Vec::new();
-            for (mut jar, state, _) in chunk {
+            for Flow { mut jar, state, .. } in chunk {
                 let cb = format!("https://app.example.test/api/callback?code=c&state={state}");
                 codes.push(error_code(callback(&base, &mut jar, &cb).await).await);
             }

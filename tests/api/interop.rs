@@ -3,9 +3,8 @@
 //! authority: discovery, `client_secret_post`, PKCE S256, nonce, RS256 ID tokens from its JWKS,
 //! the RFC 9207 `iss` parameter, and RP-initiated logout at its `end_session_endpoint`.
 //!
-//! Needs Node.js 20+; the tests install their locked packages (`npm ci --prefix tests/interop`)
-//! on first run. Without Node they say SKIPPED on the terminal, and fail under CI (`CI` set and
-//! not `false`).
+//! Needs Node.js 20+ (the tests install their locked packages, `npm ci --prefix tests/interop`,
+//! on first run), so they are ignored unless asked for: `cargo test -- --include-ignored`.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -18,8 +17,11 @@ use std::time::Duration;
 use reqwest::header::{LOCATION, SET_COOKIE};
 use url::Url;
 
+use crate::support::prerequisites::{node_suite_missing, require};
+
 use crate::helpers::{
-    callback, client, error_code, login, query_param, spawn_app, Jar, CLIENT_ID, CLIENT_SECRET, ISSUER, REDIRECT_URI,
+    callback, client, error_code, get_json, login, query_param, spawn_app, Jar, CLIENT_ID, CLIENT_SECRET, ISSUER,
+    REDIRECT_URI,
 };
 
 /// CPU time a process has used, from `/proc/<pid>/stat` (user and system clock ticks).
@@ -55,24 +57,21 @@ impl Drop for OpenIdProvider {
 }
 
 impl OpenIdProvider {
-    /// Starts `provider.mjs`, or returns None (after saying why) when its prerequisites are
-    /// missing on a developer's machine. Under CI a missing prerequisite fails the test.
-    fn start() -> Option<Self> {
+    /// Starts `provider.mjs`; fails the test, saying what to install, when Node.js or the
+    /// provider's packages are missing.
+    fn start() -> Self {
         log_with_rust_log();
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let missing = crate::helpers::node_suite_missing("interop", "oidc-provider");
-        if crate::helpers::skip("interop (panva's oidc-provider)", &missing) {
-            return None;
-        }
+        require("interop (panva's oidc-provider)", &node_suite_missing("interop", "oidc-provider"));
         let script = root.join("tests/interop/provider.mjs");
         // Node normally prints READY within a second; on a loaded 2-core CI machine one start in
         // many hung without output. A second start is a fresh process, so a retry hides nothing
         // about entra-sso; what the first one did is printed for the record.
         match Self::spawn(&script) {
-            Ok(op) => Some(op),
+            Ok(op) => op,
             Err(why) => {
                 eprintln!("oidc-provider start 1 of 2 failed, starting it again: {why}");
-                Some(Self::spawn(&script).unwrap_or_else(|why| panic!("oidc-provider start 2 of 2 failed: {why}")))
+                Self::spawn(&script).unwrap_or_else(|why| panic!("oidc-provider start 2 of 2 failed: {why}"))
             }
         }
     }
@@ -133,14 +132,12 @@ impl OpenIdProvider {
     }
 
     async fn discovery(&self) -> serde_json::Value {
-        let url = format!("{}/.well-known/openid-configuration", self.issuer);
-        client().get(url).send().await.unwrap().json().await.unwrap()
+        get_json(&format!("{}/.well-known/openid-configuration", self.issuer)).await
     }
 
     /// The `kid`s the provider publishes now.
     async fn jwks_kids(&self) -> Vec<String> {
-        let jwks: serde_json::Value =
-            client().get(format!("{}/jwks", self.issuer)).send().await.unwrap().json().await.unwrap();
+        let jwks = get_json(&format!("{}/jwks", self.issuer)).await;
         jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
     }
 
@@ -319,8 +316,9 @@ async fn assert_signed_in(op: &OpenIdProvider, r: reqwest::Response, return_to: 
 }
 
 #[tokio::test]
+#[ignore = "needs Node.js 20+ (cargo test -- --include-ignored)"]
 async fn full_flow_through_oidc_provider() {
-    let Some(op) = OpenIdProvider::start() else { return };
+    let op = OpenIdProvider::start();
     let app = spawn_app(&op.issuer, &[("SSO_POST_LOGOUT_REDIRECT_URI", POST_LOGOUT_REDIRECT_URI)]).await;
     let discovery = op.discovery().await;
     assert_eq!(discovery["issuer"], op.issuer.as_str());
@@ -376,8 +374,9 @@ async fn full_flow_through_oidc_provider() {
 }
 
 #[tokio::test]
+#[ignore = "needs Node.js 20+ (cargo test -- --include-ignored)"]
 async fn key_rotation_at_the_provider_is_survived() {
-    let Some(op) = OpenIdProvider::start() else { return };
+    let op = OpenIdProvider::start();
     // Default settings: the first unknown kid triggers a JWKS refetch at once.
     let app = spawn_app(&op.issuer, &[]).await;
 
@@ -413,8 +412,9 @@ async fn key_rotation_at_the_provider_is_survived() {
 }
 
 #[tokio::test]
+#[ignore = "needs Node.js 20+ (cargo test -- --include-ignored)"]
 async fn wrong_iss_in_authorization_response_is_rejected() {
-    let Some(op) = OpenIdProvider::start() else { return };
+    let op = OpenIdProvider::start();
     let app = spawn_app(&op.issuer, &[]).await;
     let mut jar = Jar::default();
     let mut op_jar = Jar::default();

@@ -4,24 +4,11 @@
 //! log does carry the precise reason of each failure.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{client, location, query_param, without_cloud_markers, Jar};
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use crate::helpers::{client, free_port, location, query_param, without_cloud_markers, Jar, KillOnDrop};
 
 /// Every response body seen, and the values that must never be shown or logged.
 #[derive(Default)]
@@ -49,7 +36,7 @@ async fn send(seen: &mut Seen, jar: &mut Jar, req: reqwest::RequestBuilder) -> (
 #[tokio::test]
 async fn no_secret_reaches_logs_or_pages() {
     let (port, idp_port) = (free_port(), free_port());
-    let mut child = Kill(
+    let mut child = KillOnDrop(
         without_cloud_markers(&mut Command::new(env!("CARGO_BIN_EXE_entra-sso")))
             .args(["dev", "--port", &port.to_string(), "--idp-port", &idp_port.to_string()])
             .env("RUST_LOG", "debug")
@@ -167,7 +154,7 @@ async fn no_secret_reaches_logs_or_pages() {
 #[test]
 fn text_logs_to_a_pipe_carry_no_colour_codes() {
     let (port, idp_port) = (free_port(), free_port());
-    let mut child = Kill(
+    let mut child = KillOnDrop(
         without_cloud_markers(&mut Command::new(env!("CARGO_BIN_EXE_entra-sso")))
             .args(["dev", "--port", &port.to_string(), "--idp-port", &idp_port.to_string()])
             .env("RUST_LOG", "info")

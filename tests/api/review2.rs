@@ -6,9 +6,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::entra::{sign_in_with, tenant_claims, OTHER_TENANT};
 use crate::helpers::*;
-use crate::idp_fake::*;
+use crate::support::idp_fake::*;
 
 /// `GET /api/auth{query}` with `jar`'s cookies and `headers`.
 async fn auth(app: &TestApp, query: &str, jar: &Jar, headers: &[(&str, &str)]) -> reqwest::Response {
@@ -33,7 +32,7 @@ fn self_made_admin(idp: &FakeIdp) -> Value {
 async fn route_role_and_group_requirements_fail_closed_while_every_tenant_may_sign_in() {
     let (idp, _s) = FakeIdp::spawn_multi("organizations").await;
     let open = spawn_app(&idp.authority, &[("SSO_ALLOWED_TENANTS", "*")]).await;
-    let (status, _, jar) = sign_in_with(&open, &idp, 0, "k0", self_made_admin(&idp)).await;
+    let SignIn { status, jar, .. } = sign_in_with(&open, &idp, 0, "k0", self_made_admin(&idp)).await;
     assert_eq!(status, 302, "every tenant may sign in");
     assert_eq!(auth(&open, "", &jar, &[]).await.status(), 200, "no requirement: signed in is enough");
     for query in ["?role=Admin", "?group=7f3c0000-0000-4000-8000-000000000001", "?role=Admin&redirect=1"] {
@@ -43,7 +42,7 @@ async fn route_role_and_group_requirements_fail_closed_while_every_tenant_may_si
 
     // With the tenant listed, the same user's role is its tenant's word, and counts.
     let listed = spawn_app(&idp.authority, &[("SSO_ALLOWED_TENANTS", OTHER_TENANT)]).await;
-    let (status, _, jar) = sign_in_with(&listed, &idp, 0, "k0", self_made_admin(&idp)).await;
+    let SignIn { status, jar, .. } = sign_in_with(&listed, &idp, 0, "k0", self_made_admin(&idp)).await;
     assert_eq!(status, 302);
     assert_eq!(auth(&listed, "?role=Admin", &jar, &[]).await.status(), 200);
     assert_eq!(auth(&listed, "?group=7F3C0000-0000-4000-8000-000000000001", &jar, &[]).await.status(), 200);

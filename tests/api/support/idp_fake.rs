@@ -16,9 +16,13 @@ use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use crate::helpers::{serve_on, Running, CLIENT_ID};
+use crate::helpers::{query_param, serve_on, Jar, Running, SignIn, TestApp, CLIENT_ID};
 
 pub const TENANT: &str = "b9419818-09af-49c2-b0c3-653adc1f376e";
+/// Another work tenant.
+pub const OTHER_TENANT: &str = "22222222-2222-4222-8222-222222222222";
+/// The tenant of personal Microsoft accounts.
+pub const MSA_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
 /// Two test keys, generated once per test binary.
 pub fn test_key(i: usize) -> &'static RsaPrivateKey {
@@ -228,4 +232,40 @@ impl entra_sso::app::Handler for FakeIdp {
     fn handle(&self, req: Request<Bytes>) -> impl std::future::Future<Output = Response<Bytes>> + Send {
         self.answer_async(req)
     }
+}
+
+/// A flow started at an instance, as its browser holds it.
+#[derive(Clone)]
+pub struct Flow {
+    /// The browser's cookies: the flow cookie.
+    pub jar: Jar,
+    /// The authorize URL's `state`.
+    pub state: String,
+    /// The authorize URL's `nonce`, for the ID token the test makes.
+    pub nonce: String,
+}
+
+/// `GET /api/login` at `app` in a fresh browser.
+pub async fn start(app: &TestApp) -> Flow {
+    let mut jar = Jar::default();
+    let authorize = app.login(&mut jar, "/").await;
+    Flow { jar, state: query_param(&authorize, "state").unwrap(), nonce: query_param(&authorize, "nonce").unwrap() }
+}
+
+/// One sign-in at `app` whose ID token from `idp` has `claims` (nonce filled in) signed by key
+/// `key` as `kid`.
+pub async fn sign_in_with(app: &TestApp, idp: &FakeIdp, key: usize, kid: &str, mut claims: Value) -> SignIn {
+    let Flow { mut jar, state, nonce } = start(app).await;
+    claims["nonce"] = nonce.into();
+    idp.set_id_token(sign_rs256(test_key(key), kid, &claims));
+    let r = app.callback(&mut jar, &format!("https://app.example.test/api/callback?code=c&state={state}")).await;
+    SignIn::read(r, jar).await
+}
+
+/// Honest claims of a user of tenant `tid`, with `idp`'s issuer for that tenant.
+pub fn tenant_claims(idp: &FakeIdp, tid: &str) -> Value {
+    let mut c = idp.claims("");
+    c["tid"] = tid.into();
+    c["iss"] = idp.issuer_for(tid).into();
+    c
 }
