@@ -13,19 +13,19 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-pub use crate::support::settings::TestSettings;
+pub(crate) use crate::support::settings::TestSettings;
 
 /// The public redirect URI every instance shares, as behind a load balancer; the tests decide
 /// which instance receives each request.
-pub const REDIRECT_URI: &str = "https://app.example.test/api/callback";
-pub const CLIENT_ID: &str = "6cb04018-a3f5-46a7-b995-940c78f5aef3";
-pub const CLIENT_SECRET: &str = "test-client-secret-value";
-pub const SECRET_A: &str = "Q-OtjCYDW2X3dpIlIVrhW14-yQVz3WxGCSsHxhQnAhY";
-pub const SECRET_B: &str = "wnGDL6avoYQU6HciVvJR_ieBLO7S-3_ZNLfzuZfF9ug";
+pub(crate) const REDIRECT_URI: &str = "https://app.example.test/api/callback";
+pub(crate) const CLIENT_ID: &str = "6cb04018-a3f5-46a7-b995-940c78f5aef3";
+pub(crate) const CLIENT_SECRET: &str = "test-client-secret-value";
+pub(crate) const SECRET_A: &str = "Q-OtjCYDW2X3dpIlIVrhW14-yQVz3WxGCSsHxhQnAhY";
+pub(crate) const SECRET_B: &str = "wnGDL6avoYQU6HciVvJR_ieBLO7S-3_ZNLfzuZfF9ug";
 
 /// Five faulty settings, each alone: a client id, a tenant, a plain-http public redirect URI, a
 /// short secret, a session lifetime. Start-up and `doctor` name them in [`FIVE_FAULTY_NAMED`].
-pub const FIVE_FAULTY: &[(&str, &str)] = &[
+pub(crate) const FIVE_FAULTY: &[(&str, &str)] = &[
     ("SSO_SESSION_TTL", "forever"),
     ("SSO_SECRET", "tooshort-secret-value"),
     ("SSO_REDIRECT_URI", "http://app.example.com/api/callback"),
@@ -34,27 +34,27 @@ pub const FIVE_FAULTY: &[(&str, &str)] = &[
 ];
 
 /// The variables of [`FIVE_FAULTY`], in the order of the settings table.
-pub const FIVE_FAULTY_NAMED: [&str; 5] =
+pub(crate) const FIVE_FAULTY_NAMED: [&str; 5] =
     ["SSO_CLIENT_ID", "SSO_TENANT_ID", "SSO_REDIRECT_URI", "SSO_SECRET", "SSO_SESSION_TTL"];
 
 /// The keys of `purpose` that an instance with `secret`, `client_id` and `authority` (and the
 /// shared [`REDIRECT_URI`]) derives.
-pub fn token_keys(secret: &str, purpose: Purpose, client_id: &str, authority: &str) -> TokenKeys {
+pub(crate) fn token_keys(secret: &str, purpose: Purpose, client_id: &str, authority: &str) -> TokenKeys {
     let secret = SigningSecret::parse(secret).expect("a test secret is valid");
     TokenKeys::derive(&secret.into(), purpose, Deployment { client_id, authority, redirect_uri: REDIRECT_URI })
 }
 
 /// The issuer of sessions under [`REDIRECT_URI`].
-pub const ISSUER: &str = "https://app.example.test/api";
+pub(crate) const ISSUER: &str = "https://app.example.test/api";
 
 /// The session keys an instance with `secret`, `client_id` and `authority` derives.
-pub fn session_keys(secret: &str, client_id: &str, authority: &str) -> SessionKeys {
+pub(crate) fn session_keys(secret: &str, client_id: &str, authority: &str) -> SessionKeys {
     let secret = SigningSecret::parse(secret).expect("a test secret is valid");
     SessionKeys::derive(&secret.into(), Deployment { client_id, authority, redirect_uri: REDIRECT_URI })
 }
 
 /// Stops a server when dropped.
-pub struct Running {
+pub(crate) struct Running {
     pub base: String,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -68,12 +68,12 @@ impl Drop for Running {
 }
 
 /// Serves `handler` on a fresh loopback port.
-pub async fn serve<H: entra_sso::app::Handler>(handler: Arc<H>) -> Running {
+pub(crate) async fn serve<H: entra_sso::app::Handler>(handler: Arc<H>) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     serve_on(listener, handler)
 }
 
-pub fn serve_on<H: entra_sso::app::Handler>(listener: TcpListener, handler: Arc<H>) -> Running {
+pub(crate) fn serve_on<H: entra_sso::app::Handler>(listener: TcpListener, handler: Arc<H>) -> Running {
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(server::run(listener, handler, async move {
@@ -83,23 +83,23 @@ pub fn serve_on<H: entra_sso::app::Handler>(listener: TcpListener, handler: Arc<
 }
 
 /// One dev-IdP signing key for the whole test binary: RSA key generation is slow.
-pub fn dev_key() -> &'static DevKey {
+pub(crate) fn dev_key() -> &'static DevKey {
     static KEY: std::sync::OnceLock<DevKey> = std::sync::OnceLock::new();
     KEY.get_or_init(DevKey::generate)
 }
 
 /// A dev identity provider registered for [`REDIRECT_URI`].
-pub struct TestIdp {
+pub(crate) struct TestIdp {
     pub authority: String,
     pub _server: Running,
 }
 
-pub async fn spawn_idp() -> TestIdp {
+pub(crate) async fn spawn_idp() -> TestIdp {
     spawn_idp_for(REDIRECT_URI).await
 }
 
 /// A dev identity provider registered for `redirect_uri`.
-pub async fn spawn_idp_for(redirect_uri: &str) -> TestIdp {
+pub(crate) async fn spawn_idp_for(redirect_uri: &str) -> TestIdp {
     let client = DevClient {
         client_id: CLIENT_ID.into(),
         client_secret: Some(SecretString::new(CLIENT_SECRET)),
@@ -110,7 +110,7 @@ pub async fn spawn_idp_for(redirect_uri: &str) -> TestIdp {
 
 /// A dev identity provider whose client has no secret and accepts the client assertions
 /// `trust` describes (a certificate, a federated credential).
-pub async fn spawn_idp_trusting(trust: AssertionTrust) -> TestIdp {
+pub(crate) async fn spawn_idp_trusting(trust: AssertionTrust) -> TestIdp {
     let client = DevClient { client_id: CLIENT_ID.into(), client_secret: None, redirect_uri: REDIRECT_URI.into() };
     spawn_dev_idp(client, |idp| idp.with_assertion_trust(trust)).await
 }
@@ -126,7 +126,7 @@ async fn spawn_dev_idp(client: DevClient, adjust: impl FnOnce(DevIdp) -> DevIdp)
 
 /// A handler instance on loopback, with the dev identity provider it signs in against when it
 /// was started by [`TestApp::with_dev_idp`].
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub base: String,
     pub app: Arc<App>,
     pub idp: Option<TestIdp>,
@@ -135,7 +135,7 @@ pub struct TestApp {
 
 impl TestApp {
     /// A dev identity provider and an instance against it, with `extra` settings.
-    pub async fn with_dev_idp(extra: &[(&str, &str)]) -> TestApp {
+    pub(crate) async fn with_dev_idp(extra: &[(&str, &str)]) -> TestApp {
         let idp = spawn_idp().await;
         let mut app = spawn_app(&idp.authority, extra).await;
         app.idp = Some(idp);
@@ -143,46 +143,46 @@ impl TestApp {
     }
 
     /// `GET /api/login?return_to=…` with `jar`; returns the authorize URL.
-    pub async fn login(&self, jar: &mut Jar, return_to: &str) -> String {
+    pub(crate) async fn login(&self, jar: &mut Jar, return_to: &str) -> String {
         login(&self.base, jar, return_to).await
     }
 
     /// Sends a callback URL (addressed to [`REDIRECT_URI`]) to this instance.
-    pub async fn callback(&self, jar: &mut Jar, callback_url: &str) -> reqwest::Response {
+    pub(crate) async fn callback(&self, jar: &mut Jar, callback_url: &str) -> reqwest::Response {
         callback(&self.base, jar, callback_url).await
     }
 
     /// A whole sign-in as `user` at this instance's dev IdP, returning to `/`.
-    pub async fn sign_in(&self, jar: &mut Jar, user: &str) -> reqwest::Response {
+    pub(crate) async fn sign_in(&self, jar: &mut Jar, user: &str) -> reqwest::Response {
         sign_in(&self.base, &self.base, jar, user).await
     }
 
     /// `GET /api/me`: status and JSON body.
-    pub async fn me(&self, jar: &mut Jar) -> (u16, serde_json::Value) {
+    pub(crate) async fn me(&self, jar: &mut Jar) -> (u16, serde_json::Value) {
         me(&self.base, jar).await
     }
 
     /// The dev IdP's authority (for more instances against it).
-    pub fn authority(&self) -> &str {
+    pub(crate) fn authority(&self) -> &str {
         &self.idp.as_ref().expect("started with_dev_idp").authority
     }
 }
 
 /// The settings of an instance against `authority`, with `extra` variables on top.
-pub fn settings(authority: &str, extra: &[(&str, &str)]) -> Settings {
+pub(crate) fn settings(authority: &str, extra: &[(&str, &str)]) -> Settings {
     settings_for(authority, extra, Startup::default())
 }
 
 /// The same for `startup` (`entra-sso proxy`'s mount, a cloud marker).
-pub fn settings_for(authority: &str, extra: &[(&str, &str)], startup: Startup) -> Settings {
+pub(crate) fn settings_for(authority: &str, extra: &[(&str, &str)], startup: Startup) -> Settings {
     TestSettings::new().with("SSO_AUTHORITY", authority).with_all(extra).read(startup)
 }
 
-pub async fn spawn_app(authority: &str, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn spawn_app(authority: &str, extra: &[(&str, &str)]) -> TestApp {
     spawn_with(settings(authority, extra)).await
 }
 
-pub async fn spawn_with(settings: Settings) -> TestApp {
+pub(crate) async fn spawn_with(settings: Settings) -> TestApp {
     let app = App::new(settings);
     let server = serve(Arc::clone(&app)).await;
     TestApp { base: server.base.clone(), app, idp: None, _server: server }
@@ -191,7 +191,7 @@ pub async fn spawn_with(settings: Settings) -> TestApp {
 /// `command` without any of the cloud markers (`WEBSITE_SITE_NAME`, `KUBERNETES_SERVICE_HOST`, …)
 /// the test runner's own environment may have: with one, `dev` and `dev-idp` refuse to start and
 /// `serve` refuses a loopback authority.
-pub fn without_cloud_markers(command: &mut std::process::Command) -> &mut std::process::Command {
+pub(crate) fn without_cloud_markers(command: &mut std::process::Command) -> &mut std::process::Command {
     for marker in entra_sso::config::CLOUD_MARKERS {
         command.env_remove(marker.variable);
     }
@@ -199,12 +199,12 @@ pub fn without_cloud_markers(command: &mut std::process::Command) -> &mut std::p
 }
 
 /// A loopback port free a moment ago, for a process that binds it itself.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A child process, killed when dropped, so a failing assertion leaves nothing running.
-pub struct KillOnDrop(pub std::process::Child);
+pub(crate) struct KillOnDrop(pub std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -214,19 +214,19 @@ impl Drop for KillOnDrop {
 }
 
 /// An HTTP client that never follows redirects.
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 /// A browser's cookie store for one site, oldest cookie first.
 #[derive(Default, Clone)]
-pub struct Jar {
+pub(crate) struct Jar {
     pub cookies: Vec<(String, String)>,
 }
 
 impl Jar {
     /// Applies every `Set-Cookie` of a response.
-    pub fn absorb(&mut self, headers: &HeaderMap) {
+    pub(crate) fn absorb(&mut self, headers: &HeaderMap) {
         for v in headers.get_all(SET_COOKIE) {
             let v = v.to_str().unwrap();
             let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
@@ -238,38 +238,38 @@ impl Jar {
         }
     }
 
-    pub fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         self.cookies.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.cookies.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
-    pub fn flow_cookies(&self) -> Vec<String> {
+    pub(crate) fn flow_cookies(&self) -> Vec<String> {
         self.cookies.iter().filter(|(n, _)| n.starts_with("__Host-sso-flow-")).map(|(n, _)| n.clone()).collect()
     }
 }
 
 /// A GET whose answer is JSON, parsed.
-pub async fn get_json(url: &str) -> serde_json::Value {
+pub(crate) async fn get_json(url: &str) -> serde_json::Value {
     client().get(url).send().await.unwrap().json().await.unwrap()
 }
 
 /// A form POST whose answer is JSON: its status and the parsed body.
-pub async fn post_form<T: serde::Serialize + ?Sized>(url: &str, form: &T) -> (u16, serde_json::Value) {
+pub(crate) async fn post_form<T: serde::Serialize + ?Sized>(url: &str, form: &T) -> (u16, serde_json::Value) {
     let r = client().post(url).form(form).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
 /// A GET with the jar's cookies; the jar takes the response's cookies.
-pub async fn get(url: &str, jar: &mut Jar) -> reqwest::Response {
+pub(crate) async fn get(url: &str, jar: &mut Jar) -> reqwest::Response {
     let r = client().get(url).header("cookie", jar.header()).send().await.unwrap();
     jar.absorb(r.headers());
     r
 }
 
-pub fn location(r: &reqwest::Response) -> String {
+pub(crate) fn location(r: &reqwest::Response) -> String {
     r.headers()
         .get(LOCATION)
         .unwrap_or_else(|| panic!("no Location; status {}", r.status()))
@@ -279,7 +279,7 @@ pub fn location(r: &reqwest::Response) -> String {
 }
 
 /// `GET /api/login`; returns the authorize URL.
-pub async fn login(app: &str, jar: &mut Jar, return_to: &str) -> String {
+pub(crate) async fn login(app: &str, jar: &mut Jar, return_to: &str) -> String {
     let url = format!("{app}/api/login?return_to={}", urlencode(return_to));
     let r = get(&url, jar).await;
     assert_eq!(r.status(), 302, "login answered {}", r.status());
@@ -287,7 +287,7 @@ pub async fn login(app: &str, jar: &mut Jar, return_to: &str) -> String {
 }
 
 /// Signs in at the dev IdP as `user` through its page's form; returns the callback URL.
-pub async fn idp_sign_in(authorize_url: &str, user: &str) -> String {
+pub(crate) async fn idp_sign_in(authorize_url: &str, user: &str) -> String {
     let page = client().get(authorize_url).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
@@ -296,7 +296,7 @@ pub async fn idp_sign_in(authorize_url: &str, user: &str) -> String {
 }
 
 /// POSTs the sign-in form (original parameters plus `extra`); returns the redirect target.
-pub async fn idp_post(authorize_url: &str, extra: &str) -> String {
+pub(crate) async fn idp_post(authorize_url: &str, extra: &str) -> String {
     let (endpoint, query) = authorize_url.split_once('?').unwrap();
     let r = client()
         .post(endpoint)
@@ -310,20 +310,20 @@ pub async fn idp_post(authorize_url: &str, extra: &str) -> String {
 }
 
 /// Sends a callback URL (addressed to [`REDIRECT_URI`]) to instance `app`.
-pub async fn callback(app: &str, jar: &mut Jar, callback_url: &str) -> reqwest::Response {
+pub(crate) async fn callback(app: &str, jar: &mut Jar, callback_url: &str) -> reqwest::Response {
     let path_and_query = callback_url.strip_prefix("https://app.example.test").expect("callback to the redirect URI");
     get(&format!("{app}{path_and_query}"), jar).await
 }
 
 /// A whole sign-in on the dev IdP: login on `login_app`, callback on `callback_app`.
-pub async fn sign_in(login_app: &str, callback_app: &str, jar: &mut Jar, user: &str) -> reqwest::Response {
+pub(crate) async fn sign_in(login_app: &str, callback_app: &str, jar: &mut Jar, user: &str) -> reqwest::Response {
     let authorize = login(login_app, jar, "/").await;
     let cb = idp_sign_in(&authorize, user).await;
     callback(callback_app, jar, &cb).await
 }
 
 /// How a sign-in ended at the callback.
-pub struct SignIn {
+pub(crate) struct SignIn {
     /// The callback's status: 302 (303 after a form post) when it signed in.
     pub status: u16,
     /// The error code when the callback refused; empty when it redirected.
@@ -334,7 +334,7 @@ pub struct SignIn {
 
 impl SignIn {
     /// The callback's answer `r` to the browser holding `jar`.
-    pub async fn read(r: reqwest::Response, jar: Jar) -> SignIn {
+    pub(crate) async fn read(r: reqwest::Response, jar: Jar) -> SignIn {
         let status = r.status().as_u16();
         if matches!(status, 302 | 303) {
             return SignIn { status, code: String::new(), jar };
@@ -346,7 +346,7 @@ impl SignIn {
 
 /// How alice's sign-in at a fresh instance ended ([`sign_in_alice`]).
 #[derive(Debug)]
-pub struct AliceSignIn {
+pub(crate) struct AliceSignIn {
     /// The callback's status: 302 or 303 when it signed in.
     pub status: u16,
     /// The error code when the callback refused; empty when it redirected.
@@ -357,18 +357,18 @@ pub struct AliceSignIn {
 
 impl AliceSignIn {
     /// Whether the callback redirected and `/api/me` then knew the session.
-    pub fn signed_in(&self) -> bool {
+    pub(crate) fn signed_in(&self) -> bool {
         matches!(self.status, 302 | 303) && self.me == 200
     }
 
     /// The callback's status and error code.
-    pub fn refusal(&self) -> (u16, &str) {
+    pub(crate) fn refusal(&self) -> (u16, &str) {
         (self.status, &self.code)
     }
 }
 
 /// Signs alice in at a fresh instance with `settings` through its dev IdP, then asks `/api/me`.
-pub async fn sign_in_alice(settings: Settings) -> AliceSignIn {
+pub(crate) async fn sign_in_alice(settings: Settings) -> AliceSignIn {
     let app = spawn_with(settings).await;
     let mut jar = Jar::default();
     let r = sign_in(&app.base, &app.base, &mut jar, "alice").await;
@@ -377,14 +377,14 @@ pub async fn sign_in_alice(settings: Settings) -> AliceSignIn {
     AliceSignIn { status, code, me }
 }
 
-pub async fn me(app: &str, jar: &mut Jar) -> (u16, serde_json::Value) {
+pub(crate) async fn me(app: &str, jar: &mut Jar) -> (u16, serde_json::Value) {
     let r = get(&format!("{app}/api/me"), jar).await;
     let status = r.status().as_u16();
     (status, r.json().await.unwrap())
 }
 
 /// The `error` code of a failure page or JSON body.
-pub async fn error_code(r: reqwest::Response) -> (u16, String) {
+pub(crate) async fn error_code(r: reqwest::Response) -> (u16, String) {
     let status = r.status().as_u16();
     let body = r.text().await.unwrap();
     let code = match body.find("Error code: <code>") {
@@ -397,18 +397,18 @@ pub async fn error_code(r: reqwest::Response) -> (u16, String) {
     (status, code)
 }
 
-pub fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// A query parameter of a URL.
-pub fn query_param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(url: &str, name: &str) -> Option<String> {
     let parsed = url::Url::parse(url).unwrap();
     parsed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 /// The `code` and `state` of a `form_post` page, as the form body the browser would submit.
-pub fn form_post_body(html: &str) -> String {
+pub(crate) fn form_post_body(html: &str) -> String {
     let field = |name: &str| {
         let marker = format!("name=\"{name}\" value=\"");
         let start = html.find(&marker).unwrap_or_else(|| panic!("form_post page has no {name}")) + marker.len();

@@ -14,17 +14,17 @@ use super::settings::TestSettings;
 use crate::helpers::{serve, Running};
 
 /// The issuer of the identity's tokens (Entra's, for the app's tenant).
-pub const MI_ISSUER: &str = "https://login.microsoftonline.com/b9419818-09af-49c2-b0c3-653adc1f376e/v2.0";
+pub(crate) const MI_ISSUER: &str = "https://login.microsoftonline.com/b9419818-09af-49c2-b0c3-653adc1f376e/v2.0";
 /// The system-assigned identity's principal: the `sub` of its tokens.
-pub const MI_PRINCIPAL: &str = "4d1f1a7e-0000-4000-8000-00000000a11c";
+pub(crate) const MI_PRINCIPAL: &str = "4d1f1a7e-0000-4000-8000-00000000a11c";
 /// The client id of the one user-assigned identity.
-pub const USER_ASSIGNED: &str = "0f6c5d5a-1234-4abc-9def-0123456789ab";
+pub(crate) const USER_ASSIGNED: &str = "0f6c5d5a-1234-4abc-9def-0123456789ab";
 /// The `IDENTITY_HEADER` value the endpoint expects.
-pub const IDENTITY_HEADER: &str = "platform-identity-header-value";
+pub(crate) const IDENTITY_HEADER: &str = "platform-identity-header-value";
 
 /// App Service's identity endpoint (`/msi/token`, api-version 2019-08-01): checks the header,
 /// the API version, the resource and the client id as the platform does.
-pub struct IdentityEndpoint {
+pub(crate) struct IdentityEndpoint {
     /// The only `client_id` assigned to the app besides the system-assigned identity.
     user_assigned: &'static str,
     /// The `resource` a federated credential expects.
@@ -39,7 +39,7 @@ pub struct IdentityEndpoint {
 
 impl IdentityEndpoint {
     /// An endpoint on loopback for a federated credential expecting `resource`.
-    pub async fn spawn(resource: &'static str, numeric_expiry: bool) -> (Arc<Self>, Running) {
+    pub(crate) async fn spawn(resource: &'static str, numeric_expiry: bool) -> (Arc<Self>, Running) {
         let me = Arc::new(Self {
             user_assigned: USER_ASSIGNED,
             resource,
@@ -94,12 +94,12 @@ impl entra_sso::app::Handler for IdentityEndpoint {
 }
 
 /// What App Service sets in the app's environment for the endpoint at `endpoint`.
-pub fn env(endpoint: &str, header: &str) -> TestSettings {
+pub(crate) fn env(endpoint: &str, header: &str) -> TestSettings {
     TestSettings::empty().with("IDENTITY_ENDPOINT", endpoint).with("IDENTITY_HEADER", header)
 }
 
 /// [`env`] as a lookup.
-pub fn mi_env(endpoint: &str, header: &str) -> impl Fn(&str) -> Option<String> {
+pub(crate) fn mi_env(endpoint: &str, header: &str) -> impl Fn(&str) -> Option<String> {
     env(endpoint, header).lookup()
 }
 

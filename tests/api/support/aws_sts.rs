@@ -20,18 +20,18 @@ use super::settings::TestSettings;
 use crate::helpers::{serve, Running};
 
 /// The issuer of the account's tokens.
-pub const AWS_ISSUER: &str = "https://6d1b1e5f-aaaa-4bbb-8ccc-123456789012.tokens.sts.global.api.aws";
+pub(crate) const AWS_ISSUER: &str = "https://6d1b1e5f-aaaa-4bbb-8ccc-123456789012.tokens.sts.global.api.aws";
 /// The role the function runs as: the `sub` of its tokens.
-pub const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/entra-sso";
+pub(crate) const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/entra-sso";
 /// The role's temporary credentials.
-pub const AKID: &str = "ASIAEMULATEDKEY00001";
-pub const SECRET_KEY: &str = "emulated/secret+access/key";
-pub const SESSION_TOKEN: &str = "emulated-session-token//+=";
-pub const REGION: &str = "eu-west-1";
+pub(crate) const AKID: &str = "ASIAEMULATEDKEY00001";
+pub(crate) const SECRET_KEY: &str = "emulated/secret+access/key";
+pub(crate) const SESSION_TOKEN: &str = "emulated-session-token//+=";
+pub(crate) const REGION: &str = "eu-west-1";
 
 /// What the emulated STS does with a correctly signed request.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum StsMode {
+pub(crate) enum StsMode {
     /// Answers with a token.
     Issue,
     /// Answers 403 AccessDenied, as for a role without sts:GetWebIdentityToken.
@@ -42,7 +42,7 @@ pub enum StsMode {
 
 /// STS at `/` for the query API: checks the form, the SigV4 header's shape, and the signature
 /// itself by recomputing it with `aws-sigv4` from the same credentials.
-pub struct EmulatedSts {
+pub(crate) struct EmulatedSts {
     /// What it does with the next correctly signed request.
     pub mode: Mutex<StsMode>,
     /// Requests received.
@@ -53,7 +53,7 @@ pub struct EmulatedSts {
 
 impl EmulatedSts {
     /// An STS on loopback in `mode`.
-    pub async fn spawn(mode: StsMode) -> (Arc<Self>, Running) {
+    pub(crate) async fn spawn(mode: StsMode) -> (Arc<Self>, Running) {
         let me = Arc::new(Self {
             mode: Mutex::new(mode),
             requests: AtomicUsize::new(0),
@@ -183,7 +183,7 @@ fn check_signature(req: &Request<Bytes>) -> Result<(), String> {
 }
 
 /// `YYYYMMDDTHHMMSSZ` as a time.
-pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
+pub(crate) fn parse_amz_date(s: &str) -> Option<SystemTime> {
     if s.len() != 16 || &s[8..9] != "T" || !s.ends_with('Z') {
         return None;
     }
@@ -192,7 +192,7 @@ pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
 }
 
 /// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SSZ` (test-side, independent of the crate's).
-pub fn unix_of_iso(s: &str) -> Option<u64> {
+pub(crate) fn unix_of_iso(s: &str) -> Option<u64> {
     let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
     let (y, m, d, hh, mm, ss) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
     // Days before each month in a non-leap year.
@@ -204,7 +204,7 @@ pub fn unix_of_iso(s: &str) -> Option<u64> {
 }
 
 /// `t` as `YYYY-MM-DDTHH:MM:SS.000Z`, as STS writes `Expiration`.
-pub fn iso8601(t: u64) -> String {
+pub(crate) fn iso8601(t: u64) -> String {
     let (mut days, rem) = ((t / 86_400) as i64, t % 86_400);
     let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     let mut y = 1970;
@@ -222,7 +222,7 @@ pub fn iso8601(t: u64) -> String {
 }
 
 /// The role's credentials, as Lambda hands them to the function.
-pub fn role() -> RoleCredentials {
+pub(crate) fn role() -> RoleCredentials {
     RoleCredentials {
         access_key_id: AKID.into(),
         secret_access_key: SecretString::new(SECRET_KEY),
@@ -231,7 +231,7 @@ pub fn role() -> RoleCredentials {
 }
 
 /// What Lambda sets in the function's environment (and `SSO_AWS_STS_ENDPOINT` at `endpoint`).
-pub fn env(endpoint: &str) -> TestSettings {
+pub(crate) fn env(endpoint: &str) -> TestSettings {
     TestSettings::empty()
         .with("AWS_REGION", REGION)
         .with("AWS_ACCESS_KEY_ID", AKID)
@@ -241,6 +241,6 @@ pub fn env(endpoint: &str) -> TestSettings {
 }
 
 /// [`env`] as a lookup.
-pub fn aws_env(endpoint: &str) -> impl Fn(&str) -> Option<String> {
+pub(crate) fn aws_env(endpoint: &str) -> impl Fn(&str) -> Option<String> {
     env(endpoint).lookup()
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::settings::TestSettings;
 
 /// What one run of the binary printed and how it ended.
-pub struct Run {
+pub(crate) struct Run {
     /// The exit code; -1 when the run was killed at its time limit (or ended by a signal).
     pub code: i32,
     pub stdout: String,
@@ -16,19 +16,19 @@ pub struct Run {
 
 impl Run {
     /// Both outputs, for failure messages.
-    pub fn both(&self) -> String {
+    pub(crate) fn both(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
 }
 
 /// [`run_for`] with a limit of 10 s.
-pub fn run(args: &[&str], vars: &TestSettings) -> Run {
+pub(crate) fn run(args: &[&str], vars: &TestSettings) -> Run {
     run_for(args, vars, Duration::from_secs(10))
 }
 
 /// Runs `entra-sso <args>` with exactly `vars` and `RUST_LOG=warn` (nothing inherited: no cloud
 /// marker, no SSO_* setting of the developer's shell); kills it if it still runs after `limit`.
-pub fn run_for(args: &[&str], vars: &TestSettings, limit: Duration) -> Run {
+pub(crate) fn run_for(args: &[&str], vars: &TestSettings, limit: Duration) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_entra-sso"))
         .args(args)
         .env_clear()

@@ -18,19 +18,19 @@ use tokio::net::TcpListener;
 
 use crate::helpers::{query_param, serve_on, Jar, Running, SignIn, TestApp, CLIENT_ID};
 
-pub const TENANT: &str = "b9419818-09af-49c2-b0c3-653adc1f376e";
+pub(crate) const TENANT: &str = "b9419818-09af-49c2-b0c3-653adc1f376e";
 /// Another work tenant.
-pub const OTHER_TENANT: &str = "22222222-2222-4222-8222-222222222222";
+pub(crate) const OTHER_TENANT: &str = "22222222-2222-4222-8222-222222222222";
 /// The tenant of personal Microsoft accounts.
-pub const MSA_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+pub(crate) const MSA_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
 /// Two test keys, generated once per test binary.
-pub fn test_key(i: usize) -> &'static RsaPrivateKey {
+pub(crate) fn test_key(i: usize) -> &'static RsaPrivateKey {
     static KEYS: OnceLock<Vec<RsaPrivateKey>> = OnceLock::new();
     &KEYS.get_or_init(|| (0..2).map(|_| RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap()).collect())[i]
 }
 
-pub fn jwk(key: &RsaPrivateKey, kid: &str, issuer: Option<&str>) -> Value {
+pub(crate) fn jwk(key: &RsaPrivateKey, kid: &str, issuer: Option<&str>) -> Value {
     let mut v = json!({
         "kty": "RSA", "use": "sig", "kid": kid,
         "n": URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()),
@@ -42,7 +42,7 @@ pub fn jwk(key: &RsaPrivateKey, kid: &str, issuer: Option<&str>) -> Value {
     v
 }
 
-pub fn sign_rs256(key: &RsaPrivateKey, kid: &str, claims: &Value) -> String {
+pub(crate) fn sign_rs256(key: &RsaPrivateKey, kid: &str, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.to_owned());
     let der = key.to_pkcs1_der().unwrap();
@@ -51,7 +51,7 @@ pub fn sign_rs256(key: &RsaPrivateKey, kid: &str, claims: &Value) -> String {
 
 /// A failure of the token endpoint.
 #[derive(Clone, Copy, Debug)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// Answers after this long.
     Delay(std::time::Duration),
     /// 500 with an Entra-shaped error body.
@@ -65,9 +65,9 @@ pub enum Fault {
 }
 
 /// Makes the ID token of every token call (instead of a one-shot prepared token).
-pub type TokenFactory = Box<dyn Fn() -> String + Send + Sync>;
+pub(crate) type TokenFactory = Box<dyn Fn() -> String + Send + Sync>;
 
-pub struct FakeIdp {
+pub(crate) struct FakeIdp {
     /// What handlers get as `SSO_AUTHORITY`.
     pub authority: String,
     /// The discovery document's issuer (a `{tenantid}` template for multi-tenant authorities).
@@ -83,18 +83,18 @@ pub struct FakeIdp {
 
 impl FakeIdp {
     /// A provider at `http://127.0.0.1:<port>/<TENANT>/v2.0` publishing key 0 as `k0`.
-    pub async fn spawn() -> (Arc<FakeIdp>, Running) {
+    pub(crate) async fn spawn() -> (Arc<FakeIdp>, Running) {
         Self::spawn_at(TENANT, false).await
     }
 
     /// A multi-tenant provider at `http://127.0.0.1:<port>/<segment>/v2.0` (`common`,
     /// `organizations`) whose issuer is the `{tenantid}` template, as Entra's.
-    pub async fn spawn_multi(segment: &str) -> (Arc<FakeIdp>, Running) {
+    pub(crate) async fn spawn_multi(segment: &str) -> (Arc<FakeIdp>, Running) {
         Self::spawn_at(segment, true).await
     }
 
     /// A provider on `listener` (to bring one up on a port a handler already points at).
-    pub async fn spawn_on(listener: TcpListener) -> (Arc<FakeIdp>, Running) {
+    pub(crate) async fn spawn_on(listener: TcpListener) -> (Arc<FakeIdp>, Running) {
         Self::serve(listener, TENANT, false)
     }
 
@@ -122,12 +122,12 @@ impl FakeIdp {
     }
 
     /// The issuer of tenant `tid`'s tokens.
-    pub fn issuer_for(&self, tid: &str) -> String {
+    pub(crate) fn issuer_for(&self, tid: &str) -> String {
         self.issuer.replace("{tenantid}", tid)
     }
 
     /// Honest claims for this provider with `nonce`.
-    pub fn claims(&self, nonce: &str) -> Value {
+    pub(crate) fn claims(&self, nonce: &str) -> Value {
         let now = entra_sso::support::time::now();
         json!({
             "ver": "2.0", "iss": self.issuer_for(TENANT), "aud": CLIENT_ID, "iat": now, "nbf": now, "exp": now + 3600,
@@ -136,7 +136,7 @@ impl FakeIdp {
         })
     }
 
-    pub fn set_id_token(&self, token: String) {
+    pub(crate) fn set_id_token(&self, token: String) {
         *self.next_id_token.lock().unwrap() = Some(token);
     }
 
@@ -236,7 +236,7 @@ impl entra_sso::app::Handler for FakeIdp {
 
 /// A flow started at an instance, as its browser holds it.
 #[derive(Clone)]
-pub struct Flow {
+pub(crate) struct Flow {
     /// The browser's cookies: the flow cookie.
     pub jar: Jar,
     /// The authorize URL's `state`.
@@ -246,7 +246,7 @@ pub struct Flow {
 }
 
 /// `GET /api/login` at `app` in a fresh browser.
-pub async fn start(app: &TestApp) -> Flow {
+pub(crate) async fn start(app: &TestApp) -> Flow {
     let mut jar = Jar::default();
     let authorize = app.login(&mut jar, "/").await;
     Flow { jar, state: query_param(&authorize, "state").unwrap(), nonce: query_param(&authorize, "nonce").unwrap() }
@@ -254,7 +254,7 @@ pub async fn start(app: &TestApp) -> Flow {
 
 /// One sign-in at `app` whose ID token from `idp` has `claims` (nonce filled in) signed by key
 /// `key` as `kid`.
-pub async fn sign_in_with(app: &TestApp, idp: &FakeIdp, key: usize, kid: &str, mut claims: Value) -> SignIn {
+pub(crate) async fn sign_in_with(app: &TestApp, idp: &FakeIdp, key: usize, kid: &str, mut claims: Value) -> SignIn {
     let Flow { mut jar, state, nonce } = start(app).await;
     claims["nonce"] = nonce.into();
     idp.set_id_token(sign_rs256(test_key(key), kid, &claims));
@@ -263,7 +263,7 @@ pub async fn sign_in_with(app: &TestApp, idp: &FakeIdp, key: usize, kid: &str, m
 }
 
 /// Honest claims of a user of tenant `tid`, with `idp`'s issuer for that tenant.
-pub fn tenant_claims(idp: &FakeIdp, tid: &str) -> Value {
+pub(crate) fn tenant_claims(idp: &FakeIdp, tid: &str) -> Value {
     let mut c = idp.claims("");
     c["tid"] = tid.into();
     c["iss"] = idp.issuer_for(tid).into();

@@ -7,13 +7,13 @@ use super::settings::TestSettings;
 
 /// A fresh folder for this process's token files named `name`; the test writes (and rewrites) the
 /// token files in it, and removes it.
-pub fn token_dir(name: &str) -> PathBuf {
+pub(crate) fn token_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("entra-sso-federated-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 /// What the workload-identity webhook sets in the pod's environment for the token at `path`.
-pub fn env(path: &Path) -> TestSettings {
+pub(crate) fn env(path: &Path) -> TestSettings {
     TestSettings::empty().with("AZURE_FEDERATED_TOKEN_FILE", path.display().to_string())
 }

@@ -3,11 +3,11 @@
 //! managed-identity endpoint, AWS STS, Kubernetes token files), the settings builder, the
 //! runner of the real binary, and the gate of tests that need more than Rust.
 
-pub mod app_service;
-pub mod aws_sts;
-pub mod binary;
-pub mod idp_fake;
-pub mod kubernetes;
-pub mod platform;
-pub mod prerequisites;
-pub mod settings;
+pub(crate) mod app_service;
+pub(crate) mod aws_sts;
+pub(crate) mod binary;
+pub(crate) mod idp_fake;
+pub(crate) mod kubernetes;
+pub(crate) mod platform;
+pub(crate) mod prerequisites;
+pub(crate) mod settings;

@@ -14,15 +14,15 @@ use super::idp_fake::{jwk, sign_rs256, test_key};
 use crate::helpers::{spawn_idp_trusting, TestIdp};
 
 /// The platform issuers' key: `test_key(1)` as `platform-k1`.
-pub const KID: &str = "platform-k1";
+pub(crate) const KID: &str = "platform-k1";
 
 /// A platform token: RS256 by the platform key, `aud` `audience`, valid for `lifetime` seconds.
-pub fn platform_token(iss: &str, sub: &str, audience: &str, lifetime: u64) -> String {
+pub(crate) fn platform_token(iss: &str, sub: &str, audience: &str, lifetime: u64) -> String {
     signed_token(1, iss, sub, audience, lifetime)
 }
 
 /// The same claims signed by another key (`test_key(0)`) under the platform's `kid`.
-pub fn impostor_token(iss: &str, sub: &str, audience: &str) -> String {
+pub(crate) fn impostor_token(iss: &str, sub: &str, audience: &str) -> String {
     signed_token(0, iss, sub, audience, 3600)
 }
 
@@ -33,12 +33,12 @@ fn signed_token(key: usize, iss: &str, sub: &str, audience: &str, lifetime: u64)
 }
 
 /// The platform's JWKS, as the dev IdP would be told to trust.
-pub fn platform_jwks() -> Value {
+pub(crate) fn platform_jwks() -> Value {
     json!({"keys": [jwk(test_key(1), KID, None)]})
 }
 
 /// Verifies `assertion` against the platform JWKS and returns its claims.
-pub fn verify(assertion: &Assertion, iss: &str, audience: &str) -> Value {
+pub(crate) fn verify(assertion: &Assertion, iss: &str, audience: &str) -> Value {
     let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(platform_jwks()).unwrap();
     let key = DecodingKey::from_jwk(jwks.find(KID).unwrap()).unwrap();
     let mut v = Validation::new(Algorithm::RS256);
@@ -52,7 +52,7 @@ pub fn verify(assertion: &Assertion, iss: &str, audience: &str) -> Value {
 
 /// A dev identity provider whose client (no secret) has a federated credential: it accepts
 /// `issuer`'s platform tokens about `subject` for `audience`.
-pub async fn idp_trusting(issuer: &str, subject: &str, audience: &str) -> TestIdp {
+pub(crate) async fn idp_trusting(issuer: &str, subject: &str, audience: &str) -> TestIdp {
     spawn_idp_trusting(AssertionTrust {
         certificate: None,
         federated: Some(FederatedTrust {
@@ -66,7 +66,7 @@ pub async fn idp_trusting(issuer: &str, subject: &str, audience: &str) -> TestId
 }
 
 /// A platform endpoint's answer.
-pub fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Bytes> {
+pub(crate) fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Bytes> {
     let mut r = Response::new(body.into());
     *r.status_mut() = status;
     r.headers_mut().insert("content-type", content_type.parse().unwrap());

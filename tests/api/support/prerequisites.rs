@@ -8,7 +8,7 @@
 //! ([`under_ci_the_ignored_tests_run_too`]).
 
 /// Fails `test` when anything is `missing`, naming each missing prerequisite and how to get it.
-pub fn require(test: &str, missing: &[String]) {
+pub(crate) fn require(test: &str, missing: &[String]) {
     assert!(missing.is_empty(), "{test}: prerequisites missing:\n  {}", missing.join("\n  "));
 }
 
@@ -28,7 +28,7 @@ fn under_ci_the_ignored_tests_run_too() {
 /// What is missing to run the Node-driven suite in `tests/<suite>` (whose locked packages
 /// include `package`), after installing those packages with `npm ci` if Node is there and they
 /// are not: so on a machine with Node, the suite runs for real on first use.
-pub fn node_suite_missing(suite: &str, package: &str) -> Vec<String> {
+pub(crate) fn node_suite_missing(suite: &str, package: &str) -> Vec<String> {
     static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     if let Some(node) = node_missing() {
         return vec![node];
@@ -61,13 +61,13 @@ pub fn node_suite_missing(suite: &str, package: &str) -> Vec<String> {
 
 /// A line on the terminal even when the test passes (the harness captures `eprintln!`, not
 /// writes to the stderr handle).
-pub fn say(line: &str) {
+pub(crate) fn say(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "\n*** {line}");
 }
 
 /// Why Node.js cannot run the JavaScript-driven tests (it needs 20 or newer), if it cannot.
-pub fn node_missing() -> Option<String> {
+pub(crate) fn node_missing() -> Option<String> {
     let major =
         std::process::Command::new("node").arg("--version").output().ok().filter(|out| out.status.success()).and_then(
             |out| {
