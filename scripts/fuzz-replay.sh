@@ -22,8 +22,13 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz-replay: cargo-fuzz is not installed (cargo install --locked cargo-fuzz)" >&2
   exit 1
 fi
-# cargo fuzz has no --locked: refuse a fuzz/Cargo.lock that the build would rewrite.
-cargo metadata --locked --format-version 1 >/dev/null
+# cargo fuzz has no --locked: refuse a fuzz/Cargo.lock that the build would rewrite (it also
+# records the main crate's dependencies, so a dependency added there must be added here too).
+if ! cargo metadata --locked --format-version 1 >/dev/null; then
+  echo "fuzz-replay: fuzz/Cargo.lock is out of date; update it with" \
+    "(cd fuzz && cargo metadata --format-version 1 >/dev/null) and commit it" >&2
+  exit 1
+fi
 
 mapfile -t all < <(cargo fuzz list)
 if [[ ${#all[@]} -eq 0 ]]; then
