@@ -2,50 +2,16 @@
 //! with exit status 2, by `serve`, `proxy` and the Lambda adapter alike; the settings' warnings
 //! are logged once an instance starts.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::helpers::{CLIENT_ID, CLIENT_SECRET, FIVE_FAULTY, FIVE_FAULTY_NAMED, SECRET_A};
-
-/// What one run printed on stderr and how it ended (-1: still running after `limit`, killed).
-struct Run {
-    code: i32,
-    stderr: String,
-}
+use crate::support::binary::{self, Run};
+use crate::support::settings::TestSettings;
 
 /// Runs `entra-sso <args>` with exactly `vars` (nothing inherited), warnings and worse logged;
 /// kills it after `limit`.
 fn run_for(args: &[&str], vars: &[(&str, &str)], limit: Duration) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_entra-sso"))
-        .args(args)
-        .env_clear()
-        .env("RUST_LOG", "warn")
-        .envs(vars.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    let mut err = child.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + limit;
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break -1;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Run { code, stderr: stderr.join().unwrap() }
+    binary::run_for(args, &TestSettings::empty().with_all(vars), limit)
 }
 
 /// The variables named by the `configuration error` lines of `stderr`, failing on any other line.
