@@ -50,6 +50,8 @@ fn tokens(c: &mut Criterion) {
         aud: REDIRECT_URI.into(),
         rt: "/dashboard?tab=2".into(),
         vh: "wG7skuaUP9DJuKYo1zIOHNVy3KP4mVDFQcfVwvyx8ds".into(),
+        pn: false,
+        at: None,
     };
     c.bench_function("state_mint", |b| b.iter(|| state::mint(&state_keys, black_box(&claims))));
     let token = state::mint(&state_keys, &claims);
@@ -81,6 +83,7 @@ fn tokens(c: &mut Criterion) {
         sid: None,
         iat: entra_sso::support::time::now(),
         exp: entra_sso::support::time::now() + 3600,
+        auth_time: Some(entra_sso::support::time::now()),
     };
     c.bench_function("session_mint", |b| {
         b.iter_batched(

@@ -306,8 +306,12 @@ pub struct Settings {
     pub policy: Policy,
     /// `SSO_STATE_TTL` (default 10 minutes).
     pub state_ttl: Duration,
-    /// `SSO_SESSION_TTL` (default 8 hours).
+    /// `SSO_SESSION_TTL`, the renewal lifetime: how long one session is valid before it must be
+    /// renewed (default 1 hour).
     pub session_ttl: Duration,
+    /// `SSO_SESSION_MAX_AGE`, the absolute limit counted from the interactive sign-in, however
+    /// often the session was renewed (default 24 hours, and never below the renewal lifetime).
+    pub session_max_age: Duration,
     /// `SSO_POST_LOGOUT_REDIRECT_URI`.
     pub post_logout_redirect_uri: Option<Url>,
     /// `SSO_SESSION_NOT_BEFORE`: sessions issued before this Unix time are invalid.
@@ -375,7 +379,8 @@ impl Settings {
         let return_origins = found.ok(parse_origins(get("SSO_RETURN_ORIGINS")));
         let policy = parse_policy(&get, authority.as_ref(), &mut found);
         let state_ttl = found.ok(parse_ttl("SSO_STATE_TTL", get("SSO_STATE_TTL"), 600));
-        let session_ttl = found.ok(parse_ttl("SSO_SESSION_TTL", get("SSO_SESSION_TTL"), 8 * 3600));
+        let session_ttl = found.ok(parse_ttl("SSO_SESSION_TTL", get("SSO_SESSION_TTL"), DEFAULT_SESSION_TTL));
+        let session_max_age = found.ok(parse_max_age(get("SSO_SESSION_MAX_AGE"), session_ttl));
         let post_logout_redirect_uri = found.ok(get("SSO_POST_LOGOUT_REDIRECT_URI")
             .map(|v| parse_public_url(&v))
             .transpose()
@@ -413,6 +418,7 @@ impl Settings {
             Some(policy),
             Some(state_ttl),
             Some(session_ttl),
+            Some(session_max_age),
             Some(post_logout_redirect_uri),
             Some(logout_mode),
             Some(response_mode),
@@ -430,6 +436,7 @@ impl Settings {
             policy,
             state_ttl,
             session_ttl,
+            session_max_age,
             post_logout_redirect_uri,
             logout_mode,
             response_mode,
@@ -460,6 +467,7 @@ impl Settings {
             policy,
             state_ttl,
             session_ttl,
+            session_max_age,
             post_logout_redirect_uri,
             session_not_before,
             cookie_domain,
@@ -491,6 +499,11 @@ impl Settings {
     /// The absolute URL of the sign-in route (`<issuer>/login`, or `<issuer>/login/aad`).
     pub fn login_url(&self) -> String {
         format!("{}{}", self.issuer(), self.mount.login_suffix())
+    }
+
+    /// The sessions' renewal lifetime and absolute limit, in seconds.
+    pub fn session_lifetimes(&self) -> crate::tokens::session::Lifetimes {
+        crate::tokens::session::Lifetimes { ttl: self.session_ttl.as_secs(), max_age: self.session_max_age.as_secs() }
     }
 }
 
@@ -894,6 +907,32 @@ fn parse_origins(value: Option<String>) -> Result<Vec<String>, ConfigError> {
         .collect()
 }
 
+/// `SSO_SESSION_TTL`'s default: one hour, the renewal lifetime (see docs/decisions.md).
+const DEFAULT_SESSION_TTL: u64 = 3600;
+
+/// `SSO_SESSION_MAX_AGE`'s default: a working day and then some.
+const DEFAULT_SESSION_MAX_AGE: u64 = 24 * 3600;
+
+/// `SSO_SESSION_MAX_AGE`: as a TTL, and at least the renewal lifetime `ttl` (when that was read).
+/// Unset, it is 24 hours, or the renewal lifetime when that is longer, so a deployment that
+/// set a long `SSO_SESSION_TTL` before the absolute limit existed starts as it did.
+fn parse_max_age(value: Option<String>, ttl: Option<Duration>) -> Result<Duration, ConfigError> {
+    let explicit = value.is_some();
+    let max_age = parse_ttl("SSO_SESSION_MAX_AGE", value, DEFAULT_SESSION_MAX_AGE)?;
+    match ttl {
+        Some(ttl) if max_age < ttl && explicit => Err(ConfigError::new(
+            "SSO_SESSION_MAX_AGE",
+            format!(
+                "{} s is shorter than SSO_SESSION_TTL ({} s); the absolute limit must be at least the renewal lifetime",
+                max_age.as_secs(),
+                ttl.as_secs()
+            ),
+        )),
+        Some(ttl) => Ok(max_age.max(ttl)),
+        None => Ok(max_age),
+    }
+}
+
 pub(crate) fn parse_ttl(
     variable: &'static str,
     value: Option<String>,
@@ -976,7 +1015,8 @@ mod tests {
     fn minimal_settings_load_with_defaults() {
         let s = settings(BASE).unwrap();
         assert_eq!(s.state_ttl, Duration::from_secs(600));
-        assert_eq!(s.session_ttl, Duration::from_secs(8 * 3600));
+        assert_eq!(s.session_ttl, Duration::from_secs(3600));
+        assert_eq!(s.session_max_age, Duration::from_secs(24 * 3600));
         assert_eq!(s.response_mode, ResponseMode::Query);
     }
 
@@ -1283,6 +1323,29 @@ mod tests {
         ] {
             assert!(settings(&with(&[loopback, ("SSO_REDIRECT_URI", local)])).is_ok(), "{local}");
         }
+    }
+
+    #[test]
+    fn the_absolute_limit_is_at_least_the_renewal_lifetime() {
+        let s = settings(&with(&[("SSO_SESSION_TTL", "2h"), ("SSO_SESSION_MAX_AGE", "12h")])).unwrap();
+        assert_eq!((s.session_ttl.as_secs(), s.session_max_age.as_secs()), (7200, 12 * 3600));
+        let e = settings(&with(&[("SSO_SESSION_TTL", "2h"), ("SSO_SESSION_MAX_AGE", "1h")])).unwrap_err();
+        assert_eq!(e.variable, "SSO_SESSION_MAX_AGE");
+        assert!(e.problem.contains("SSO_SESSION_TTL"), "{e}");
+        // Unset, it follows a renewal lifetime set longer than its default.
+        let s = settings(&with(&[("SSO_SESSION_TTL", "48h")])).unwrap();
+        assert_eq!(s.session_max_age.as_secs(), 48 * 3600);
+        assert_eq!(settings(&with(&[("SSO_SESSION_MAX_AGE", "1d")])).unwrap_err().variable, "SSO_SESSION_MAX_AGE");
+        // Reported with every other faulty setting, in the table's order.
+        let errors = read(&with(&[
+            ("SSO_SESSION_TTL", "2h"),
+            ("SSO_SESSION_MAX_AGE", "30m"),
+            ("SSO_LOGOUT", "nowhere"),
+            ("SSO_CLIENT_ID", "not a client id"),
+        ]))
+        .unwrap_err();
+        let named: Vec<&str> = errors.iter().map(|e| e.variable).collect();
+        assert_eq!(named, ["SSO_CLIENT_ID", "SSO_SESSION_MAX_AGE", "SSO_LOGOUT"]);
     }
 
     #[test]

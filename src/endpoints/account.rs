@@ -8,7 +8,8 @@ use crate::app::App;
 use crate::config::{LogoutMode, Mount};
 use std::sync::Arc;
 
-use crate::tokens::session::{SessionClaims, SessionError};
+use crate::endpoints::renewal::{self, Renewal};
+use crate::tokens::session::{SessionClaims, SessionError, Standing};
 use crate::web::cookies::SameSite;
 use crate::web::errors::{ErrorCode, Failure};
 use crate::web::pages;
@@ -18,38 +19,53 @@ use crate::web::url::public_path;
 /// Why a request has no usable session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoSession {
-    /// No session cookie, or one that does not verify, has expired or was revoked.
+    /// No session cookie, or one that does not verify, was revoked or is past its absolute limit.
     SignedOut,
+    /// A genuine session past its renewal lifetime (`exp`) but before its absolute limit: never
+    /// identity, but renewable without a page ([`crate::endpoints::renewal`]).
+    Expired(Renewal),
     /// A genuine session whose user the tenant list or policy no longer admits.
     Denied(crate::idp::policy::PolicyError),
 }
 
-/// The current session: a cookie that verifies and whose user this deployment's tenant list
-/// and policy admit now, not only when it was issued.
+/// The current session: a cookie that verifies, is within its renewal lifetime, and whose user
+/// this deployment's tenant list and policy admit now, not only when it was issued. A session
+/// in its early window is current too ([`crate::endpoints::renewal::due`] tells a navigation
+/// to renew it); one past `exp` but renewable is [`NoSession::Expired`].
 pub fn current_session<B>(app: &App, req: &Request<B>) -> Result<Arc<SessionClaims>, NoSession> {
-    let claims = verified_session(app, req).ok_or(NoSession::SignedOut)?;
+    let (claims, standing) = session_standing(app, req).ok_or(NoSession::SignedOut)?;
     let settings = &app.settings;
-    settings.policy.check(&*claims).map(|()| claims).map_err(|why| {
+    settings.policy.check(&*claims).map_err(|why| {
         tracing::info!(reason = %why, "session refused by the current tenant list or policy");
         NoSession::Denied(why)
-    })
+    })?;
+    match standing {
+        Standing::Expired => Err(NoSession::Expired(Renewal::of(&claims))),
+        Standing::Valid | Standing::RenewalDue => Ok(claims),
+    }
+}
+
+/// The session cookie's claims and where they stand, if its signature, issuer, audience and
+/// revocation check pass and it is before its absolute limit.
+fn session_standing<B>(app: &App, req: &Request<B>) -> Option<(Arc<SessionClaims>, Standing)> {
+    let token = app.session_cookie.get(req.headers())?;
+    let now = crate::support::time::now();
+    app.sessions.standing(token, now, app.settings.session_lifetimes()).map_err(not_accepted).ok()
 }
 
 /// The session cookie's claims if its signature, issuer, audience, lifetime and revocation
 /// check pass.
 fn verified_session<B>(app: &App, req: &Request<B>) -> Option<Arc<SessionClaims>> {
     let token = app.session_cookie.get(req.headers())?;
-    match app.sessions.verify(token, crate::support::time::now()) {
-        Ok(claims) => Some(claims),
-        Err(e @ SessionError::Revoked) => {
-            // An operator acted; seeing it take effect matters more than the noise.
-            tracing::info!(reason = %e, "session cookie not accepted");
-            None
-        }
-        Err(e) => {
-            tracing::debug!(reason = %e, "session cookie not accepted");
-            None
-        }
+    app.sessions.verify(token, crate::support::time::now()).map_err(not_accepted).ok()
+}
+
+/// Logs why a session cookie was not accepted.
+fn not_accepted(e: SessionError) {
+    match e {
+        // An operator acted; seeing it take effect matters more than the noise.
+        SessionError::Revoked => tracing::info!(reason = %e, "session cookie not accepted"),
+        _ => tracing::debug!(reason = %e, "session cookie not accepted"),
     }
 }
 
@@ -65,6 +81,11 @@ pub fn me(app: &App, req: &Request<Bytes>) -> Response<Bytes> {
             StatusCode::UNAUTHORIZED,
             &serde_json::json!({"error": ErrorCode::NotSignedIn.as_str(), "login_url": public_path(req, app.settings.mount.login_path())}),
         ),
+        Err(NoSession::Expired(renewal)) => {
+            // A script asks: it cannot know the page, so the SPA adds its own `return_to`.
+            let login = public_path(req, app.settings.mount.login_path());
+            renewal::expired_json(&login, &renewal.url(&login, None))
+        }
         Err(NoSession::Denied(_)) => pages::json(
             StatusCode::FORBIDDEN,
             &serde_json::json!({"error": ErrorCode::AccessDeniedByPolicy.as_str(), "logout_url": public_path(req, app.settings.mount.logout_path())}),
@@ -177,7 +198,20 @@ pub async fn frontchannel_logout(app: &App, req: &Request<Bytes>) -> Result<Resp
     Ok(r)
 }
 
-/// `GET /` under `entra-sso dev`.
+/// `GET /` under `entra-sso dev`; a navigation whose session is due or expired renews it first.
 pub fn dev_home(app: &App, req: &Request<Bytes>) -> Response<Bytes> {
-    pages::dev_home(current_session(app, req).ok().as_deref())
+    let session = current_session(app, req);
+    let renewal = match &session {
+        Ok(claims) => renewal::due(app, claims),
+        Err(NoSession::Expired(renewal)) => Some(renewal.clone()),
+        Err(_) => None,
+    };
+    match renewal {
+        Some(renewal) if crate::endpoints::forward_auth::is_navigation(req) => {
+            let login = public_path(req, app.settings.mount.login_path());
+            let home = public_path(req, "/");
+            pages::redirect(StatusCode::FOUND, renewal.url(&login, Some(&home)), Vec::new())
+        }
+        _ => pages::dev_home(session.ok().as_deref()),
+    }
 }

@@ -39,27 +39,66 @@ pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
         // that started this flow may see the IdP's own words.
         let verified = verified.and_then(Result::ok);
         let own_flow = verified.as_ref().is_some_and(|claims| flow_secret(req, claims).is_ok());
+        if let Some(claims) = verified.as_ref().filter(|c| own_flow && c.pn && NEEDS_A_PAGE.contains(&error)) {
+            let description = params.single("error_description").ok().flatten().unwrap_or_default();
+            let aadsts = hints::aadsts_code(description).map(|c| format!("AADSTS{c}")).unwrap_or_default();
+            tracing::info!(error, aadsts, "silent renewal needs a page; falling back to the interactive sign-in");
+            return Ok(interactive(app, req, claims));
+        }
         return Err(idp_error(&params, error, verified, own_flow));
     }
     let claims = verified.ok_or_else(|| Failure::new(ErrorCode::StateMissing, "no state parameter"))??;
+    if let Some(limit) = past_max_age(app, &claims) {
+        if flow_secret(req, &claims).is_ok() {
+            tracing::info!(limit, "silent renewal past the absolute limit; falling back to the interactive sign-in");
+            return Ok(interactive(app, req, &claims));
+        }
+    }
     // From here on the state is genuine: every failure offers "try again" to its return address.
-    let session = sign_in(app, req, &params, &claims).await.map_err(|f| f.retry(Some(claims.rt.clone())))?;
-    let mut set_cookies = app.session_cookie.set(&session, app.settings.session_ttl.as_secs());
+    let (session, max_age) = sign_in(app, req, &params, &claims).await.map_err(|f| f.retry(Some(claims.rt.clone())))?;
+    let mut set_cookies = app.session_cookie.set(&session, max_age);
     set_cookies.push(cookies::expire(&flow::cookie_name(&claims.jti)));
     // A POST (form_post) must become a GET at the return address.
     let status = if req.method() == Method::POST { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
     Ok(pages::redirect(status, claims.rt, set_cookies))
 }
 
+/// The IdP's answers to a silent flow (`prompt=none`) that mean "show the user a page": the
+/// sign-in then starts again interactively instead of failing (OpenID Connect Core 3.1.2.6).
+const NEEDS_A_PAGE: &[&str] =
+    &["login_required", "interaction_required", "consent_required", "account_selection_required"];
+
+/// `302` (`303` after a form post) to the interactive sign-in for the flow's return address,
+/// with the flow cookie expired: where a silent renewal goes when it cannot finish silently.
+fn interactive(app: &App, req: &Request<Bytes>, claims: &StateClaims) -> Response<Bytes> {
+    let login = crate::web::url::public_path(req, app.settings.mount.login_path());
+    let target = format!("{login}?return_to={}", pages::encode_query_value(&claims.rt));
+    let status = if req.method() == Method::POST { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
+    pages::redirect(status, target, vec![cookies::expire(&flow::cookie_name(&claims.jti))])
+}
+
+/// The absolute limit of the session a silent flow renews, when it has passed: that renewal
+/// must become an interactive sign-in.
+fn past_max_age(app: &App, claims: &StateClaims) -> Option<u64> {
+    let limit = app.settings.session_lifetimes().limit(carried(claims)?);
+    (crate::support::time::now() >= limit).then_some(limit)
+}
+
+/// The `auth_time` a silent flow carried from the session it renews.
+fn carried(claims: &StateClaims) -> Option<u64> {
+    claims.at.filter(|_| claims.pn)
+}
+
 /// The checks and calls behind a genuine state, in order: everything local before anything
 /// remote, so a request not bound to this browser's flow never causes a provider call. Returns
-/// the session token.
+/// the session token and its cookie's `Max-Age`: the time left to the absolute limit, so the
+/// browser still sends an expired session for its renewal.
 async fn sign_in(
     app: &App,
     req: &Request<Bytes>,
     params: &Params<'_>,
     claims: &StateClaims,
-) -> Result<String, Failure> {
+) -> Result<(String, u64), Failure> {
     let verifier = flow_secret(req, claims)?;
     let code = code_param(params)?;
     check_issuer_param(app, params).await?;
@@ -70,9 +109,17 @@ async fn sign_in(
         tracing::info!(oid, tid, reason = %refusal, "sign-in refused by policy");
         return Err(refusal.into());
     }
-    tracing::info!(oid, tid, "signed in");
-    let mut session = id.into_session(crate::support::time::now(), app.settings.session_ttl.as_secs());
-    Ok(app.sessions.mint(&mut session, &app.settings.policy)?)
+    let renewed = carried(claims).is_some();
+    tracing::info!(oid, tid, renewed, "signed in");
+    // A renewal keeps the interactive sign-in's time (never a later one); a sign-in starts anew.
+    let now = crate::support::time::now();
+    let auth_time = carried(claims).map_or(now, |at| at.min(now));
+    let lifetimes = app.settings.session_lifetimes();
+    let mut session = id.into_session(now, lifetimes.ttl);
+    session.auth_time = Some(auth_time);
+    session.exp = lifetimes.expiry(now, auth_time);
+    let token = app.sessions.mint(&mut session, &app.settings.policy)?;
+    Ok((token, lifetimes.limit(auth_time).saturating_sub(now)))
 }
 
 /// The `code` parameter: once, of a shape an authorization code can have.

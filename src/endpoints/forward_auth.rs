@@ -9,7 +9,10 @@
 //! - not signed in: `401` with the login URL in `X-SSO-Login-Url` and the JSON body; with
 //!   `?redirect=1` a navigation gets `302` to that URL instead (for proxies that hand the
 //!   answer to the browser);
-//! - signed in but refused by the policy or by this route's `?role=` / `?group=`: `403`.
+//! - signed in but refused by the policy or by this route's `?role=` / `?group=`: `403`;
+//! - a session to renew ([`crate::endpoints::renewal`]): a navigation in the session's early
+//!   window or past its `exp` is told the renewal URL (`302` with `?redirect=1`, else `401` with
+//!   it in `X-SSO-Login-Url`); a script with an expired session gets `401 session_expired`.
 //!
 //! The page to return to comes from `X-Forwarded-Uri` or `X-Original-URI` (and
 //! `X-Forwarded-Proto` / `-Host`), and is validated exactly like `return_to`: another origin
@@ -22,6 +25,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 
 use crate::app::App;
 use crate::endpoints::account::{current_session, NoSession};
+use crate::endpoints::renewal::{self, Renewal};
 use crate::tokens::session::SessionClaims;
 use crate::web::errors::{ErrorCode, Failure};
 use crate::web::pages::{self, encode_query_value};
@@ -64,12 +68,20 @@ pub fn auth(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure>
     match current_session(app, req) {
         Ok(session) => {
             meets(app, &session, &wanted)?;
+            if is_navigation(req) {
+                if let Some(renewal) = renewal::due(app, &session) {
+                    return renew(app, true, original_url(app, req.headers()), wanted.redirect, &renewal);
+                }
+            }
             let token = asked_for_assertion(req).then(|| app.session_cookie.get(req.headers())).flatten();
             let mut r = pages::empty(StatusCode::OK);
             r.headers_mut().extend(identity_headers(&session, token));
             Ok(r)
         }
         Err(NoSession::Denied(why)) => Err(why.into()),
+        Err(NoSession::Expired(renewal)) => {
+            renew(app, is_navigation(req), original_url(app, req.headers()), wanted.redirect, &renewal)
+        }
         Err(NoSession::SignedOut) => {
             let return_to = original_url(app, req.headers());
             signed_out(app, is_navigation(req), return_to, wanted.redirect)
@@ -172,6 +184,29 @@ pub fn signed_out(
     let body = serde_json::json!({"error": ErrorCode::NotSignedIn.as_str(), "login_url": login});
     let mut r = pages::json(StatusCode::UNAUTHORIZED, &body);
     put(r.headers_mut(), LOGIN_URL, login.into_bytes());
+    Ok(r)
+}
+
+/// The answer to a request whose session is to be renewed (in its early window on a navigation,
+/// or expired): for `redirect` and a navigation, `302` to the renewal URL; otherwise `401`
+/// `session_expired` with the renewal URL in [`LOGIN_URL`] (what nginx's `error_page 401`
+/// follows) and in the JSON's `renew_url`, beside the plain `login_url`.
+pub fn renew(
+    app: &App,
+    navigation: bool,
+    return_to: Option<Result<Cow<'_, str>, ReturnToError>>,
+    redirect: bool,
+    renewal: &Renewal,
+) -> Result<Response<Bytes>, Failure> {
+    let base = app.settings.login_url();
+    if redirect && navigation {
+        let return_to = return_to.transpose().map_err(Failure::from)?;
+        return Ok(pages::redirect(StatusCode::FOUND, renewal.url(&base, return_to.as_deref()), Vec::new()));
+    }
+    let return_to = return_to.and_then(Result::ok);
+    let renew_url = renewal.url(&base, return_to.as_deref());
+    let mut r = renewal::expired_json(&login_url(app, return_to.as_deref()), &renew_url);
+    put(r.headers_mut(), LOGIN_URL, renew_url.into_bytes());
     Ok(r)
 }
 

@@ -30,6 +30,10 @@ pub async fn login(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, F
     let home = crate::web::url::public_path(req, "/");
     let return_to = crate::web::return_to::from_params(&params, &app.settings.return_origins, &home, alias(app))?;
     let extras = passthrough(&params)?;
+    // A silent flow renews the browser's session: it carries that session's `auth_time`, so
+    // the absolute limit stays where the interactive sign-in put it.
+    let silent = params.single("prompt") == Ok(Some("none"));
+    let carried = if silent { crate::endpoints::renewal::carried_auth_time(app, req) } else { None };
     let prefix = app.authorize_prefix().await?;
 
     let flow = Flow::new();
@@ -38,8 +42,16 @@ pub async fn login(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, F
     let challenge = challenge.as_str();
     let issued = crate::support::time::now();
     let ttl = app.settings.state_ttl.as_secs();
-    let claims =
-        NewState { jti: id, iat: issued, exp: issued + ttl, aud: &app.redirect_uri, rt: &return_to, vh: challenge };
+    let claims = NewState {
+        jti: id,
+        iat: issued,
+        exp: issued + ttl,
+        aud: &app.redirect_uri,
+        rt: &return_to,
+        vh: challenge,
+        pn: silent,
+        at: carried,
+    };
     // One buffer for the whole URL (the capacity is a generous estimate, not a limit); base64url
     // values need no percent-encoding in a query.
     let estimate = prefix.len() + 512 + 2 * (claims.aud.len() + claims.rt.len()) + extras.len();
@@ -82,12 +94,17 @@ fn expire_oldest_flows(req: &Request<Bytes>) -> Vec<String> {
     live.into_iter().take(excess).map(cookies::expire).collect()
 }
 
-/// The optional `prompt`, `login_hint` and `domain_hint`, validated and encoded.
 /// App Service Authentication's name for the page to return to, under its paths.
 fn alias(app: &App) -> Option<&'static str> {
     (app.settings.mount == crate::config::Mount::EasyAuth).then_some("post_login_redirect_uri")
 }
 
+/// Whether `hint` may be sent as `login_hint`: 1 to 256 bytes without control characters.
+pub(crate) fn is_login_hint(hint: &str) -> bool {
+    !hint.is_empty() && hint.len() <= 256 && !hint.chars().any(char::is_control)
+}
+
+/// The optional `prompt`, `login_hint` and `domain_hint`, validated and encoded.
 fn passthrough(params: &Params<'_>) -> Result<String, Failure> {
     let mut out = String::new();
     let invalid = |what: &str| Failure::new(ErrorCode::InvalidParameter, what.to_owned());
@@ -99,7 +116,7 @@ fn passthrough(params: &Params<'_>) -> Result<String, Failure> {
         out.push_str(p);
     }
     if let Some(h) = params.single("login_hint").map_err(|_| invalid("login_hint repeated"))? {
-        if h.is_empty() || h.len() > 256 || h.chars().any(char::is_control) {
+        if !is_login_hint(h) {
             return Err(invalid("login_hint is empty, longer than 256 bytes or has control characters"));
         }
         out.push_str("&login_hint=");

@@ -11,6 +11,7 @@ mod failures;
 pub mod forward_auth;
 pub mod login;
 pub mod published;
+pub mod renewal;
 
 use std::future::Future;
 

@@ -93,8 +93,9 @@ impl Audience {
 }
 
 impl IdClaims {
-    /// The session for this validated token, issued at `now` for `ttl_secs`. Minting sets the
-    /// deployment's `iss` and `aud` and caps the claims to fit a cookie.
+    /// The session for this validated token, issued at `now` for `ttl_secs`, as an interactive
+    /// sign-in (`auth_time` = `now`; a renewal then sets its own). Minting sets the deployment's
+    /// `iss` and `aud` and caps the claims to fit a cookie.
     pub fn into_session(self, now: u64, ttl_secs: u64) -> SessionClaims {
         let overage = self.groups_overage();
         SessionClaims {
@@ -114,6 +115,7 @@ impl IdClaims {
             sid: self.sid,
             iat: now,
             exp: now + ttl_secs,
+            auth_time: Some(now),
         }
     }
 

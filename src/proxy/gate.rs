@@ -92,6 +92,10 @@ pub fn check<B>(app: &App, settings: &ProxySettings, req: &Request<B>, path: &st
         && settings.public_paths.iter().any(|p| under(path, p))
         && settings.public_paths.iter().any(|p| under(&lenient, p));
     let anonymous_ok = public || (settings.unauthenticated == Unauthenticated::AllowAnonymous && rule.is_none());
+    // Renewal sends navigations to sign in; `Return401` never redirects, and public paths are
+    // served as they are.
+    let renew_navigations =
+        !public && settings.unauthenticated != Unauthenticated::Return401 && forward_auth::is_navigation(req);
     match current_session(app, req) {
         Ok(session) => {
             if let Some(rule) = rule {
@@ -104,23 +108,46 @@ pub fn check<B>(app: &App, settings: &ProxySettings, req: &Request<B>, path: &st
                     return Verdict::Refuse(failure);
                 }
             }
+            if renew_navigations {
+                if let Some(renewal) = crate::endpoints::renewal::due(app, &session) {
+                    return answer(forward_auth::renew(app, true, this_page(app, req), true, &renewal));
+                }
+            }
             let token = app.session_cookie.get(req.headers());
             Verdict::Forward(forward_auth::identity_headers(&session, token))
         }
+        Err(NoSession::Expired(renewal)) if renew_navigations => {
+            answer(forward_auth::renew(app, true, this_page(app, req), true, &renewal))
+        }
         Err(_) if anonymous_ok => Verdict::Forward(HeaderMap::new()),
         Err(NoSession::Denied(why)) => Verdict::Refuse(why.into()),
+        Err(NoSession::Expired(renewal)) => {
+            let navigation = forward_auth::is_navigation(req);
+            answer(forward_auth::renew(app, navigation, this_page(app, req), false, &renewal))
+        }
         Err(NoSession::SignedOut) => {
-            let here = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-            // A page that cannot be a `return_to` (too long, odd characters) still gets its
-            // sign-in, coming back to the site's root.
-            let return_to = crate::web::return_to::validate(here, &app.settings().return_origins).ok().map(Ok);
             let redirect = settings.unauthenticated == Unauthenticated::RedirectToLoginPage;
             let navigation = forward_auth::is_navigation(req);
-            match forward_auth::signed_out(app, navigation, return_to, redirect) {
-                Ok(answer) => Verdict::Answer(answer),
-                Err(failure) => Verdict::Refuse(failure),
-            }
+            answer(forward_auth::signed_out(app, navigation, this_page(app, req), redirect))
         }
+    }
+}
+
+/// The requested page as a `return_to`. A page that cannot be one (too long, odd characters)
+/// is left out, so its sign-in still happens, coming back to the site's root.
+fn this_page<'a, B>(
+    app: &App,
+    req: &'a Request<B>,
+) -> Option<Result<std::borrow::Cow<'a, str>, crate::web::return_to::ReturnToError>> {
+    let here = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    crate::web::return_to::validate(here, &app.settings().return_origins).ok().map(Ok)
+}
+
+/// The gate's verdict for an answer of its own, or for the failure building it.
+fn answer(built: Result<http::Response<bytes::Bytes>, Failure>) -> Verdict {
+    match built {
+        Ok(answer) => Verdict::Answer(answer),
+        Err(failure) => Verdict::Refuse(failure),
     }
 }
 

@@ -67,8 +67,13 @@ pub struct SessionClaims {
     pub sid: Option<String>,
     /// Issued at (Unix seconds).
     pub iat: u64,
-    /// Expires at (Unix seconds).
+    /// Expires at (Unix seconds): the end of its renewal lifetime, never past its absolute limit.
     pub exp: u64,
+    /// When the user last signed in interactively (Unix seconds): kept through every silent
+    /// renewal, so the absolute limit counts from it. Sessions minted before renewal existed
+    /// lack it and count from `iat` ([`SessionClaims::auth_time`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
 }
 
 /// Why a session cookie was not accepted.
@@ -83,6 +88,10 @@ pub enum SessionError {
     /// Issued before `SSO_SESSION_NOT_BEFORE`.
     #[error("session revoked by SSO_SESSION_NOT_BEFORE")]
     Revoked,
+    /// Past its absolute limit (`auth_time` + `SSO_SESSION_MAX_AGE`): only an interactive
+    /// sign-in makes a new one.
+    #[error("session past its absolute limit (SSO_SESSION_MAX_AGE)")]
+    PastMaxAge,
 }
 
 impl From<JwsError> for SessionError {
@@ -100,7 +109,76 @@ pub trait Keep {
     fn keep_group(&self, group: &str) -> bool;
 }
 
+/// A session's two lifetimes: the renewal lifetime (`SSO_SESSION_TTL`), after which it must be
+/// renewed, and the absolute limit (`SSO_SESSION_MAX_AGE`), counted from the interactive
+/// sign-in, after which only an interactive sign-in makes a new one. Both in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// `SSO_SESSION_TTL`.
+    pub ttl: u64,
+    /// `SSO_SESSION_MAX_AGE`.
+    pub max_age: u64,
+}
+
+/// Where a genuine, unrevoked session before its absolute limit stands at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Valid, before its early window (or renewing would not extend it): accepted as it is.
+    Valid,
+    /// Valid, in the early window before `exp`, and a renewal would extend it: accepted; a
+    /// navigation is sent to renew it silently.
+    RenewalDue,
+    /// Past `exp`, before the absolute limit: never accepted as identity, but a navigation is
+    /// sent to renew it silently and a script is told `session_expired`.
+    Expired,
+}
+
+impl Lifetimes {
+    /// Longest early window: renewal starts at most this long before `exp`.
+    pub const EARLY_WINDOW_MAX: u64 = 300;
+
+    /// How long before `exp` a navigation renews a session: a quarter of the renewal lifetime,
+    /// at most five minutes (so 7 s of a 30 s lifetime, 5 min of an hour).
+    pub fn early_window(self) -> u64 {
+        (self.ttl / 4).min(Self::EARLY_WINDOW_MAX)
+    }
+
+    /// The absolute limit of a session signed in interactively at `auth_time`.
+    pub fn limit(self, auth_time: u64) -> u64 {
+        auth_time.saturating_add(self.max_age)
+    }
+
+    /// The `exp` of a session minted at `now` for a sign-in at `auth_time`: the renewal
+    /// lifetime, cut at the absolute limit.
+    pub fn expiry(self, now: u64, auth_time: u64) -> u64 {
+        now.saturating_add(self.ttl).min(self.limit(auth_time))
+    }
+
+    /// Where `claims` stand at `now` (signature, issuer, audience and revocation already
+    /// checked), or [`SessionError::PastMaxAge`] at or past the absolute limit, which is
+    /// computed from today's `SSO_SESSION_MAX_AGE`, so lowering it ends sessions already issued.
+    pub fn standing(self, claims: &SessionClaims, now: u64) -> Result<Standing, SessionError> {
+        let limit = self.limit(claims.auth_time());
+        if now >= limit {
+            return Err(SessionError::PastMaxAge);
+        }
+        Ok(if now >= claims.exp {
+            Standing::Expired
+        } else if now >= claims.exp.saturating_sub(self.early_window()) && claims.exp < limit {
+            Standing::RenewalDue
+        } else {
+            Standing::Valid
+        })
+    }
+}
+
 impl SessionClaims {
+    /// When the user last signed in interactively: `auth_time`, or `iat` for a session minted
+    /// before the claim existed.
+    pub fn auth_time(&self) -> u64 {
+        self.auth_time.unwrap_or(self.iat)
+    }
+
     /// Applies the per-claim caps: display strings cut to 256 bytes, an over-long logout hint or
     /// session id dropped, at most 64 roles (those `keep` names first).
     fn cap_claims(&mut self, keep: &impl Keep) {
@@ -171,8 +249,34 @@ impl Sessions {
         }
     }
 
+    /// Verifies a session token at `now` and says where it stands in its lifetimes: signature,
+    /// issuer, audience and revocation first, then [`Lifetimes::standing`]. An expired session
+    /// comes back as [`Standing::Expired`] with its claims, for its renewal; never treat it as
+    /// identity.
+    pub fn standing(
+        &self,
+        token: &str,
+        now: u64,
+        lifetimes: Lifetimes,
+    ) -> Result<(Arc<SessionClaims>, Standing), SessionError> {
+        let claims = self.genuine(token)?;
+        let standing = lifetimes.standing(&claims, now)?;
+        Ok((claims, standing))
+    }
+
     /// Verifies a session token at `now`: signature, issuer, audience, lifetime and revocation.
     pub fn verify(&self, token: &str, now: u64) -> Result<Arc<SessionClaims>, SessionError> {
+        let claims = self.genuine(token)?;
+        if now >= claims.exp {
+            return Err(SessionError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// The claims of a token whose signature, issuer and audience verify (from the cache when
+    /// seen before) and that is not revoked. Its lifetime is not looked at, so this is never
+    /// identity: only what a renewal may carry forward (`auth_time`).
+    pub fn genuine(&self, token: &str) -> Result<Arc<SessionClaims>, SessionError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let cached = self.cache().get(&digest).cloned();
         let claims = match cached {
@@ -187,9 +291,6 @@ impl Sessions {
                 claims
             }
         };
-        if now >= claims.exp {
-            return Err(SessionError::Expired);
-        }
         if claims.iat < self.not_before {
             return Err(SessionError::Revoked);
         }
@@ -314,6 +415,7 @@ mod tests {
             sid: None,
             iat: 100,
             exp: 200,
+            auth_time: Some(40),
         }
     }
 
@@ -341,6 +443,77 @@ mod tests {
         tampered.pop();
         tampered.push(if t.ends_with('A') { 'B' } else { 'A' });
         assert!(matches!(s.verify(&tampered, 150), Err(SessionError::Invalid(_))));
+    }
+
+    /// One hour to renew, a day in all: the defaults.
+    const HOUR_AND_DAY: Lifetimes = Lifetimes { ttl: 3600, max_age: 86_400 };
+
+    /// A session signed in interactively at `auth_time`, minted at `iat` as the callback mints it.
+    fn at(auth_time: u64, iat: u64, lifetimes: Lifetimes) -> SessionClaims {
+        SessionClaims { iat, exp: lifetimes.expiry(iat, auth_time), auth_time: Some(auth_time), ..claims() }
+    }
+
+    #[test]
+    fn the_early_window_is_a_quarter_of_the_lifetime_and_at_most_five_minutes() {
+        assert_eq!(HOUR_AND_DAY.early_window(), 300);
+        assert_eq!(Lifetimes { ttl: 30, max_age: 600 }.early_window(), 7);
+        assert_eq!(Lifetimes { ttl: 1000, max_age: 1000 }.early_window(), 250);
+    }
+
+    #[test]
+    fn standing_through_a_renewal_lifetime() {
+        let l = HOUR_AND_DAY;
+        let s = at(10_000, 10_000, l);
+        assert_eq!(s.exp, 13_600);
+        assert_eq!(l.standing(&s, 10_000), Ok(Standing::Valid));
+        assert_eq!(l.standing(&s, 13_299), Ok(Standing::Valid), "just before the early window");
+        assert_eq!(l.standing(&s, 13_300), Ok(Standing::RenewalDue), "the early window opens 5 min before exp");
+        assert_eq!(l.standing(&s, 13_599), Ok(Standing::RenewalDue));
+        assert_eq!(l.standing(&s, 13_600), Ok(Standing::Expired), "at exp it is no longer valid");
+        assert_eq!(l.standing(&s, 10_000 + 86_399), Ok(Standing::Expired), "renewable up to the absolute limit");
+        assert_eq!(l.standing(&s, 10_000 + 86_400), Err(SessionError::PastMaxAge));
+    }
+
+    #[test]
+    fn a_session_cut_at_its_absolute_limit_is_never_due() {
+        let l = HOUR_AND_DAY;
+        // Renewed 30 minutes before the absolute limit: its exp is the limit itself.
+        let s = at(0, 86_400 - 1800, l);
+        assert_eq!(s.exp, 86_400);
+        assert_eq!(l.standing(&s, 86_399), Ok(Standing::Valid), "renewing could not extend it");
+        assert_eq!(l.standing(&s, 86_400), Err(SessionError::PastMaxAge));
+    }
+
+    #[test]
+    fn a_lowered_absolute_limit_ends_sessions_already_issued() {
+        let s = at(0, 20 * 3600, HOUR_AND_DAY);
+        assert_eq!(HOUR_AND_DAY.standing(&s, 20 * 3600 + 60), Ok(Standing::Valid));
+        let lowered = Lifetimes { ttl: 3600, max_age: 8 * 3600 };
+        assert_eq!(lowered.standing(&s, 20 * 3600 + 60), Err(SessionError::PastMaxAge));
+    }
+
+    #[test]
+    fn a_session_without_auth_time_counts_from_iat() {
+        let s = SessionClaims { iat: 1000, exp: 1000 + 8 * 3600, auth_time: None, ..claims() };
+        assert_eq!(s.auth_time(), 1000);
+        assert_eq!(HOUR_AND_DAY.standing(&s, 1000 + 8 * 3600), Ok(Standing::Expired));
+        assert_eq!(HOUR_AND_DAY.standing(&s, 1000 + 86_400), Err(SessionError::PastMaxAge));
+        // And a token without the claim still parses (deny_unknown_fields, claim defaulted).
+        let old = br#"{"iss":"https://r/api","aud":"c","sub":"s","idp":"i","iat":1,"exp":2}"#;
+        let parsed: SessionClaims = serde_json::from_slice(old).unwrap();
+        assert_eq!((parsed.auth_time, parsed.auth_time()), (None, 1));
+    }
+
+    #[test]
+    fn sessions_say_where_an_expired_token_stands_but_never_verify_it() {
+        let s = sessions();
+        let t = s.mint(&mut claims(), &Listed::default()).unwrap();
+        let l = Lifetimes { ttl: 100, max_age: 1000 };
+        let (back, standing) = s.standing(&t, 250, l).unwrap();
+        assert_eq!((back.auth_time, standing), (Some(40), Standing::Expired));
+        assert_eq!(s.verify(&t, 250), Err(SessionError::Expired));
+        assert_eq!(s.standing(&t, 1040, l).map(|(_, st)| st), Err(SessionError::PastMaxAge));
+        assert_eq!(sessions_for("c", 101).standing(&t, 150, l).map(|(_, st)| st), Err(SessionError::Revoked));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! It is readable by anyone who sees the URL and holds no secret: the flow id (`jti`), the
 //! redirect URI it was minted for (`aud`), the return path (`rt`) and the hash of the browser's
-//! flow secret (`vh`, equal to the PKCE `code_challenge`).
+//! flow secret (`vh`, equal to the PKCE `code_challenge`). A silent flow (`prompt=none`) adds
+//! `pn`, and the `auth_time` of the session it renews (`at`) when the browser held one.
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,19 @@ pub struct StateClaims {
     pub rt: String,
     /// `BASE64URL(SHA-256(flow secret))`: binds the state to the flow cookie.
     pub vh: String,
+    /// The flow asked for no page (`prompt=none`): a refusal that needs one falls back to an
+    /// interactive sign-in.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pn: bool,
+    /// The `auth_time` of the genuine session this silent flow renews, so the new session
+    /// keeps it (only a verified session supplies it, never the query).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<u64>,
+}
+
+/// Whether a flag is off, so it is left out of the token.
+fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 /// Why a `state` was refused; each maps to one public error code.
@@ -81,12 +95,25 @@ pub struct NewState<'a> {
     pub rt: &'a str,
     /// `BASE64URL(SHA-256(flow secret))`.
     pub vh: &'a str,
+    /// A silent flow (`prompt=none`).
+    pub pn: bool,
+    /// The renewed session's `auth_time`, on a silent flow.
+    pub at: Option<u64>,
 }
 
 impl StateClaims {
     /// These claims, borrowed for minting.
     pub fn as_new(&self) -> NewState<'_> {
-        NewState { jti: &self.jti, iat: self.iat, exp: self.exp, aud: &self.aud, rt: &self.rt, vh: &self.vh }
+        NewState {
+            jti: &self.jti,
+            iat: self.iat,
+            exp: self.exp,
+            aud: &self.aud,
+            rt: &self.rt,
+            vh: &self.vh,
+            pn: self.pn,
+            at: self.at,
+        }
     }
 }
 
@@ -121,6 +148,13 @@ fn payload_json(c: &NewState<'_>) -> Vec<u8> {
     json_str(&mut j, c.rt);
     j.extend_from_slice(b",\"vh\":");
     json_str(&mut j, c.vh);
+    if c.pn {
+        j.extend_from_slice(b",\"pn\":true");
+    }
+    if let Some(at) = c.at {
+        j.extend_from_slice(b",\"at\":");
+        json_u64(&mut j, at);
+    }
     j.push(b'}');
     j
 }
@@ -212,7 +246,24 @@ mod tests {
             aud: "https://app/api/callback".into(),
             rt: "/".into(),
             vh: "B".repeat(43),
+            pn: false,
+            at: None,
         }
+    }
+
+    #[test]
+    fn a_silent_flow_carries_its_flag_and_auth_time() {
+        let silent = StateClaims { pn: true, at: Some(777), ..claims(1000) };
+        let t = mint(&keys(), &silent);
+        assert_eq!(verify(&keys(), &t, "https://app/api/callback", 1000).unwrap(), silent);
+        for c in [silent.clone(), StateClaims { at: None, ..silent }, claims(5)] {
+            assert_eq!(payload_json(&c.as_new()), serde_json::to_vec(&c).unwrap());
+        }
+        // A state without them (minted before they existed) still verifies, as interactive.
+        let plain = mint(&keys(), &claims(1000));
+        assert!(!plain.is_empty());
+        let back = verify(&keys(), &plain, "https://app/api/callback", 1000).unwrap();
+        assert_eq!((back.pn, back.at), (false, None));
     }
 
     #[test]
@@ -260,7 +311,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn payload_json_matches_serde_for_any_text(rt in "\\PC*|[\\x00-\\x7f]*", aud in "\\PC*", iat: u64) {
-            let c = StateClaims { rt, aud, iat, exp: iat, ..claims(0) };
+            let c = StateClaims { rt, aud, iat, exp: iat, pn: iat % 2 == 0, at: (iat % 3 == 0).then_some(iat / 2), ..claims(0) };
             proptest::prop_assert_eq!(payload_json(&c.as_new()), serde_json::to_vec(&c).unwrap());
         }
     }

@@ -76,6 +76,9 @@ error_codes! {
     AccessDeniedByPolicy = "access_denied_by_policy", FORBIDDEN;
     /// No valid session (`/api/me`).
     NotSignedIn = "not_signed_in", UNAUTHORIZED;
+    /// A genuine session past its renewal lifetime, still renewable: a script's request is told
+    /// where to send the browser (`renew_url`).
+    SessionExpired = "session_expired", UNAUTHORIZED;
     /// The provider is not the configured authority: a setting to fix.
     Misconfigured = "misconfigured", INTERNAL_SERVER_ERROR;
     /// No such endpoint.
@@ -122,6 +125,7 @@ impl ErrorCode {
             IdTokenInvalid => "The identity token was rejected",
             AccessDeniedByPolicy => "Your account is not allowed to use this app",
             NotSignedIn => "You are not signed in",
+            SessionExpired => "Your session needs renewing",
             Misconfigured => "This app's sign-in is misconfigured",
             NotFound => "Not found",
             MethodNotAllowed => "Method not allowed",
@@ -157,6 +161,7 @@ impl ErrorCode {
             IdTokenInvalid => "The token from the identity provider failed validation (which check is in the log). Try again; operators should check SSO_CLIENT_ID, the authority and the server clock.",
             AccessDeniedByPolicy => "You signed in, but this app only admits certain tenants, roles or groups. Ask the app's administrator for access, or sign in with another account.",
             NotSignedIn => "Sign in first.",
+            SessionExpired => "The session reached the end of its renewal lifetime (SSO_SESSION_TTL). Open renew_url in the browser as a page (a top-level navigation, not fetch() or a frame): it renews the session without showing a page while you are still signed in at Microsoft, and falls back to the sign-in page otherwise.",
             Misconfigured => "The operator must fix the setting named in the log.",
             NotFound | MethodNotAllowed => "Check the URL and method.",
             PayloadTooLarge => "Send a smaller request.",

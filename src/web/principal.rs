@@ -108,6 +108,7 @@ mod tests {
             sid: None,
             iat: 1,
             exp: 2,
+            auth_time: Some(1),
         };
         let json: serde_json::Value = serde_json::from_slice(&STANDARD.decode(encode(&s)).unwrap()).unwrap();
         assert_eq!(json["auth_typ"], "aad");

@@ -31,7 +31,7 @@ fn b64url(len: usize) -> impl Strategy<Value = String> {
 prop_compose! {
     fn state_claims()(jti in b64url(22), vh in b64url(43), iat in 0u64..4_000_000_000, life in 30u64..86_400,
                       rt in "/[ -~]{0,200}") -> StateClaims {
-        StateClaims { jti, iat, exp: iat + life, aud: AUD.into(), rt, vh }
+        StateClaims { jti, iat, exp: iat + life, aud: AUD.into(), rt, vh, pn: false, at: None }
     }
 }
 
@@ -42,7 +42,7 @@ prop_compose! {
             iss: "https://app.example.test/api".into(), aud: "client".into(), sub,
             idp: "https://login.microsoftonline.com/t/v2.0".into(), oid: None, tid: None, name,
             preferred_username: None, email: None, roles, groups: Vec::new(), groups_overage: false, login_hint: None, sid: None,
-            iat, exp: iat + 3600,
+            iat, exp: iat + 3600, auth_time: Some(iat),
         }
     }
 }

@@ -101,6 +101,8 @@ async fn unknown_kid_and_other_deployments() {
         aud: REDIRECT_URI.into(),
         rt: "/".into(),
         vh: "A".repeat(43),
+        pn: false,
+        at: None,
     };
     let other_secret = state::mint(&keys_for(&s, SECRET_B, CLIENT_ID), &claims);
     assert_eq!(code_for(&mut s, &other_secret).await, (400, "state_key_unknown".into()));
@@ -126,6 +128,8 @@ async fn expired_state_is_reported_as_expired() {
         aud: REDIRECT_URI.into(),
         rt: "/later".into(),
         vh: entra_sso::tokens::flow::challenge(flow.verifier()).as_str().to_owned(),
+        pn: false,
+        at: None,
     };
     s.jar.cookies.push((entra_sso::tokens::flow::cookie_name(flow.id()), flow.verifier().to_owned()));
     let expired = state::mint(&keys_for(&s, SECRET_A, CLIENT_ID), &claims);

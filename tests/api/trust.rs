@@ -404,7 +404,9 @@ async fn sign_in_expires_a_session_cookie_planted_for_a_parent_of_the_cookie_dom
     let session_lines: Vec<&String> = set.iter().filter(|c| c.starts_with("__Secure-sso-session=")).collect();
     assert_eq!(session_lines.len(), 3, "{set:#?}");
     assert_eq!(session_lines[..2], parent_expiries().iter().collect::<Vec<_>>()[..], "expiries come first");
-    assert!(session_lines[2].contains("Max-Age=28800") && session_lines[2].ends_with("; Domain=eu.apps.example.test"));
+    // The cookie lives to the absolute limit (SSO_SESSION_MAX_AGE, 24 h), past the session's own
+    // `exp`, so an expired session still reaches its renewal.
+    assert!(session_lines[2].contains("Max-Age=86400") && session_lines[2].ends_with("; Domain=eu.apps.example.test"));
     assert_eq!(victim.count("__Secure-sso-session"), 1);
 
     // One planted after the sign-in is a duplicate: it signs the victim out, never in as bob.
