@@ -2,7 +2,13 @@
 //!
 //! Automation contract: the page's form POSTs back to this URL with the original parameters
 //! plus `user=<dev user id>` or `action=cancel`; the answer is the redirect (or, for
-//! `response_mode=form_post`, the auto-submitted form) to the redirect URI.
+//! `response_mode=form_post`, the auto-submitted form) to the redirect URI, and a successful
+//! sign-in sets the dev IdP's own session cookie.
+//!
+//! `prompt=none` answers as Entra does, without a page: a code for the user of the dev IdP's
+//! session when `login_hint` is absent or names that user; `login_required` (AADSTS50058)
+//! without a session or for another user; `interaction_required` (AADSTS50057) for a disabled
+//! user. An interactive sign-in of a disabled user ends on the error page Entra shows.
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +37,7 @@ const FORWARDED: &[&str] = &[
     "domain_hint",
 ];
 
+#[derive(Clone)]
 struct AuthzRequest {
     params: Vec<(String, String)>,
     redirect_uri: String,
@@ -56,12 +63,35 @@ impl DevIdp {
         let raw = req.uri().query().unwrap_or("").as_bytes();
         match self.check(raw) {
             Err(refusal) => self.refuse(refusal),
-            Ok(authz) if authz.get("prompt") == Some("none") => {
-                let d = entra_description("AADSTS50058", "A silent sign-in request was sent but no user is signed in.");
-                self.refuse(Refusal::Redirect(Box::new(authz), "login_required", d))
-            }
+            Ok(authz) if authz.get("prompt") == Some("none") => self.silent(authz, req),
             Ok(authz) => self.sign_in_page(&authz),
         }
+    }
+
+    /// `prompt=none`: the dev IdP's session answers, or the reason a page would be needed.
+    fn silent(&self, authz: AuthzRequest, req: &Request<Bytes>) -> Response<Bytes> {
+        let refuse = |error: &'static str, code: &str, text: &str| {
+            self.refuse(Refusal::Redirect(Box::new(authz.clone()), error, entra_description(code, text)))
+        };
+        let Some(user) = self.session_user(req) else {
+            return refuse(
+                "login_required",
+                "AADSTS50058",
+                "A silent sign-in request was sent but no user is signed in.",
+            );
+        };
+        let hint = authz.get("login_hint");
+        if hint.is_some_and(|h| !h.eq_ignore_ascii_case(user.username) && h != user.id) {
+            return refuse(
+                "login_required",
+                "AADSTS50058",
+                "A silent sign-in request was sent but none of the currently signed in user(s) match the requested login hint.",
+            );
+        }
+        if self.is_disabled(user.id) {
+            return refuse("interaction_required", "AADSTS50057", DISABLED);
+        }
+        self.issue_code(&authz, user)
     }
 
     pub(super) fn authorize_decision(&self, req: &Request<Bytes>) -> Response<Bytes> {
@@ -79,6 +109,15 @@ impl DevIdp {
         let Some(user) = chosen("user").and_then(users::find) else {
             return self.sign_in_page(&authz);
         };
+        if self.is_disabled(user.id) {
+            // Entra shows its own page for a disabled account; the app never hears of it.
+            return self.refuse(Refusal::Page("AADSTS50057", DISABLED.into()));
+        }
+        self.issue_code(&authz, user)
+    }
+
+    /// A code for `user`, delivered to the redirect URI, with the dev IdP's session set.
+    fn issue_code(&self, authz: &AuthzRequest, user: &'static users::DevUser) -> Response<Bytes> {
         let code = format!("0.dev.{}", random_token(32));
         let grant = Grant {
             client_id: self.client.client_id.clone(),
@@ -93,7 +132,7 @@ impl DevIdp {
         grants.retain(|_, g| g.expires > Instant::now());
         grants.insert(code.clone(), grant);
         drop(grants);
-        deliver(&authz, &[("code", code.as_str())])
+        pages::with_cookies(deliver(authz, &[("code", code.as_str())]), &[self.session_cookie(Some(user))])
     }
 
     /// Validates an authorize request the way Entra does.
@@ -172,18 +211,40 @@ impl DevIdp {
             .iter()
             .map(|u| {
                 format!(
-                    "<p><button type=\"submit\" name=\"user\" value=\"{}\">{}</button> {} — {}</p>",
+                    "<p><button type=\"submit\" name=\"user\" value=\"{}\">{}</button> {} — {}{}</p>",
                     u.id,
                     escape(u.name),
                     escape(u.username),
-                    escape(u.description)
+                    escape(u.description),
+                    if self.is_disabled(u.id) { " <strong>(disabled)</strong>" } else { "" }
+                )
+            })
+            .collect();
+        // Administrator controls: disabling a user is what renewal must notice (docs/design.md §8.5).
+        let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&authz.params).finish();
+        let back = format!("/{}/oauth2/v2.0/authorize?{query}", self.tenant);
+        let controls: String = users::USERS
+            .iter()
+            .map(|u| {
+                let disabled = self.is_disabled(u.id);
+                format!(
+                    "<form method=\"post\" action=\"/{}/dev/users/{}/disabled\"><input type=\"hidden\" name=\"disabled\" value=\"{}\">\
+<input type=\"hidden\" name=\"back\" value=\"{}\"><button type=\"submit\" class=\"admin\" name=\"admin\" value=\"{}\">{} {}</button></form>",
+                    self.tenant,
+                    u.id,
+                    !disabled,
+                    escape(&back),
+                    u.id,
+                    if disabled { "Enable" } else { "Disable" },
+                    escape(u.name),
                 )
             })
             .collect();
         let body = format!(
             "<h1>Sign in</h1><p>Choose a dev user to sign in to <code>{}</code>.</p>\
 <form method=\"post\" action=\"/{}/oauth2/v2.0/authorize\">{hidden}{buttons}\
-<p><button type=\"submit\" name=\"action\" value=\"cancel\">Cancel</button></p></form>",
+<p><button type=\"submit\" name=\"action\" value=\"cancel\">Cancel</button></p></form>\
+<h2>Administrator</h2><p>A disabled user cannot sign in, and a silent renewal of her session fails.</p>{controls}",
             escape(&self.client.client_id),
             self.tenant
         );
@@ -224,6 +285,9 @@ fn form_post(action: &str, fields: &[(&str, &str)]) -> Response<Bytes> {
     }
     r
 }
+
+/// Entra's words for a disabled account.
+const DISABLED: &str = "User account is disabled. The account has been disabled by an administrator.";
 
 /// An Entra-style `error_description`: `AADSTS…: text Trace ID: … Correlation ID: … Timestamp: …`.
 pub(super) fn entra_description(code: &str, text: &str) -> String {

@@ -58,7 +58,10 @@ pub async fn run(
         ("SSO_POST_LOGOUT_REDIRECT_URI", format!("{}/", env.app_url)),
         ("SSO_SECRET", env.sso_secret.expose().to_owned()),
     ]);
-    let mut settings = Settings::from_lookup(|k| vars.get(k).cloned())?;
+    // The session lifetimes may come from the environment, to watch renewal happen quickly.
+    let from_env =
+        |k: &str| matches!(k, "SSO_SESSION_TTL" | "SSO_SESSION_MAX_AGE").then(|| std::env::var(k).ok()).flatten();
+    let mut settings = Settings::from_lookup(|k| vars.get(k).cloned().or_else(|| from_env(k)))?;
     settings.dev_pages = true;
     let app = App::new(settings);
 

@@ -2,7 +2,8 @@
 //! endpoints) so the whole flow runs locally and in tests with no tenant.
 //!
 //! It mirrors Entra's paths, claims and error shapes: discovery, an authorize page listing the
-//! dev users (with cancel), a token endpoint that checks client credentials, the exact redirect
+//! dev users (with cancel), its own sign-in session (a signed cookie, so `prompt=none` answers
+//! without a page as Entra's session does), users an administrator can disable, a token endpoint that checks client credentials, the exact redirect
 //! URI, PKCE S256 and single-use, expiring codes, the JWKS, and logout. It is for development
 //! only: it answers loopback `Host` headers only, signs with a key made fresh at each start, and
 //! refuses to start in the cloud (any of [`crate::config::CLOUD_MARKERS`] set).
@@ -17,10 +18,15 @@ pub mod users;
 pub use assertion::{AssertionTrust, FederatedKeys, FederatedTrust, JwksProblem, TrustError};
 pub use keys::DevKey;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Instant;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -28,6 +34,9 @@ use http::{Method, Request, Response, StatusCode};
 use crate::app::Handler;
 use crate::tokens::secret::SecretString;
 use crate::web::pages;
+
+/// The dev IdP's own sign-in cookie: the user who signed in, with a MAC by a per-start key.
+pub const DEV_SESSION_COOKIE: &str = "dev-idp-session";
 
 /// The dev tenant's id, used when `SSO_TENANT_ID` is not set.
 pub const DEV_TENANT: &str = "00000000-de00-4000-8000-00000000de00";
@@ -85,6 +94,10 @@ pub struct DevIdp {
     keys: keys::SigningKey,
     grants: Mutex<HashMap<String, Grant>>,
     redeemed: Mutex<std::collections::HashSet<String>>,
+    /// Signs the dev IdP's own sign-in cookie; drawn at each start, so a restart signs everyone out.
+    session_key: [u8; 32],
+    /// The ids of the users an administrator disabled ([`DevIdp::set_disabled`]).
+    disabled: Mutex<HashSet<&'static str>>,
 }
 
 impl DevIdp {
@@ -111,7 +124,92 @@ impl DevIdp {
             trust: AssertionTrust::default(),
             grants: Mutex::new(HashMap::new()),
             redeemed: Mutex::new(Default::default()),
+            session_key: {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).expect("the operating system's random generator is available");
+                key
+            },
+            disabled: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Disables (or enables again) the dev user `id`, as an administrator does in Entra: a
+    /// disabled user cannot sign in, interactively or silently. `false` when there is no such user.
+    pub fn set_disabled(&self, id: &str, disabled: bool) -> bool {
+        let Some(user) = users::find(id) else { return false };
+        let mut set = self.disabled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if disabled {
+            set.insert(user.id);
+        } else {
+            set.remove(user.id);
+        }
+        true
+    }
+
+    /// Whether the dev user `id` is disabled.
+    pub fn is_disabled(&self, id: &str) -> bool {
+        self.disabled.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(id)
+    }
+
+    /// `Set-Cookie` for the dev IdP's own sign-in session of `user`: `<id>.<HMAC>`, HttpOnly,
+    /// host-only. `SameSite=Lax` over http: `None` needs `Secure`, which Chromium refuses from
+    /// a plain-http origin other than `localhost`, and the authorize request that must carry the
+    /// cookie is a top-level GET navigation, which `Lax` allows cross-site. Over https it is
+    /// `SameSite=None; Secure`, as Entra's own.
+    /// `None` ends the session (the same attributes, `Max-Age=0`).
+    fn session_cookie(&self, user: Option<&users::DevUser>) -> String {
+        let attributes = if self.issuer.starts_with("https://") { "; Secure; SameSite=None" } else { "; SameSite=Lax" };
+        match user {
+            Some(user) => {
+                format!("{DEV_SESSION_COOKIE}={}.{}; Path=/; HttpOnly{attributes}", user.id, self.session_mac(user.id))
+            }
+            None => format!("{DEV_SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly{attributes}"),
+        }
+    }
+
+    /// The user whose dev IdP session the request carries, if its cookie's MAC verifies.
+    fn session_user(&self, req: &Request<Bytes>) -> Option<&'static users::DevUser> {
+        let value = crate::web::cookies::get(req.headers(), DEV_SESSION_COOKIE)?;
+        let (id, mac) = value.split_once('.')?;
+        let user = users::find(id)?;
+        crate::support::ct_eq(mac.as_bytes(), self.session_mac(user.id).as_bytes()).then_some(user)
+    }
+
+    fn session_mac(&self, id: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.session_key).expect("HMAC takes any key length");
+        mac.update(b"entra-sso/dev-idp-session\0");
+        mac.update(id.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// `POST /<tenant>/dev/users/<id>/disabled`, body `true` or `false` (or the dev page's form,
+    /// `disabled=true|false&back=<its authorize URL>`, which returns there).
+    fn disabled_control(&self, rest: &str, req: &Request<Bytes>) -> Response<Bytes> {
+        let Some(id) = rest.strip_prefix("/dev/users/").and_then(|r| r.strip_suffix("/disabled")) else {
+            return self.unknown(rest);
+        };
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(req.body()).into_owned().collect();
+        let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let value = match req.body().as_ref() {
+            b"true" => Some(true),
+            b"false" => Some(false),
+            _ => match field("disabled") {
+                Some("true") => Some(true),
+                Some("false") => Some(false),
+                _ => None,
+            },
+        };
+        let Some(disabled) = value else {
+            return pages::text(StatusCode::BAD_REQUEST, "the body must be true or false\n");
+        };
+        if !self.set_disabled(id, disabled) {
+            return pages::text(StatusCode::NOT_FOUND, "no such dev user\n");
+        }
+        let authorize = format!("/{}/oauth2/v2.0/authorize?", self.tenant);
+        match field("back").filter(|back| back.starts_with(&authorize)) {
+            Some(back) => pages::redirect(StatusCode::SEE_OTHER, back.to_owned(), Vec::new()),
+            None => pages::json(StatusCode::OK, &serde_json::json!({"user": id, "disabled": disabled})),
+        }
     }
 
     /// Also accepts the client assertions `trust` describes: a certificate's, or a trusted
@@ -149,6 +247,7 @@ impl DevIdp {
             (Method::POST, "/oauth2/v2.0/authorize") => self.authorize_decision(&req),
             (Method::POST, "/oauth2/v2.0/token") => self.token(&req).await,
             (Method::GET, "/oauth2/v2.0/logout") | (Method::POST, "/oauth2/v2.0/logout") => self.logout(&req),
+            (Method::POST, dev) if dev.starts_with("/dev/users/") => self.disabled_control(dev, &req),
             _ => self.unknown(&path),
         }
     }
@@ -181,11 +280,14 @@ impl DevIdp {
         let target = url::form_urlencoded::parse(query.as_bytes())
             .find(|(k, _)| k == "post_logout_redirect_uri")
             .map(|(_, v)| v.into_owned());
+        // Signing out at the IdP ends its own session too, as at Entra.
+        let end = vec![self.session_cookie(None)];
         match target.and_then(|t| url::Url::parse(&t).ok()).filter(crate::web::url::is_loopback) {
-            Some(url) => pages::redirect(StatusCode::FOUND, url.into(), Vec::new()),
-            None => {
-                dev_page(StatusCode::OK, "Signed out", "<h1>You have signed out</h1><p>You can close this window.</p>")
-            }
+            Some(url) => pages::redirect(StatusCode::FOUND, url.into(), end),
+            None => pages::with_cookies(
+                dev_page(StatusCode::OK, "Signed out", "<h1>You have signed out</h1><p>You can close this window.</p>"),
+                &end,
+            ),
         }
     }
 
