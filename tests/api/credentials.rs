@@ -46,7 +46,7 @@ fn cert_pem(n: usize) -> String {
 
 /// A dev IdP for [`CLIENT_ID`] (no secret) that accepts the assertions `trust` describes.
 async fn idp(trust: AssertionTrust) -> (String, Running) {
-    let TestIdp { authority, _server } = spawn_idp_trusting(trust).await;
+    let TestIdp { authority, _server, .. } = spawn_idp_trusting(trust).await;
     (authority, _server)
 }
 
@@ -160,7 +160,7 @@ async fn no_credential_at_a_confidential_client_fails_with_7000218() {
 // -- Federated: a platform issuer whose RS256 tokens the dev IdP trusts. -----------------------
 
 async fn idp_trusting_platform() -> (String, Running) {
-    let TestIdp { authority, _server } = platform::idp_trusting(ISSUER, SUBJECT, AUDIENCE).await;
+    let TestIdp { authority, _server, .. } = platform::idp_trusting(ISSUER, SUBJECT, AUDIENCE).await;
     (authority, _server)
 }
 

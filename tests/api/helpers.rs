@@ -91,6 +91,8 @@ pub(crate) fn dev_key() -> &'static DevKey {
 /// A dev identity provider registered for [`REDIRECT_URI`].
 pub(crate) struct TestIdp {
     pub authority: String,
+    /// The provider itself, for what an administrator does in-process ([`DevIdp::set_disabled`]).
+    pub dev: Arc<DevIdp>,
     pub _server: Running,
 }
 
@@ -121,7 +123,7 @@ async fn spawn_dev_idp(client: DevClient, adjust: impl FnOnce(DevIdp) -> DevIdp)
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let idp = Arc::new(adjust(DevIdp::with_key(&base, DEV_TENANT, client, dev_key()).unwrap()));
     let authority = idp.authority().to_owned();
-    TestIdp { authority, _server: serve_on(listener, idp) }
+    TestIdp { authority, dev: Arc::clone(&idp), _server: serve_on(listener, idp) }
 }
 
 /// A handler instance on loopback, with the dev identity provider it signs in against when it

@@ -340,7 +340,11 @@ fn session_cases(ctx: &Ctx) -> Vec<Case> {
         ("session tampered", format!("{h}.{}.{sig}", b64(forged.to_string()))),
         ("session alg none", format!("{}.{p}.", b64(r#"{"alg":"none","typ":"JWT"}"#))),
         ("session truncated", genuine[..genuine.len() - 3].to_owned()),
-        ("session expired", ctx.session_keys.sign(claims(now - 100, now - 1, CLIENT_ID).to_string().as_bytes())),
+        // Past the absolute limit (24 h from `iat`, the claim `auth_time` absent): over, not renewable.
+        (
+            "session past its absolute limit",
+            ctx.session_keys.sign(claims(now - 90_000, now - 86_000, CLIENT_ID).to_string().as_bytes()),
+        ),
         ("session for another client", ctx.session_keys.sign(claims(now, now + 600, "other").to_string().as_bytes())),
         ("session from another secret", other.sign(claims(now, now + 600, CLIENT_ID).to_string().as_bytes())),
         ("session with another issuer", ctx.session_keys.sign(idp_issued.to_string().as_bytes())),
@@ -355,6 +359,12 @@ fn session_cases(ctx: &Ctx) -> Vec<Case> {
             case(name, "GET", "/api/me", 401, "not_signed_in").header("cookie", format!("__Host-sso-session={v}"))
         })
         .collect();
+    // Expired but renewable: still never identity, and the script is told how to renew it.
+    let expired = ctx.session_keys.sign(claims(now - 100, now - 1, CLIENT_ID).to_string().as_bytes());
+    cases.push(
+        case("session expired", "GET", "/api/me", 401, "session_expired")
+            .header("cookie", format!("__Host-sso-session={expired}")),
+    );
     cases.push(
         case("genuine session duplicated", "GET", "/api/me", 401, "not_signed_in")
             .header("cookie", format!("__Host-sso-session={genuine}; __Host-sso-session={genuine}")),

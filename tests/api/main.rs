@@ -24,6 +24,7 @@ mod logs;
 mod packages;
 mod properties;
 mod proxy;
+mod renewal;
 mod return_to;
 mod review2;
 mod server_limits;

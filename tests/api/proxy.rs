@@ -627,3 +627,48 @@ async fn any_deep_link_signs_in_and_easy_auth_absolute_return_urls_work() {
     let r = p.sign_in(&mut jar, "alice", "https://app.example.test/reports?x=1").await;
     assert_eq!(location(&r), "https://app.example.test/reports?x=1", "Easy Auth takes an absolute URL on the site");
 }
+
+/// A session of `p`'s deployment for alice, with the given times.
+fn proxy_session(p: &TestProxy, auth_time: u64, iat: u64, exp: u64) -> String {
+    use entra_sso::tokens::jws::Deployment;
+    let secret = entra_sso::tokens::secret::SigningSecret::parse(SECRET_A).unwrap();
+    let deployment = Deployment { client_id: CLIENT_ID, authority: &p._idp.authority, redirect_uri: PROXY_REDIRECT };
+    let keys = entra_sso::tokens::session_keys::SessionKeys::derive(&secret.into(), deployment);
+    let sessions =
+        entra_sso::tokens::session::Sessions::new(keys, "https://app.example.test/.auth".into(), CLIENT_ID.into(), 0);
+    let mut claims: entra_sso::tokens::session::SessionClaims = serde_json::from_value(serde_json::json!({
+        "iss": "", "aud": "", "sub": "alice-sub", "idp": p._idp.authority, "preferred_username": "alice@dev.example",
+        "iat": iat, "exp": exp, "auth_time": auth_time,
+    }))
+    .unwrap();
+    sessions.mint(&mut claims, &entra_sso::idp::policy::Policy::default()).unwrap()
+}
+
+#[tokio::test]
+async fn a_session_to_renew_sends_navigations_to_renewal_and_tells_scripts() {
+    let p = TestProxy::start(&[], |_| {}).await;
+    let now = entra_sso::support::time::now();
+    let jar = Jar { cookies: vec![("__Host-sso-session".into(), proxy_session(&p, now - 7200, now - 7200, now - 60))] };
+    let r = client()
+        .get(format!("{}/page?x=1", p.base))
+        .header("cookie", jar.header())
+        .header("sec-fetch-mode", "navigate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(
+        location(&r),
+        "https://app.example.test/.auth/login/aad?return_to=%2Fpage%3Fx%3D1&prompt=none&login_hint=alice%40dev.example"
+    );
+    let (status, body) = p.headers_seen(&jar, &[("accept", "application/json")]).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("session_expired")));
+    assert_eq!(body["renew_url"], "https://app.example.test/.auth/login/aad?return_to=%2Fheaders%3Fx%3D1&prompt=none&login_hint=alice%40dev.example");
+    // In its early window a session still serves scripts, and sends navigations to renew.
+    let due =
+        Jar { cookies: vec![("__Host-sso-session".into(), proxy_session(&p, now - 3500, now - 3500, now + 100))] };
+    assert_eq!(p.headers_seen(&due, &[]).await.0, 200);
+    let (status, _) = p.headers_seen(&due, &[("sec-fetch-mode", "navigate")]).await;
+    assert_eq!(status, 302);
+    assert_eq!(p.seen.requests.load(Ordering::SeqCst), 1, "only the script's request reached the app");
+}

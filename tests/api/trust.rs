@@ -345,7 +345,7 @@ async fn tossed_deployment() -> (TestIdp, TestApp) {
     let idp = entra_sso::dev_idp::DevIdp::with_key(&base, entra_sso::dev_idp::DEV_TENANT, client, dev_key()).unwrap();
     let idp = std::sync::Arc::new(idp);
     let authority = idp.authority().to_owned();
-    let idp = TestIdp { authority, _server: serve_on(listener, idp) };
+    let idp = TestIdp { authority, dev: std::sync::Arc::clone(&idp), _server: serve_on(listener, idp) };
     let app = spawn_app(
         &idp.authority,
         &[("SSO_REDIRECT_URI", TOSSED_REDIRECT_URI), ("SSO_COOKIE_DOMAIN", TOSSED_COOKIE_DOMAIN)],
