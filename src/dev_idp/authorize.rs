@@ -81,7 +81,7 @@ impl DevIdp {
             );
         };
         let hint = authz.get("login_hint");
-        if hint.is_some_and(|h| !h.eq_ignore_ascii_case(user.username) && h != user.id) {
+        if hint.is_some_and(|h| !user.is_named_by(h)) {
             return refuse(
                 "login_required",
                 "AADSTS50058",

@@ -41,6 +41,15 @@ pub const USERS: &[DevUser] = &[
     },
 ];
 
+impl DevUser {
+    /// Whether a `login_hint` names this user: the sign-in name (any case), the form id, or the
+    /// opaque `login_hint` claim of the user's ID tokens (`dev-hint-<id>`), which is what a
+    /// renewal sends back, as Entra's `login_hint` claim is meant to be.
+    pub fn is_named_by(&self, hint: &str) -> bool {
+        hint.eq_ignore_ascii_case(self.username) || hint == self.id || hint.strip_prefix("dev-hint-") == Some(self.id)
+    }
+}
+
 /// The user with form id `id`.
 pub fn find(id: &str) -> Option<&'static DevUser> {
     USERS.iter().find(|u| u.id == id)

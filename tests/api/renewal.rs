@@ -35,7 +35,7 @@ fn alice_session(app: &TestApp, auth_time: u64, iat: u64, exp: u64) -> String {
         roles: vec![],
         groups: vec![],
         groups_overage: false,
-        login_hint: None,
+        login_hint: Some("dev-hint-alice".into()),
         sid: None,
         iat,
         exp,
@@ -140,7 +140,7 @@ async fn an_expired_session_renews_without_a_page_and_keeps_auth_time() {
     let renew = location(&r);
     assert_eq!(
         renew,
-        "https://app.example.test/api/login?return_to=%2Fwork%2Fform%3Fdraft%3D7&prompt=none&login_hint=alice%40dev.example"
+        "https://app.example.test/api/login?return_to=%2Fwork%2Fform%3Fdraft%3D7&prompt=none&login_hint=dev-hint-alice"
     );
     let r = b.navigate(&on(&app, &renew)).await;
     assert_eq!(r.status(), 302);
@@ -173,7 +173,7 @@ async fn a_session_in_its_early_window_renews_navigations_and_serves_scripts() {
     // Without ?redirect=1 (nginx's error_page 401 pattern), the 401 carries the renewal URL.
     let r = auth_navigation(&app, &b, "", "/a").await;
     assert_eq!(r.status(), 401);
-    assert!(r.headers()["x-sso-login-url"].to_str().unwrap().contains("&prompt=none&login_hint=alice%40dev.example"));
+    assert!(r.headers()["x-sso-login-url"].to_str().unwrap().contains("&prompt=none&login_hint=dev-hint-alice"));
     // A script with a valid session is simply served.
     let r = client().get(format!("{}/api/auth", app.base)).header("cookie", b.app.header()).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -254,7 +254,7 @@ async fn scripts_with_an_expired_session_get_session_expired_and_the_renew_url()
     assert_eq!(
         body,
         serde_json::json!({"error": "session_expired", "login_url": "/api/login",
-            "renew_url": "/api/login?prompt=none&login_hint=alice%40dev.example"})
+            "renew_url": "/api/login?prompt=none&login_hint=dev-hint-alice"})
     );
     let r = client()
         .get(format!("{}/api/auth", app.base))
@@ -271,7 +271,7 @@ async fn scripts_with_an_expired_session_get_session_expired_and_the_renew_url()
     assert_eq!(body["login_url"], "https://app.example.test/api/login?return_to=%2Fapi%2Fdata");
     assert_eq!(
         body["renew_url"],
-        "https://app.example.test/api/login?return_to=%2Fapi%2Fdata&prompt=none&login_hint=alice%40dev.example"
+        "https://app.example.test/api/login?return_to=%2Fapi%2Fdata&prompt=none&login_hint=dev-hint-alice"
     );
     assert_eq!(body["renew_url"], header.as_str());
 }
@@ -331,6 +331,7 @@ async fn the_dev_idp_session_answers_prompt_none_as_entra_does() {
         (query_param(&cb, "error"), query_param(&cb, "error_description").unwrap_or_default())
     };
     assert_eq!(error_for(&mut b, silent("&login_hint=ALICE%40dev.example")).await.0, None, "the hint matches");
+    assert_eq!(error_for(&mut b, silent("&login_hint=dev-hint-alice")).await.0, None, "her ID token's login_hint too");
     let (error, description) = error_for(&mut b, silent("&login_hint=bob%40dev.example")).await;
     assert_eq!(error.as_deref(), Some("login_required"));
     assert!(description.starts_with("AADSTS50058:"), "{description}");
