@@ -1,5 +1,6 @@
-//! Real-browser end-to-end test: runs `entra-sso dev` and drives headless Chromium through
-//! `tests/browser/signin.mjs` (sign-in, cookies, parallel tabs, sign-out, cancel).
+//! Real-browser end-to-end tests: run `entra-sso dev` and drive headless Chromium through
+//! `tests/browser/signin.mjs` (sign-in, cookies, parallel tabs, sign-out, cancel) and
+//! `tests/browser/renewal.mjs` (silent renewal, its fallback, a disabled user).
 //!
 //! Needs Node 20+ (the test installs its locked packages with `npm ci` on first run) and
 //! Debian's `chromium` (or `CHROMIUM_PATH`), so it is ignored unless asked for:
@@ -17,8 +18,10 @@ use crate::helpers::KillOnDrop;
 use crate::support::prerequisites::{node_suite_missing, require};
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
-// The script stops itself after 60 s; this is the backstop should node itself hang.
+// The scripts stop themselves (after 60 s, and 150 s for renewal, which waits out three
+// 30-second lifetimes); these are the backstops should node itself hang.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
+const RENEWAL_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Collects a child's output lines in the background: an undrained pipe would block the child,
 /// and the lines explain a failure.
@@ -78,7 +81,28 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus>
 #[test]
 #[ignore = "needs Node.js 20+ and Chromium (cargo test -- --include-ignored)"]
 fn browser_sign_in_flow() {
-    require("browser::browser_sign_in_flow", &missing_prerequisites());
+    run_browser_script("browser::browser_sign_in_flow", "tests/browser/signin.mjs", &[], SCRIPT_TIMEOUT);
+}
+
+/// Silent renewal in Chromium: with a 30 s renewal lifetime, three renewals in a row without a
+/// page, the fallback to the sign-in page, and a disabled user out within one lifetime
+/// (`tests/browser/renewal.mjs`; about 100 s).
+#[test]
+#[ignore = "needs Node.js 20+ and Chromium (cargo test -- --include-ignored)"]
+fn browser_silent_renewal() {
+    let env = [("SSO_SESSION_TTL", "30s"), ("SSO_SESSION_MAX_AGE", "10m")];
+    run_browser_script("browser::browser_silent_renewal", "tests/browser/renewal.mjs", &env, RENEWAL_TIMEOUT);
+}
+
+/// Starts `entra-sso dev` on free ports with `env`, runs the Node `script` against it in
+/// Chromium, and fails with both outputs unless the script exits 0 within `timeout`. Without
+/// Node or Chromium it says SKIPPED and fails, naming what to install: never a silent pass.
+fn run_browser_script(test: &str, script: &str, env: &[(&str, &str)], timeout: Duration) {
+    let missing = missing_prerequisites();
+    if !missing.is_empty() {
+        crate::support::prerequisites::say(&format!("SKIPPED {test}: {}", missing.join("; ")));
+    }
+    require(test, &missing);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
 
     // Hold both listeners until both ports are known, so the two ports differ.
@@ -92,6 +116,7 @@ fn browser_sign_in_flow() {
         crate::helpers::without_cloud_markers(&mut Command::new(env!("CARGO_BIN_EXE_entra-sso")))
             .args(["dev", "--port", &app_port.to_string(), "--idp-port", &idp_port.to_string()])
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -118,9 +143,9 @@ fn browser_sign_in_flow() {
     }
 
     let script_output = Arc::new(Mutex::new(Vec::new()));
-    let mut script = KillOnDrop(
+    let mut node = KillOnDrop(
         Command::new("node")
-            .arg("tests/browser/signin.mjs")
+            .arg(script)
             .arg(format!("http://localhost:{app_port}"))
             .current_dir(root)
             .stdin(Stdio::null())
@@ -130,12 +155,12 @@ fn browser_sign_in_flow() {
             .expect("spawn node"),
     );
     let readers = [
-        capture(script.0.stdout.take().unwrap(), &script_output),
-        capture(script.0.stderr.take().unwrap(), &script_output),
+        capture(node.0.stdout.take().unwrap(), &script_output),
+        capture(node.0.stderr.take().unwrap(), &script_output),
     ];
-    let status = wait_with_timeout(&mut script.0, SCRIPT_TIMEOUT);
+    let status = wait_with_timeout(&mut node.0, timeout);
     if status.is_none() {
-        let _ = script.0.kill();
+        let _ = node.0.kill();
     }
     // The pipes close once node is gone; joining keeps its last lines.
     for reader in readers {
@@ -145,7 +170,7 @@ fn browser_sign_in_flow() {
     match status {
         Some(status) if status.success() => println!("{}", joined(&script_output)),
         outcome => panic!(
-            "browser sign-in test failed ({}):\n{}\n--- entra-sso dev output ---\n{}",
+            "{test} failed ({}):\n{}\n--- entra-sso dev output ---\n{}",
             outcome.map_or("timed out".to_string(), |s| s.to_string()),
             joined(&script_output),
             joined(&server_output)
