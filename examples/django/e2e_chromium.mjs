@@ -1,6 +1,6 @@
-// What the two browser drivers here share (e2e_browser.mjs, proxy_e2e_browser.mjs): headless
-// Chromium driven by playwright-core from tests/browser/node_modules, a new profile each run, a
-// hard time limit, numbered steps that print `ok N - …`, failure messages that say where the page
+// What the two browser drivers here share (e2e_browser.mjs, proxy_e2e_browser.mjs), and
+// tests/browser/renewal.mjs with them: headless Chromium driven by playwright-core from
+// tests/browser/node_modules, a new profile each run, a hard time limit, numbered steps that print `ok N - …`, failure messages that say where the page
 // is. The first failing step ends the run with `FAIL: …` and exit 1.
 
 import { createRequire } from 'node:module';
@@ -86,12 +86,13 @@ export async function checkSessionCookie(context, appOrigin) {
 // `node SCRIPT http://127.0.0.1:PORT`: runs `run` in headless Chromium with a new, empty profile
 // (--user-data-dir, named after profilePrefix) and one page, given { context, page, appOrigin,
 // onApp, onIdp, instances }; prints `browser: all N steps passed` and exits 0, or `FAIL: …` and 1.
-export async function runInChromium(script, profilePrefix, run) {
+// It gives up after hardTimeoutMs (90 s unless a script that waits out lifetimes asks for more).
+export async function runInChromium(script, profilePrefix, run, hardTimeoutMs = HARD_TIMEOUT_MS) {
   const { appOrigin, onApp, onIdp } = appFromArgs(script);
   const hardTimer = setTimeout(() => {
-    console.error(`FAIL: gave up after ${HARD_TIMEOUT_MS / 1000} s`);
+    console.error(`FAIL: gave up after ${hardTimeoutMs / 1000} s`);
     process.exit(1);
-  }, HARD_TIMEOUT_MS);
+  }, hardTimeoutMs);
   const userDataDir = mkdtempSync(join(tmpdir(), profilePrefix));
   let context;
   let status = 0;

@@ -649,13 +649,8 @@ async fn a_session_to_renew_sends_navigations_to_renewal_and_tells_scripts() {
     let p = TestProxy::start(&[], |_| {}).await;
     let now = entra_sso::support::time::now();
     let jar = Jar { cookies: vec![("__Host-sso-session".into(), proxy_session(&p, now - 7200, now - 7200, now - 60))] };
-    let r = client()
-        .get(format!("{}/page?x=1", p.base))
-        .header("cookie", jar.header())
-        .header("sec-fetch-mode", "navigate")
-        .send()
-        .await
-        .unwrap();
+    let navigation = client().get(format!("{}/page?x=1", p.base)).header("sec-fetch-mode", "navigate");
+    let r = navigation.header("cookie", jar.header()).send().await.unwrap();
     assert_eq!(r.status(), 302);
     assert_eq!(
         location(&r),

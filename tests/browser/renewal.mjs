@@ -15,80 +15,32 @@
 //
 // Each step prints one line; the first failing step throws and the script exits 1.
 
-import { chromium } from 'playwright-core';
+// The Chromium harness the browser drivers share (a new profile, numbered steps, a time limit).
+import { check, describe, runInChromium, SESSION_COOKIE, step, waitFor } from '../../examples/django/e2e_chromium.mjs';
 
 const HARD_TIMEOUT_MS = 150_000;
-const STEP_TIMEOUT_MS = 10_000;
-const SESSION_COOKIE = '__Host-sso-session';
 const TTL = 30;
 // The early window of a 30 s lifetime is 7 s (a quarter): navigate 6 s before exp.
 const NAVIGATE_BEFORE_EXP = 6;
 
-const base = URL.canParse(process.argv[2] ?? '') ? new URL(process.argv[2]) : null;
-if (!base || !/^https?:$/.test(base.protocol) || base.hostname !== 'localhost') {
-  console.error('usage: node renewal.mjs http://localhost:PORT');
-  process.exit(2);
-}
-const appOrigin = base.origin;
-
-const hardTimer = setTimeout(() => {
-  console.error(`FAIL: gave up after ${HARD_TIMEOUT_MS / 1000} s`);
-  process.exit(1);
-}, HARD_TIMEOUT_MS);
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-let stepNo = 0;
-async function step(name, fn) {
-  stepNo += 1;
-  try {
-    await fn();
-  } catch (err) {
-    throw new Error(`step ${stepNo} (${name}): ${err.message}`);
-  }
-  console.log(`ok ${stepNo} - ${name}`);
-}
-
-const onApp = (path) => (url) => url.origin === appOrigin && url.pathname === path;
 const onIdp = (url) => url.hostname === '127.0.0.1';
 const isAuthorize = (url) => onIdp(url) && url.pathname.endsWith('/oauth2/v2.0/authorize');
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const nowSecs = () => Math.floor(Date.now() / 1000);
 
-async function describe(page) {
-  let text = '';
-  try {
-    text = (await page.locator('body').innerText({ timeout: 1000 })).replace(/\s+/g, ' ').slice(0, 300);
-  } catch {}
-  return `url=${page.url()} body="${text}"`;
-}
-
-async function waitFor(page, predicate, what) {
-  try {
-    await page.waitForURL(predicate, { timeout: STEP_TIMEOUT_MS });
-  } catch {
-    throw new Error(`expected to reach ${what}; ${await describe(page)}`);
-  }
-}
-
 // The claims of the session cookie, read without verifying (the app verifies).
-async function session(context) {
+async function session(context, appOrigin) {
   const cookie = (await context.cookies(appOrigin)).find((c) => c.name === SESSION_COOKIE);
   check(cookie, `no ${SESSION_COOKIE} cookie`);
   const payload = cookie.value.split('.')[1];
   return { token: cookie.value, claims: JSON.parse(Buffer.from(payload, 'base64url').toString()) };
 }
 
-async function getJson(context, path) {
+// /api/me's status, asked by a tab as a browser asks (the dev page's CSP forbids fetch()).
+async function meStatus(context, appOrigin) {
   const tab = await context.newPage();
   try {
-    const resp = await tab.goto(`${appOrigin}${path}`);
-    const text = resp ? await resp.text() : '';
-    let json = null;
-    try { json = JSON.parse(text); } catch {}
-    return { status: resp?.status(), text, json };
+    return (await tab.goto(`${appOrigin}/api/me`))?.status();
   } finally {
     await tab.close();
   }
@@ -107,11 +59,7 @@ async function chooseAlice(page) {
   await button.click();
 }
 
-async function run(browser) {
-  const context = await browser.newContext();
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
-  const page = await context.newPage();
-
+async function run({ context, page, appOrigin, onApp }) {
   // Every dev IdP page that rendered (a 200 navigation to the authorize endpoint), and every
   // silent authorize request: a renewal must show none of the first and make one of the second.
   const pagesShown = [];
@@ -145,7 +93,7 @@ async function run(browser) {
     await chooseAlice(page);
     await waitFor(page, onApp('/'), `${appOrigin}/`);
     check((await page.locator('#who').innerText()).includes('Alice Example'), `not signed in; ${await describe(page)}`);
-    first = (await session(context)).claims;
+    first = (await session(context, appOrigin)).claims;
     check(first.exp - first.iat === TTL, `session lifetime is ${first.exp - first.iat} s, expected ${TTL} s`);
     check(first.auth_time === first.iat, `auth_time ${first.auth_time} is not the sign-in's iat ${first.iat}`);
   });
@@ -164,7 +112,7 @@ async function run(browser) {
       check(pagesShown.length === shown, `the dev IdP rendered a page: ${pagesShown.slice(shown).join(', ')}`);
       check(framesOnIdp.length === frames, `the tab committed a navigation on the IdP: ${framesOnIdp.slice(frames).join(', ')}`);
       check((await page.locator('#who').innerText()).includes('Alice Example'), `not alice; ${await describe(page)}`);
-      const now = (await session(context)).claims;
+      const now = (await session(context, appOrigin)).claims;
       check(now.exp > previous.exp, `renewed exp ${now.exp} is not later than ${previous.exp}`);
       check(now.auth_time === first.auth_time, `auth_time ${now.auth_time} changed from ${first.auth_time}`);
       check(now.iat >= previous.exp - NAVIGATE_BEFORE_EXP - 1, `iat ${now.iat}: not a fresh session`);
@@ -183,7 +131,7 @@ async function run(browser) {
     check(await page.locator('button[name="user"][value="alice"]').count() === 1, `no sign-in page; ${await describe(page)}`);
     await chooseAlice(page);
     await waitFor(page, onApp('/'), `${appOrigin}/ after signing in again`);
-    previous = (await session(context)).claims;
+    previous = (await session(context, appOrigin)).claims;
   });
 
   await step('disabled at the IdP, alice is out within one renewal lifetime', async () => {
@@ -202,34 +150,13 @@ async function run(browser) {
     check(onIdp(new URL(page.url())) && text.includes('AADSTS50057'), `a disabled alice signed in? ${await describe(page)}`);
     const wait = (previous.exp + 1 - nowSecs()) * 1000;
     if (wait > 0) await sleep(wait);
-    const me = await getJson(context, '/api/me');
-    check(me.status === 401, `/api/me answered ${me.status} after her session's exp`);
+    const me = await meStatus(context, appOrigin);
+    check(me === 401, `/api/me answered ${me} after her session's exp`);
     const out = nowSecs() - disabledAt;
     check(out <= TTL + 2, `out ${out} s after being disabled, more than one renewal lifetime (${TTL} s)`);
     console.log(`# alice was out ${out} s after being disabled (renewal lifetime ${TTL} s)`);
   });
 
-  await context.close();
 }
 
-let browser;
-let exitCode = 0;
-try {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-  });
-  await run(browser);
-  console.log(`browser renewal: all ${stepNo} steps passed`);
-} catch (err) {
-  console.error(`FAIL ${err.message}`);
-  exitCode = 1;
-} finally {
-  await browser?.close().catch(() => {});
-  clearTimeout(hardTimer);
-}
-process.exit(exitCode);
+await runInChromium('tests/browser/renewal.mjs', 'entra-sso-renewal-', run, HARD_TIMEOUT_MS);
