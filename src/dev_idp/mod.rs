@@ -152,10 +152,10 @@ impl DevIdp {
     }
 
     /// `Set-Cookie` for the dev IdP's own sign-in session of `user`: `<id>.<HMAC>`, HttpOnly,
-    /// host-only. `SameSite=Lax` over http: `None` needs `Secure`, which Chromium refuses from
-    /// a plain-http origin other than `localhost`, and the authorize request that must carry the
-    /// cookie is a top-level GET navigation, which `Lax` allows cross-site. Over https it is
-    /// `SameSite=None; Secure`, as Entra's own.
+    /// host-only. `SameSite=Lax` over http: `None` needs `Secure`, which Chromium accepts from
+    /// loopback but Safari does not from plain http, and the authorize request that must carry
+    /// the cookie is a top-level GET navigation, which `Lax` allows cross-site (docs/decisions.md).
+    /// Over https it is `SameSite=None; Secure`, as Entra's own.
     /// `None` ends the session (the same attributes, `Max-Age=0`).
     fn session_cookie(&self, user: Option<&users::DevUser>) -> String {
         let attributes = if self.issuer.starts_with("https://") { "; Secure; SameSite=None" } else { "; SameSite=Lax" };
