@@ -29,7 +29,8 @@
 //! * [`app`]: the core: one instance's shared state ([`App`]) and the [`app::Handler`] trait
 //!   every adapter serves.
 //! * [`endpoints`]: the route table, the handlers ([`endpoints::login`],
-//!   [`endpoints::callback`], [`endpoints::account`]) and the [`app::Handler`] of [`App`].
+//!   [`endpoints::callback`], [`endpoints::account`]), silent renewal ([`endpoints::renewal`])
+//!   and the [`app::Handler`] of [`App`].
 //! * [`adapters`]: how requests arrive: [`adapters::server`] (`entra-sso serve`, the Azure
 //!   Functions custom handler) and [`adapters::lambda`] (AWS Lambda, cargo feature `lambda`).
 //! * [`proxy`]: `entra-sso proxy`, one host in front of one app at App Service
