@@ -381,6 +381,9 @@ impl Settings {
         let state_ttl = found.ok(parse_ttl("SSO_STATE_TTL", get("SSO_STATE_TTL"), 600));
         let session_ttl = found.ok(parse_ttl("SSO_SESSION_TTL", get("SSO_SESSION_TTL"), DEFAULT_SESSION_TTL));
         let session_max_age = found.ok(parse_max_age(get("SSO_SESSION_MAX_AGE"), session_ttl));
+        if session_ttl.is_some() && session_ttl == session_max_age {
+            found.warnings.push(never_renewed_warning());
+        }
         let post_logout_redirect_uri = found.ok(get("SSO_POST_LOGOUT_REDIRECT_URI")
             .map(|v| parse_public_url(&v))
             .transpose()
@@ -933,6 +936,17 @@ fn parse_max_age(value: Option<String>, ttl: Option<Duration>) -> Result<Duratio
     }
 }
 
+/// Sessions whose renewal lifetime is their absolute limit end at their first `exp`.
+fn never_renewed_warning() -> ConfigWarning {
+    ConfigWarning {
+        variable: "SSO_SESSION_MAX_AGE",
+        finding: "equals SSO_SESSION_TTL: sessions end at their first expiry and are never renewed silently".to_owned(),
+        fix: "keep SSO_SESSION_TTL short (1h, how long a disabled user keeps access) and set SSO_SESSION_MAX_AGE \
+              to the limit from sign-in you want (24h)"
+            .to_owned(),
+    }
+}
+
 pub(crate) fn parse_ttl(
     variable: &'static str,
     value: Option<String>,
@@ -1332,9 +1346,16 @@ mod tests {
         let e = settings(&with(&[("SSO_SESSION_TTL", "2h"), ("SSO_SESSION_MAX_AGE", "1h")])).unwrap_err();
         assert_eq!(e.variable, "SSO_SESSION_MAX_AGE");
         assert!(e.problem.contains("SSO_SESSION_TTL"), "{e}");
-        // Unset, it follows a renewal lifetime set longer than its default.
+        // Unset, it follows a renewal lifetime set longer than its default, with a warning: such
+        // sessions are never renewed.
         let s = settings(&with(&[("SSO_SESSION_TTL", "48h")])).unwrap();
         assert_eq!(s.session_max_age.as_secs(), 48 * 3600);
+        let named: Vec<&str> = s.warnings.iter().map(|w| w.variable).collect();
+        assert_eq!(named, ["SSO_SESSION_MAX_AGE"]);
+        assert!(s.warnings[0].finding.contains("never renewed"), "{}", s.warnings[0]);
+        let s = settings(&with(&[("SSO_SESSION_TTL", "2h"), ("SSO_SESSION_MAX_AGE", "2h")])).unwrap();
+        assert_eq!(s.warnings.len(), 1, "set equal: the same warning");
+        assert!(settings(&with(&[("SSO_SESSION_TTL", "2h")])).unwrap().warnings.is_empty());
         assert_eq!(settings(&with(&[("SSO_SESSION_MAX_AGE", "1d")])).unwrap_err().variable, "SSO_SESSION_MAX_AGE");
         // Reported with every other faulty setting, in the table's order.
         let errors = read(&with(&[
