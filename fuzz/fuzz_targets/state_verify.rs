@@ -1,6 +1,7 @@
 //! The state and session tokens: `jws::TokenKeys::verify`, `state::verify`,
-//! `SessionKeys::verify` and `Sessions::verify` on arbitrary input, then the same input as the *payload* of a genuinely signed token, so the
-//! claim checks behind the signature are reached too. Nothing may panic; signing then verifying
+//! `SessionKeys::verify`, `Sessions::verify` and `Sessions::standing` on arbitrary input, then
+//! the same input as the *payload* of a genuinely signed token, so the claim checks behind the
+//! signature are reached too. Nothing may panic; signing then verifying
 //! returns the payload; a state token never verifies as a session token and vice versa.
 #![no_main]
 
@@ -80,6 +81,19 @@ fuzz_target!(|data: &[u8]| {
     assert!(k.state.verify(&signed_session, usize::MAX).is_err(), "a session token verified as a state token");
     for ((not_before, sessions), now) in [(&k.sessions[0], NOW), (&k.sessions[1], NOW), (&k.sessions[0], 0)] {
         let not_before = *not_before;
+        // Where a session stands agrees with verify: identity exactly when verify accepts it,
+        // and never at or past the absolute limit.
+        let lifetimes = session::Lifetimes { ttl: 3600, max_age: 86_400 };
+        if let Ok((claims, standing)) = sessions.standing(&signed_session, now, lifetimes) {
+            let verified = sessions.verify(&signed_session, now);
+            match standing {
+                session::Standing::Expired => assert!(verified.is_err() && now >= claims.exp),
+                session::Standing::Valid | session::Standing::RenewalDue => {
+                    assert_eq!(verified.as_deref(), Ok(&*claims))
+                }
+            }
+            assert!(now < lifetimes.limit(claims.auth_time()) && claims.iat >= not_before);
+        }
         if let Ok(claims) = sessions.verify(&signed_session, now) {
             let claims = (*claims).clone();
             assert_eq!((claims.aud.as_str(), claims.iss.as_str()), (CLIENT, ISSUER));
