@@ -84,8 +84,11 @@ param scopes string = ''
 @description('SSO_STATE_TTL: sign-in lifetime, e.g. 10m (default 10 min).')
 param stateTtl string = ''
 
-@description('SSO_SESSION_TTL: session lifetime, e.g. 8h (default 8 h).')
+@description('SSO_SESSION_TTL: session renewal lifetime, e.g. 1h (default 1 h).')
 param sessionTtl string = ''
+
+@description('SSO_SESSION_MAX_AGE: absolute limit from the interactive sign-in, e.g. 24h (default 24 h).')
+param sessionMaxAge string = ''
 
 @description('SSO_POST_LOGOUT_REDIRECT_URI: where the IdP sends the user after logout (register it too).')
 param postLogoutRedirectUri string = ''
@@ -324,6 +327,10 @@ var ssoSettings = [
   {
     name: 'SSO_SESSION_TTL'
     value: sessionTtl
+  }
+  {
+    name: 'SSO_SESSION_MAX_AGE'
+    value: sessionMaxAge
   }
   {
     name: 'SSO_POST_LOGOUT_REDIRECT_URI'
