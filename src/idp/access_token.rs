@@ -293,7 +293,13 @@ impl AccessTokenVerifier {
         if token.len() > MAX_ACCESS_TOKEN_LEN {
             return Err(AccessTokenError::Malformed("longer than any access token"));
         }
-        let kid = rs256_kid(token)?;
+        let kid = rs256_kid(token).map_err(|e| match e {
+            // `none` and algorithms the JWT library does not know are unreadable to it.
+            IdTokenError::Malformed if header_alg(token).is_some_and(|alg| alg != "RS256") => {
+                AccessTokenError::Signature("algorithm not allowed".into())
+            }
+            e => e.into(),
+        })?;
         let payload = token.split('.').nth(1).ok_or(AccessTokenError::Malformed("not a JWT"))?;
         let bytes =
             URL_SAFE_NO_PAD.decode(payload).map_err(|_| AccessTokenError::Malformed("payload not base64url"))?;
@@ -314,9 +320,11 @@ impl AccessTokenVerifier {
     fn check(&self, token: &str, key: &VerifyKey, issuer: &str, now: u64) -> Result<Arc<ApiCaller>, AccessTokenError> {
         let data =
             jsonwebtoken::decode::<AccessClaims>(token, &key.key, &self.validation).map_err(|e| match e.kind() {
-                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm | ErrorKind::InvalidRsaKey(_) => {
-                    AccessTokenError::Signature("the signature does not verify".into())
-                }
+                // Header and claims were decoded before: a base64 fault here is the signature's.
+                ErrorKind::InvalidSignature
+                | ErrorKind::InvalidAlgorithm
+                | ErrorKind::InvalidRsaKey(_)
+                | ErrorKind::Base64(_) => AccessTokenError::Signature("the signature does not verify".into()),
                 ErrorKind::ExpiredSignature | ErrorKind::ImmatureSignature => AccessTokenError::Expired,
                 ErrorKind::MissingRequiredClaim(_) => AccessTokenError::Malformed("exp or iss missing"),
                 _ => AccessTokenError::Malformed("claims unreadable"),
@@ -424,6 +432,16 @@ impl AccessTokenVerifier {
         // The map holds no invariant a panic elsewhere could break.
         self.verified.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The `alg` of a JWT header the JWT library could not read (`none`, say).
+fn header_alg(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Alg {
+        alg: String,
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(token.split('.').next()?).ok()?;
+    serde_json::from_slice::<Alg>(&bytes).ok().map(|h| h.alg)
 }
 
 fn digest(token: &str) -> [u8; 32] {
