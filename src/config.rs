@@ -1367,6 +1367,24 @@ mod tests {
     }
 
     #[test]
+    fn api_audiences_default_to_the_client_id_and_its_uri() {
+        let s = settings(&with(&[])).unwrap();
+        let client = "11111111-2222-3333-4444-555555555555";
+        assert_eq!(s.api.audiences, [client.to_owned(), format!("api://{client}")]);
+        assert_eq!(s.api.clients, None, "any app-only caller unless listed");
+        let s = settings(&with(&[
+            ("SSO_API_AUDIENCES", "api://orders, https://orders.example"),
+            ("SSO_API_CLIENTS", "a1,b.2"),
+        ]))
+        .unwrap();
+        assert_eq!(s.api.audiences, ["api://orders", "https://orders.example"]);
+        assert_eq!(s.api.clients, Some(vec!["a1".to_owned(), "b.2".to_owned()]));
+        let e = read(&with(&[("SSO_API_AUDIENCES", "a b"), ("SSO_API_CLIENTS", "not a client")])).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("SSO_API_AUDIENCES") && text.contains("SSO_API_CLIENTS"), "both at once: {text}");
+    }
+
+    #[test]
     fn session_audience_defaults_to_the_client_id() {
         assert_eq!(settings(&with(&[])).unwrap().session_audience, "11111111-2222-3333-4444-555555555555");
         let s = settings(&with(&[("SSO_SESSION_AUDIENCE", "api://my-app")])).unwrap();
