@@ -9,7 +9,11 @@
 //! - not signed in: `401` with the login URL in `X-SSO-Login-Url` and the JSON body; with
 //!   `?redirect=1` a navigation gets `302` to that URL instead (for proxies that hand the
 //!   answer to the browser);
-//! - signed in but refused by the policy or by this route's `?role=` / `?group=`: `403`.
+//! - signed in but refused by the policy or by this route's `?role=` / `?group=` / `?scope=`:
+//!   `403`;
+//! - an `Authorization: Bearer` token decides instead of the cookie (see
+//!   [`crate::endpoints::account::current_caller`]): a valid one is the caller, a refused one is
+//!   `401` with its `token_*` code, never a redirect.
 //!
 //! The page to return to comes from `X-Forwarded-Uri` or `X-Original-URI` (and
 //! `X-Forwarded-Proto` / `-Host`), and is validated exactly like `return_to`: another origin

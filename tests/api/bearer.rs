@@ -355,6 +355,9 @@ async fn a_bearer_header_decides_over_the_cookie() {
         .await
         .unwrap();
     refused(r, "token_signature_invalid", &bad).await;
+    // Two Authorization headers, one of them Bearer: which would decide is not for us to guess.
+    let twice = with_cookie(Some(format!("Bearer {bob}"))).header("authorization", "Basic YWxpY2U6cHc=");
+    refused(twice.send().await.unwrap(), "token_malformed", &bob).await;
     // Another scheme is not ours: the cookie decides.
     let r = with_cookie(Some("Basic YWxpY2U6cHc=".into())).send().await.unwrap();
     assert_eq!(r.status(), 200);
