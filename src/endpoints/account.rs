@@ -17,7 +17,7 @@ use crate::web::pages;
 use crate::web::params::Params;
 use crate::web::url::public_path;
 
-/// Why a request has no usable session.
+/// Why a request has no usable session (or, for [`current_caller`], no usable bearer token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoSession {
     /// No session cookie, or one that does not verify, has expired or was revoked.

@@ -308,6 +308,7 @@ impl AccessTokenVerifier {
         Ok(kid)
     }
 
+    /// `aud` is this API's, or the refusal that says what to request instead.
     fn audience(&self, aud: &Audience) -> Result<(), AccessTokenError> {
         if aud.is_among(&self.audiences) {
             return Ok(());
