@@ -509,12 +509,54 @@ mod tests {
         );
     }
 
-    #[test]
-    fn claims_checks_after_the_signature() {
-        // The signature check is HS256 here: `check` is called directly, past the RS256 gate.
-        let mut v = verifier(Some(&["daemon".to_owned()]));
+    /// A verifier whose signature check is HS256 with [`SECRET`]: `check` is called directly,
+    /// past the RS256 gate, so these tests are about the claims.
+    fn hs_verifier(clients: Option<&[String]>) -> AccessTokenVerifier {
+        let mut v = verifier(clients);
         v.validation = Validation::new(Algorithm::HS256);
         v.validation.validate_aud = false;
+        v
+    }
+
+    #[test]
+    fn each_cloud_admits_its_own_v1_and_v2_issuers_only() {
+        let v = hs_verifier(None);
+        let now = crate::support::time::now();
+        let clouds = [
+            ("https://login.microsoftonline.com", "https://sts.windows.net"),
+            ("https://login.microsoftonline.us", "https://sts.windows.net"),
+            ("https://login.partner.microsoftonline.cn", "https://sts.chinacloudapi.cn"),
+        ];
+        for (login, sts) in clouds {
+            let template = format!("{login}/{{tenantid}}/v2.0");
+            let key = hs_key(Some(&template));
+            let token = |ver: &str, iss: String| {
+                hs_token(
+                    &serde_json::json!({"aud": CLIENT, "iss": iss, "ver": ver, "tid": TID, "oid": "o", "exp": now + 600, "scp": "s"}),
+                )
+            };
+            let (v1, v2) = (format!("{sts}/{TID}/"), format!("{login}/{TID}/v2.0"));
+            assert!(v.check(&token("2.0", v2.clone()), &key, &template, now).is_ok(), "{login} v2");
+            assert!(v.check(&token("1.0", v1.clone()), &key, &template, now).is_ok(), "{login} v1");
+            for (ver, iss) in [("1.0", v2), ("2.0", v1)] {
+                let swap = v.check(&token(ver, iss), &key, &template, now).unwrap_err();
+                assert!(
+                    matches!(&swap, AccessTokenError::Issuer(why) if why.contains("other version")),
+                    "{login} {ver}: {swap:?}"
+                );
+            }
+        }
+        // External ID has no v1 tokens: a v1 token there names no issuer it could have.
+        let template = "https://contoso.ciamlogin.com/{tenantid}/v2.0";
+        let v1 = hs_token(
+            &serde_json::json!({"aud": CLIENT, "iss": format!("https://sts.windows.net/{TID}/"), "ver": "1.0", "tid": TID, "oid": "o", "exp": now + 600}),
+        );
+        assert!(matches!(v.check(&v1, &hs_key(Some(template)), template, now), Err(AccessTokenError::Issuer(_))));
+    }
+
+    #[test]
+    fn claims_checks_after_the_signature() {
+        let v = hs_verifier(Some(&["daemon".to_owned()]));
         let now = crate::support::time::now();
         let v2 = format!("https://login.microsoftonline.com/{TID}/v2.0");
         let v1 = format!("https://sts.windows.net/{TID}/");
