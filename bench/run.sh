@@ -6,8 +6,9 @@
 #   4. resident memory: idle, under 256 connections, after 100,000+ logins
 #   5. django-microsoft-sso under gunicorn: login start req/s, cold start
 #   6. the criterion microbenchmarks (cargo bench --bench core)
-#   7. a bare warp 200 with the same identity headers vs GET /api/auth with a valid session (wrk,
-#      as in 1; the session from one sign-in at `entra-sso dev-idp`)
+#   7. a bare warp 200 with the same identity headers vs GET /api/auth with a valid session and
+#      with a bearer token (wrk, as in 1; the session from one sign-in at `entra-sso dev-idp`, the
+#      token by client credentials there)
 #   8. reverse proxies in front of one bare hyper app (examples/bare_upstream_200.rs), signed in:
 #      nginx proxy_pass (no auth) vs `entra-sso proxy` vs nginx auth_request + `entra-sso serve`
 #      (wrk -c256; the whole server side on core 0, wrk on core 1); the proxy's RSS at 256
@@ -318,7 +319,7 @@ if want 7; then
 # `entra-sso serve` exactly as in 1 (one tokio worker, core 0), against `entra-sso dev-idp` (on the
 # load core; idle during the measurement: /api/auth makes no call to the IdP). One sign-in as alice
 # gives the session cookie that every request then carries.
-log "7. bare warp 200 vs /api/auth with a valid session (wrk -t1 -c$CONNS -d${DUR}s x $ROUNDS rounds, server core $SERVER_CORE, wrk core $LOAD_CORE)"
+log "7. bare warp 200 vs /api/auth with a valid session and with a bearer token (wrk -t1 -c$CONNS -d${DUR}s x $ROUNDS rounds, server core $SERVER_CORE, wrk core $LOAD_CORE)"
 AUTH_PORT=$(free_port)
 AUTH_IDP_PORT=$(free_port)
 AUTH_BASE=http://127.0.0.1:$AUTH_PORT
@@ -369,6 +370,17 @@ done
 put auth.headers "$(awk 'NR > 1 && /:/ { sub(/:.*/, ""); print tolower($0) }' "$RAW/auth-answer.txt" | paste -sd' ')"
 put auth.answer_bytes "$(curl -si -H "cookie: $SESSION_COOKIE" -H "proxy-sso-assertion: 1" "$AUTH_URL" | wc -c)"
 
+# A daemon's app-only access token (client credentials at the dev IdP): the bearer case.
+curl -s -o "$RAW/auth-bearer-token.json" --data-urlencode grant_type=client_credentials \
+    --data-urlencode client_id=bench-auth-client --data-urlencode client_secret=bench-auth-client-secret-3f9c1e \
+    --data-urlencode scope=api://bench-auth-client/.default "${AUTH_AUTHORITY%/v2.0}/oauth2/v2.0/token"
+BEARER_TOKEN=$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' "$RAW/auth-bearer-token.json")
+[[ -n $BEARER_TOKEN ]] || { echo "bench/run.sh: the dev IdP issued no access token (see $RAW/auth-bearer-token.json)" >&2; exit 1; }
+put authb.token_len "${#BEARER_TOKEN}"
+curl -si -H "authorization: Bearer $BEARER_TOKEN" -H "proxy-sso-assertion: 1" "$AUTH_URL" | tr -d '\r' >"$RAW/auth-bearer-answer.txt"
+head -1 "$RAW/auth-bearer-answer.txt" | grep -q ' 200' || { echo "bench/run.sh: /api/auth with the bearer token did not answer 200" >&2; head -20 "$RAW/auth-bearer-answer.txt" >&2; exit 1; }
+put authb.answer_bytes "$(curl -si -H "authorization: Bearer $BEARER_TOKEN" -H "proxy-sso-assertion: 1" "$AUTH_URL" | wc -c)"
+
 BARE200_PORT=$(free_port)
 start_bg "$RAW/bare200-server.log" taskset -c "$SERVER_CORE" "$EX/bare_auth_200" "$BARE200_PORT" --headers "$RAW/auth-answer.txt"
 BARE200_PID=$BG_PID
@@ -383,26 +395,31 @@ ADAPTER200_PID=$BG_PID
 ADAPTER200_URL=http://127.0.0.1:$ADAPTER200_PORT/api/auth
 wait_status "$ADAPTER200_URL" 200
 
-# Every server gets the same request: the session cookie (the bare ones ignore it).
+# Every server gets the same request: the session cookie (the bare ones ignore it); the bearer
+# case (authb, the same server) gets the access token instead.
 COOKIE_HDR=(-H "Cookie: $SESSION_COOKIE" -H "Proxy-SSO-Assertion: 1")
+BEARER_HDR=(-H "Authorization: Bearer $BEARER_TOKEN" -H "Proxy-SSO-Assertion: 1")
 run_wrk warm-bare200 "$BARE200_URL" "$CONNS" 1 "$BARE200_PID" "${COOKIE_HDR[@]}" >/dev/null
 run_wrk warm-adapter200 "$ADAPTER200_URL" "$CONNS" 1 "$ADAPTER200_PID" "${COOKIE_HDR[@]}" >/dev/null
 run_wrk warm-auth "$AUTH_URL" "$CONNS" 1 "$AUTH_PID" "${COOKIE_HDR[@]}" >/dev/null
+run_wrk warm-authb "$AUTH_URL" "$CONNS" 1 "$AUTH_PID" "${BEARER_HDR[@]}" >/dev/null
 for r in $(seq "$ROUNDS"); do
-    for which in bare200 adapter200 auth; do
+    for which in bare200 adapter200 auth authb; do
+        hdr=("${COOKIE_HDR[@]}")
         case $which in
             bare200) url=$BARE200_URL pid=$BARE200_PID ;;
             adapter200) url=$ADAPTER200_URL pid=$ADAPTER200_PID ;;
             auth) url=$AUTH_URL pid=$AUTH_PID ;;
+            authb) url=$AUTH_URL pid=$AUTH_PID hdr=("${BEARER_HDR[@]}") ;;
         esac
-        read -r rps p50 p99 n err cpu cpu_user cpu_sys < <(run_wrk "$which-$r" "$url" "$CONNS" "$DUR" "$pid" "${COOKIE_HDR[@]}")
+        read -r rps p50 p99 n err cpu cpu_user cpu_sys < <(run_wrk "$which-$r" "$url" "$CONNS" "$DUR" "$pid" "${hdr[@]}")
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rps" "$p50" "$p99" "$n" "$err" "$cpu" "$cpu_user" "$cpu_sys" \
             >>"$RAW/rounds-$which.tsv"
         echo "   $which round $r: $rps req/s, p50 $p50 ms, p99 $p99 ms, errors $err," \
             "server CPU $cpu us/request ($cpu_user user, $cpu_sys system)" >&2
     done
 done
-for which in bare200 adapter200 auth; do
+for which in bare200 adapter200 auth authb; do
     put "$which.rps" "$(cut -f1 "$RAW/rounds-$which.tsv" | median)"
     put "$which.p50_ms" "$(cut -f2 "$RAW/rounds-$which.tsv" | median)"
     put "$which.p99_ms" "$(cut -f3 "$RAW/rounds-$which.tsv" | median)"
@@ -416,6 +433,10 @@ done
 AUTH_RATIOS=$(paste "$RAW/rounds-bare200.tsv" "$RAW/rounds-auth.tsv" | awk -F'\t' '$1 > 0 { printf "%.4f\n", $9 / $1 }')
 put auth.ratio_rounds "$(paste -sd' ' <<<"$AUTH_RATIOS")"
 put auth.ratio "$(median <<<"$AUTH_RATIOS")"
+AUTHB_RATIOS=$(paste "$RAW/rounds-bare200.tsv" "$RAW/rounds-authb.tsv" | awk -F'\t' '$1 > 0 { printf "%.4f\n", $9 / $1 }')
+put authb.ratio_rounds "$(paste -sd' ' <<<"$AUTHB_RATIOS")"
+put authb.ratio "$(median <<<"$AUTHB_RATIOS")"
+put authb.status_after "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $BEARER_TOKEN" "$AUTH_URL")"
 # Still signed in after the load (a 401 here would mean wrk measured refusals).
 put auth.status_after "$(curl -s -o /dev/null -w '%{http_code}' -H "cookie: $SESSION_COOKIE" "$AUTH_URL")"
 put auth.rss_after_kb "$(rss_kb "$AUTH_PID")"
@@ -1084,6 +1105,13 @@ if auth is not None:
     p(f"| `/api/auth` with a valid session ≥ 50% of a bare warp 200 with the same headers | req/s: **{num(ar * 100 if ar is not None else None, 1)}%** "
       f"(median of the per-round ratios {', '.join(f'{x * 100:.1f}%' for x in arounds)}; medians {num(auth)} / {num(bare200)}); "
       f"server CPU per request: bare / auth = {num(b2c / auc * 100 if b2c and auc else None, 1)}% | {verdict(None if ar is None else ar >= 0.5)} |")
+authb = f("authb.rps")
+if authb is not None:
+    br = f("authb.ratio")
+    brounds = [float(x) for x in (g("authb.ratio_rounds") or "").split()]
+    p(f"| `/api/auth` with a bearer token ≥ 50% of a bare warp 200 | req/s: **{num(br * 100 if br is not None else None, 1)}%** "
+      f"(median of the per-round ratios {', '.join(f'{x * 100:.1f}%' for x in brounds)}; medians {num(authb)} / {num(bare200)}); "
+      f"server CPU per request: {us(f('authb.cpu_us'))} | {verdict(None if br is None else br >= 0.5)} |")
 cb = f("crit.callback_handler_cpu_idp_excluded")
 if cb is not None:
     cbu = f("crit.callback_unpinned")
@@ -1155,9 +1183,11 @@ if g("auth.rps"):
     a2 = f("adapter200.rps")
     p(f"| the same constant 200 through entra-sso's HTTP adapter (`bare_auth_200 --via-adapter`) | `server::run` + a handler returning the constant | {num(a2)} | {ms(f('adapter200.p50_ms'))} | {ms(f('adapter200.p99_ms'))} | {num(a2 / f('auth.rps') if a2 and f('auth.rps') else None, 2)}× | {us(f('adapter200.cpu_us'))} | {g('adapter200.errors')} |")
     p(f"| **entra-sso `GET /api/auth`** | `serve`, `TOKIO_WORKER_THREADS=1` ({g('auth.threads')} threads), dev IdP authority, signed in as alice ({g('auth.answer_bytes')} B answer) | **{num(f('auth.rps'))}** | {ms(f('auth.p50_ms'))} | {ms(f('auth.p99_ms'))} | 1 | {us(f('auth.cpu_us'))} | {g('auth.errors')} |")
+    if g("authb.rps"):
+        p(f"| **entra-sso `GET /api/auth`, bearer** | the same server; `Authorization: Bearer` with the dev IdP's app-only token ({g('authb.token_len')} B), assertion minted from it ({g('authb.answer_bytes')} B answer) | **{num(f('authb.rps'))}** | {ms(f('authb.p50_ms'))} | {ms(f('authb.p99_ms'))} | {num(f('authb.rps') / f('auth.rps') if f('authb.rps') and f('auth.rps') else None, 2)}× | {us(f('authb.cpu_us'))} | {g('authb.errors')} |")
     p("")
-    p(f"Rounds, req/s: bare {g('bare200.rounds')}; adapter {g('adapter200.rounds')}; auth {g('auth.rounds')}. "
-      f"`/api/auth` after the load: {g('auth.status_after')}. Headers of the real answer: {g('auth.headers')}.  ")
+    p(f"Rounds, req/s: bare {g('bare200.rounds')}; adapter {g('adapter200.rounds')}; auth {g('auth.rounds')}; bearer {g('authb.rounds')}. "
+      f"`/api/auth` after the load: {g('auth.status_after')} (bearer: {g('authb.status_after')}). Headers of the real answer: {g('auth.headers')}.  ")
     b2c, a2c, auc = f("bare200.cpu_us"), f("adapter200.cpu_us"), f("auth.cpu_us")
     if b2c and auc:
         parts = lambda w: f"{us(f(w + '.cpu_us'))} ({us(f(w + '.cpu_user_us'))} user + {us(f(w + '.cpu_sys_us'))} system)"

@@ -1,6 +1,6 @@
-//! Microbenchmarks of the hot paths: state and session tokens, the login handler, ID-token
-//! verification (RS256, 2048-bit, cached key), and the whole callback handler measured in CPU
-//! time of this process while the dev identity provider runs in another process.
+//! Microbenchmarks of the hot paths: state and session tokens, the login handler, ID-token and
+//! access-token verification (RS256, 2048-bit, cached key), and the whole callback handler
+//! measured in CPU time of this process while the dev identity provider runs in another process.
 
 use std::hint::black_box;
 use std::process::{Child, Command, Stdio};
@@ -104,16 +104,29 @@ fn tokens(c: &mut Criterion) {
     c.bench_function("session_verify_cached", |b| b.iter(|| sessions.verify(black_box(&token), session.iat).unwrap()));
 }
 
-fn id_token(c: &mut Criterion) {
+/// `claims` signed RS256 (`kid` `k`) with a 2048-bit key made once, and that key as the provider
+/// publishes it, bound to `key_issuer`.
+fn rs256_signed(claims: &serde_json::Value, key_issuer: Option<&str>) -> (String, VerifyKey) {
     use rsa::pkcs1::EncodeRsaPrivateKey;
     use rsa::traits::PublicKeyParts;
-    entra_sso::install_crypto();
-    let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+    static KEY: std::sync::OnceLock<rsa::RsaPrivateKey> = std::sync::OnceLock::new();
+    let private = KEY.get_or_init(|| rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap());
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let (n, e) = (
         base64::Engine::encode(&engine, private.n().to_bytes_be()),
         base64::Engine::encode(&engine, private.e().to_bytes_be()),
     );
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("k".into());
+    let der = private.to_pkcs1_der().unwrap();
+    let token =
+        jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_rsa_der(der.as_bytes())).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_rsa_components(&n, &e).unwrap();
+    (token, VerifyKey { key, issuer: key_issuer.map(str::to_owned) })
+}
+
+fn id_token(c: &mut Criterion) {
+    entra_sso::install_crypto();
     let issuer = "https://login.microsoftonline.com/b9419818-09af-49c2-b0c3-653adc1f376e/v2.0";
     let now = entra_sso::support::time::now();
     let claims = serde_json::json!({
@@ -122,12 +135,7 @@ fn id_token(c: &mut Criterion) {
         "sub": "HKZpfaHyWadeOouYlitjrI-KffTm222X5rrV3xDqfKQ", "name": "Abe Lincoln",
         "preferred_username": "AbeLi@microsoft.com", "nonce": "the-nonce", "roles": ["Reader"],
     });
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-    header.kid = Some("k".into());
-    let der = private.to_pkcs1_der().unwrap();
-    let token =
-        jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_rsa_der(der.as_bytes())).unwrap();
-    let key = VerifyKey { key: jsonwebtoken::DecodingKey::from_rsa_components(&n, &e).unwrap(), issuer: None };
+    let (token, key) = rs256_signed(&claims, None);
     let verifier = IdTokenVerifier::new(CLIENT_ID);
     c.bench_function("id_token_verify_rs256", |b| {
         b.iter(|| verifier.verify(black_box(&token), &key, issuer, "the-nonce", now).unwrap())
@@ -149,6 +157,39 @@ fn id_token(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// Access-token verification (RS256, 2048-bit, cached key): a token seen for the first time
+/// (a fresh verifier each time, so nothing is remembered) and one seen before.
+fn bearer(c: &mut Criterion) {
+    use entra_sso::idp::access_token::{AccessTokenConfig, AccessTokenVerifier};
+    entra_sso::install_crypto();
+    let template = "https://login.microsoftonline.com/{tenantid}/v2.0";
+    let tid = "b9419818-09af-49c2-b0c3-653adc1f376e";
+    let now = entra_sso::support::time::now();
+    let claims = serde_json::json!({
+        "aud": CLIENT_ID, "iss": format!("https://login.microsoftonline.com/{tid}/v2.0"), "iat": now, "nbf": now,
+        "exp": now + 3600, "aio": "AWQAm/8TAAAA", "azp": "11111111-5555-4555-8555-555555555555", "azpacr": "0",
+        "name": "Abe Lincoln", "oid": "00000000-0000-0000-66f3-3332eca7ea81", "preferred_username": "AbeLi@microsoft.com",
+        "rh": "0.AXoAmBhBua8JwkmwwvBa3D93bg", "roles": ["Reader"], "scp": "access_as_user", "sid": "0015d4a7-5b2c",
+        "sub": "HKZpfaHyWadeOouYlitjrI-KffTm222X5rrV3xDqfKQ", "tid": tid, "uti": "fqiBqXLPj0eQa82S-IYFAA", "ver": "2.0",
+    });
+    let (token, key) = rs256_signed(&claims, Some(template));
+    let audiences = [CLIENT_ID.to_owned(), format!("api://{CLIENT_ID}")];
+    let config =
+        AccessTokenConfig { audiences: &audiences, clients: None, issuer: ISSUER, session_audience: CLIENT_ID };
+    c.bench_function("bearer_verify_first_seen", |b| {
+        b.iter_batched(
+            || AccessTokenVerifier::new(config.clone()),
+            |verifier| verifier.verify_with_key(black_box(&token), &key, template, now).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    let verifier = AccessTokenVerifier::new(config.clone());
+    verifier.verify_with_key(&token, &key, template, now).unwrap();
+    c.bench_function("bearer_verify_cached", |b| {
+        b.iter(|| verifier.verify_with_key(black_box(&token), &key, template, now).unwrap())
+    });
 }
 
 /// CPU time of the calling thread so far.
@@ -289,5 +330,5 @@ fn callback(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tokens, id_token, login_parts, login, callback);
+criterion_group!(benches, tokens, id_token, bearer, login_parts, login, callback);
 criterion_main!(benches);

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 
 use crate::config::{ResponseMode, Settings};
+use crate::idp::access_token::{AccessTokenConfig, AccessTokenVerifier};
 use crate::idp::id_token::IdTokenVerifier;
 use crate::idp::provider::{FetchError, Provider, ProviderConfig};
 use crate::tokens::flow::FLOW_COOKIE_LEEWAY_SECS;
@@ -37,6 +38,8 @@ pub struct App {
     pub(crate) session_cookie: SessionCookie,
     pub(crate) provider: Arc<Provider>,
     pub(crate) id_tokens: IdTokenVerifier,
+    /// Access tokens for this API (`Authorization: Bearer`), with their cache.
+    pub(crate) access_tokens: AccessTokenVerifier,
     /// `SSO_REDIRECT_URI` as a string, the state's audience.
     pub(crate) redirect_uri: String,
     /// The authorize URL up to and including `code_challenge_method=S256`: computed at start for
@@ -67,6 +70,12 @@ impl App {
             session_cookie: SessionCookie::new(settings.cookie_domain.as_deref()),
             provider: Arc::new(Provider::new(ProviderConfig::from(&settings))),
             id_tokens: IdTokenVerifier::new(&settings.client_id),
+            access_tokens: AccessTokenVerifier::new(AccessTokenConfig {
+                audiences: &settings.api.audiences,
+                clients: settings.api.clients.as_deref(),
+                issuer: &settings.issuer(),
+                session_audience: &settings.session_audience,
+            }),
             redirect_uri: settings.redirect_uri.to_string(),
             authorize_prefix: OnceLock::new(),
             flow_cookie_attributes: flow_cookie_attributes(&settings),

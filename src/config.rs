@@ -335,6 +335,8 @@ pub struct Settings {
     pub jwks_refetch_interval: Duration,
     /// Serve the dev start page on `/` (only `entra-sso dev` turns this on).
     pub dev_pages: bool,
+    /// `SSO_API_AUDIENCES` and `SSO_API_CLIENTS`: which access tokens are accepted.
+    pub api: ApiSettings,
     /// What the reading found that works but deserves a look, in reading order: for start-up
     /// to log and `doctor` to list.
     pub warnings: Vec<ConfigWarning>,
@@ -399,7 +401,8 @@ impl Settings {
             Some(_) => Err(ConfigError::new("SSO_RESPONSE_MODE", "must be `query` or `form_post`")),
         });
         let session_not_before = found.ok(parse_not_before(get("SSO_SESSION_NOT_BEFORE"), crate::support::time::now()));
-        let session_audience = found.ok(parse_audience(get("SSO_SESSION_AUDIENCE")));
+        let session_audience = found.ok(parse_audience("SSO_SESSION_AUDIENCE", get("SSO_SESSION_AUDIENCE")));
+        let api = parse_api(&get, &mut found);
         let cookie_domain = match get("SSO_COOKIE_DOMAIN") {
             None => Some(None),
             Some(value) => found.ok(parse_cookie_domain(&value, redirect_uri.as_ref())).map(|(domain, warning)| {
@@ -458,6 +461,7 @@ impl Settings {
             }
         }
         Ok(Settings {
+            api: api.with_default_audiences(&client_id),
             mount: startup.mount,
             session_audience: session_audience.unwrap_or_else(|| client_id.clone()),
             client_id,
@@ -528,10 +532,15 @@ impl Findings {
 fn parse_client_id(value: Option<String>) -> Result<String, ConfigError> {
     let client_id =
         value.ok_or_else(|| ConfigError::new("SSO_CLIENT_ID", "required: the app registration's client id"))?;
-    if !client_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) || client_id.len() > 128 {
+    if !is_client_id(&client_id) {
         return Err(ConfigError::new("SSO_CLIENT_ID", "must be a client id (letters, digits, '-', '_', '.')"));
     }
     Ok(client_id)
+}
+
+/// Whether `id` can be a client id: letters, digits, `-`, `_`, `.`; at most 128 characters.
+fn is_client_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// `SSO_AUTHORITY`, else `SSO_TENANT_ID`.
@@ -685,17 +694,62 @@ fn credential_material(
     }
 }
 
-/// `SSO_SESSION_AUDIENCE`: one printable ASCII word, as consumers compare it byte for byte.
-fn parse_audience(value: Option<String>) -> Result<Option<String>, ConfigError> {
+/// `SSO_SESSION_AUDIENCE` (or an entry of `SSO_API_AUDIENCES`, named by `variable`): one
+/// printable ASCII word, as consumers compare it byte for byte.
+fn parse_audience(variable: &'static str, value: Option<String>) -> Result<Option<String>, ConfigError> {
     match value {
         Some(a) if a.len() > 256 || !a.bytes().all(|b| b.is_ascii_graphic()) || a.contains(['\u{22}', '\\']) => {
-            Err(ConfigError::new(
-                "SSO_SESSION_AUDIENCE",
-                "must be printable ASCII without spaces or quotes, at most 256 bytes",
-            ))
+            Err(ConfigError::new(variable, "must be printable ASCII without spaces or quotes, at most 256 bytes"))
         }
         other => Ok(other),
     }
+}
+
+/// Which access tokens the API accepts (`SSO_API_AUDIENCES`, `SSO_API_CLIENTS`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// The `aud` values accepted: `SSO_API_AUDIENCES`, by default the client id and
+    /// `api://<client id>` (the application ID URI Entra suggests).
+    pub audiences: Vec<String>,
+    /// `SSO_API_CLIENTS`: the client ids (`azp`, v1 `appid`) an app-only caller may have;
+    /// `None` admits every app-only caller of an admitted tenant.
+    pub clients: Option<Vec<String>>,
+}
+
+impl ApiSettings {
+    /// The default audiences when `SSO_API_AUDIENCES` is unset.
+    fn with_default_audiences(mut self, client_id: &str) -> Self {
+        if self.audiences.is_empty() {
+            self.audiences = vec![client_id.to_owned(), format!("api://{client_id}")];
+        }
+        self
+    }
+}
+
+/// `SSO_API_AUDIENCES` and `SSO_API_CLIENTS`, each faulty one recorded; the audiences' default
+/// comes once the client id is known.
+fn parse_api(get: &impl Fn(&str) -> Option<String>, found: &mut Findings) -> ApiSettings {
+    let list = |v: Option<String>| -> Vec<String> {
+        v.map(|v| v.split(',').map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect()).unwrap_or_default()
+    };
+    let mut audiences = Vec::new();
+    for entry in list(get("SSO_API_AUDIENCES")) {
+        match found.ok(parse_audience("SSO_API_AUDIENCES", Some(entry))) {
+            Some(Some(a)) => audiences.push(a),
+            _ => break,
+        }
+    }
+    let clients = get("SSO_API_CLIENTS").map(|v| {
+        let ids = list(Some(v));
+        if ids.is_empty() || !ids.iter().all(|id| is_client_id(id)) {
+            found.errors.push(ConfigError::new(
+                "SSO_API_CLIENTS",
+                "must be comma-separated client ids (letters, digits, '-', '_', '.')",
+            ));
+        }
+        ids
+    });
+    ApiSettings { audiences, clients }
 }
 
 /// `SSO_COOKIE_DOMAIN`: a registrable domain or a subdomain of one (never a public suffix such
@@ -1394,6 +1448,24 @@ mod tests {
         assert_eq!(s.issuer(), "https://app.example.com/api");
         let s = settings(&with(&[("SSO_REDIRECT_URI", "https://Sso.Example.com:8443/auth/api/callback?x=1")])).unwrap();
         assert_eq!(s.issuer(), "https://sso.example.com:8443/auth/api");
+    }
+
+    #[test]
+    fn api_audiences_default_to_the_client_id_and_its_uri() {
+        let s = settings(&with(&[])).unwrap();
+        let client = "11111111-2222-3333-4444-555555555555";
+        assert_eq!(s.api.audiences, [client.to_owned(), format!("api://{client}")]);
+        assert_eq!(s.api.clients, None, "any app-only caller unless listed");
+        let s = settings(&with(&[
+            ("SSO_API_AUDIENCES", "api://orders, https://orders.example"),
+            ("SSO_API_CLIENTS", "a1,b.2"),
+        ]))
+        .unwrap();
+        assert_eq!(s.api.audiences, ["api://orders", "https://orders.example"]);
+        assert_eq!(s.api.clients, Some(vec!["a1".to_owned(), "b.2".to_owned()]));
+        let e = read(&with(&[("SSO_API_AUDIENCES", "a b"), ("SSO_API_CLIENTS", "not a client")])).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("SSO_API_AUDIENCES") && text.contains("SSO_API_CLIENTS"), "both at once: {text}");
     }
 
     #[test]

@@ -23,14 +23,15 @@
 //! * [`idp`]: the OpenID Provider: [`idp::authority`], [`idp::outbound`] (the one HTTP client
 //!   for every outbound call), [`idp::provider`] (discovery, JWKS cache, code redemption),
 //!   [`idp::credential`] (how the token request authenticates), [`idp::hints`] (AADSTS codes),
-//!   [`idp::id_token`], [`idp::policy`].
+//!   [`idp::id_token`], [`idp::access_token`] (bearer tokens for this app), [`idp::policy`].
 //! * [`config`]: typed settings from the environment, validated once, and the one list of
 //!   variables that mark a cloud runtime ([`config::CLOUD_MARKERS`]).
 //! * [`app`]: the core: one instance's shared state ([`App`]) and the [`app::Handler`] trait
 //!   every adapter serves.
 //! * [`endpoints`]: the route table, the handlers ([`endpoints::login`],
-//!   [`endpoints::callback`], [`endpoints::account`]), silent renewal ([`endpoints::renewal`])
-//!   and the [`app::Handler`] of [`App`].
+//!   [`endpoints::callback`], [`endpoints::account`], whose `current_caller` is the one answer
+//!   to who is calling), silent renewal ([`endpoints::renewal`]) and the [`app::Handler`] of
+//!   [`App`].
 //! * [`adapters`]: how requests arrive: [`adapters::server`] (`entra-sso serve`, the Azure
 //!   Functions custom handler) and [`adapters::lambda`] (AWS Lambda, cargo feature `lambda`).
 //! * [`proxy`]: `entra-sso proxy`, one host in front of one app at App Service

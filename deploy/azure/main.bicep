@@ -107,6 +107,12 @@ param sessionNotBefore string = ''
 @description('SSO_SESSION_AUDIENCE: the aud of sessions that other apps check (default the client id).')
 param sessionAudience string = ''
 
+@description('SSO_API_AUDIENCES: comma-separated aud values of access tokens accepted as Authorization Bearer (default the client id and api://<client id>).')
+param apiAudiences string = ''
+
+@description('SSO_API_CLIENTS: comma-separated client ids app-only callers may have (default any app-only caller of an admitted tenant).')
+param apiClients string = ''
+
 @description('SSO_COOKIE_DOMAIN: a parent domain you own to share the session with sibling subdomains (never a public suffix such as azurewebsites.net).')
 param cookieDomain string = ''
 
@@ -351,6 +357,14 @@ var ssoSettings = [
   {
     name: 'SSO_SESSION_AUDIENCE'
     value: sessionAudience
+  }
+  {
+    name: 'SSO_API_AUDIENCES'
+    value: apiAudiences
+  }
+  {
+    name: 'SSO_API_CLIENTS'
+    value: apiClients
   }
   {
     name: 'SSO_COOKIE_DOMAIN'

@@ -1,5 +1,7 @@
 //! `/<tenant>/oauth2/v2.0/token`: redeems single-use, expiring codes after checking the client's
-//! credentials, the exact redirect URI and PKCE S256; errors in Entra's JSON shape.
+//! credentials, the exact redirect URI and PKCE S256, and issues app-only tokens by client
+//! credentials; access tokens for this app's API are signed like Entra's v2 ones, others are
+//! random strings; errors in Entra's JSON shape.
 
 use std::time::Instant;
 
@@ -56,7 +58,7 @@ impl DevIdp {
             }
         }
         if get("grant_type") == Some("client_credentials") {
-            return client_credentials(&self.client.client_id, get("scope").unwrap_or_default());
+            return self.client_credentials(get("scope").unwrap_or_default());
         }
         if get("grant_type") != Some("authorization_code") {
             return error(
@@ -102,6 +104,12 @@ impl DevIdp {
             );
         }
         let id_token = self.keys.sign(&self.id_token_claims(&grant));
+        // As Entra: a token for this app's API when the scope names it, else one for another
+        // resource (Microsoft Graph there), which the app can never use as its own.
+        let access_token = match self.delegated_scopes(&grant.scope) {
+            Some(scp) => self.keys.sign(&self.delegated_claims(&grant, &scp)),
+            None => random_token(32),
+        };
         pages::json(
             StatusCode::OK,
             &serde_json::json!({
@@ -109,8 +117,90 @@ impl DevIdp {
                 "scope": grant.scope,
                 "expires_in": 3599,
                 "ext_expires_in": 3599,
-                "access_token": random_token(32),
+                "access_token": access_token,
                 "id_token": id_token,
+            }),
+        )
+    }
+
+    /// The scopes of this app's API that `scope` asks for (`api://<client id>/<name>`, or
+    /// `<client id>/<name>`), as `scp` lists them: names only, space-separated.
+    fn delegated_scopes(&self, scope: &str) -> Option<String> {
+        let client = &self.client.client_id;
+        let names: Vec<&str> = scope
+            .split(' ')
+            .filter_map(|s| s.strip_prefix("api://").unwrap_or(s).strip_prefix(client.as_str())?.strip_prefix('/'))
+            .filter(|name| !name.is_empty() && *name != ".default")
+            .collect();
+        (!names.is_empty()).then(|| names.join(" "))
+    }
+
+    /// The claims every access token of this app's API has, as Entra's v2 format
+    /// (`accessTokenAcceptedVersion: 2`: `aud` is the client id).
+    fn access_claims(&self, oid: &str, idtyp: &str) -> serde_json::Value {
+        let issued = now();
+        serde_json::json!({
+            "aud": self.client.client_id,
+            "iss": self.issuer,
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + 3600,
+            "azp": self.client.client_id,
+            "azpacr": "1",
+            "idtyp": idtyp,
+            "oid": oid,
+            "rh": "0.dev",
+            "tid": self.tenant,
+            "uti": random_token(16),
+            "ver": "2.0",
+        })
+    }
+
+    /// A delegated access token for the signed-in user with the scopes `scp`.
+    fn delegated_claims(&self, grant: &super::Grant, scp: &str) -> serde_json::Value {
+        let user = grant.user;
+        let mut claims = self.access_claims(user.oid, "user");
+        claims["scp"] = scp.into();
+        claims["sub"] = pairwise_sub(user.oid, &self.client.client_id).into();
+        claims["name"] = user.name.into();
+        claims["preferred_username"] = user.username.into();
+        if !user.roles.is_empty() {
+            claims["roles"] = user.roles.into();
+        }
+        if !user.groups.is_empty() {
+            claims["groups"] = user.groups.into();
+        }
+        claims
+    }
+
+    /// The client-credentials grant (what `entra-sso doctor` uses to prove the credential, and
+    /// what a daemon calls the API with): an app-only token for the app itself,
+    /// `<client id>/.default` or `api://<client id>/.default`, as Entra issues one: no `scp`,
+    /// `idtyp: app`, the service principal as `oid` and `sub`, and no app roles (none are
+    /// assigned to the dev app).
+    fn client_credentials(&self, scope: &str) -> Response<Bytes> {
+        let client_id = &self.client.client_id;
+        let Some(resource) = scope.strip_suffix("/.default") else {
+            return error(StatusCode::BAD_REQUEST, "invalid_scope", 1002012, "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).");
+        };
+        if resource != client_id && resource.strip_prefix("api://") != Some(client_id) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_resource",
+                500011,
+                "The resource principal was not found in the tenant.",
+            );
+        }
+        let principal = service_principal_id(client_id);
+        let mut claims = self.access_claims(&principal, "app");
+        claims["sub"] = principal.into();
+        pages::json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "token_type": "Bearer",
+                "expires_in": 3599,
+                "ext_expires_in": 3599,
+                "access_token": self.keys.sign(&claims),
             }),
         )
     }
@@ -149,29 +239,13 @@ impl DevIdp {
     }
 }
 
-/// The client-credentials grant (what `entra-sso doctor` uses to prove the credential): a token
-/// for the app itself, `<client id>/.default` or `api://<client id>/.default`, as Entra issues.
-fn client_credentials(client_id: &str, scope: &str) -> Response<Bytes> {
-    let Some(resource) = scope.strip_suffix("/.default") else {
-        return error(StatusCode::BAD_REQUEST, "invalid_scope", 1002012, "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).");
-    };
-    if resource != client_id && resource.strip_prefix("api://") != Some(client_id) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_resource",
-            500011,
-            "The resource principal was not found in the tenant.",
-        );
-    }
-    pages::json(
-        StatusCode::OK,
-        &serde_json::json!({
-            "token_type": "Bearer",
-            "expires_in": 3599,
-            "ext_expires_in": 3599,
-            "access_token": random_token(32),
-        }),
-    )
+/// The dev app's service principal id: a GUID stable for the client id, as an app has one
+/// object id per tenant.
+fn service_principal_id(client_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(format!("service-principal|{client_id}"));
+    let hex: String = d[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
 /// Entra's `sub` is pairwise: stable per user and app, different across apps.

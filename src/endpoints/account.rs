@@ -9,6 +9,8 @@ use crate::config::{LogoutMode, Mount};
 use std::sync::Arc;
 
 use crate::endpoints::renewal::{self, Renewal};
+use crate::idp::access_token::{AccessTokenError, ApiCaller};
+use crate::idp::policy::PolicyError;
 use crate::tokens::session::{SessionClaims, SessionError, Standing};
 use crate::web::cookies::SameSite;
 use crate::web::errors::{ErrorCode, Failure};
@@ -16,7 +18,7 @@ use crate::web::pages;
 use crate::web::params::Params;
 use crate::web::url::public_path;
 
-/// Why a request has no usable session.
+/// Why a request has no usable session (or, for [`current_caller`], no usable bearer token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoSession {
     /// No session cookie, or one that does not verify, was revoked or is past its absolute limit.
@@ -26,6 +28,100 @@ pub enum NoSession {
     Expired(Renewal),
     /// A genuine session whose user the tenant list or policy no longer admits.
     Denied(crate::idp::policy::PolicyError),
+    /// An `Authorization: Bearer` token that was refused: answered `401` with its own code,
+    /// never replaced by the cookie, never turned into a sign-in.
+    Token(AccessTokenError),
+}
+
+/// Who is calling: a browser with a session cookie, or a client with an access token.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A signed-in browser.
+    Session(Arc<SessionClaims>),
+    /// An API client with an Entra access token for this app.
+    Bearer(Arc<ApiCaller>),
+}
+
+impl Caller {
+    /// The identity in a session's shape, which the route rules and identity headers read.
+    pub fn claims(&self) -> &SessionClaims {
+        match self {
+            Caller::Session(s) => s,
+            Caller::Bearer(b) => &b.claims,
+        }
+    }
+
+    /// Delegated scopes: a token's `scp`; none for a session or an app-only caller.
+    pub fn scopes(&self) -> &[String] {
+        match self {
+            Caller::Session(_) => &[],
+            Caller::Bearer(b) => &b.scopes,
+        }
+    }
+
+    /// What `X-SSO-Assertion` carries: the session token itself, or for a bearer caller an
+    /// assertion minted from its token (docs/design.md §2.10).
+    pub fn assertion<'a, B>(&'a self, app: &'a App, req: &'a Request<B>) -> Option<&'a str> {
+        match self {
+            Caller::Session(_) => app.session_cookie.get(req.headers()),
+            Caller::Bearer(b) => b.assertion(&app.sessions, &app.settings.policy),
+        }
+    }
+}
+
+/// The one answer to "who is calling": an `Authorization: Bearer` header decides when there is
+/// one (a bad token is refused, never replaced by the cookie); other `Authorization` schemes are
+/// ignored and the session cookie decides ([`current_session`]). Either way today's tenant list
+/// and policy apply.
+pub async fn current_caller<B>(app: &App, req: &Request<B>) -> Result<Caller, NoSession> {
+    let Some(token) = bearer_token(req.headers()).map_err(NoSession::Token)? else {
+        return current_session(app, req).map(Caller::Session);
+    };
+    let now = crate::support::time::now();
+    let caller = app.access_tokens.verify(token, &app.provider, now).await.map_err(|e| {
+        tracing::debug!(reason = %e, "bearer token not accepted");
+        NoSession::Token(e)
+    })?;
+    match app.settings.policy.check(&caller.claims) {
+        Ok(()) => Ok(Caller::Bearer(caller)),
+        Err(PolicyError::Tenant(tid)) => Err(NoSession::Token(AccessTokenError::Tenant(tid))),
+        Err(PolicyError::NoTenant) => Err(NoSession::Token(AccessTokenError::Tenant("(none)".into()))),
+        Err(why) => {
+            tracing::info!(reason = %why, "bearer caller refused by the policy");
+            Err(NoSession::Denied(why))
+        }
+    }
+}
+
+/// The token of the request's `Authorization: Bearer` header (scheme case-insensitive), `None`
+/// without one or with another scheme. A repeated header, or one naming Bearer without a
+/// token, is refused: which one would decide is not for a server to guess.
+fn bearer_token(headers: &http::HeaderMap) -> Result<Option<&str>, AccessTokenError> {
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    let is_bearer = |v: &http::HeaderValue| v.as_bytes().get(..7).is_some_and(|s| s.eq_ignore_ascii_case(b"bearer "));
+    let scheme_only = |v: &http::HeaderValue| v.as_bytes().eq_ignore_ascii_case(b"bearer");
+    if values.next().is_some() {
+        let any_bearer = headers.get_all(http::header::AUTHORIZATION).iter().any(|v| is_bearer(v) || scheme_only(v));
+        return if any_bearer {
+            Err(AccessTokenError::Malformed("more than one Authorization header"))
+        } else {
+            Ok(None)
+        };
+    }
+    if scheme_only(first) {
+        return Err(AccessTokenError::Malformed("Bearer without a token"));
+    }
+    if !is_bearer(first) {
+        return Ok(None);
+    }
+    let token = first.to_str().map_err(|_| AccessTokenError::Malformed("not ASCII"))?[7..].trim();
+    if token.is_empty() {
+        return Err(AccessTokenError::Malformed("Bearer without a token"));
+    }
+    Ok(Some(token))
 }
 
 /// The current session: a cookie that verifies, is within its renewal lifetime, and whose user
@@ -69,14 +165,23 @@ fn not_accepted(e: SessionError) {
     }
 }
 
-/// `GET /api/me`: the session's claims; 401 `not_signed_in` with the login URL; or 403
-/// `access_denied_by_policy` for a session the current policy no longer admits.
-pub fn me(app: &App, req: &Request<Bytes>) -> Response<Bytes> {
-    match current_session(app, req) {
-        Ok(claims) if app.settings.mount == Mount::EasyAuth => {
-            pages::json(StatusCode::OK, &crate::web::principal::easy_auth_me(&claims))
+/// `GET /api/me`: the caller's claims (a bearer caller's with its `idtyp`, `azp` and `scp`); 401
+/// `not_signed_in` with the login URL; a refused bearer token's own 401; or 403
+/// `access_denied_by_policy` for a caller the current policy no longer admits.
+pub async fn me(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure> {
+    Ok(match current_caller(app, req).await {
+        Ok(caller) if app.settings.mount == Mount::EasyAuth => {
+            pages::json(StatusCode::OK, &crate::web::principal::easy_auth_me(caller.claims()))
         }
-        Ok(claims) => pages::json(StatusCode::OK, &serde_json::to_value(&*claims).unwrap_or_default()),
+        Ok(Caller::Bearer(b)) => {
+            let mut claims = serde_json::to_value(&b.claims).unwrap_or_default();
+            if let Some(map) = claims.as_object_mut() {
+                map.extend(b.token_claims());
+            }
+            pages::json(StatusCode::OK, &claims)
+        }
+        Ok(Caller::Session(claims)) => pages::json(StatusCode::OK, &serde_json::to_value(&*claims).unwrap_or_default()),
+        Err(NoSession::Token(e)) => return Err(e.into()),
         Err(NoSession::SignedOut) => pages::json(
             StatusCode::UNAUTHORIZED,
             &serde_json::json!({"error": ErrorCode::NotSignedIn.as_str(), "login_url": public_path(req, app.settings.mount.login_path())}),
@@ -90,7 +195,7 @@ pub fn me(app: &App, req: &Request<Bytes>) -> Response<Bytes> {
             StatusCode::FORBIDDEN,
             &serde_json::json!({"error": ErrorCode::AccessDeniedByPolicy.as_str(), "logout_url": public_path(req, app.settings.mount.logout_path())}),
         ),
-    }
+    })
 }
 
 /// `GET|POST /api/logout?return_to=…`: clears the session and signs out at the IdP (or only

@@ -1,6 +1,7 @@
 //! Every lower layer's error becomes a [`Failure`] here, by `From`, so a handler writes `?` and
 //! the public code for each kind of error is decided in one place.
 
+use crate::idp::access_token::AccessTokenError;
 use crate::idp::hints;
 use crate::idp::id_token::IdTokenError;
 use crate::idp::policy::PolicyError;
@@ -95,5 +96,30 @@ impl From<SessionError> for Failure {
 impl From<ReturnToError> for Failure {
     fn from(e: ReturnToError) -> Self {
         Failure::new(ErrorCode::ReturnToRejected, e.to_string())
+    }
+}
+
+impl From<AccessTokenError> for Failure {
+    /// Each refusal its own `token_*` code; a token for another resource also tells the client,
+    /// in words it may see, which audience to request (never the token or its claims).
+    fn from(e: AccessTokenError) -> Self {
+        let code = match &e {
+            AccessTokenError::Malformed(_) => ErrorCode::TokenMalformed,
+            AccessTokenError::Signature(_) => ErrorCode::TokenSignatureInvalid,
+            AccessTokenError::Expired => ErrorCode::TokenExpired,
+            AccessTokenError::Issuer(_) => ErrorCode::TokenWrongIssuer,
+            AccessTokenError::Tenant(_) => ErrorCode::TokenWrongTenant,
+            AccessTokenError::Audience { .. } => ErrorCode::TokenWrongAudience,
+            AccessTokenError::ClientNotAllowed(_) => ErrorCode::TokenClientNotAllowed,
+            AccessTokenError::Unavailable(_) => ErrorCode::IdpUnavailable,
+        };
+        let mut failure = Failure::new(code, format!("bearer token: {e}"));
+        if let AccessTokenError::Audience { graph, request } = &e {
+            let what = if *graph { "Microsoft Graph" } else { "another resource" };
+            failure.shown = Some(format!(
+                "This token is for {what}. Request a token for this API: scope {request}, or one of its delegated scopes."
+            ));
+        }
+        failure
     }
 }

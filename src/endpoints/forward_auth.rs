@@ -9,10 +9,14 @@
 //! - not signed in: `401` with the login URL in `X-SSO-Login-Url` and the JSON body; with
 //!   `?redirect=1` a navigation gets `302` to that URL instead (for proxies that hand the
 //!   answer to the browser);
-//! - signed in but refused by the policy or by this route's `?role=` / `?group=`: `403`;
+//! - signed in but refused by the policy or by this route's `?role=` / `?group=` / `?scope=`:
+//!   `403`;
 //! - a session to renew ([`crate::endpoints::renewal`]): a navigation in the session's early
 //!   window or past its `exp` is told the renewal URL (`302` with `?redirect=1`, else `401` with
-//!   it in `X-SSO-Login-Url`); a script with an expired session gets `401 session_expired`.
+//!   it in `X-SSO-Login-Url`); a script with an expired session gets `401 session_expired`;
+//! - an `Authorization: Bearer` token decides instead of the cookie (see
+//!   [`crate::endpoints::account::current_caller`]): a valid one is the caller, a refused one is
+//!   `401` with its `token_*` code, never a redirect, never a renewal.
 //!
 //! The page to return to comes from `X-Forwarded-Uri` or `X-Original-URI` (and
 //! `X-Forwarded-Proto` / `-Host`), and is validated exactly like `return_to`: another origin
@@ -24,7 +28,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 
 use crate::app::App;
-use crate::endpoints::account::{current_session, NoSession};
+use crate::endpoints::account::{current_caller, Caller, NoSession};
 use crate::endpoints::renewal::{self, Renewal};
 use crate::tokens::session::SessionClaims;
 use crate::web::errors::{ErrorCode, Failure};
@@ -44,7 +48,7 @@ pub const WANT_ASSERTION: &str = "proxy-sso-assertion";
 /// The header that carries the login URL on a `401`.
 pub const LOGIN_URL: &str = "x-sso-login-url";
 
-/// Most `role` and `group` requirements one request may name.
+/// Most `role`, `group` and `scope` requirements one request may name.
 const MAX_REQUIREMENTS: usize = 16;
 
 /// What a route asks: roles the user must all hold, groups of which the user must be in one,
@@ -56,32 +60,35 @@ pub struct Requirements<'a> {
     pub roles: Vec<&'a str>,
     /// One of these group object ids (compared case-insensitively).
     pub groups: Vec<&'a str>,
+    /// Every one of these delegated scopes (a bearer token's `scp`; a session has none).
+    pub scopes: Vec<&'a str>,
     /// A signed-out navigation is redirected to sign in rather than answered `401`.
     pub redirect: bool,
 }
 
 /// Answers one forward-auth check.
-pub fn auth(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure> {
+pub async fn auth(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure> {
     let params = Params::parse(req.uri().query().unwrap_or("").as_bytes())
         .map_err(|_| Failure::new(ErrorCode::InvalidParameter, "auth query too large"))?;
     let wanted = requirements(&params)?;
-    match current_session(app, req) {
-        Ok(session) => {
-            meets(app, &session, &wanted)?;
-            if is_navigation(req) {
-                if let Some(renewal) = renewal::due(app, &session) {
+    match current_caller(app, req).await {
+        Ok(caller) => {
+            caller_meets(app, &caller, &wanted)?;
+            if let (Caller::Session(session), true) = (&caller, is_navigation(req)) {
+                if let Some(renewal) = renewal::due(app, session) {
                     return renew(app, true, original_url(app, req.headers()), wanted.redirect, &renewal);
                 }
             }
-            let token = asked_for_assertion(req).then(|| app.session_cookie.get(req.headers())).flatten();
+            let token = asked_for_assertion(req).then(|| caller.assertion(app, req)).flatten();
             let mut r = pages::empty(StatusCode::OK);
-            r.headers_mut().extend(identity_headers(&session, token));
+            r.headers_mut().extend(caller_headers(&caller, token));
             Ok(r)
         }
         Err(NoSession::Denied(why)) => Err(why.into()),
         Err(NoSession::Expired(renewal)) => {
             renew(app, is_navigation(req), original_url(app, req.headers()), wanted.redirect, &renewal)
         }
+        Err(NoSession::Token(e)) => Err(e.into()),
         Err(NoSession::SignedOut) => {
             let return_to = original_url(app, req.headers());
             signed_out(app, is_navigation(req), return_to, wanted.redirect)
@@ -96,19 +103,20 @@ fn requirements<'a>(params: &'a Params<'_>) -> Result<Requirements<'a>, Failure>
     for (name, value) in params.iter() {
         let ok_value = !value.is_empty() && value.len() <= 256 && !value.chars().any(char::is_control);
         match name {
-            "role" | "group" if !ok_value => {
+            "role" | "group" | "scope" if !ok_value => {
                 return Err(invalid(format!("{name} must be 1 to 256 printable characters")))
             }
             "role" => wanted.roles.push(value),
             "group" => wanted.groups.push(value),
+            "scope" => wanted.scopes.push(value),
             "redirect" if value == "1" || value == "true" => wanted.redirect = true,
             "redirect" if value == "0" || value == "false" => {}
             "redirect" => return Err(invalid("redirect must be 1 or 0".into())),
             _ => return Err(invalid(format!("unknown auth parameter `{}`", crate::support::text::cap(name, 64)))),
         }
     }
-    if wanted.roles.len() + wanted.groups.len() > MAX_REQUIREMENTS {
-        return Err(invalid(format!("more than {MAX_REQUIREMENTS} role and group requirements")));
+    if wanted.roles.len() + wanted.groups.len() + wanted.scopes.len() > MAX_REQUIREMENTS {
+        return Err(invalid(format!("more than {MAX_REQUIREMENTS} role, group and scope requirements")));
     }
     Ok(wanted)
 }
@@ -137,6 +145,34 @@ pub fn meets(app: &App, s: &SessionClaims, wanted: &Requirements<'_>) -> Result<
     Ok(())
 }
 
+/// Whether the caller meets this route's requirements: those of [`meets`], and every `?scope=`
+/// among a bearer token's delegated scopes (a session, or an app-only token, has none).
+pub fn caller_meets(app: &App, caller: &Caller, wanted: &Requirements<'_>) -> Result<(), Failure> {
+    meets(app, caller.claims(), wanted)?;
+    if let Some(missing) = wanted.scopes.iter().find(|s| !caller.scopes().iter().any(|held| held == *s)) {
+        let who = match caller {
+            Caller::Session(_) => "a session carries no scopes (only a delegated access token does)",
+            Caller::Bearer(b) if b.app_only => "an app-only token carries no scopes",
+            Caller::Bearer(_) => "the token's scp lacks it",
+        };
+        return Err(Failure::new(ErrorCode::AccessDeniedByPolicy, format!("route requires scope {missing}: {who}")));
+    }
+    Ok(())
+}
+
+/// The identity headers of a caller: those of [`identity_headers`], with a bearer caller's
+/// `scp`, client id and `idtyp` added to `X-MS-CLIENT-PRINCIPAL` as App Service adds them.
+pub fn caller_headers(caller: &Caller, token: Option<&str>) -> HeaderMap {
+    match caller {
+        Caller::Session(s) => identity_headers(s, token),
+        Caller::Bearer(b) => {
+            let scopes = b.scopes.join(" ");
+            let extra = principal::token_claims(&scopes, b.client.as_deref(), b.identity_type());
+            headers_with(&b.claims, principal::encode_with(&b.claims, &extra), token)
+        }
+    }
+}
+
 /// Whether the proxy marked this check as its own and asked for the session token.
 fn asked_for_assertion(req: &Request<Bytes>) -> bool {
     req.headers().get(WANT_ASSERTION).is_some_and(|v| v.as_bytes() == b"1")
@@ -145,9 +181,14 @@ fn asked_for_assertion(req: &Request<Bytes>) -> bool {
 /// App Service Authentication's identity headers for a session, and the session token in
 /// [`ASSERTION`] when `token` is given.
 pub fn identity_headers(s: &SessionClaims, token: Option<&str>) -> HeaderMap {
+    headers_with(s, principal::encode(s), token)
+}
+
+/// The identity headers with `encoded` as `X-MS-CLIENT-PRINCIPAL`.
+fn headers_with(s: &SessionClaims, encoded: String, token: Option<&str>) -> HeaderMap {
     let mut headers = HeaderMap::new();
     let h = &mut headers;
-    put(h, principal::PRINCIPAL, principal::encode(s).into_bytes());
+    put(h, principal::PRINCIPAL, encoded.into_bytes());
     put(h, principal::PRINCIPAL_ID, principal::id(s).as_bytes().to_vec());
     if let Some(name) = principal::name(s) {
         put(h, principal::PRINCIPAL_NAME, name.as_bytes().to_vec());

@@ -176,9 +176,13 @@ pub fn failure_page(failure: &Failure, as_json: bool, login: &str) -> Response<B
         detail = %failure.detail,
         "request failed"
     );
-    let mut response = pages::error(failure, as_json, &request_id, login);
+    // A refused bearer token is an API client's problem: JSON, whatever it accepts.
+    let mut response = pages::error(failure, as_json || failure.code.is_token_refusal(), &request_id, login);
     if let Some(v) = failure.allow.as_deref().and_then(|a| http::HeaderValue::from_str(a).ok()) {
         response.headers_mut().insert(http::header::ALLOW, v);
+    }
+    if let Some(v) = pages::bearer_challenge(failure) {
+        response.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
     }
     response
 }
@@ -203,10 +207,10 @@ async fn dispatch(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Fa
     match route.endpoint {
         Endpoint::Login => login::login(app, req).await,
         Endpoint::Callback => callback::callback(app, req).await,
-        Endpoint::Me => Ok(account::me(app, req)),
+        Endpoint::Me => account::me(app, req).await,
         Endpoint::Logout => account::logout(app, req).await,
         Endpoint::FrontchannelLogout => account::frontchannel_logout(app, req).await,
-        Endpoint::Auth => forward_auth::auth(app, req),
+        Endpoint::Auth => forward_auth::auth(app, req).await,
         Endpoint::Jwks => Ok(published::jwks(app)),
         Endpoint::Discovery => Ok(published::discovery(app)),
         Endpoint::Health => Ok(pages::json(http::StatusCode::OK, &serde_json::json!({"status": "ok"}))),

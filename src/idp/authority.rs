@@ -206,6 +206,56 @@ pub fn issuer_matches(expected: &str, actual: &str) -> bool {
     tid.is_some_and(|tid| issuer_for(expected, Some(tid)).as_deref() == Some(actual))
 }
 
+/// Which of Entra's two access-token formats a token is in (its `ver` claim): v1 tokens come from
+/// the `sts` issuers, v2 tokens from the same `/v2.0` issuer as ID tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenVersion {
+    /// `ver: "1.0"`: issuer `https://sts.windows.net/{tid}/` (or the cloud's equivalent).
+    V1,
+    /// `ver: "2.0"`: issuer `https://login.microsoftonline.com/{tid}/v2.0` (or the cloud's).
+    V2,
+}
+
+/// The host of v1 issuers for each Microsoft sign-in host: the public cloud and US Government
+/// (both `sts.windows.net`), China operated by 21Vianet (`sts.chinacloudapi.cn`). External ID
+/// (`ciamlogin.com`) issues v2 tokens only.
+const V1_ISSUER_HOSTS: &[(&str, &str)] = &[
+    ("login.microsoftonline.com", "https://sts.windows.net"),
+    ("login.microsoft.com", "https://sts.windows.net"),
+    ("login.microsoftonline.us", "https://sts.windows.net"),
+    ("login.partner.microsoftonline.cn", "https://sts.chinacloudapi.cn"),
+];
+
+/// The issuer a token of `version` carries where the v2 issuer is `v2_issuer` (filled or a
+/// `{tenantid}` template): `v2_issuer` itself, or the same cloud's v1 form for the same tenant
+/// (`https://login.microsoftonline.us/{tid}/v2.0` → `https://sts.windows.net/{tid}/`). A loopback
+/// issuer (the dev identity provider) has the v1 form `<origin>/{tid}/`. `None` for a v1 token
+/// where the issuer has no v1 form (External ID, other providers).
+pub fn issuer_in_version(v2_issuer: &str, version: TokenVersion) -> Option<String> {
+    if version == TokenVersion::V2 {
+        return Some(v2_issuer.to_owned());
+    }
+    let (origin, tenant) = v2_issuer.strip_suffix("/v2.0")?.rsplit_once('/')?;
+    let host = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"))?;
+    if tenant.is_empty() || host.contains('/') {
+        return None;
+    }
+    let v1_origin = match V1_ISSUER_HOSTS.iter().find(|(login, _)| host.eq_ignore_ascii_case(login)) {
+        Some((_, sts)) if origin.starts_with("https://") => (*sts).to_owned(),
+        Some(_) => return None,
+        None if Url::parse(origin).is_ok_and(|u| is_loopback(&u)) => origin.to_owned(),
+        None => return None,
+    };
+    Some(format!("{v1_origin}/{tenant}/"))
+}
+
+/// The tenant a fixed (non-template) Entra v2 issuer names: `https://<host>/<tenant>/v2.0` →
+/// `<tenant>`. `None` for a template or another shape.
+pub fn issuer_tenant(v2_issuer: &str) -> Option<&str> {
+    let tenant = v2_issuer.strip_suffix("/v2.0")?.rsplit_once('/')?.1;
+    (is_guid(tenant)).then_some(tenant)
+}
+
 fn is_tenant_name(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 253
@@ -263,6 +313,35 @@ mod tests {
         assert!(issuer_matches("https://a/v2.0", "https://a/v2.0"));
         assert!(is_guid(PERSONAL_ACCOUNTS_TENANT) && is_guid(&PERSONAL_ACCOUNTS_TENANT.to_ascii_uppercase()));
         assert!(!is_guid("9188040d6c674c5bb11236a304b66dad0000"));
+    }
+
+    #[test]
+    fn v1_issuers_of_each_cloud() {
+        let tid = "b9419818-09af-49c2-b0c3-653adc1f376e";
+        let v1 = |v2: &str| issuer_in_version(&v2.replace("{t}", tid), TokenVersion::V1);
+        let sts = format!("https://sts.windows.net/{tid}/");
+        assert_eq!(v1("https://login.microsoftonline.com/{t}/v2.0"), Some(sts.clone()), "public cloud");
+        assert_eq!(v1("https://login.microsoft.com/{t}/v2.0"), Some(sts.clone()), "public cloud, other host");
+        assert_eq!(v1("https://login.microsoftonline.us/{t}/v2.0"), Some(sts), "US Government");
+        assert_eq!(
+            v1("https://login.partner.microsoftonline.cn/{t}/v2.0"),
+            Some(format!("https://sts.chinacloudapi.cn/{tid}/")),
+            "China (21Vianet)"
+        );
+        assert_eq!(v1("http://127.0.0.1:7072/{t}/v2.0"), Some(format!("http://127.0.0.1:7072/{tid}/")), "dev IdP");
+        assert_eq!(v1("https://contoso.ciamlogin.com/{t}/v2.0"), None, "External ID has no v1 tokens");
+        assert_eq!(v1("https://accounts.example.com/{t}/v2.0"), None);
+        assert_eq!(v1("http://login.microsoftonline.com/{t}/v2.0"), None, "plain http is no Microsoft issuer");
+        assert_eq!(v1("https://login.microsoftonline.com/{t}"), None, "not a v2 issuer");
+        // The template maps to the template, so the key's issuer binding fills it alike.
+        let template = "https://login.microsoftonline.com/{tenantid}/v2.0";
+        assert_eq!(
+            issuer_in_version(template, TokenVersion::V1).as_deref(),
+            Some("https://sts.windows.net/{tenantid}/")
+        );
+        assert_eq!(issuer_in_version(template, TokenVersion::V2).as_deref(), Some(template));
+        assert_eq!(issuer_tenant(&format!("https://login.microsoftonline.us/{tid}/v2.0")), Some(tid));
+        assert_eq!(issuer_tenant(template), None);
     }
 
     #[test]

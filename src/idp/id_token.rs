@@ -81,6 +81,26 @@ pub enum Audience {
 }
 
 impl Audience {
+    /// Whether every audience the token names is one of `allowed` (and it names one): an access
+    /// token is for one resource, which must be this API under one of its names.
+    pub fn is_among(&self, allowed: &[String]) -> bool {
+        let ok = |a: &String| allowed.iter().any(|x| x == a);
+        match self {
+            Audience::Missing => false,
+            Audience::One(a) => ok(a),
+            Audience::Many(list) => !list.is_empty() && list.iter().all(ok),
+        }
+    }
+
+    /// The audiences the token names.
+    pub fn values(&self) -> &[String] {
+        match self {
+            Audience::Missing => &[],
+            Audience::One(a) => std::slice::from_ref(a),
+            Audience::Many(list) => list,
+        }
+    }
+
     /// OIDC Core 3.1.3.7: the client must be an audience, and there may be no audience the
     /// client does not trust. This client trusts only itself.
     pub fn is_only(&self, client_id: &str) -> bool {
@@ -189,6 +209,17 @@ pub fn rs256_kid(token: &str) -> Result<String, IdTokenError> {
     header.kid.ok_or(IdTokenError::NoKid)
 }
 
+/// RS256 only, `exp` and `nbf` checked with [`LEEWAY_SECS`], `required` claims present: the
+/// validation of every token the provider signs (ID tokens, access tokens).
+pub(crate) fn rs256_validation(required: &[&str]) -> Validation {
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.leeway = LEEWAY_SECS;
+    validation.validate_nbf = true;
+    validation.validate_exp = true;
+    validation.set_required_spec_claims(required);
+    validation
+}
+
 /// Validates ID tokens for one client; built once per instance. Who may sign in (tenants, roles,
 /// groups) is [`crate::idp::policy`]'s concern, applied after this.
 pub struct IdTokenVerifier {
@@ -199,12 +230,8 @@ pub struct IdTokenVerifier {
 impl IdTokenVerifier {
     /// A verifier for tokens addressed to `client_id` alone.
     pub fn new(client_id: &str) -> Self {
-        let mut validation = Validation::new(Algorithm::RS256);
+        let mut validation = rs256_validation(&["exp", "aud", "iss", "sub"]);
         validation.set_audience(&[client_id]);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_nbf = true;
-        validation.validate_exp = true;
-        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
         Self { client_id: client_id.to_owned(), validation }
     }
 
@@ -277,7 +304,7 @@ fn check_sizes(c: &IdClaims) -> Result<(), IdTokenError> {
 
 /// The issuer a token must carry: `issuer` itself, or its `{tenantid}` template filled with the
 /// token's `tid`.
-fn expected_issuer(issuer: &str, tid: Option<&str>) -> Result<String, IdTokenError> {
+pub(crate) fn expected_issuer(issuer: &str, tid: Option<&str>) -> Result<String, IdTokenError> {
     issuer_for(issuer, tid).ok_or_else(|| match tid {
         None => IdTokenError::MissingClaim("tid"),
         Some(tid) => IdTokenError::Issuer(format!("(tid {} is not a GUID)", cap(tid, 64))),

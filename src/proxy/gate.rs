@@ -1,11 +1,12 @@
 //! Who may pass: the request path read the way the app will read it, public paths, per-path
-//! requirements, and the session checked exactly as `/api/auth` checks it (policy included).
+//! requirements, and the caller (session or bearer token) checked exactly as `/api/auth` checks
+//! it (policy included).
 //! The verdict is to forward (with or without identity) or to answer here.
 
 use http::{HeaderMap, Request};
 
 use crate::app::App;
-use crate::endpoints::account::{current_session, NoSession};
+use crate::endpoints::account::{current_caller, Caller, NoSession};
 use crate::endpoints::forward_auth::{self, Requirements};
 use crate::proxy::settings::{PathRule, ProxySettings, Unauthenticated};
 use crate::web::errors::{ErrorCode, Failure};
@@ -82,7 +83,7 @@ pub fn is_own(path: &str) -> bool {
 /// The gate for one forwarded request whose decoded path is `path`. A path rule covers the path
 /// as written and as lenient servers read it ([`lenient_reading`]); a rule wins over a public
 /// prefix that also covers the path; a path is public only when both readings are.
-pub fn check<B>(app: &App, settings: &ProxySettings, req: &Request<B>, path: &str) -> Verdict {
+pub async fn check<B>(app: &App, settings: &ProxySettings, req: &Request<B>, path: &str) -> Verdict {
     let Some(lenient) = lenient_reading(path) else {
         return Verdict::Refuse(Failure::new(ErrorCode::BadRequest, "a dot segment behind path parameters"));
     };
@@ -96,30 +97,33 @@ pub fn check<B>(app: &App, settings: &ProxySettings, req: &Request<B>, path: &st
     // served as they are.
     let renew_navigations =
         !public && settings.unauthenticated != Unauthenticated::Return401 && forward_auth::is_navigation(req);
-    match current_session(app, req) {
-        Ok(session) => {
+    match current_caller(app, req).await {
+        Ok(caller) => {
             if let Some(rule) = rule {
                 let wanted = Requirements {
                     roles: rule.roles.iter().map(String::as_str).collect(),
                     groups: rule.groups.iter().map(String::as_str).collect(),
-                    redirect: false,
+                    ..Requirements::default()
                 };
-                if let Err(failure) = forward_auth::meets(app, &session, &wanted) {
+                if let Err(failure) = forward_auth::meets(app, caller.claims(), &wanted) {
                     return Verdict::Refuse(failure);
                 }
             }
-            if renew_navigations {
-                if let Some(renewal) = crate::endpoints::renewal::due(app, &session) {
+            if let (Caller::Session(session), true) = (&caller, renew_navigations) {
+                if let Some(renewal) = crate::endpoints::renewal::due(app, session) {
                     return answer(forward_auth::renew(app, true, this_page(app, req), true, &renewal));
                 }
             }
-            let token = app.session_cookie.get(req.headers());
-            Verdict::Forward(forward_auth::identity_headers(&session, token))
+            let token = caller.assertion(app, req);
+            Verdict::Forward(forward_auth::caller_headers(&caller, token))
         }
         Err(NoSession::Expired(renewal)) if renew_navigations => {
             answer(forward_auth::renew(app, true, this_page(app, req), true, &renewal))
         }
+        // Where no identity is needed, a refused token is forwarded anonymously, as a bad
+        // cookie is (never with the cookie's identity instead): the app may read its own tokens.
         Err(_) if anonymous_ok => Verdict::Forward(HeaderMap::new()),
+        Err(NoSession::Token(e)) => Verdict::Refuse(e.into()),
         Err(NoSession::Denied(why)) => Verdict::Refuse(why.into()),
         Err(NoSession::Expired(renewal)) => {
             let navigation = forward_auth::is_navigation(req);

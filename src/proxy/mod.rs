@@ -89,7 +89,7 @@ impl Proxy {
         if gate::is_own(&path) {
             return self.own(req).await;
         }
-        match gate::check(&self.app, &self.settings, &req, &path) {
+        match gate::check(&self.app, &self.settings, &req, &path).await {
             Verdict::Forward(identity) => {
                 self.upstream.forward(req, peer, self.settings.trusts(peer.ip()), identity).await
             }

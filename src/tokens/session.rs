@@ -237,11 +237,46 @@ impl Sessions {
     /// logout hint; roles (halved until they fit); display names. Fails only if the identifiers
     /// alone do not fit, which validated ID tokens cannot cause.
     pub fn mint(&self, claims: &mut SessionClaims, keep: &impl Keep) -> Result<String, SessionError> {
+        self.mint_with(claims, keep, &serde_json::Map::new())
+    }
+
+    /// Signs an assertion for a caller without a session (a bearer token): the claims of
+    /// [`Sessions::mint`], cut the same way, plus `extra` claims. Apps verify it exactly like a
+    /// session; this service never accepts it as one, since session verification refuses
+    /// unknown claims, so `extra` must not be empty.
+    pub fn mint_assertion(
+        &self,
+        claims: &mut SessionClaims,
+        keep: &impl Keep,
+        extra: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String, SessionError> {
+        if extra.is_empty() {
+            return Err(SessionError::Invalid("an assertion needs claims a session cannot have".into()));
+        }
+        self.mint_with(claims, keep, extra)
+    }
+
+    fn mint_with(
+        &self,
+        claims: &mut SessionClaims,
+        keep: &impl Keep,
+        extra: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String, SessionError> {
         claims.iss.clone_from(&self.issuer);
         claims.aud.clone_from(&self.audience);
         claims.cap_claims(keep);
         loop {
-            let token = self.keys.sign(&serde_json::to_vec(&*claims).expect("session claims serialise"));
+            let payload = if extra.is_empty() {
+                serde_json::to_vec(&*claims)
+            } else {
+                let mut all = match serde_json::to_value(&*claims) {
+                    Ok(serde_json::Value::Object(map)) => map,
+                    _ => serde_json::Map::new(),
+                };
+                all.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+                serde_json::to_vec(&all)
+            };
+            let token = self.keys.sign(&payload.expect("session claims serialise"));
             if token.len() <= MAX_SESSION_TOKEN_LEN {
                 return Ok(token);
             }
@@ -514,6 +549,22 @@ mod tests {
         assert_eq!(s.verify(&t, 250), Err(SessionError::Expired));
         assert_eq!(s.standing(&t, 1040, l).map(|(_, st)| st), Err(SessionError::PastMaxAge));
         assert_eq!(sessions_for("c", 101).standing(&t, 150, l).map(|(_, st)| st), Err(SessionError::Revoked));
+    }
+
+    #[test]
+    fn an_assertion_verifies_for_apps_but_never_as_a_session() {
+        let s = sessions();
+        let mut extra = serde_json::Map::new();
+        extra.insert("idtyp".into(), "app".into());
+        let t = s.mint_assertion(&mut claims(), &Listed::default(), &extra).unwrap();
+        let payload = s.keys().verify(&t, MAX_SESSION_TOKEN_LEN).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(
+            (json["iss"].as_str(), json["aud"].as_str(), json["idtyp"].as_str()),
+            (Some("https://r/api"), Some("c"), Some("app"))
+        );
+        assert!(matches!(s.verify(&t, 150), Err(SessionError::Invalid(_))), "not a session");
+        assert!(s.mint_assertion(&mut claims(), &Listed::default(), &serde_json::Map::new()).is_err());
     }
 
     #[test]

@@ -99,9 +99,39 @@ error_codes! {
     UpstreamUnavailable = "upstream_unavailable", BAD_GATEWAY;
     /// `entra-sso proxy`: the app behind it did not answer in time.
     UpstreamTimeout = "upstream_timeout", GATEWAY_TIMEOUT;
+    /// A bearer token that is no JWT, too large, or lacks a claim Entra always sends.
+    TokenMalformed = "token_malformed", UNAUTHORIZED;
+    /// A bearer token not signed with RS256 by one of the provider's keys.
+    TokenSignatureInvalid = "token_signature_invalid", UNAUTHORIZED;
+    /// A bearer token past its lifetime (or not yet valid).
+    TokenExpired = "token_expired", UNAUTHORIZED;
+    /// A bearer token whose issuer is not the provider's for its tenant and version.
+    TokenWrongIssuer = "token_wrong_issuer", UNAUTHORIZED;
+    /// A bearer token of a tenant this deployment does not admit.
+    TokenWrongTenant = "token_wrong_tenant", UNAUTHORIZED;
+    /// A bearer token for another resource (Microsoft Graph, another app).
+    TokenWrongAudience = "token_wrong_audience", UNAUTHORIZED;
+    /// An app-only bearer token of a client not in `SSO_API_CLIENTS`.
+    TokenClientNotAllowed = "token_client_not_allowed", UNAUTHORIZED;
 }
 
 impl ErrorCode {
+    /// Whether the code refuses a bearer token: answered `401` with RFC 6750's
+    /// `WWW-Authenticate: Bearer error="invalid_token"`, as JSON, never with a redirect.
+    pub fn is_token_refusal(self) -> bool {
+        use ErrorCode::*;
+        matches!(
+            self,
+            TokenMalformed
+                | TokenSignatureInvalid
+                | TokenExpired
+                | TokenWrongIssuer
+                | TokenWrongTenant
+                | TokenWrongAudience
+                | TokenClientNotAllowed
+        )
+    }
+
     /// A one-line title.
     pub fn title(self) -> &'static str {
         use ErrorCode::*;
@@ -136,6 +166,13 @@ impl ErrorCode {
             RequestTimeout => "The request took too long to arrive",
             UpstreamUnavailable => "The application is unavailable",
             UpstreamTimeout => "The application did not answer in time",
+            TokenMalformed => "The access token is not a well-formed Entra access token",
+            TokenSignatureInvalid => "The access token's signature is not valid",
+            TokenExpired => "The access token has expired or is not yet valid",
+            TokenWrongIssuer => "The access token was not issued by this app's identity provider",
+            TokenWrongTenant => "The access token's tenant is not allowed",
+            TokenWrongAudience => "The access token is for another resource",
+            TokenClientNotAllowed => "The calling application is not allowed",
         }
     }
 
@@ -171,6 +208,13 @@ impl ErrorCode {
             RequestTimeout => "The connection was too slow or was interrupted while sending the request. Try again.",
             UpstreamUnavailable => "The application behind the sign-in could not be reached. Try again in a moment; operators should check that the app is running and listening where SSO_UPSTREAM points.",
             UpstreamTimeout => "The application behind the sign-in took too long to answer. Try again; operators should check the app, or raise SSO_UPSTREAM_TIMEOUT.",
+            TokenMalformed => "Send an Entra access token for this API, as `Authorization: Bearer <token>`, once; the token must be the whole JWT as the token endpoint returned it.",
+            TokenSignatureInvalid => "Only RS256 tokens signed by the identity provider are accepted. Request a new token from Microsoft Entra; a token made or altered elsewhere is refused.",
+            TokenExpired => "Request a new access token (MSAL's acquireTokenSilent does), and check the caller's clock.",
+            TokenWrongIssuer => "The token comes from another identity provider or cloud, or its version and issuer do not match. Request it from this app's authority.",
+            TokenWrongTenant => "This API admits callers of certain tenants only (SSO_ALLOWED_TENANTS). Request the token in an allowed tenant.",
+            TokenWrongAudience => "Request a token for this API (scope api://<client id>/.default, or one of the API's own scopes), not for Microsoft Graph or another app.",
+            TokenClientNotAllowed => "This API admits app-only callers from listed applications only (SSO_API_CLIENTS). Ask the operator to add the calling app's client id.",
         }
     }
 }

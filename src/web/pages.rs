@@ -159,6 +159,19 @@ pub fn error(failure: &Failure, as_json: bool, request_id: &str, login: &str) ->
     html(code.status(), code.title(), &body)
 }
 
+/// RFC 6750's challenge for a refused bearer token: `Bearer error="invalid_token",
+/// error_description="…"`, the description being the text the client may see (or the code's
+/// title), reduced to what a quoted header string can carry. `None` for other failures.
+pub fn bearer_challenge(failure: &Failure) -> Option<HeaderValue> {
+    if !failure.code.is_token_refusal() {
+        return None;
+    }
+    let text = failure.shown.as_deref().unwrap_or(failure.code.title());
+    let description: String =
+        text.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' { c } else { ' ' }).collect();
+    HeaderValue::from_str(&format!("Bearer error=\"invalid_token\", error_description=\"{description}\"")).ok()
+}
+
 /// The confirmation page for a logout that cannot be proven same-origin.
 pub fn logout_confirm(action: &str) -> Response<Bytes> {
     let body = format!(

@@ -23,6 +23,7 @@ const TID: &str = "http://schemas.microsoft.com/identity/claims/tenantid";
 const SUB: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier";
 const EMAIL: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress";
 const ROLE: &str = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role";
+const SCOPE: &str = "http://schemas.microsoft.com/identity/claims/scope";
 
 #[derive(Serialize)]
 struct Principal<'a> {
@@ -41,8 +42,29 @@ struct Claim<'a> {
 /// `X-MS-CLIENT-PRINCIPAL` for a session: standard base64 of the App Service JSON. Roles and
 /// groups are one claim each, typed `roles` and `groups` as App Service sends them.
 pub fn encode(s: &SessionClaims) -> String {
-    let principal = Principal { auth_typ: "aad", claims: claims(s), name_typ: EMAIL, role_typ: ROLE };
+    encode_with(s, &[])
+}
+
+/// The same with `extra` claims (a bearer caller's, from [`token_claims`]) after the identity's.
+pub fn encode_with(s: &SessionClaims, extra: &[(&'static str, &str)]) -> String {
+    let mut all = claims(s);
+    all.extend(extra.iter().map(|&(typ, val)| Claim { typ, val }));
+    let principal = Principal { auth_typ: "aad", claims: all, name_typ: EMAIL, role_typ: ROLE };
     STANDARD.encode(serde_json::to_vec(&principal).expect("principal serialises"))
+}
+
+/// A bearer caller's claims as App Service passes an access token's: the delegated scopes
+/// (space-separated, as `scp`), the client that asked for the token (`azp`) and `idtyp`.
+pub fn token_claims<'a>(scopes: &'a str, client: Option<&'a str>, idtyp: &'a str) -> Vec<(&'static str, &'a str)> {
+    let mut extra = Vec::new();
+    if !scopes.is_empty() {
+        extra.push((SCOPE, scopes));
+    }
+    if let Some(client) = client {
+        extra.push(("azp", client));
+    }
+    extra.push(("idtyp", idtyp));
+    extra
 }
 
 /// `/.auth/me` as App Service Authentication answers it: one entry for the `aad` provider with

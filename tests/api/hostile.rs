@@ -571,6 +571,7 @@ fn auth_cases(ctx: &Ctx) -> Vec<Case> {
             .header("x-forwarded-host", "evil.example")
             .header("x-forwarded-uri", "/"),
     ];
+    cases.extend(bearer_cases());
     // A spoofed identity header on the request changes nothing: the answer is the cookie's.
     cases.push(
         case("auth with a spoofed principal header", "GET", "/api/auth", 401, "not_signed_in")
@@ -578,6 +579,64 @@ fn auth_cases(ctx: &Ctx) -> Vec<Case> {
             .header("x-sso-assertion", "x.y.z"),
     );
     cases
+}
+
+/// Hostile `Authorization: Bearer` values: each a `401` with its own code, never a panic, a
+/// redirect or the cookie's verdict.
+fn bearer_cases() -> Vec<Case> {
+    let part = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let rs256 = part(&json!({"alg": "RS256", "kid": "k"}));
+    let ours = part(&json!({"aud": CLIENT_ID}));
+    let bearer = |name: &str, token: String, status: u16, code: &'static str| {
+        case(format!("bearer {name}"), "GET", "/api/auth", status, code)
+            .header("authorization", format!("Bearer {token}"))
+    };
+    let nested = format!("{{\"aud\":{}\"x\"{}}}", "[".repeat(5000), "]".repeat(5000));
+    let many_audiences = json!({"aud": std::iter::repeat_n(CLIENT_ID, 199).chain(["other"]).collect::<Vec<_>>()});
+    vec![
+        bearer("20 KB token", format!("{rs256}.{}.c2ln", "A".repeat(20_000)), 401, "token_malformed"),
+        bearer("empty parts", "..".into(), 401, "token_malformed"),
+        bearer("no token", String::new(), 401, "token_malformed"),
+        bearer("non-ASCII token", "é.é.é".into(), 401, "token_malformed"),
+        bearer("header not JSON", format!("{}.{ours}.c2ln", URL_SAFE_NO_PAD.encode("{alg")), 401, "token_malformed"),
+        bearer("alg none", format!("{}.{ours}.", part(&json!({"alg": "none"}))), 401, "token_signature_invalid"),
+        bearer(
+            "alg HS256",
+            format!("{}.{ours}.c2ln", part(&json!({"alg": "HS256", "kid": "k"}))),
+            401,
+            "token_signature_invalid",
+        ),
+        bearer("no kid", format!("{}.{ours}.c2ln", part(&json!({"alg": "RS256"}))), 401, "token_signature_invalid"),
+        bearer("5000-deep claims", format!("{rs256}.{}.c2ln", URL_SAFE_NO_PAD.encode(nested)), 401, "token_malformed"),
+        bearer(
+            "199 audiences and one other",
+            format!("{rs256}.{}.c2ln", part(&many_audiences)),
+            401,
+            "token_wrong_audience",
+        ),
+        bearer(
+            "4 KB unknown kid",
+            format!("{}.{ours}.c2ln", part(&json!({"alg": "RS256", "kid": "k".repeat(4096)}))),
+            401,
+            "token_signature_invalid",
+        ),
+        bearer("signature not base64url", format!("{rs256}.{ours}.!!!"), 401, "token_signature_invalid"),
+        case("bearer scheme in lower case", "GET", "/api/auth", 401, "token_malformed")
+            .header("authorization", "bearer x.y.z"),
+        case("bearer refused on a navigation with redirect=1", "GET", "/api/auth?redirect=1", 401, "token_malformed")
+            .header("sec-fetch-mode", "navigate")
+            .header("authorization", "Bearer x.y.z")
+            .header("x-original-uri", "/a"),
+        case("basic scheme ignored", "GET", "/api/auth", 401, "not_signed_in").header("authorization", "Basic YTpi"),
+        case(
+            "auth 17 scope requirements",
+            "GET",
+            format!("/api/auth?{}", "scope=s&".repeat(17)),
+            400,
+            "invalid_parameter",
+        ),
+        case("auth empty scope", "GET", "/api/auth?scope=", 400, "invalid_parameter"),
+    ]
 }
 
 fn method_and_body_cases(ctx: &Ctx) -> Vec<Case> {

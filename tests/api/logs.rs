@@ -1,7 +1,7 @@
 //! What reaches the operator's log and the user's screen: the real binary (`entra-sso dev`,
 //! JSON logs at debug level) runs full flows and failures, and no secret, code, verifier, state
-//! signature, token or session value appears in its log or in any response body — while the
-//! log does carry the precise reason of each failure.
+//! signature, token (ID, access, session) or session value appears in its log or in any response
+//! body — while the log does carry the precise reason of each failure.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -96,6 +96,20 @@ async fn no_secret_reaches_logs_or_pages() {
     seen.secret("session cookie", jar.get("__Host-sso-session").unwrap());
     assert_eq!(send(&mut seen, &mut jar, client().get(format!("{app}/api/me"))).await.0, 200);
 
+    // A daemon's access token, accepted and then tampered with, at /api/auth and /api/me.
+    let client_secret = seen.secrets.iter().find(|(what, _)| what == "client secret").unwrap().1.clone();
+    let dev_authority = format!("http://127.0.0.1:{idp_port}/{}/v2.0", entra_sso::dev_idp::DEV_TENANT);
+    let dev_client = entra_sso::dev_idp::dev::DEV_CLIENT_ID;
+    let token = crate::bearer::client_credentials(&dev_authority, dev_client, &client_secret).await;
+    seen.secret("access token", token.rsplit('.').next().unwrap());
+    seen.secret("access token claims", token.split('.').nth(1).unwrap());
+    let bearer = |path: &str, token: &str| client().get(format!("{app}{path}")).bearer_auth(token);
+    assert_eq!(send(&mut seen, &mut Jar::default(), bearer("/api/auth", &token)).await.0, 200);
+    assert_eq!(send(&mut seen, &mut Jar::default(), bearer("/api/me", &token)).await.0, 200);
+    let tampered = format!("{token}x");
+    assert_eq!(send(&mut seen, &mut Jar::default(), bearer("/api/auth", &tampered)).await.0, 401);
+    assert_eq!(send(&mut seen, &mut Jar::default(), bearer("/api/me", &tampered[10..])).await.0, 401);
+
     // Failures: replay without and with the flow cookie, a tampered state, a cancelled sign-in.
     assert_eq!(send(&mut seen, &mut jar, client().get(&cb)).await.0, 400);
     let mut kept = kept;
@@ -144,6 +158,8 @@ async fn no_secret_reaches_logs_or_pages() {
         "idp_error",
         "AADSTS65004",
         "request_id",
+        "token_signature_invalid",
+        "token_malformed",
     ] {
         assert!(log.contains(needle), "the log lacks {needle}");
     }

@@ -3,6 +3,7 @@
 //! run the real binary.
 
 mod azure_layout;
+mod bearer;
 mod browser;
 mod consumers;
 mod containment;

@@ -667,3 +667,50 @@ async fn a_session_to_renew_sends_navigations_to_renewal_and_tells_scripts() {
     assert_eq!(status, 302);
     assert_eq!(p.seen.requests.load(Ordering::SeqCst), 1, "only the script's request reached the app");
 }
+
+#[tokio::test]
+async fn a_bearer_caller_is_forwarded_with_identity_and_its_authorization_header() {
+    let p = TestProxy::start(&[], |s| {
+        s.rules = vec![PathRule { prefix: "/admin".into(), roles: vec!["Admin".into()], groups: vec![] }];
+        s.public_paths = vec!["/static".into()];
+    })
+    .await;
+    let token = crate::bearer::daemon_token(&p._idp.authority).await;
+    let oid = crate::bearer::payload(&token)["oid"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {token}");
+    let (status, seen) =
+        p.headers_seen(&Jar::default(), &[("authorization", &bearer), ("x-ms-client-principal-id", "evil")]).await;
+    assert_eq!(status, 200);
+    let h = &seen["headers"];
+    assert_eq!(h["x-ms-client-principal-id"], oid.as_str(), "the service principal, not the spoofed id");
+    assert_eq!(h["authorization"], bearer.as_str(), "the app gets the Authorization header unchanged");
+    let principal: Value =
+        serde_json::from_slice(&STANDARD.decode(h["x-ms-client-principal"].as_str().unwrap()).unwrap()).unwrap();
+    assert!(principal["claims"].as_array().unwrap().iter().any(|c| c["typ"] == "idtyp" && c["val"] == "app"));
+    let assertion = crate::bearer::payload(h["x-sso-assertion"].as_str().unwrap());
+    assert_eq!(
+        (assertion["iss"].as_str(), assertion["idtyp"].as_str()),
+        (Some("https://app.example.test/.auth"), Some("app"))
+    );
+
+    // A bad token is refused before the app, even for a navigation; on a public path it is
+    // forwarded without identity, as a bad cookie would be.
+    let before = p.seen.requests.load(Ordering::SeqCst);
+    let bad = format!("{token}x");
+    let r = client()
+        .get(format!("{}/page", p.base))
+        .bearer_auth(&bad)
+        .header("sec-fetch-mode", "navigate")
+        .send()
+        .await
+        .unwrap();
+    crate::bearer::refused(r, "token_signature_invalid", &bad).await;
+    assert_eq!(p.seen.requests.load(Ordering::SeqCst), before, "nothing reached the app");
+    let r = client().get(format!("{}/static/app.js", p.base)).bearer_auth(&bad).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let seen: Value = r.json().await.unwrap();
+    assert!(seen["headers"].get("x-ms-client-principal-id").is_none(), "no identity on a public path");
+    // Path rules hold for tokens: the daemon has no Admin role.
+    let r = client().get(format!("{}/admin/x", p.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(error_code(r).await, (403, "access_denied_by_policy".to_owned()));
+}
