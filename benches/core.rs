@@ -176,8 +176,13 @@ fn bearer(c: &mut Criterion) {
     });
     let (token, key) = rs256_signed(&claims, Some(template));
     let audiences = [CLIENT_ID.to_owned(), format!("api://{CLIENT_ID}")];
-    let config =
-        AccessTokenConfig { audiences: &audiences, clients: None, issuer: ISSUER, session_audience: CLIENT_ID };
+    let config = AccessTokenConfig {
+        audiences: &audiences,
+        clients: None,
+        issuer: ISSUER,
+        session_audience: CLIENT_ID,
+        kept_groups: &Default::default(),
+    };
     c.bench_function("bearer_verify_first_seen", |b| {
         b.iter_batched(
             || AccessTokenVerifier::new(config.clone()),

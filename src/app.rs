@@ -75,6 +75,7 @@ impl App {
                 clients: settings.api.clients.as_deref(),
                 issuer: &settings.issuer(),
                 session_audience: &settings.session_audience,
+                kept_groups: &settings.policy.kept_groups,
             }),
             redirect_uri: settings.redirect_uri.to_string(),
             authorize_prefix: OnceLock::new(),

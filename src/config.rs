@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::idp::authority::Authority;
+use crate::idp::authority::{is_guid, Authority};
 use crate::idp::credential::certificate::{self, ClientCertificate};
 use crate::idp::credential::{federated_source, ClientCredential, CredentialError, CredentialKind};
-use crate::idp::policy::{Policy, TenantPolicy, RESTRICT};
+use crate::idp::policy::{KeptGroups, Policy, TenantPolicy, RESTRICT};
 use crate::idp::provider::ProviderConfig;
 use crate::support::text::cap;
 use crate::tokens::secret::{SecretString, SigningSecret, SigningSecrets};
@@ -302,7 +302,8 @@ pub struct Settings {
     /// `SSO_RETURN_ORIGINS`: absolute origins allowed in `return_to` (ASCII serialisation).
     pub return_origins: Vec<String>,
     /// `SSO_ALLOWED_TENANTS`, `SSO_REQUIRED_ROLES`, `SSO_ALLOWED_GROUPS`,
-    /// `SSO_ALLOWED_EMAIL_DOMAINS`, and whether the authority admits personal accounts.
+    /// `SSO_ALLOWED_EMAIL_DOMAINS`, whether the authority admits personal accounts, and the
+    /// groups sessions keep (`SSO_SESSION_GROUPS`).
     pub policy: Policy,
     /// `SSO_STATE_TTL` (default 10 minutes).
     pub state_ttl: Duration,
@@ -873,7 +874,7 @@ fn every_tenant_warning() -> ConfigWarning {
     }
 }
 
-/// `SSO_ALLOWED_TENANTS`, `SSO_REQUIRED_ROLES`, `SSO_ALLOWED_GROUPS` and
+/// `SSO_ALLOWED_TENANTS`, `SSO_REQUIRED_ROLES`, `SSO_ALLOWED_GROUPS`, `SSO_SESSION_GROUPS` and
 /// `SSO_ALLOWED_EMAIL_DOMAINS`, or `None` with every fault recorded in `found`. Each list is
 /// checked alone; the tenant gate of the role, group and e-mail rules only once the authority and
 /// the tenants are valid.
@@ -920,6 +921,7 @@ fn parse_policy(
     };
     let required_roles = found.ok(gated("SSO_REQUIRED_ROLES", "an app-role rule"));
     let allowed_groups = found.ok(gated("SSO_ALLOWED_GROUPS", "a group rule"));
+    let session_groups = found.ok(parse_session_groups(get("SSO_SESSION_GROUPS")));
     let email_domains = found.ok(list("SSO_ALLOWED_EMAIL_DOMAINS").and_then(|domains| match &gate {
         Some(gate) if !domains.is_empty() && !gate.tenant_scoped => Err(ConfigError::new(
             "SSO_ALLOWED_EMAIL_DOMAINS",
@@ -927,12 +929,52 @@ fn parse_policy(
         )),
         _ => Ok(domains.into_iter().map(|d| d.to_ascii_lowercase()).collect()),
     }));
+    let (allowed_groups, session_groups) = (allowed_groups?, session_groups?);
+    let kept_groups = KeptGroups::new(session_groups, &allowed_groups);
+    if kept_groups.only_these() && kept_groups.ids().len() > MAX_SESSION_GROUPS {
+        found.warnings.push(too_many_session_groups_warning(kept_groups.ids().len()));
+    }
     Some(Policy {
         required_roles: required_roles?,
-        allowed_groups: allowed_groups?,
+        allowed_groups,
         email_domains: email_domains?,
+        kept_groups,
         ..gate?
     })
+}
+
+/// Most kept groups a session is sure to hold whole: about 45 GUIDs fit the cookie beside the
+/// other claims; a user in more of them has her groups cut and flagged as overage.
+const MAX_SESSION_GROUPS: usize = 40;
+
+/// `SSO_SESSION_GROUPS`: group object ids (GUIDs), comma-separated; `None` when unset. Every id
+/// that is not a GUID is named in the one error.
+fn parse_session_groups(value: Option<String>) -> Result<Option<Vec<String>>, ConfigError> {
+    let Some(value) = value else { return Ok(None) };
+    let ids: Vec<&str> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let bad: Vec<String> = ids.iter().filter(|id| !is_guid(id)).map(|id| format!("`{}`", cap(id, 64))).collect();
+    if !bad.is_empty() {
+        return Err(ConfigError::new(
+            "SSO_SESSION_GROUPS",
+            format!("{} not a group object id; list GUIDs, comma-separated (Entra: Groups, Object Id)", bad.join(", ")),
+        ));
+    }
+    if ids.is_empty() {
+        return Err(ConfigError::new("SSO_SESSION_GROUPS", "lists no group id; unset it to keep every group"));
+    }
+    Ok(Some(ids.into_iter().map(str::to_ascii_lowercase).collect()))
+}
+
+/// The warning an `SSO_SESSION_GROUPS` too long for a cookie earns.
+fn too_many_session_groups_warning(kept: usize) -> ConfigWarning {
+    ConfigWarning {
+        variable: "SSO_SESSION_GROUPS",
+        finding: format!(
+            "{kept} groups kept (with SSO_ALLOWED_GROUPS): a user in more than about {MAX_SESSION_GROUPS} of them does \
+             not fit in a session cookie, and her groups are dropped and flagged as overage"
+        ),
+        fix: "list only the groups the app and its rules look at".to_owned(),
+    }
 }
 
 fn parse_scopes(value: Option<String>) -> Result<Vec<String>, ConfigError> {
@@ -1288,6 +1330,25 @@ mod tests {
             let listed = [rule, ("SSO_TENANT_ID", "organizations"), ("SSO_ALLOWED_TENANTS", "t1,t2")];
             assert!(settings(&with(&listed)).is_ok());
         }
+    }
+
+    #[test]
+    fn session_groups_are_guids_every_bad_one_named_and_joined_with_the_allowed_groups() {
+        let g1 = "0D1E6F3A-7C2B-4C53-9C1E-5A1D2B3C4D5E";
+        let g2 = "7f3c0000-0000-4000-8000-000000000001";
+        let err = settings(&with(&[("SSO_SESSION_GROUPS", &format!("{g1}, admins,x{g2}"))])).unwrap_err();
+        assert_eq!(err.variable, "SSO_SESSION_GROUPS");
+        assert!(err.problem.contains("`admins`, `x7f3c") && !err.problem.contains(g1), "{err}");
+        let empty = settings(&with(&[("SSO_SESSION_GROUPS", ", ,")])).unwrap_err();
+        assert!(empty.problem.contains("unset it"), "{empty}");
+        let s = settings(&with(&[("SSO_SESSION_GROUPS", &format!("{g1},{g1}")), ("SSO_ALLOWED_GROUPS", g2)])).unwrap();
+        assert_eq!(s.policy.relevant_groups(), [g1.to_ascii_lowercase(), g2.to_owned()]);
+        assert!(s.policy.kept_groups.only_these() && s.warnings.is_empty());
+        let unset = settings(&with(&[("SSO_ALLOWED_GROUPS", g2)])).unwrap();
+        assert!(!unset.policy.kept_groups.only_these() && unset.policy.relevant_groups() == [g2]);
+        let many: Vec<String> = (0..41).map(|i| format!("7f3c0000-0000-4000-8000-{i:012}")).collect();
+        let s = settings(&with(&[("SSO_SESSION_GROUPS", &many.join(","))])).unwrap();
+        assert_eq!(s.warnings.iter().map(|w| w.variable).collect::<Vec<_>>(), ["SSO_SESSION_GROUPS"]);
     }
 
     #[test]

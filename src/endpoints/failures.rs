@@ -74,7 +74,7 @@ impl From<PolicyError> for Failure {
     /// the user's policy verdict.
     fn from(e: PolicyError) -> Self {
         let code = match e {
-            PolicyError::UntrustedRule(_) => ErrorCode::Misconfigured,
+            PolicyError::UntrustedRule(_) | PolicyError::GroupNotKept(_) => ErrorCode::Misconfigured,
             PolicyError::Tenant(_)
             | PolicyError::NoTenant
             | PolicyError::Roles(_)

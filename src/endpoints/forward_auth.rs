@@ -123,13 +123,17 @@ fn requirements<'a>(params: &'a Params<'_>) -> Result<Requirements<'a>, Failure>
 
 /// Whether the session meets this route's requirements: every role, and one of the groups.
 /// A role or group requirement while every tenant may sign in fails closed for everyone, as
-/// `SSO_REQUIRED_ROLES` does at start-up.
+/// `SSO_REQUIRED_ROLES` does at start-up, and so does a group sessions do not keep
+/// (`SSO_SESSION_GROUPS`): both `500 misconfigured`, the fix in the log.
 pub fn meets(app: &App, s: &SessionClaims, wanted: &Requirements<'_>) -> Result<(), Failure> {
     if !wanted.roles.is_empty() {
         app.settings.policy.trust_roles_and_groups("a ?role= requirement")?;
     }
     if !wanted.groups.is_empty() {
         app.settings.policy.trust_roles_and_groups("a ?group= requirement")?;
+        for group in &wanted.groups {
+            app.settings.policy.group_requirement_kept(group)?;
+        }
     }
     let denied = |why: String| Failure::new(ErrorCode::AccessDeniedByPolicy, why);
     if let Some(missing) = wanted.roles.iter().find(|r| !s.roles.iter().any(|held| held == *r)) {

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::idp::authority::{issuer_in_version, issuer_tenant, TokenVersion};
 use crate::idp::id_token::{expected_issuer, rs256_kid, rs256_validation, Audience, IdTokenError, LEEWAY_SECS};
+use crate::idp::policy::KeptGroups;
 use crate::idp::provider::{Provider, VerifyKey};
 use crate::support::text::cap;
 use crate::tokens::session::{Keep, SessionClaims, SessionError, Sessions};
@@ -207,6 +208,8 @@ pub struct AccessTokenVerifier {
     /// This deployment's session issuer and audience, given to the identity of every caller.
     issuer: String,
     session_audience: String,
+    /// The groups a caller's identity keeps.
+    kept_groups: KeptGroups,
     validation: Validation,
     verified: Mutex<HashMap<[u8; 32], Arc<ApiCaller>>>,
 }
@@ -222,6 +225,8 @@ pub struct AccessTokenConfig<'a> {
     pub issuer: &'a str,
     /// This deployment's session audience.
     pub session_audience: &'a str,
+    /// The groups a caller's identity keeps, as a session's (`SSO_SESSION_GROUPS`).
+    pub kept_groups: &'a KeptGroups,
 }
 
 impl AccessTokenVerifier {
@@ -241,6 +246,7 @@ impl AccessTokenVerifier {
             request,
             issuer: config.issuer.to_owned(),
             session_audience: config.session_audience.to_owned(),
+            kept_groups: config.kept_groups.clone(),
             validation,
             verified: Mutex::new(HashMap::new()),
         }
@@ -419,7 +425,7 @@ impl AccessTokenVerifier {
             preferred_username: c.preferred_username.or(c.upn),
             email: c.email,
             roles: c.roles,
-            groups: if overage { Vec::new() } else { c.groups },
+            groups: if overage { Vec::new() } else { self.kept(c.groups) },
             groups_overage: overage,
             login_hint: None,
             sid: None,
@@ -429,6 +435,12 @@ impl AccessTokenVerifier {
             auth_time: None,
         };
         ApiCaller { claims, scopes: scopes.unwrap_or_default(), app_only, client, version, assertion: OnceLock::new() }
+    }
+
+    /// The token's groups as a caller keeps them: the sessions' rule ([`KeptGroups::retain_in`]).
+    fn kept(&self, mut groups: Vec<String>) -> Vec<String> {
+        self.kept_groups.retain_in(&mut groups);
+        groups
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<ApiCaller>>> {
@@ -477,6 +489,7 @@ mod tests {
             clients,
             issuer: "https://app/api",
             session_audience: CLIENT,
+            kept_groups: &KeptGroups::default(),
         })
     }
 

@@ -2,8 +2,11 @@
 //! and e-mail domains. Evaluated at the callback on the ID token's claims and again on every use
 //! of a session, so a policy tightened later applies to sessions already issued; a refusal is
 //! `403 access_denied_by_policy`.
+//!
+//! It also says which groups a session keeps ([`KeptGroups`]): with `SSO_SESSION_GROUPS` set,
+//! only those, the allowed groups and the proxy's path-rule groups.
 
-use crate::idp::authority::PERSONAL_ACCOUNTS_TENANT;
+use crate::idp::authority::{is_guid, PERSONAL_ACCOUNTS_TENANT};
 use crate::idp::id_token::IdClaims;
 use crate::tokens::session::{Keep, SessionClaims};
 
@@ -82,6 +85,13 @@ pub enum PolicyError {
     /// The e-mail domain is not in `SSO_ALLOWED_EMAIL_DOMAINS`.
     #[error("e-mail domain `{0}` is not allowed")]
     EmailDomain(String),
+    /// A per-request group requirement (`?group=`) naming a group sessions do not keep: with
+    /// `SSO_SESSION_GROUPS` set it could never match, for any user; an operator's mistake.
+    #[error(
+        "group {0} is not kept in sessions: add it to SSO_SESSION_GROUPS (sessions keep only those, \
+         SSO_ALLOWED_GROUPS and the path rules' groups), or it can never match"
+    )]
+    GroupNotKept(String),
     /// A role or group rule while every tenant may sign in: an operator's mistake, refused for
     /// every user rather than trusting a role anyone can grant themselves.
     #[error("{0} {RESTRICT}: every tenant's administrators assign roles and groups in their own tenant")]
@@ -110,6 +120,83 @@ pub struct Policy {
     /// `SSO_ALLOWED_TENANTS`). Roles and groups mean something only then: with every tenant
     /// admitted, anyone can make a tenant and assign themselves any role or group.
     pub tenant_scoped: bool,
+    /// The groups that matter (`SSO_SESSION_GROUPS`, `SSO_ALLOWED_GROUPS`, path-rule groups), and
+    /// whether sessions keep only those. Built by the settings and joined by `entra-sso proxy`'s
+    /// path rules ([`Policy::keep_rule_groups`]); empty, every group is kept.
+    pub kept_groups: KeptGroups,
+}
+
+/// The groups that matter to a deployment: `SSO_SESSION_GROUPS` ∪ `SSO_ALLOWED_GROUPS` ∪ the
+/// groups `entra-sso proxy`'s path rules name. With `SSO_SESSION_GROUPS` set, a session, the
+/// identity headers and the assertion carry only the user's groups among these
+/// ([`KeptGroups::retain_in`], the one place the rule is applied); unset, every group is kept,
+/// cut only to fit the cookie (those named here survive the cut first). Ids compare without
+/// regard to case; GUIDs are stored lower-case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeptGroups {
+    /// `SSO_SESSION_GROUPS` is set: sessions store only [`KeptGroups::ids`].
+    only: bool,
+    /// The ids, GUIDs lower-cased, each once, in the order they were named.
+    ids: Vec<String>,
+}
+
+impl KeptGroups {
+    /// `SSO_SESSION_GROUPS` (`None`: unset, every group is kept) joined with `SSO_ALLOWED_GROUPS`.
+    pub fn new(session_groups: Option<Vec<String>>, allowed_groups: &[String]) -> Self {
+        let mut kept = Self { only: session_groups.is_some(), ids: Vec::new() };
+        kept.join(session_groups.iter().flatten().chain(allowed_groups).map(String::as_str));
+        kept
+    }
+
+    /// Adds `ids` to the set (each once).
+    pub fn join<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
+        for id in ids {
+            if !self.contains(id) {
+                self.ids.push(normalised(id));
+            }
+        }
+    }
+
+    /// The ids that matter, GUIDs lower-case, each once: what a session keeps when
+    /// [`KeptGroups::only_these`], and what the rules can ask about in any case.
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// Whether sessions keep only these groups (`SSO_SESSION_GROUPS` is set).
+    pub fn only_these(&self) -> bool {
+        self.only
+    }
+
+    /// Whether `id` is one of the set, without regard to case.
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids.iter().any(|k| k.eq_ignore_ascii_case(id))
+    }
+
+    /// Cuts a user's `groups` to those a session keeps: with `SSO_SESSION_GROUPS` set, only the
+    /// ones in the set, GUIDs lower-cased, each once; otherwise unchanged. A complete list stays
+    /// complete with respect to the set, so this never changes `groups_overage`.
+    pub fn retain_in(&self, groups: &mut Vec<String>) {
+        if !self.only {
+            return;
+        }
+        let mut kept: Vec<String> = Vec::with_capacity(groups.len().min(self.ids.len()));
+        for g in groups.drain(..) {
+            if self.contains(&g) && !kept.iter().any(|k| k.eq_ignore_ascii_case(&g)) {
+                kept.push(normalised(&g));
+            }
+        }
+        *groups = kept;
+    }
+}
+
+/// A group id as kept: a GUID lower-case, anything else (an on-premises group name) as written.
+fn normalised(id: &str) -> String {
+    if is_guid(id) {
+        id.to_ascii_lowercase()
+    } else {
+        id.to_owned()
+    }
 }
 
 impl Default for Policy {
@@ -122,6 +209,7 @@ impl Default for Policy {
             allowed_groups: Vec::new(),
             email_domains: Vec::new(),
             tenant_scoped: true,
+            kept_groups: KeptGroups::default(),
         }
     }
 }
@@ -132,7 +220,11 @@ impl Keep for Policy {
     }
 
     fn keep_group(&self, group: &str) -> bool {
-        self.allowed_groups.iter().any(|g| g.eq_ignore_ascii_case(group))
+        self.allowed_groups.iter().any(|g| g.eq_ignore_ascii_case(group)) || self.kept_groups.contains(group)
+    }
+
+    fn retain_groups(&self, groups: &mut Vec<String>) {
+        self.kept_groups.retain_in(groups);
     }
 }
 
@@ -146,6 +238,29 @@ impl Policy {
         } else {
             Err(PolicyError::UntrustedRule(rule))
         }
+    }
+
+    /// The group ids that matter to this deployment: `SSO_SESSION_GROUPS`, `SSO_ALLOWED_GROUPS`
+    /// and the proxy's path-rule groups, GUIDs lower-case, each once; empty when nothing names a
+    /// group. The groups a Graph lookup asks about when a token signals overage.
+    pub fn relevant_groups(&self) -> &[String] {
+        self.kept_groups.ids()
+    }
+
+    /// Adds the groups `entra-sso proxy`'s path rules name to those sessions keep, so a rule can
+    /// always match; called once at start-up, before the instance is built.
+    pub fn keep_rule_groups<'a>(&mut self, groups: impl IntoIterator<Item = &'a str>) {
+        self.kept_groups.join(groups);
+    }
+
+    /// Whether a per-request requirement of `group` (`?group=`) can ever match: always, unless
+    /// sessions keep only listed groups and this is not one of them
+    /// ([`PolicyError::GroupNotKept`], `500 misconfigured`).
+    pub fn group_requirement_kept(&self, group: &str) -> Result<(), PolicyError> {
+        if self.kept_groups.only_these() && !self.kept_groups.contains(group) {
+            return Err(PolicyError::GroupNotKept(crate::support::text::cap(group, 64)));
+        }
+        Ok(())
     }
 
     /// Checks validated claims; the error says which rule refused.
@@ -245,6 +360,57 @@ mod tests {
         let cut = Subject { tid: None, roles: &[], groups: &groups, groups_overage: true, email: None, username: None };
         assert!(p.check(cut).is_ok());
         assert_eq!(p.check(Subject { groups: &[], ..cut }), Err(PolicyError::GroupsOverage));
+    }
+
+    const G1: &str = "0d1e6f3a-7c2b-4c53-9c1e-5a1d2b3c4d5e";
+    const G2: &str = "7f3c0000-0000-4000-8000-000000000002";
+    const G3: &str = "7f3c0000-0000-4000-8000-000000000003";
+
+    fn strings(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn kept_groups_are_the_union_each_once_lower_case() {
+        let allowed = strings(&[&G2.to_ascii_uppercase(), G1]);
+        let mut p = Policy {
+            kept_groups: KeptGroups::new(Some(strings(&[G1])), &allowed),
+            allowed_groups: allowed,
+            ..Default::default()
+        };
+        p.keep_rule_groups([G3, G1, "Contoso\\Admins"]);
+        assert_eq!(p.relevant_groups(), strings(&[G1, G2, G3, "Contoso\\Admins"]));
+        assert!(p.kept_groups.only_these());
+        let unset = KeptGroups::new(None, &strings(&[G1]));
+        assert_eq!((unset.only_these(), unset.ids()), (false, &strings(&[G1])[..]), "allowed groups matter unset too");
+        assert!(KeptGroups::default().ids().is_empty());
+    }
+
+    #[test]
+    fn sessions_keep_only_kept_groups_when_listed_and_every_group_otherwise() {
+        let listed = KeptGroups::new(Some(strings(&[G1, G2])), &[]);
+        let mut groups = strings(&[G3, &G1.to_ascii_uppercase(), "x", G2, G1]);
+        listed.retain_in(&mut groups);
+        assert_eq!(groups, strings(&[G1, G2]), "others dropped, lower-case, each once, in the token's order");
+        let p = Policy { kept_groups: listed, ..Default::default() };
+        let mut groups = strings(&[G3, G2]);
+        p.retain_groups(&mut groups);
+        assert_eq!(groups, strings(&[G2]), "the policy applies the same rule");
+        let unset = Policy { allowed_groups: strings(&[G1]), ..Default::default() };
+        let mut groups = strings(&[G3, &G2.to_ascii_uppercase()]);
+        unset.retain_groups(&mut groups);
+        assert_eq!(groups, strings(&[G3, &G2.to_ascii_uppercase()]), "unset: today's behaviour");
+        assert!(unset.keep_group(&G1.to_ascii_uppercase()) && !unset.keep_group(G3), "allowed groups survive cuts");
+    }
+
+    #[test]
+    fn group_requirements_outside_the_kept_groups_are_the_operators_mistake() {
+        let p = Policy { kept_groups: KeptGroups::new(Some(strings(&[G1])), &[]), ..Default::default() };
+        assert_eq!(p.group_requirement_kept(&G1.to_ascii_uppercase()), Ok(()));
+        let why = p.group_requirement_kept(G2).unwrap_err();
+        assert_eq!(why, PolicyError::GroupNotKept(G2.into()));
+        assert!(why.to_string().contains("SSO_SESSION_GROUPS"), "{why}");
+        assert_eq!(Policy::default().group_requirement_kept(G2), Ok(()), "unset: every group is kept");
     }
 
     #[test]

@@ -53,10 +53,12 @@ pub struct SessionClaims {
     /// App roles.
     #[serde(default)]
     pub roles: Vec<String>,
-    /// Group ids (empty with `groups_overage`).
+    /// Group ids: the user's groups, or with `SSO_SESSION_GROUPS` only those among the kept
+    /// groups (empty with `groups_overage` unless resolved).
     #[serde(default)]
     pub groups: Vec<String>,
-    /// True when the user's groups are not in the session: too many for the token or the cookie.
+    /// True when the session's groups may be incomplete (with `SSO_SESSION_GROUPS`: incomplete
+    /// among the kept groups): too many for the token or the cookie.
     #[serde(default)]
     pub groups_overage: bool,
     /// Hint for RP-initiated logout.
@@ -107,6 +109,11 @@ pub trait Keep {
     fn keep_role(&self, role: &str) -> bool;
     /// Whether `group` must survive a cut.
     fn keep_group(&self, group: &str) -> bool;
+    /// Cuts a user's `groups` to those a session may store at all, before any cut to fit
+    /// (`SSO_SESSION_GROUPS`); by default every group may be stored.
+    fn retain_groups(&self, groups: &mut Vec<String>) {
+        let _ = groups;
+    }
 }
 
 /// A session's two lifetimes: the renewal lifetime (`SSO_SESSION_TTL`), after which it must be
@@ -231,8 +238,9 @@ impl Sessions {
         &self.keys
     }
 
-    /// Signs a session after applying the per-claim caps, with this deployment's `iss` and
-    /// `aud`. What must then go to fit the size cap goes in this order, always keeping what
+    /// Signs a session after keeping only the groups `keep` lets a session store
+    /// ([`Keep::retain_groups`]) and applying the per-claim caps, with this deployment's `iss`
+    /// and `aud`. What must then go to fit the size cap goes in this order, always keeping what
     /// `keep` names: groups (cut to the kept ones and flagged as overage, then dropped); the
     /// logout hint; roles (halved until they fit); display names. Fails only if the identifiers
     /// alone do not fit, which validated ID tokens cannot cause.
@@ -264,6 +272,7 @@ impl Sessions {
     ) -> Result<String, SessionError> {
         claims.iss.clone_from(&self.issuer);
         claims.aud.clone_from(&self.audience);
+        keep.retain_groups(&mut claims.groups);
         claims.cap_claims(keep);
         loop {
             let payload = if extra.is_empty() {
@@ -583,6 +592,38 @@ mod tests {
         let t = sessions().mint(&mut c, &keep).unwrap();
         let back = sessions().verify(&t, 150).unwrap();
         assert!(back.roles.len() < 64 && back.roles.contains(&"Admin".to_string()), "{:?}", back.roles.len());
+    }
+
+    /// Stores only the listed groups, as `SSO_SESSION_GROUPS` does.
+    struct Only(Vec<&'static str>);
+
+    impl Keep for Only {
+        fn keep_role(&self, _: &str) -> bool {
+            false
+        }
+        fn keep_group(&self, group: &str) -> bool {
+            self.0.contains(&group)
+        }
+        fn retain_groups(&self, groups: &mut Vec<String>) {
+            groups.retain(|g| self.keep_group(g));
+        }
+    }
+
+    #[test]
+    fn a_complete_list_cut_to_the_kept_groups_is_no_overage() {
+        let mut c = claims();
+        c.groups = (0..250).map(|i| format!("{i:08}-0000-0000-0000-000000000000")).collect();
+        let keep = Only(vec!["00000007-0000-0000-0000-000000000000", "00000249-0000-0000-0000-000000000000"]);
+        let t = sessions().mint(&mut c.clone(), &keep).unwrap();
+        let back = sessions().verify(&t, 150).unwrap();
+        assert_eq!(back.groups, keep.0.iter().map(|g| g.to_string()).collect::<Vec<_>>());
+        assert!(!back.groups_overage, "complete with respect to the kept groups");
+        let none = sessions().mint(&mut c, &Only(vec![])).unwrap();
+        assert!(none.len() < t.len() + 100 && !sessions().verify(&none, 150).unwrap().groups_overage);
+        let mut overage = claims();
+        overage.groups_overage = true;
+        let t = sessions().mint(&mut overage, &keep).unwrap();
+        assert!(sessions().verify(&t, 150).unwrap().groups_overage, "an overage stays one");
     }
 
     #[test]
