@@ -214,9 +214,8 @@ async fn proxy(args: &[String]) -> Result<(), CliError> {
     let addr = proxy_settings.listen;
     let listener = TcpListener::bind(addr).await.map_err(|source| CliError::Listen { addr, source })?;
     tracing::info!(%addr, upstream = %proxy_settings.upstream, authority = settings.authority.as_str(), "proxying");
-    let app = App::new(settings);
-    app.prefetch();
-    let proxy = entra_sso::proxy::Proxy::new(app, proxy_settings);
+    let proxy = entra_sso::proxy::Proxy::new(settings, proxy_settings);
+    proxy.app().prefetch();
     entra_sso::proxy::run(listener, proxy, server::shutdown_signal()).await;
     Ok(())
 }

@@ -28,6 +28,7 @@ use tokio::net::TcpListener;
 
 use crate::adapters::server::accept_loop;
 use crate::app::{App, Handler, MAX_BODY_BYTES};
+use crate::config::Settings;
 use crate::endpoints::failure_page;
 use crate::support::text::cap;
 use crate::web::errors::{ErrorCode, Failure};
@@ -53,11 +54,21 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// A proxy in front of `settings.upstream`; `app` must be mounted at
-    /// [`crate::config::Mount::EasyAuth`].
-    pub fn new(app: Arc<App>, settings: ProxySettings) -> Arc<Self> {
+    /// A proxy in front of `settings.upstream`, over an instance built from `core` (mounted at
+    /// [`crate::config::Mount::EasyAuth`]). The groups its path rules name join the groups
+    /// sessions keep first ([`Policy::keep_rule_groups`]), so a rule can always match.
+    ///
+    /// [`Policy::keep_rule_groups`]: crate::idp::policy::Policy::keep_rule_groups
+    pub fn new(mut core: Settings, settings: ProxySettings) -> Arc<Self> {
+        core.policy.keep_rule_groups(settings.rules.iter().flat_map(|r| r.groups.iter().map(String::as_str)));
+        let app = App::new(core);
         let upstream = Upstream::new(&settings);
         Arc::new(Self { app, settings, upstream })
+    }
+
+    /// The sign-in core this proxy serves `/.auth` with.
+    pub fn app(&self) -> &App {
+        &self.app
     }
 
     /// The proxy's settings.

@@ -24,7 +24,6 @@ use tokio::sync::oneshot;
 use entra_sso::config::{Mount, Startup};
 use entra_sso::proxy::settings::{PathRule, ProxySettings, Unauthenticated};
 use entra_sso::proxy::Proxy;
-use entra_sso::App;
 
 use crate::helpers::*;
 
@@ -179,7 +178,7 @@ impl TestProxy {
         let settings = settings_for(&idp.authority, &vars, Startup { mount: Mount::EasyAuth, cloud: None });
         let mut proxy_settings = proxy_settings(upstream);
         adjust(&mut proxy_settings);
-        let proxy = Proxy::new(App::new(settings), proxy_settings);
+        let proxy = Proxy::new(settings, proxy_settings);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -568,6 +567,26 @@ async fn rules_hold_for_lenient_servers_and_win_over_public_prefixes() {
     let one_reading = client().get(format!("{}/static;x/a", p.base)).send().await.unwrap();
     assert_eq!(one_reading.status(), 401, "public only when the path as written is public too");
     assert_eq!(p.seen.requests.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn the_groups_of_path_rules_join_the_groups_sessions_keep() {
+    let alice_group = entra_sso::dev_idp::users::find("alice").unwrap().groups[0];
+    let listed = "1a2b3c4d-0000-4000-8000-000000000001";
+    let p = TestProxy::start(&[("SSO_SESSION_GROUPS", listed)], |s| {
+        s.rules =
+            vec![PathRule { prefix: "/team".into(), roles: vec![], groups: vec![alice_group.to_ascii_uppercase()] }];
+    })
+    .await;
+    let mut alice = Jar::default();
+    assert_eq!(p.sign_in(&mut alice, "alice", "/").await.status(), 302);
+    let r = client().get(format!("{}/team/headers", p.base)).header("cookie", alice.header()).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the rule's group is kept, so the rule can match");
+    let seen: Value = r.json().await.unwrap();
+    let principal: Value =
+        serde_json::from_slice(&STANDARD.decode(seen["headers"]["x-ms-client-principal"].as_str().unwrap()).unwrap())
+            .unwrap();
+    assert!(principal["claims"].as_array().unwrap().contains(&json!({"typ": "groups", "val": alice_group})));
 }
 
 #[tokio::test]
