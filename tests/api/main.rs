@@ -29,6 +29,7 @@ mod renewal;
 mod return_to;
 mod review2;
 mod server_limits;
+mod session_groups;
 mod startup;
 mod state;
 mod support;
