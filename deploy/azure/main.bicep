@@ -72,6 +72,9 @@ param requiredRoles string = ''
 @description('SSO_ALLOWED_GROUPS: group object ids, any of which the user must be in.')
 param allowedGroups string = ''
 
+@description('SSO_SESSION_GROUPS: group object ids sessions keep (with allowedGroups); empty keeps every group.')
+param sessionGroups string = ''
+
 @description('SSO_ALLOWED_EMAIL_DOMAINS: e-mail domains (only with a single tenant or an allowedTenants list).')
 param allowedEmailDomains string = ''
 
@@ -313,6 +316,10 @@ var ssoSettings = [
   {
     name: 'SSO_ALLOWED_GROUPS'
     value: allowedGroups
+  }
+  {
+    name: 'SSO_SESSION_GROUPS'
+    value: sessionGroups
   }
   {
     name: 'SSO_ALLOWED_EMAIL_DOMAINS'
