@@ -85,16 +85,21 @@ async fn sign_in_with_groups(app: &TestApp, idp: &FakeIdp, groups: &[String]) ->
     jar.absorb(r.headers());
     let (status, me) = app.me(&mut jar).await;
     assert_eq!(status, 200);
-    let auth = client()
-        .get(format!("{}/api/auth", app.base))
-        .header("cookie", jar.header())
-        .header("proxy-sso-assertion", "1")
-        .send()
-        .await
-        .unwrap();
+    let (principal, assertion) = identity_headers(app, |r| r.header("cookie", jar.header())).await;
+    Seen { set_cookie, me, principal, assertion }
+}
+
+/// `/api/auth`'s `X-MS-CLIENT-PRINCIPAL` and `X-SSO-Assertion` for the caller `who` makes the
+/// request of, asked as a proxy that wants the assertion.
+async fn identity_headers(
+    app: &TestApp,
+    who: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> (String, String) {
+    let request = who(client().get(format!("{}/api/auth", app.base)));
+    let auth = request.header("proxy-sso-assertion", "1").send().await.unwrap();
     assert_eq!(auth.status(), 200);
     let header = |name: &str| auth.headers()[name].to_str().unwrap().to_owned();
-    Seen { set_cookie, me, principal: header("x-ms-client-principal"), assertion: header("x-sso-assertion") }
+    (header("x-ms-client-principal"), header("x-sso-assertion"))
 }
 
 fn lower(ids: &[&str]) -> Vec<String> {
@@ -187,29 +192,9 @@ async fn a_bearer_caller_keeps_only_the_kept_groups_too() {
         "scp": "access_as_user", "iat": now, "nbf": now, "exp": now + 3600, "groups": many_groups()[..150],
     });
     let token = sign_rs256(test_key(0), "k0", &claims);
-    let auth = client()
-        .get(format!("{}/api/auth", app.base))
-        .bearer_auth(&token)
-        .header("proxy-sso-assertion", "1")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(auth.status(), 200);
-    let header = |name: &str| auth.headers()[name].to_str().unwrap().to_owned();
-    let seen = Seen {
-        set_cookie: String::new(),
-        me: client()
-            .get(format!("{}/api/me", app.base))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap(),
-        principal: header("x-ms-client-principal"),
-        assertion: header("x-sso-assertion"),
-    };
+    let (principal, assertion) = identity_headers(&app, |r| r.bearer_auth(&token)).await;
+    let me = client().get(format!("{}/api/me", app.base)).bearer_auth(&token).send().await.unwrap();
+    let seen = Seen { set_cookie: String::new(), me: me.json().await.unwrap(), principal, assertion };
     let expected = lower(&[KEPT[0]]);
     assert_eq!(seen.me_groups(), expected);
     assert_eq!(seen.me["groups_overage"], false);
