@@ -489,6 +489,13 @@ impl Settings {
         })
     }
 
+    /// The groups a Microsoft Graph lookup asks about for a user with groups overage: the ones
+    /// a rule of this deployment names. Empty when groups do not matter, and then Graph is
+    /// never called.
+    pub fn overage_groups(&self) -> &[String] {
+        &self.policy.allowed_groups
+    }
+
     /// This deployment's issuer, the `iss` of its sessions: `SSO_REDIRECT_URI` without its last
     /// path segment (and query), so `https://app.example.com/api/callback` gives
     /// `https://app.example.com/api`, where the discovery document is published. Under

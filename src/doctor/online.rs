@@ -107,7 +107,7 @@ async fn client_credential(provider: &Provider, settings: &Settings, report: &mu
     }
     let scope = format!("{}/.default", settings.client_id);
     let check = match provider.client_credentials(&scope).await {
-        Ok(()) => Check::pass(subject, format!("the provider accepted it (a token for {scope})")),
+        Ok(_) => Check::pass(subject, format!("the provider accepted it (a token for {scope})")),
         Err(TokenError::Credential(e)) => Check::fail(
             subject,
             format!("no assertion from {}: {e}", settings.credential.describe()),

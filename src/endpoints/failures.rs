@@ -5,6 +5,7 @@ use crate::idp::access_token::AccessTokenError;
 use crate::idp::hints;
 use crate::idp::id_token::IdTokenError;
 use crate::idp::policy::PolicyError;
+use crate::idp::provider::graph::GraphError;
 use crate::idp::provider::{FetchError, TokenError};
 use crate::tokens::session::SessionError;
 use crate::tokens::state::StateError;
@@ -60,6 +61,32 @@ impl From<TokenError> for Failure {
             _ => e.to_string(),
         };
         Failure::new(code, detail)
+    }
+}
+
+impl From<GraphError> for Failure {
+    /// Graph's refusal (the permission is missing) and its throttling each have their own code;
+    /// every other failure is `groups_unavailable`. None is ever a policy refusal: a user whose
+    /// groups could not be checked is not "not a member".
+    fn from(e: GraphError) -> Self {
+        let code = match &e {
+            GraphError::Forbidden { .. } => ErrorCode::GroupsForbidden,
+            GraphError::Throttled { .. } => ErrorCode::GroupsThrottled,
+            GraphError::NoUser
+            | GraphError::TooManyIds(_)
+            | GraphError::TimedOut(_)
+            | GraphError::Token(_)
+            | GraphError::Unreachable(_)
+            | GraphError::Failed { .. }
+            | GraphError::Invalid(_) => ErrorCode::GroupsUnavailable,
+        };
+        let detail = match &e {
+            GraphError::Token(TokenError::Refused { description, .. }) => {
+                format!("{e} {}", hints::aadsts_code(description).map(|c| format!("AADSTS{c}")).unwrap_or_default())
+            }
+            _ => e.to_string(),
+        };
+        Failure::new(code, format!("groups overage lookup: {detail}"))
     }
 }
 

@@ -139,6 +139,18 @@ impl IdClaims {
         }
     }
 
+    /// Records the groups a Microsoft Graph lookup found for a token with groups overage: the
+    /// ones among those the deployment asked about that the user is in. The overage is then
+    /// resolved: the groups listed are all the relevant ones, so a rule finds a non-member
+    /// "not in the group" rather than "groups unknown".
+    pub fn resolve_groups(&mut self, groups: Vec<String>) {
+        self.groups = groups;
+        self.hasgroups = None;
+        if let Some(names) = self.claim_names.as_mut() {
+            names.remove("groups");
+        }
+    }
+
     /// Whether the token says the user's groups did not fit (groups overage).
     pub fn groups_overage(&self) -> bool {
         self.hasgroups == Some(true) || self.claim_names.as_ref().is_some_and(|m| m.contains_key("groups"))
