@@ -27,31 +27,53 @@ struct CheckMemberGroups {
 }
 
 impl DevIdp {
-    /// `POST /graph/v1.0/users/{oid}/checkMemberGroups`, `rest` being the path after the tenant.
-    pub(super) fn graph(&self, rest: &str, req: &Request<Bytes>) -> Response<Bytes> {
-        let Some(oid) = rest.strip_prefix("/graph/v1.0/users/").and_then(|r| r.strip_suffix("/checkMemberGroups"))
-        else {
-            return error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Unsupported request for this emulation.");
-        };
+    /// Checks the caller's app-only token: signed by this provider for Graph, holding
+    /// `GroupMember.Read.All`; Graph's `401` or `403` otherwise.
+    fn graph_caller(&self, req: &Request<Bytes>) -> Result<(), Response<Bytes>> {
         let token = req
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         let Some(claims) = token.and_then(|t| self.keys.verify(t, GRAPH_RESOURCE)) else {
-            return error(
+            return Err(error(
                 StatusCode::UNAUTHORIZED,
                 "InvalidAuthenticationToken",
                 "Access token is empty, invalid or not for Microsoft Graph.",
-            );
+            ));
         };
         let granted = claims["roles"].as_array().is_some_and(|r| r.iter().any(|r| r == "GroupMember.Read.All"));
         if !granted {
-            return error(
+            return Err(error(
                 StatusCode::FORBIDDEN,
                 "Authorization_RequestDenied",
                 "Insufficient privileges to complete the operation.",
-            );
+            ));
+        }
+        Ok(())
+    }
+
+    /// `GET /graph/v1.0/groups/{id}` (doctor's proof of the permission): the group's `id` when
+    /// some dev user is in it.
+    pub(super) fn graph_group(&self, rest: &str, req: &Request<Bytes>) -> Response<Bytes> {
+        if let Err(refused) = self.graph_caller(req) {
+            return refused;
+        }
+        let id = rest.strip_prefix("/graph/v1.0/groups/").unwrap_or("");
+        if users::USERS.iter().any(|u| u.all_groups().iter().any(|g| g.eq_ignore_ascii_case(id))) {
+            return pages::json(StatusCode::OK, &serde_json::json!({"id": id}));
+        }
+        error(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "Resource does not exist.")
+    }
+
+    /// `POST /graph/v1.0/users/{oid}/checkMemberGroups`, `rest` being the path after the tenant.
+    pub(super) fn graph(&self, rest: &str, req: &Request<Bytes>) -> Response<Bytes> {
+        let Some(oid) = rest.strip_prefix("/graph/v1.0/users/").and_then(|r| r.strip_suffix("/checkMemberGroups"))
+        else {
+            return error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Unsupported request for this emulation.");
+        };
+        if let Err(refused) = self.graph_caller(req) {
+            return refused;
         }
         let Some(user) = users::USERS.iter().find(|u| u.oid.eq_ignore_ascii_case(oid)) else {
             return error(

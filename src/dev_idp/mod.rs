@@ -251,6 +251,7 @@ impl DevIdp {
             (Method::GET, "/oauth2/v2.0/logout") | (Method::POST, "/oauth2/v2.0/logout") => self.logout(&req),
             (Method::POST, dev) if dev.starts_with("/dev/users/") => self.disabled_control(dev, &req),
             (Method::POST, graph) if graph.starts_with("/graph/") => self.graph(graph, &req),
+            (Method::GET, graph) if graph.starts_with("/graph/v1.0/groups/") => self.graph_group(graph, &req),
             _ => self.unknown(&path),
         }
     }

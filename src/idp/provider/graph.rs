@@ -104,6 +104,23 @@ struct ErrorDetail {
     message: String,
 }
 
+/// The error of a non-`2xx` Graph answer, from its status, `Retry-After` and error body.
+fn refusal(answer: &crate::idp::outbound::Answer) -> GraphError {
+    let ErrorDetail { code, message } =
+        serde_json::from_slice::<ErrorBody>(&answer.body).map(|b| b.error).unwrap_or_default();
+    let (code, message) = (cap(&code, 64), cap(&message, 300));
+    match answer.status {
+        401 | 403 => GraphError::Forbidden { status: answer.status, code, message },
+        429 => GraphError::Throttled {
+            retry_after: answer
+                .retry_after
+                .as_deref()
+                .and_then(|v| crate::support::time::retry_after_secs(v, crate::support::time::now())),
+        },
+        status => GraphError::Failed { status, code },
+    }
+}
+
 /// `checkMemberGroups`' answer: the ids of those asked about that the user is a member of.
 #[derive(Deserialize)]
 struct MemberGroups {
@@ -159,19 +176,7 @@ impl Provider {
         let headers = [("authorization", authorization.as_str()), ("accept", "application/json")];
         let answer = self.http.post(url, "application/json", body, &headers).await.map_err(GraphError::Unreachable)?;
         if !answer.is_success() {
-            let ErrorDetail { code, message } =
-                serde_json::from_slice::<ErrorBody>(&answer.body).map(|b| b.error).unwrap_or_default();
-            let (code, message) = (cap(&code, 64), cap(&message, 300));
-            return Err(match answer.status {
-                401 | 403 => GraphError::Forbidden { status: answer.status, code, message },
-                429 => GraphError::Throttled {
-                    retry_after: answer
-                        .retry_after
-                        .as_deref()
-                        .and_then(|v| crate::support::time::retry_after_secs(v, crate::support::time::now())),
-                },
-                status => GraphError::Failed { status, code },
-            });
+            return Err(refusal(&answer));
         }
         let named: MemberGroups =
             serde_json::from_slice(&answer.body).map_err(|_| GraphError::Invalid("not {\"value\":[ids]}"))?;
@@ -180,6 +185,28 @@ impl Provider {
         }
         // Only ids that were asked about count, in the spelling of the setting.
         Ok(chunk.iter().filter(|g| named.value.iter().any(|id| id.eq_ignore_ascii_case(g))).cloned().collect())
+    }
+
+    /// `entra-sso doctor`'s proof of the permission: an app-only token for Graph and one read
+    /// of `group` (`GET /v1.0/groups/{id}?$select=id`), which `GroupMember.Read.All` allows.
+    /// `Ok(None)` when the authority has no Graph.
+    pub async fn check_graph(&self, group: &str) -> Result<Option<()>, GraphError> {
+        let Some(graph) = self.config.authority.graph() else { return Ok(None) };
+        if !is_guid(group) {
+            return Err(GraphError::Invalid("the group id is no GUID"));
+        }
+        let token = self.graph_token(&graph.scope).await?;
+        let url = format!("{}/v1.0/groups/{group}?$select=id", graph.base);
+        let authorization = format!("Bearer {}", token.expose());
+        let answer = self
+            .http
+            .get_json(&url, &[("authorization", authorization.as_str())])
+            .await
+            .map_err(GraphError::Unreachable)?;
+        if !answer.is_success() {
+            return Err(refusal(&answer));
+        }
+        Ok(Some(()))
     }
 
     /// The app-only token for Graph: the cached one, or a fresh one (callers queue behind one
@@ -196,5 +223,38 @@ impl Provider {
             renew_at: Instant::now() + fresh.lifetime.saturating_sub(early),
         });
         Ok(fresh.token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idp::outbound::Answer;
+
+    fn answer(status: u16, retry_after: Option<&str>, body: &str) -> Answer {
+        Answer { status, date: None, retry_after: retry_after.map(str::to_owned), body: body.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn refusals_name_their_fix() {
+        let denied = r#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges"}}"#;
+        let e = refusal(&answer(403, None, denied));
+        assert!(matches!(e, GraphError::Forbidden { status: 403, .. }), "{e}");
+        let line = e.to_string();
+        assert!(line.contains("Authorization_RequestDenied") && line.contains("GroupMember.Read.All"), "{line}");
+        assert!(line.contains("User.Read.All") && line.contains("admin consent"), "{line}");
+        let e = refusal(&answer(429, Some("37"), "{}"));
+        assert!(matches!(e, GraphError::Throttled { retry_after: Some(37) }), "{e}");
+        assert!(e.to_string().contains("Retry-After 37 s"), "{e}");
+        assert!(refusal(&answer(429, Some("soon"), "")).to_string().contains("Retry-After absent"));
+        let e = refusal(&answer(503, None, "<html>gateway</html>"));
+        assert!(matches!(e, GraphError::Failed { status: 503, .. }), "{e}");
+    }
+
+    #[test]
+    fn hostile_error_bodies_are_capped() {
+        let long = format!(r#"{{"error":{{"code":"{}","message":"{}"}}}}"#, "c".repeat(5000), "m".repeat(5000));
+        let line = refusal(&answer(403, None, &long)).to_string();
+        assert!(line.len() < 1000, "{}", line.len());
     }
 }
