@@ -82,6 +82,7 @@ pub async fn current_caller<B>(app: &App, req: &Request<B>) -> Result<Caller, No
         tracing::debug!(reason = %e, "bearer token not accepted");
         NoSession::Token(e)
     })?;
+    let caller = resolve_overage(app, token, caller).await.map_err(NoSession::Token)?;
     match app.settings.policy.check(&caller.claims) {
         Ok(()) => Ok(Caller::Bearer(caller)),
         Err(PolicyError::Tenant(tid)) => Err(NoSession::Token(AccessTokenError::Tenant(tid))),
@@ -90,6 +91,22 @@ pub async fn current_caller<B>(app: &App, req: &Request<B>) -> Result<Caller, No
             tracing::info!(reason = %why, "bearer caller refused by the policy");
             Err(NoSession::Denied(why))
         }
+    }
+}
+
+/// A user token with groups overage, when groups matter: the groups of the deployment's rules
+/// the user is in, from Microsoft Graph within `SSO_REQUEST_TIMEOUT`, remembered with the
+/// token's verification for its lifetime (docs/design.md §7.4a).
+async fn resolve_overage(app: &App, token: &str, caller: Arc<ApiCaller>) -> Result<Arc<ApiCaller>, AccessTokenError> {
+    let relevant = app.settings.overage_groups();
+    if !caller.claims.groups_overage || caller.app_only || relevant.is_empty() {
+        return Ok(caller);
+    }
+    let oid = caller.claims.oid.as_deref().unwrap_or("");
+    match app.provider.member_groups(oid, relevant, app.settings.request_timeout).await {
+        Ok(Some(found)) => Ok(app.access_tokens.resolve_groups(token, &caller, found)),
+        Ok(None) => Ok(caller),
+        Err(e) => Err(AccessTokenError::Groups { fault: e.fault(), detail: e.to_string() }),
     }
 }
 

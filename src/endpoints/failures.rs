@@ -5,7 +5,7 @@ use crate::idp::access_token::AccessTokenError;
 use crate::idp::hints;
 use crate::idp::id_token::IdTokenError;
 use crate::idp::policy::PolicyError;
-use crate::idp::provider::graph::GraphError;
+use crate::idp::provider::graph::{GraphError, GraphFault};
 use crate::idp::provider::{FetchError, TokenError};
 use crate::tokens::session::SessionError;
 use crate::tokens::state::StateError;
@@ -69,17 +69,7 @@ impl From<GraphError> for Failure {
     /// every other failure is `groups_unavailable`. None is ever a policy refusal: a user whose
     /// groups could not be checked is not "not a member".
     fn from(e: GraphError) -> Self {
-        let code = match &e {
-            GraphError::Forbidden { .. } => ErrorCode::GroupsForbidden,
-            GraphError::Throttled { .. } => ErrorCode::GroupsThrottled,
-            GraphError::NoUser
-            | GraphError::TooManyIds(_)
-            | GraphError::TimedOut(_)
-            | GraphError::Token(_)
-            | GraphError::Unreachable(_)
-            | GraphError::Failed { .. }
-            | GraphError::Invalid(_) => ErrorCode::GroupsUnavailable,
-        };
+        let code = groups_code(e.fault());
         let detail = match &e {
             GraphError::Token(TokenError::Refused { description, .. }) => {
                 format!("{e} {}", hints::aadsts_code(description).map(|c| format!("AADSTS{c}")).unwrap_or_default())
@@ -87,6 +77,15 @@ impl From<GraphError> for Failure {
             _ => e.to_string(),
         };
         Failure::new(code, format!("groups overage lookup: {detail}"))
+    }
+}
+
+/// The public code of a Graph fault, at the callback and for a bearer caller alike.
+fn groups_code(fault: GraphFault) -> ErrorCode {
+    match fault {
+        GraphFault::Forbidden => ErrorCode::GroupsForbidden,
+        GraphFault::Throttled => ErrorCode::GroupsThrottled,
+        GraphFault::Unavailable => ErrorCode::GroupsUnavailable,
     }
 }
 
@@ -139,6 +138,7 @@ impl From<AccessTokenError> for Failure {
             AccessTokenError::Audience { .. } => ErrorCode::TokenWrongAudience,
             AccessTokenError::ClientNotAllowed(_) => ErrorCode::TokenClientNotAllowed,
             AccessTokenError::Unavailable(_) => ErrorCode::IdpUnavailable,
+            AccessTokenError::Groups { fault, .. } => groups_code(*fault),
         };
         let mut failure = Failure::new(code, format!("bearer token: {e}"));
         if let AccessTokenError::Audience { graph, request } = &e {

@@ -71,6 +71,15 @@ pub enum AccessTokenError {
     /// The provider's metadata or keys could not be fetched.
     #[error("{0}")]
     Unavailable(String),
+    /// A token with groups overage whose Microsoft Graph lookup failed (not a refusal of the
+    /// token: `groups_forbidden`, `groups_throttled` or `groups_unavailable`).
+    #[error("groups overage lookup: {detail}")]
+    Groups {
+        /// Which public answer.
+        fault: crate::idp::provider::graph::GraphFault,
+        /// The lookup's error, with its fix.
+        detail: String,
+    },
 }
 
 impl From<IdTokenError> for AccessTokenError {
@@ -394,6 +403,29 @@ impl AccessTokenVerifier {
         }
         cache.insert(digest(token), Arc::clone(&caller));
         Ok(caller)
+    }
+
+    /// Records the groups a Microsoft Graph lookup found for `caller`, a user token with groups
+    /// overage: the caller remembered for `token` from now on lists them, overage resolved, so
+    /// the lookup happens once per token and instance, for the token's lifetime.
+    pub fn resolve_groups(&self, token: &str, caller: &ApiCaller, groups: Vec<String>) -> Arc<ApiCaller> {
+        let mut claims = caller.claims.clone();
+        claims.groups = groups;
+        claims.groups_overage = false;
+        let resolved = Arc::new(ApiCaller {
+            claims,
+            scopes: caller.scopes.clone(),
+            app_only: caller.app_only,
+            client: caller.client.clone(),
+            version: caller.version,
+            assertion: OnceLock::new(),
+        });
+        let mut cache = self.cache();
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(digest(token), Arc::clone(&resolved));
+        resolved
     }
 
     /// The caller a verified token proves.

@@ -118,3 +118,51 @@ async fn graph_is_asked_only_for_overage_and_in_calls_of_twenty() {
     let SignIn { status, code, .. } = sign_in_with(&app, &idp, 0, "k0", oid_guid(overage(&idp))).await;
     assert_eq!((status, code.as_str()), (403, "access_denied_by_policy"), "Graph says: in none of them");
 }
+
+#[tokio::test]
+async fn a_bearer_token_with_overage_is_looked_up_once_per_token() {
+    let wanted = many_group(9);
+    let app = TestApp::with_dev_idp(&[("SSO_ALLOWED_GROUPS", &wanted)]).await;
+    let scope = format!("openid profile api://{CLIENT_ID}/access_as_user");
+    let carol = crate::bearer::spa_token(app.authority(), REDIRECT_URI, "carol", &scope).await;
+    let call = |token: String, query: String| {
+        let base = app.base.clone();
+        async move {
+            let r = client().get(format!("{base}/api/auth{query}")).bearer_auth(token).send().await.unwrap();
+            r.status().as_u16()
+        }
+    };
+    assert_eq!(call(carol.clone(), String::new()).await, 200, "carol's token passes the group rule through Graph");
+    assert_eq!(call(carol.clone(), format!("?group={wanted}")).await, 200);
+    assert_eq!(call(carol, format!("?group={NOBODYS_GROUP}")).await, 403);
+
+    let (idp, _s) = FakeIdp::spawn().await;
+    let fake_app = app_for(&idp, &wanted).await;
+    *idp.graph_members.lock().unwrap() = vec![wanted.clone()];
+    let now = entra_sso::support::time::now();
+    let claims = json!({
+        "aud": CLIENT_ID, "iss": idp.issuer_for(TENANT), "ver": "2.0", "tid": TENANT,
+        "oid": "0a0a0a0a-0000-4000-8000-00000000000a", "sub": "s", "azp": "11111111-5555-4555-8555-555555555555",
+        "scp": "access_as_user", "iat": now, "nbf": now, "exp": now + 3600, "_claim_names": {"groups": "src1"},
+    });
+    let token = sign_rs256(test_key(0), "k0", &claims);
+    let status = |token: String| {
+        let base = fake_app.base.clone();
+        async move {
+            let r = client()
+                .get(format!("{base}/api/me"))
+                .bearer_auth(token)
+                .header("accept", "application/json")
+                .send()
+                .await
+                .unwrap();
+            error_code(r).await
+        }
+    };
+    *idp.graph_fault.lock().unwrap() = Some(GraphFault::Forbidden);
+    assert_eq!(status(token.clone()).await, (502, "groups_forbidden".to_owned()));
+    *idp.graph_fault.lock().unwrap() = None;
+    assert_eq!(status(token.clone()).await.0, 200);
+    assert_eq!(status(token).await.0, 200);
+    assert_eq!(idp.graph_asked.lock().unwrap().len(), 1, "one lookup per token, then the verification cache");
+}

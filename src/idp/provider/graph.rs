@@ -83,6 +83,34 @@ pub enum GraphError {
     Invalid(&'static str),
 }
 
+/// Which public answer a [`GraphError`] gets: the one mapping for sign-ins and bearer callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFault {
+    /// Graph refused: a permission to grant (`groups_forbidden`).
+    Forbidden,
+    /// Graph throttled (`groups_throttled`).
+    Throttled,
+    /// Anything else (`groups_unavailable`).
+    Unavailable,
+}
+
+impl GraphError {
+    /// The public answer this error gets.
+    pub fn fault(&self) -> GraphFault {
+        match self {
+            GraphError::Forbidden { .. } => GraphFault::Forbidden,
+            GraphError::Throttled { .. } => GraphFault::Throttled,
+            GraphError::NoUser
+            | GraphError::TooManyIds(_)
+            | GraphError::TimedOut(_)
+            | GraphError::Token(_)
+            | GraphError::Unreachable(_)
+            | GraphError::Failed { .. }
+            | GraphError::Invalid(_) => GraphFault::Unavailable,
+        }
+    }
+}
+
 /// An app-only token for Graph and when to stop using it.
 pub(super) struct CachedToken {
     token: SecretString,
