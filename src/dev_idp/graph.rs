@@ -28,15 +28,15 @@ struct CheckMemberGroups {
 
 impl DevIdp {
     /// Checks the caller's app-only token: signed by this provider for Graph, holding
-    /// `GroupMember.Read.All`; Graph's `401` or `403` otherwise.
-    fn graph_caller(&self, req: &Request<Bytes>) -> Result<(), Response<Bytes>> {
+    /// `GroupMember.Read.All`. Returns Graph's `401` or `403` when it is not; `None` when it is.
+    fn graph_refusal(&self, req: &Request<Bytes>) -> Option<Response<Bytes>> {
         let token = req
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         let Some(claims) = token.and_then(|t| self.keys.verify(t, GRAPH_RESOURCE)) else {
-            return Err(error(
+            return Some(error(
                 StatusCode::UNAUTHORIZED,
                 "InvalidAuthenticationToken",
                 "Access token is empty, invalid or not for Microsoft Graph.",
@@ -44,19 +44,19 @@ impl DevIdp {
         };
         let granted = claims["roles"].as_array().is_some_and(|r| r.iter().any(|r| r == "GroupMember.Read.All"));
         if !granted {
-            return Err(error(
+            return Some(error(
                 StatusCode::FORBIDDEN,
                 "Authorization_RequestDenied",
                 "Insufficient privileges to complete the operation.",
             ));
         }
-        Ok(())
+        None
     }
 
     /// `GET /graph/v1.0/groups/{id}` (doctor's proof of the permission): the group's `id` when
     /// some dev user is in it.
     pub(super) fn graph_group(&self, rest: &str, req: &Request<Bytes>) -> Response<Bytes> {
-        if let Err(refused) = self.graph_caller(req) {
+        if let Some(refused) = self.graph_refusal(req) {
             return refused;
         }
         let id = rest.strip_prefix("/graph/v1.0/groups/").unwrap_or("");
@@ -72,7 +72,7 @@ impl DevIdp {
         else {
             return error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Unsupported request for this emulation.");
         };
-        if let Err(refused) = self.graph_caller(req) {
+        if let Some(refused) = self.graph_refusal(req) {
             return refused;
         }
         let Some(user) = users::USERS.iter().find(|u| u.oid.eq_ignore_ascii_case(oid)) else {
