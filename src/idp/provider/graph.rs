@@ -173,9 +173,14 @@ impl Provider {
         if groups.len() > MAX_IDS {
             return Err(GraphError::TooManyIds(groups.len()));
         }
+        // Graph knows groups by object id only: anything else can never be a membership.
+        let groups: Vec<String> = groups.iter().filter(|g| is_guid(g)).cloned().collect();
+        if groups.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
         let lookup = async {
             let _permit = self.redemptions.acquire().await.map_err(|_| GraphError::TimedOut(budget))?;
-            self.ask_graph(&graph, oid, groups).await
+            self.ask_graph(&graph, oid, &groups).await
         };
         tokio::time::timeout(budget, lookup).await.map_err(|_| GraphError::TimedOut(budget))?.map(Some)
     }
