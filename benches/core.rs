@@ -26,13 +26,19 @@ const AUTHORITY: &str = "https://login.microsoftonline.com/t/v2.0";
 const ISSUER: &str = "https://app.example.test/api";
 
 fn settings(authority: &str) -> Settings {
-    let vars = [
+    settings_with(authority, &[])
+}
+
+/// The same with `extra` variables (a group rule, say).
+fn settings_with(authority: &str, extra: &[(&str, String)]) -> Settings {
+    let mut vars = vec![
         ("SSO_CLIENT_ID", CLIENT_ID.to_owned()),
         ("SSO_AUTHORITY", authority.to_owned()),
         ("SSO_CLIENT_SECRET", "bench-client-secret".to_owned()),
         ("SSO_REDIRECT_URI", REDIRECT_URI.to_owned()),
         ("SSO_SECRET", SECRET.to_owned()),
     ];
+    vars.extend(extra.iter().cloned());
     Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap()
 }
 
@@ -288,6 +294,11 @@ fn process_cpu() -> Duration {
 
 /// A started flow and its code from the IdP: everything one callback needs.
 async fn prepared_callback(app: &App, http: &reqwest::Client) -> http::Request<Bytes> {
+    prepared_callback_of(app, http, "alice").await
+}
+
+/// The same for the dev user `user`.
+async fn prepared_callback_of(app: &App, http: &reqwest::Client, user: &str) -> http::Request<Bytes> {
     let r = app.handle(login_request()).await;
     let authorize = r.headers()["location"].to_str().unwrap().to_owned();
     let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
@@ -295,7 +306,7 @@ async fn prepared_callback(app: &App, http: &reqwest::Client) -> http::Request<B
     let answer = http
         .post(endpoint)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("{query}&user=alice"))
+        .body(format!("{query}&user={user}"))
         .send()
         .await
         .unwrap();
@@ -335,5 +346,47 @@ fn callback(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tokens, id_token, bearer, login_parts, login, callback);
+/// Wall-clock time of one callback, IdP round trips included: a user whose token lists the
+/// groups (alice, no group rule) next to one with groups overage (carol, 251 groups) under a
+/// rule naming 25 of hers, so the callback also asks the dev IdP's emulated Graph
+/// (`checkMemberGroups` in two concurrent calls, the app-only token cached).
+fn callback_overage(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let idp = spawn_dev_idp();
+    let groups: Vec<String> = (0..25).map(entra_sso::dev_idp::users::many_group).collect();
+    let plain: Arc<App> = App::new(settings(&idp.authority));
+    let ruled: Arc<App> = App::new(settings_with(&idp.authority, &[("SSO_ALLOWED_GROUPS", groups.join(","))]));
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    rt.block_on(async {
+        for (app, user) in [(&plain, "alice"), (&ruled, "carol")] {
+            let req = prepared_callback_of(app, &http, user).await;
+            assert_eq!(app.handle(req).await.status(), 302, "{user} signs in");
+        }
+    });
+    let mut group = c.benchmark_group("callback_wall");
+    group.sample_size(20).measurement_time(Duration::from_secs(8));
+    for (name, app, user) in
+        [("callback_wall_plain", &plain, "alice"), ("callback_wall_overage_graph", &ruled, "carol")]
+    {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut requests = Vec::with_capacity(iters as usize);
+                    for _ in 0..iters {
+                        requests.push(prepared_callback_of(app, &http, user).await);
+                    }
+                    let start = std::time::Instant::now();
+                    for req in requests {
+                        let r = app.handle(req).await;
+                        debug_assert_eq!(r.status(), 302);
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, tokens, id_token, bearer, login_parts, login, callback, callback_overage);
 criterion_main!(benches);

@@ -21,7 +21,8 @@
 //!   be scoped to ([`web::cloud_zones`]), the public error codes ([`web::errors`]) and the
 //!   pages that carry them ([`web::pages`]).
 //! * [`idp`]: the OpenID Provider: [`idp::authority`], [`idp::outbound`] (the one HTTP client
-//!   for every outbound call), [`idp::provider`] (discovery, JWKS cache, code redemption),
+//!   for every outbound call), [`idp::provider`] (discovery, JWKS cache, code redemption, the
+//!   Microsoft Graph lookup of users with groups overage),
 //!   [`idp::credential`] (how the token request authenticates), [`idp::hints`] (AADSTS codes),
 //!   [`idp::id_token`], [`idp::access_token`] (bearer tokens for this app), [`idp::policy`].
 //! * [`config`]: typed settings from the environment, validated once, and the one list of

@@ -58,9 +58,9 @@ pub async fn run(
         ("SSO_POST_LOGOUT_REDIRECT_URI", format!("{}/", env.app_url)),
         ("SSO_SECRET", env.sso_secret.expose().to_owned()),
     ]);
-    // The session lifetimes may come from the environment, to watch renewal happen quickly.
-    let from_env =
-        |k: &str| matches!(k, "SSO_SESSION_TTL" | "SSO_SESSION_MAX_AGE").then(|| std::env::var(k).ok()).flatten();
+    // A few settings may come from the environment: the session lifetimes, to watch renewal
+    // happen quickly, and the group and role rules, to try them against the dev users.
+    let from_env = |k: &str| DEV_SETTINGS_FROM_ENV.contains(&k).then(|| std::env::var(k).ok()).flatten();
     let mut settings = Settings::from_lookup(|k| vars.get(k).cloned().or_else(|| from_env(k)))?;
     settings.dev_pages = true;
     let app = App::new(settings);
@@ -75,6 +75,10 @@ pub async fn run(
     let _ = tokio::join!(idp_task, app_task);
     Ok(())
 }
+
+/// The settings `entra-sso dev` takes from the environment; the rest it sets itself.
+const DEV_SETTINGS_FROM_ENV: &[&str] =
+    &["SSO_SESSION_TTL", "SSO_SESSION_MAX_AGE", "SSO_ALLOWED_GROUPS", "SSO_SESSION_GROUPS", "SSO_REQUIRED_ROLES"];
 
 async fn wait_for(mut rx: tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;

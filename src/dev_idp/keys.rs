@@ -3,7 +3,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use sha2::{Digest, Sha256};
@@ -28,6 +28,7 @@ impl std::fmt::Debug for DevKey {
 pub(super) struct SigningKey {
     kid: String,
     encoding: EncodingKey,
+    decoding: DecodingKey,
     n: String,
     e: String,
     issuer: String,
@@ -41,7 +42,8 @@ impl SigningKey {
         let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
         let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());
         let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(n.as_bytes())[..15]);
-        Self { encoding: EncodingKey::from_rsa_der(der.as_bytes()), kid, n, e, issuer: issuer.to_owned() }
+        let decoding = DecodingKey::from_rsa_components(&n, &e).expect("the key's own components");
+        Self { encoding: EncodingKey::from_rsa_der(der.as_bytes()), decoding, kid, n, e, issuer: issuer.to_owned() }
     }
 
     /// The JWKS document.
@@ -50,6 +52,14 @@ impl SigningKey {
             "kty": "RSA", "use": "sig", "kid": self.kid, "x5t": self.kid,
             "n": self.n, "e": self.e, "issuer": self.issuer,
         }]})
+    }
+
+    /// The claims of an RS256 JWT this key signed for `audience`, unexpired; `None` otherwise.
+    pub(super) fn verify(&self, token: &str, audience: &str) -> Option<serde_json::Value> {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&[audience]);
+        validation.set_issuer(&[&self.issuer]);
+        jsonwebtoken::decode::<serde_json::Value>(token, &self.decoding, &validation).ok().map(|t| t.claims)
     }
 
     /// Signs `claims` as an RS256 JWT.

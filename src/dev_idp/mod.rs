@@ -3,7 +3,8 @@
 //!
 //! It mirrors Entra's paths, claims and error shapes: discovery, an authorize page listing the
 //! dev users (with cancel), its own sign-in session (a signed cookie, so `prompt=none` answers
-//! without a page as Entra's session does), users an administrator can disable, a token endpoint that checks client credentials, the exact redirect
+//! without a page as Entra's session does), users an administrator can disable (and one in too many groups for a token, with an emulated
+//! Microsoft Graph `checkMemberGroups`), a token endpoint that checks client credentials, the exact redirect
 //! URI, PKCE S256 and single-use, expiring codes, the JWKS, and logout. It is for development
 //! only: it answers loopback `Host` headers only, signs with a key made fresh at each start, and
 //! refuses to start in the cloud (any of [`crate::config::CLOUD_MARKERS`] set).
@@ -11,6 +12,7 @@
 pub mod assertion;
 mod authorize;
 pub mod dev;
+mod graph;
 mod keys;
 mod token;
 pub mod users;
@@ -248,6 +250,8 @@ impl DevIdp {
             (Method::POST, "/oauth2/v2.0/token") => self.token(&req).await,
             (Method::GET, "/oauth2/v2.0/logout") | (Method::POST, "/oauth2/v2.0/logout") => self.logout(&req),
             (Method::POST, dev) if dev.starts_with("/dev/users/") => self.disabled_control(dev, &req),
+            (Method::POST, graph) if graph.starts_with("/graph/") => self.graph(graph, &req),
+            (Method::GET, graph) if graph.starts_with("/graph/v1.0/groups/") => self.graph_group(graph, &req),
             _ => self.unknown(&path),
         }
     }

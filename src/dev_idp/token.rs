@@ -167,9 +167,7 @@ impl DevIdp {
         if !user.roles.is_empty() {
             claims["roles"] = user.roles.into();
         }
-        if !user.groups.is_empty() {
-            claims["groups"] = user.groups.into();
-        }
+        groups_claims(&mut claims, user);
         claims
     }
 
@@ -183,6 +181,9 @@ impl DevIdp {
         let Some(resource) = scope.strip_suffix("/.default") else {
             return error(StatusCode::BAD_REQUEST, "invalid_scope", 1002012, "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).");
         };
+        if resource == super::graph::GRAPH_RESOURCE {
+            return self.token_answer(&self.graph_claims());
+        }
         if resource != client_id && resource.strip_prefix("api://") != Some(client_id) {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -194,13 +195,30 @@ impl DevIdp {
         let principal = service_principal_id(client_id);
         let mut claims = self.access_claims(&principal, "app");
         claims["sub"] = principal.into();
+        self.token_answer(&claims)
+    }
+
+    /// An app-only token for Microsoft Graph (`https://graph.microsoft.com/.default`), as
+    /// Entra issues one to an app granted `GroupMember.Read.All` and `User.Read.All` with admin
+    /// consent: `aud` Graph, those `roles`; what the emulated Graph requires.
+    fn graph_claims(&self) -> serde_json::Value {
+        let principal = service_principal_id(&self.client.client_id);
+        let mut claims = self.access_claims(&principal, "app");
+        claims["sub"] = principal.into();
+        claims["aud"] = super::graph::GRAPH_RESOURCE.into();
+        claims["roles"] = serde_json::json!(super::graph::GRAPH_ROLES);
+        claims
+    }
+
+    /// The client-credentials answer carrying `claims`, signed.
+    fn token_answer(&self, claims: &serde_json::Value) -> Response<Bytes> {
         pages::json(
             StatusCode::OK,
             &serde_json::json!({
                 "token_type": "Bearer",
                 "expires_in": 3599,
                 "ext_expires_in": 3599,
-                "access_token": self.keys.sign(&claims),
+                "access_token": self.keys.sign(claims),
             }),
         )
     }
@@ -232,10 +250,22 @@ impl DevIdp {
         if !user.roles.is_empty() {
             claims["roles"] = user.roles.into();
         }
-        if !user.groups.is_empty() {
-            claims["groups"] = user.groups.into();
-        }
+        groups_claims(&mut claims, user);
         claims
+    }
+}
+
+/// The user's groups as Entra puts them in a token: the list, or, past
+/// [`super::users::OVERAGE_LIMIT`], no list and the overage marker (`_claim_names` naming a
+/// `_claim_sources` entry with Graph's endpoint for the user's groups).
+fn groups_claims(claims: &mut serde_json::Value, user: &super::users::DevUser) {
+    if user.has_overage() {
+        claims["_claim_names"] = serde_json::json!({"groups": "src1"});
+        claims["_claim_sources"] = serde_json::json!({"src1": {
+            "endpoint": format!("https://graph.microsoft.com/v1.0/users/{}/getMemberObjects", user.oid),
+        }});
+    } else if !user.groups.is_empty() {
+        claims["groups"] = user.groups.into();
     }
 }
 

@@ -7,6 +7,7 @@ use super::{Check, Report};
 use crate::config::Settings;
 use crate::idp::credential::ClientCredential;
 use crate::idp::hints;
+use crate::idp::provider::graph::{GraphError, PERMISSION_FIX};
 use crate::idp::provider::{Discovered, FetchError, Provider, ProviderConfig, TokenError};
 use crate::support::text::cap;
 
@@ -20,6 +21,38 @@ pub(super) async fn run(settings: &Settings, report: &mut Report) {
     };
     check_clock(discovered.date.as_deref(), crate::support::time::now(), report);
     client_credential(&provider, settings, report).await;
+    graph_permission(&provider, settings, report).await;
+}
+
+/// When a group rule applies, proves with one Graph call that the app may read groups: users
+/// with groups overage are looked up there at sign-in.
+async fn graph_permission(provider: &Provider, settings: &Settings, report: &mut Report) {
+    let subject = "Microsoft Graph";
+    let Some(group) = settings.policy.relevant_groups().first() else { return };
+    if settings.authority.is_multi_tenant() || matches!(settings.credential, ClientCredential::Public) {
+        report.checks.push(Check::warn(
+            subject,
+            "not tested: it needs a client credential and a tenant",
+            "run doctor with SSO_TENANT_ID and the app's credential set",
+        ));
+        return;
+    }
+    let check = match provider.check_graph(group).await {
+        Ok(Some(())) => Check::pass(subject, format!("the app may read groups (group {group} read)")),
+        Ok(None) => return,
+        Err(GraphError::Forbidden { .. }) => Check::fail(
+            subject,
+            "Graph refused to read a group: users with more than 200 groups could not sign in",
+            PERMISSION_FIX,
+        ),
+        Err(GraphError::Failed { status: 404, .. }) => Check::warn(
+            subject,
+            format!("group {group} does not exist in the tenant"),
+            "check the group object ids in SSO_ALLOWED_GROUPS",
+        ),
+        Err(e) => Check::fail(subject, e.to_string(), "this host must reach Microsoft Graph over https"),
+    };
+    report.checks.push(check);
 }
 
 /// The discovery document and the provider's keys.
@@ -107,7 +140,7 @@ async fn client_credential(provider: &Provider, settings: &Settings, report: &mu
     }
     let scope = format!("{}/.default", settings.client_id);
     let check = match provider.client_credentials(&scope).await {
-        Ok(()) => Check::pass(subject, format!("the provider accepted it (a token for {scope})")),
+        Ok(_) => Check::pass(subject, format!("the provider accepted it (a token for {scope})")),
         Err(TokenError::Credential(e)) => Check::fail(
             subject,
             format!("no assertion from {}: {e}", settings.credential.describe()),

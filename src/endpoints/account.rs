@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::endpoints::renewal::{self, Renewal};
 use crate::idp::access_token::{AccessTokenError, ApiCaller};
-use crate::idp::policy::PolicyError;
+use crate::idp::policy::{PolicyError, Subject};
 use crate::tokens::session::{SessionClaims, SessionError, Standing};
 use crate::web::cookies::SameSite;
 use crate::web::errors::{ErrorCode, Failure};
@@ -82,7 +82,11 @@ pub async fn current_caller<B>(app: &App, req: &Request<B>) -> Result<Caller, No
         tracing::debug!(reason = %e, "bearer token not accepted");
         NoSession::Token(e)
     })?;
-    match app.settings.policy.check(&caller.claims) {
+    let caller = resolve_overage(app, token, caller).await.map_err(NoSession::Token)?;
+    let mut subject = Subject::from(&caller.claims);
+    // A lookup answered for every group a rule names, even if other groups stay unknown.
+    subject.groups_overage &= !caller.groups_looked_up;
+    match app.settings.policy.check(subject) {
         Ok(()) => Ok(Caller::Bearer(caller)),
         Err(PolicyError::Tenant(tid)) => Err(NoSession::Token(AccessTokenError::Tenant(tid))),
         Err(PolicyError::NoTenant) => Err(NoSession::Token(AccessTokenError::Tenant("(none)".into()))),
@@ -90,6 +94,25 @@ pub async fn current_caller<B>(app: &App, req: &Request<B>) -> Result<Caller, No
             tracing::info!(reason = %why, "bearer caller refused by the policy");
             Err(NoSession::Denied(why))
         }
+    }
+}
+
+/// A user token with groups overage, when groups matter: the groups of the deployment's rules
+/// the user is in, from Microsoft Graph within `SSO_REQUEST_TIMEOUT`, remembered with the
+/// token's verification for its lifetime (docs/design.md §7.4a).
+async fn resolve_overage(app: &App, token: &str, caller: Arc<ApiCaller>) -> Result<Arc<ApiCaller>, AccessTokenError> {
+    let relevant = app.settings.policy.relevant_groups();
+    if !caller.claims.groups_overage || caller.groups_looked_up || caller.app_only || relevant.is_empty() {
+        return Ok(caller);
+    }
+    let oid = caller.claims.oid.as_deref().unwrap_or("");
+    match app.provider.member_groups(oid, relevant, app.settings.request_timeout).await {
+        Ok(Some(found)) => {
+            let complete = app.settings.policy.kept_groups.only_these();
+            Ok(app.access_tokens.resolve_groups(token, &caller, found, complete))
+        }
+        Ok(None) => Ok(caller),
+        Err(e) => Err(AccessTokenError::Groups { fault: e.fault(), detail: e.to_string() }),
     }
 }
 

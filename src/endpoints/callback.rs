@@ -2,6 +2,8 @@
 //! redeem the code with the flow's PKCE verifier, validate the ID token, apply policy, and
 //! exchange the flow cookie for a session cookie.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 
@@ -101,9 +103,12 @@ async fn sign_in(
 ) -> Result<(String, u64), Failure> {
     let verifier = flow_secret(req, claims)?;
     let code = code_param(params)?;
+    // The provider calls share one budget: a Graph lookup gets what the token call left of it.
+    let deadline = Instant::now() + app.settings.request_timeout;
     check_issuer_param(app, params).await?;
     let id_token = app.provider.redeem(&claims.jti, claims.exp, code, &verifier).await?;
-    let id = validate_id_token(app, &id_token, verifier.expose()).await?;
+    let mut id = validate_id_token(app, &id_token, verifier.expose()).await?;
+    resolve_overage(app, &mut id, deadline).await?;
     let (oid, tid) = (id.oid.as_deref().unwrap_or(""), id.tid.as_deref().unwrap_or(""));
     if let Err(refusal) = app.settings.policy.check(&id) {
         tracing::info!(oid, tid, reason = %refusal, "sign-in refused by policy");
@@ -120,6 +125,38 @@ async fn sign_in(
     session.exp = lifetimes.expiry(now, auth_time);
     let token = app.sessions.mint(&mut session, &app.settings.policy)?;
     Ok((token, lifetimes.limit(auth_time).saturating_sub(now)))
+}
+
+/// A token with groups overage, when groups matter: asks Microsoft Graph which of the
+/// deployment's groups the user is in ([`crate::idp::policy::Policy::relevant_groups`]), by
+/// `deadline`, and records them in the claims, overage resolved. Otherwise nothing: no Graph
+/// call for a user whose token lists the groups, nor for a deployment without group rules.
+async fn resolve_overage(app: &App, id: &mut IdClaims, deadline: Instant) -> Result<(), Failure> {
+    let relevant = app.settings.policy.relevant_groups();
+    if !id.groups_overage() || relevant.is_empty() {
+        return Ok(());
+    }
+    let oid = id.oid.as_deref().unwrap_or("");
+    let budget = deadline.saturating_duration_since(Instant::now());
+    let started = Instant::now();
+    match app.provider.member_groups(oid, relevant, budget).await {
+        Ok(Some(found)) => {
+            let ms = started.elapsed().as_millis() as u64;
+            tracing::info!(
+                oid,
+                asked = relevant.len(),
+                member_of = found.len(),
+                ms,
+                "groups overage resolved by Microsoft Graph"
+            );
+            id.resolve_groups(found, app.settings.policy.kept_groups.only_these());
+            Ok(())
+        }
+        // Another provider has no Graph: the overage stands, and the policy says so.
+        Ok(None) => Ok(()),
+        // Logged with its fix as the request's failure.
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The `code` parameter: once, of a shape an authorization code can have.

@@ -5,6 +5,7 @@ use crate::idp::access_token::AccessTokenError;
 use crate::idp::hints;
 use crate::idp::id_token::IdTokenError;
 use crate::idp::policy::PolicyError;
+use crate::idp::provider::graph::{GraphError, GraphFault};
 use crate::idp::provider::{FetchError, TokenError};
 use crate::tokens::session::SessionError;
 use crate::tokens::state::StateError;
@@ -63,6 +64,31 @@ impl From<TokenError> for Failure {
     }
 }
 
+impl From<GraphError> for Failure {
+    /// Graph's refusal (the permission is missing) and its throttling each have their own code;
+    /// every other failure is `groups_unavailable`. None is ever a policy refusal: a user whose
+    /// groups could not be checked is not "not a member".
+    fn from(e: GraphError) -> Self {
+        let code = groups_code(e.fault());
+        let detail = match &e {
+            GraphError::Token(TokenError::Refused { description, .. }) => {
+                format!("{e} {}", hints::aadsts_code(description).map(|c| format!("AADSTS{c}")).unwrap_or_default())
+            }
+            _ => e.to_string(),
+        };
+        Failure::new(code, format!("groups overage lookup: {detail}"))
+    }
+}
+
+/// The public code of a Graph fault, at the callback and for a bearer caller alike.
+fn groups_code(fault: GraphFault) -> ErrorCode {
+    match fault {
+        GraphFault::Forbidden => ErrorCode::GroupsForbidden,
+        GraphFault::Throttled => ErrorCode::GroupsThrottled,
+        GraphFault::Unavailable => ErrorCode::GroupsUnavailable,
+    }
+}
+
 impl From<IdTokenError> for Failure {
     fn from(e: IdTokenError) -> Self {
         Failure::new(ErrorCode::IdTokenInvalid, format!("ID token: {e}"))
@@ -112,6 +138,7 @@ impl From<AccessTokenError> for Failure {
             AccessTokenError::Audience { .. } => ErrorCode::TokenWrongAudience,
             AccessTokenError::ClientNotAllowed(_) => ErrorCode::TokenClientNotAllowed,
             AccessTokenError::Unavailable(_) => ErrorCode::IdpUnavailable,
+            AccessTokenError::Groups { fault, .. } => groups_code(*fault),
         };
         let mut failure = Failure::new(code, format!("bearer token: {e}"));
         if let AccessTokenError::Audience { graph, request } = &e {

@@ -72,6 +72,15 @@ pub enum AccessTokenError {
     /// The provider's metadata or keys could not be fetched.
     #[error("{0}")]
     Unavailable(String),
+    /// A token with groups overage whose Microsoft Graph lookup failed (not a refusal of the
+    /// token: `groups_forbidden`, `groups_throttled` or `groups_unavailable`).
+    #[error("groups overage lookup: {detail}")]
+    Groups {
+        /// Which public answer.
+        fault: crate::idp::provider::graph::GraphFault,
+        /// The lookup's error, with its fix.
+        detail: String,
+    },
 }
 
 impl From<IdTokenError> for AccessTokenError {
@@ -156,6 +165,9 @@ pub struct ApiCaller {
     pub client: Option<String>,
     /// The token's format.
     pub version: TokenVersion,
+    /// The token had groups overage and a Graph lookup answered for every group a rule names
+    /// (`groups` then decides those rules even if `claims.groups_overage` stays set).
+    pub groups_looked_up: bool,
     /// `X-SSO-Assertion` for this caller, minted when first asked for.
     assertion: OnceLock<Option<String>>,
 }
@@ -402,6 +414,39 @@ impl AccessTokenVerifier {
         Ok(caller)
     }
 
+    /// Records the groups a Microsoft Graph lookup found for `caller`, a user token with groups
+    /// overage: the caller remembered for `token` from now on lists them, overage resolved, so
+    /// the lookup happens once per token and instance, for the token's lifetime.
+    ///
+    /// `complete` as for [`crate::idp::id_token::IdClaims::resolve_groups`]: without it the
+    /// caller keeps `groups_overage`, as the groups outside those asked about remain unknown.
+    pub fn resolve_groups(
+        &self,
+        token: &str,
+        caller: &ApiCaller,
+        groups: Vec<String>,
+        complete: bool,
+    ) -> Arc<ApiCaller> {
+        let mut claims = caller.claims.clone();
+        claims.groups = groups;
+        claims.groups_overage = !complete;
+        let resolved = Arc::new(ApiCaller {
+            claims,
+            scopes: caller.scopes.clone(),
+            app_only: caller.app_only,
+            client: caller.client.clone(),
+            version: caller.version,
+            groups_looked_up: true,
+            assertion: OnceLock::new(),
+        });
+        let mut cache = self.cache();
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(digest(token), Arc::clone(&resolved));
+        resolved
+    }
+
     /// The caller a verified token proves.
     fn caller(
         &self,
@@ -434,7 +479,15 @@ impl AccessTokenVerifier {
             // An access token is no sign-in of ours: nothing here is renewed.
             auth_time: None,
         };
-        ApiCaller { claims, scopes: scopes.unwrap_or_default(), app_only, client, version, assertion: OnceLock::new() }
+        ApiCaller {
+            claims,
+            scopes: scopes.unwrap_or_default(),
+            app_only,
+            client,
+            version,
+            groups_looked_up: false,
+            assertion: OnceLock::new(),
+        }
     }
 
     /// The token's groups as a caller keeps them: the sessions' rule ([`KeptGroups::retain_in`]).

@@ -137,6 +137,49 @@ impl Authority {
     }
 }
 
+/// Microsoft Graph for an authority's cloud: where its API lives and the scope of an app-only
+/// token for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphResource {
+    /// The API root, without a trailing slash (`https://graph.microsoft.com`); requests go to
+    /// `<base>/v1.0/…`.
+    pub base: String,
+    /// The client-credentials scope (`https://graph.microsoft.com/.default`).
+    pub scope: String,
+}
+
+/// Sign-in hosts and the Graph of their cloud: global, US Government, China (21Vianet).
+const GRAPH_OF_CLOUD: &[(&str, &str)] = &[
+    ("login.microsoftonline.com", "https://graph.microsoft.com"),
+    ("login.microsoft.com", "https://graph.microsoft.com"),
+    ("login.microsoftonline.us", "https://graph.microsoft.us"),
+    ("login.partner.microsoftonline.cn", "https://microsoftgraph.chinacloudapi.cn"),
+];
+
+impl Authority {
+    /// Microsoft Graph of the authority's cloud: the global one for `login.microsoftonline.com`
+    /// and External ID (`*.ciamlogin.com`), `graph.microsoft.us` for US Government,
+    /// `microsoftgraph.chinacloudapi.cn` for China. A loopback authority (the dev identity
+    /// provider, a test's fake) serves its emulation at `<authority without /v2.0>/graph`, with
+    /// the global scope. `None` for any other provider, which has no Graph.
+    pub fn graph(&self) -> Option<GraphResource> {
+        let url = Url::parse(&self.url).ok()?;
+        let host = url.host_str()?.to_ascii_lowercase();
+        let global = "https://graph.microsoft.com";
+        let base = if is_loopback(&url) {
+            format!("{}/graph", self.url.strip_suffix("/v2.0").unwrap_or(&self.url))
+        } else if self.entra_tenant.is_none() {
+            return None;
+        } else if host.ends_with(".ciamlogin.com") {
+            global.to_owned()
+        } else {
+            GRAPH_OF_CLOUD.iter().find(|(h, _)| *h == host)?.1.to_owned()
+        };
+        let scope_root = GRAPH_OF_CLOUD.iter().map(|(_, g)| *g).find(|g| base == *g).unwrap_or(global);
+        Some(GraphResource { scope: format!("{scope_root}/.default"), base })
+    }
+}
+
 /// Microsoft's hosts, External ID (`*.ciamlogin.com`), and loopback hosts (the dev identity
 /// provider mirrors Entra's paths).
 fn is_entra_host(url: &Url) -> bool {
@@ -283,6 +326,33 @@ mod tests {
         let a = Authority::parse("https://accounts.example.com/").unwrap();
         assert!(a.entra_endpoints().is_none());
         assert_eq!(a.discovery_url(), "https://accounts.example.com/.well-known/openid-configuration");
+    }
+
+    #[test]
+    fn graph_of_each_cloud() {
+        let graph = |a: &str| Authority::parse(a).unwrap().graph().map(|g| (g.base, g.scope));
+        let pair = |b: &str, s: &str| Some((b.to_owned(), s.to_owned()));
+        let global = pair("https://graph.microsoft.com", "https://graph.microsoft.com/.default");
+        assert_eq!(graph("https://login.microsoftonline.com/t1/v2.0"), global);
+        assert_eq!(graph("https://login.microsoft.com/t1/v2.0"), global);
+        assert_eq!(graph("https://contoso.ciamlogin.com/t1/v2.0"), global, "External ID uses the global Graph");
+        assert_eq!(
+            graph("https://login.microsoftonline.us/t1/v2.0"),
+            pair("https://graph.microsoft.us", "https://graph.microsoft.us/.default")
+        );
+        assert_eq!(
+            graph("https://login.partner.microsoftonline.cn/t1/v2.0"),
+            pair("https://microsoftgraph.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn/.default")
+        );
+        assert_eq!(
+            graph("http://127.0.0.1:7072/00000000-de00-4000-8000-00000000de00/v2.0"),
+            pair(
+                "http://127.0.0.1:7072/00000000-de00-4000-8000-00000000de00/graph",
+                "https://graph.microsoft.com/.default"
+            ),
+            "a loopback authority serves its own emulation"
+        );
+        assert_eq!(graph("https://accounts.example.com"), None, "another provider has no Graph");
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub struct IdClaims {
     /// The IdP's session id, named again by its front-channel logout.
     #[serde(default)]
     pub sid: Option<String>,
+    /// Set when a Graph lookup answered only for some groups (the kept set was not exclusive):
+    /// the session then still says overage, since other groups remain unknown.
+    #[serde(skip)]
+    groups_partial: bool,
 }
 
 /// The `aud` claim, which OIDC allows as a string or an array.
@@ -118,6 +122,7 @@ impl IdClaims {
     /// `iss` and `aud` and caps the claims to fit a cookie.
     pub fn into_session(self, now: u64, ttl_secs: u64) -> SessionClaims {
         let overage = self.groups_overage();
+        let partial = self.groups_partial;
         SessionClaims {
             iss: String::new(),
             aud: String::new(),
@@ -130,12 +135,30 @@ impl IdClaims {
             email: self.email,
             roles: self.roles,
             groups: if overage { Vec::new() } else { self.groups },
-            groups_overage: overage,
+            groups_overage: overage || partial,
             login_hint: self.login_hint,
             sid: self.sid,
             iat: now,
             exp: now + ttl_secs,
             auth_time: Some(now),
+        }
+    }
+
+    /// Records the groups a Microsoft Graph lookup found for a token with groups overage: the
+    /// ones among those the deployment asked about that the user is in. The overage is then
+    /// resolved: the groups listed are all the relevant ones, so a rule finds a non-member
+    /// "not in the group" rather than "groups unknown".
+    ///
+    /// `complete` is false when the groups asked about are not the only ones a session keeps
+    /// (`SSO_SESSION_GROUPS` unset): the rules are then decided on the answer, but the session
+    /// keeps `groups_overage`, so a later `?group=` outside the set is never read as "not a
+    /// member".
+    pub fn resolve_groups(&mut self, groups: Vec<String>, complete: bool) {
+        self.groups = groups;
+        self.groups_partial = !complete;
+        self.hasgroups = None;
+        if let Some(names) = self.claim_names.as_mut() {
+            names.remove("groups");
         }
     }
 

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, DATE};
+use reqwest::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, DATE, RETRY_AFTER};
 
 /// How long a call may take and how much of an answer is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub struct Answer {
     pub status: u16,
     /// The `Date` header, when there is one (doctor compares clocks with it).
     pub date: Option<String>,
+    /// The `Retry-After` header, when there is one (a throttled Graph call says when to retry).
+    pub retry_after: Option<String>,
     /// The body, at most [`Limits::max_body`] bytes.
     pub body: Vec<u8>,
 }
@@ -185,7 +187,9 @@ impl Outbound {
     async fn send(&self, target: &Target, request: reqwest::RequestBuilder) -> Result<Answer, OutboundError> {
         let mut response = request.send().await.map_err(|e| OutboundError::from_reqwest(target, e))?;
         let status = response.status().as_u16();
-        let date = response.headers().get(DATE).and_then(|d| d.to_str().ok()).map(str::to_owned);
+        let header =
+            |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(64).collect());
+        let (date, retry_after) = (header(DATE), header(RETRY_AFTER));
         let limit = self.limits.max_body;
         let too_large = || OutboundError::TooLarge { target: target.clone(), limit };
         if response.content_length().is_some_and(|l| l > limit as u64) {
@@ -198,7 +202,7 @@ impl Outbound {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Answer { status, date, body })
+        Ok(Answer { status, date, retry_after, body })
     }
 }
 

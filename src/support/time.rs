@@ -57,6 +57,16 @@ pub fn parse_http_date(value: &str) -> Option<u64> {
     httpdate::parse_http_date(value).ok().and_then(to_unix)
 }
 
+/// A `Retry-After` value (RFC 9110 §10.2.3): delay seconds, or an HTTP-date taken relative to
+/// `now`; a date in the past is `0`. `None` when it is neither.
+pub fn retry_after_secs(value: &str, now: u64) -> Option<u64> {
+    let value = value.trim();
+    if !value.is_empty() && value.len() <= 10 && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse().ok();
+    }
+    parse_http_date(value).map(|at| at.saturating_sub(now))
+}
+
 /// An RFC 3339 instant (`2026-12-03T06:00:00Z`, fractions and offsets allowed) as Unix seconds;
 /// `None` before 1970.
 pub fn parse_rfc3339(value: &str) -> Option<u64> {
@@ -84,6 +94,17 @@ pub fn system_time(secs: u64) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(retry_after_secs("120", 0), Some(120));
+        assert_eq!(retry_after_secs(" 7 ", 0), Some(7));
+        assert_eq!(retry_after_secs("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_700), Some(77));
+        assert_eq!(retry_after_secs("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_800), Some(0));
+        for bad in ["", "-1", "1.5", "soon", "99999999999999999999"] {
+            assert_eq!(retry_after_secs(bad, 0), None, "{bad}");
+        }
+    }
 
     #[test]
     fn http_dates_in_the_three_forms() {

@@ -74,6 +74,13 @@ error_codes! {
     IdTokenInvalid = "id_token_invalid", UNAUTHORIZED;
     /// Policy refused the signed-in user.
     AccessDeniedByPolicy = "access_denied_by_policy", FORBIDDEN;
+    /// Microsoft Graph refused the group lookup of a user with groups overage: the app lacks
+    /// its application permissions.
+    GroupsForbidden = "groups_forbidden", BAD_GATEWAY;
+    /// Microsoft Graph throttled the group lookup of a user with groups overage.
+    GroupsThrottled = "groups_throttled", SERVICE_UNAVAILABLE;
+    /// Microsoft Graph's group lookup failed, was unreachable or too slow.
+    GroupsUnavailable = "groups_unavailable", BAD_GATEWAY;
     /// No valid session (`/api/me`).
     NotSignedIn = "not_signed_in", UNAUTHORIZED;
     /// A genuine session past its renewal lifetime, still renewable: a script's request is told
@@ -154,6 +161,9 @@ impl ErrorCode {
             IdpUnavailable => "Microsoft sign-in is unreachable",
             IdTokenInvalid => "The identity token was rejected",
             AccessDeniedByPolicy => "Your account is not allowed to use this app",
+            GroupsForbidden => "This app may not read your group memberships",
+            GroupsThrottled => "Microsoft is busy: your group memberships could not be checked",
+            GroupsUnavailable => "Your group memberships could not be checked",
             NotSignedIn => "You are not signed in",
             SessionExpired => "Your session needs renewing",
             Misconfigured => "This app's sign-in is misconfigured",
@@ -197,6 +207,9 @@ impl ErrorCode {
             IdpUnavailable => "The identity provider's configuration or signing keys could not be fetched. Try again in a moment; operators should check outbound connectivity to the authority.",
             IdTokenInvalid => "The token from the identity provider failed validation (which check is in the log). Try again; operators should check SSO_CLIENT_ID, the authority and the server clock.",
             AccessDeniedByPolicy => "You signed in, but this app only admits certain tenants, roles or groups. Ask the app's administrator for access, or sign in with another account.",
+            GroupsForbidden => "You are in more groups than a sign-in token lists, so this app asks Microsoft Graph which of its groups you are in, and Graph refused. Nothing is wrong with your account. Operators: grant the app registration the Microsoft Graph application permissions GroupMember.Read.All and User.Read.All with admin consent (the log names the fix).",
+            GroupsThrottled => "You are in more groups than a sign-in token lists, so this app asks Microsoft Graph which of its groups you are in, and Graph asked to slow down. Try again in a minute.",
+            GroupsUnavailable => "You are in more groups than a sign-in token lists, so this app asks Microsoft Graph which of its groups you are in, and Graph did not answer in time or failed. Try again; operators find the cause in the log.",
             NotSignedIn => "Sign in first.",
             SessionExpired => "The session reached the end of its renewal lifetime (SSO_SESSION_TTL). Open renew_url in the browser as a page (a top-level navigation, not fetch() or a frame): it renews the session without showing a page while you are still signed in at Microsoft, and falls back to the sign-in page otherwise.",
             Misconfigured => "The operator must fix the setting named in the log.",

@@ -1,6 +1,7 @@
 //! Real-browser end-to-end tests: run `entra-sso dev` and drive headless Chromium through
 //! `tests/browser/signin.mjs` (sign-in, cookies, parallel tabs, sign-out, cancel) and
-//! `tests/browser/renewal.mjs` (silent renewal, its fallback, a disabled user).
+//! `tests/browser/renewal.mjs` (silent renewal, its fallback, a disabled user) and
+//! `tests/browser/groups.mjs` (a user in 251 groups admitted through Graph).
 //!
 //! Needs Node 20+ (the test installs its locked packages with `npm ci` on first run) and
 //! Debian's `chromium` (or `CHROMIUM_PATH`), so it is ignored unless asked for:
@@ -94,7 +95,20 @@ fn browser_silent_renewal() {
     run_browser_script("browser::browser_silent_renewal", "tests/browser/renewal.mjs", &env, RENEWAL_TIMEOUT);
 }
 
-/// Starts `entra-sso dev` on free ports with `env`, runs the Node `script` against it in
+/// Groups overage in Chromium: carol, in 251 groups, admitted by `SSO_ALLOWED_GROUPS` and by
+/// `?group=` through the dev IdP's emulated Graph, with a small session; bob refused
+/// (`tests/browser/groups.mjs`).
+#[test]
+#[ignore = "needs Node.js 20+ and Chromium (cargo test -- --include-ignored)"]
+fn browser_groups_overage() {
+    let (wanted, other) = (entra_sso::dev_idp::users::many_group(7), "ffffffff-ffff-4fff-8fff-ffffffffffff");
+    let kept = format!("{wanted},{other}");
+    let env =
+        [("SSO_ALLOWED_GROUPS", wanted.as_str()), ("SSO_SESSION_GROUPS", &kept), ("WANTED", &wanted), ("OTHER", other)];
+    run_browser_script("browser::browser_groups_overage", "tests/browser/groups.mjs", &env, SCRIPT_TIMEOUT);
+}
+
+/// Starts `entra-sso dev` on free ports with `env` (given to the script too), runs the Node `script` against it in
 /// Chromium, and fails with both outputs unless the script exits 0 within `timeout`. Without
 /// Node or Chromium it says SKIPPED and fails, naming what to install: never a silent pass.
 fn run_browser_script(test: &str, script: &str, env: &[(&str, &str)], timeout: Duration) {
@@ -147,6 +161,7 @@ fn run_browser_script(test: &str, script: &str, env: &[(&str, &str)], timeout: D
         Command::new("node")
             .arg(script)
             .arg(format!("http://localhost:{app_port}"))
+            .envs(env.iter().copied())
             .current_dir(root)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

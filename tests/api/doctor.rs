@@ -342,7 +342,7 @@ async fn usage_errors_exit_2() {
 }
 
 #[tokio::test]
-async fn the_dev_idp_grants_client_credentials_for_the_app_itself_only() {
+async fn the_dev_idp_grants_client_credentials_for_the_app_itself_and_graph_only() {
     let idp = spawn_idp().await;
     let token = format!("{}/oauth2/v2.0/token", idp.authority.trim_end_matches("/v2.0"));
     let post = |form: Vec<(&'static str, String)>| {
@@ -367,8 +367,12 @@ async fn the_dev_idp_grants_client_credentials_for_the_app_itself_only() {
     assert_eq!((status, body["error_codes"][0].as_u64()), (401, Some(7_000_215)));
     let (status, body) = post(form("openid profile", CLIENT_SECRET)).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
-    let (status, body) = post(form("https://graph.microsoft.com/.default", CLIENT_SECRET)).await;
+    let (status, body) = post(form("https://vault.azure.net/.default", CLIENT_SECRET)).await;
     assert_eq!((status, body["error_codes"][0].as_u64()), (400, Some(500_011)));
+    // Graph, for the groups overage lookup: a token Graph's emulation takes.
+    let (status, body) = post(form("https://graph.microsoft.com/.default", CLIENT_SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["access_token"].as_str().is_some_and(|t| t.len() > 20));
 }
 
 /// A self-signed certificate and its key in one PEM file, valid for `days`, made by `openssl`.
@@ -468,4 +472,15 @@ async fn a_certificate_is_proved_and_an_unregistered_one_refused_with_its_aadsts
     let key = std::fs::read_to_string(&other).unwrap();
     let key_body = key.lines().nth(1).unwrap();
     assert!(!run.stdout.contains(key_body) && !run.stderr.contains(key_body), "the key never shows");
+}
+
+#[tokio::test]
+async fn with_a_group_rule_one_graph_call_proves_the_permission() {
+    let idp = spawn_idp().await;
+    let group = entra_sso::dev_idp::users::many_group(3);
+    let run = doctor(&[], &config(&idp.authority, &[("SSO_ALLOWED_GROUPS", &group)])).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.line("Microsoft Graph"), format!("✓ Microsoft Graph: the app may read groups (group {group} read)"));
+    let run = doctor(&[], &config(&idp.authority, &[])).await;
+    assert!(!run.stdout.contains("Microsoft Graph"), "no group rule, no Graph check:\n{}", run.stdout);
 }

@@ -14,6 +14,7 @@ mod entra;
 mod faults;
 mod federated;
 mod flow;
+mod groups;
 mod hardening;
 mod helpers;
 mod hostile;

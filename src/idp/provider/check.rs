@@ -2,8 +2,27 @@
 //! (nothing cached, nothing paused) with the provider's `Date`, and a client-credentials token
 //! request that proves the client credential without a user.
 
+use std::time::Duration;
+
 use super::token::{TokenBody, TokenError};
 use super::{jwks, FetchError, Metadata, Provider};
+use crate::tokens::secret::SecretString;
+
+/// Lifetime assumed for an app-only token whose answer has no usable `expires_in`.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
+
+/// Longest lifetime believed from `expires_in` (Entra's app-only tokens live 60 to 90 minutes).
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// An app-only access token from the client-credentials grant: the token (never logged, see
+/// [`SecretString`]) and how long the token endpoint said it lives.
+#[derive(Debug, Clone)]
+pub struct AppToken {
+    /// The access token.
+    pub token: SecretString,
+    /// `expires_in`, capped at a day; five minutes when absent.
+    pub lifetime: Duration,
+}
 
 /// What a discovery check found.
 #[derive(Debug, Clone)]
@@ -32,14 +51,19 @@ impl Provider {
 
     /// Asks the token endpoint for an app-only token for `scope` with the configured client
     /// credential (`grant_type=client_credentials`): it needs no user and changes nothing.
-    pub async fn client_credentials(&self, scope: &str) -> Result<(), TokenError> {
+    /// Doctor proves the credential with it; the Graph lookup ([`super::graph`]) calls Graph
+    /// with the token.
+    pub async fn client_credentials(&self, scope: &str) -> Result<AppToken, TokenError> {
         let token_endpoint = self.token_endpoint().await?;
         let credential = self.config.credential.form_fields(&token_endpoint).await?;
         let mut form =
             vec![("grant_type", "client_credentials"), ("client_id", self.config.client_id.as_str()), ("scope", scope)];
         form.extend(credential.iter().map(|(name, value)| (*name, value.expose())));
         match self.token_call(&token_endpoint, &form).await? {
-            (200, TokenBody { access_token: Some(_), .. }) => Ok(()),
+            (200, TokenBody { access_token: Some(token), expires_in, .. }) => Ok(AppToken {
+                token: SecretString::new(token),
+                lifetime: expires_in.map_or(DEFAULT_LIFETIME, |s| Duration::from_secs(s).min(MAX_LIFETIME)),
+            }),
             (status, _) => Err(TokenError::Invalid { status, reason: "no access_token and no error".into() }),
         }
     }

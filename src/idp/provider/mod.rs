@@ -1,7 +1,8 @@
 //! Everything this service asks of the OpenID Provider, behind one client shared by all requests
 //! of an instance: discovery metadata ([`discovery`]), signing keys ([`jwks`]) and code
-//! redemption ([`token`], capped per flow by [`attempts`]), and the same calls as checks for
-//! doctor ([`check`]). Every call goes through the one [`Outbound`] client and reads at most
+//! redemption ([`token`], capped per flow by [`attempts`]), the same calls as checks for
+//! doctor ([`check`]), and Microsoft Graph's group lookup for users with groups overage
+//! ([`graph`]). Every call goes through the one [`Outbound`] client and reads at most
 //! [`MAX_RESPONSE_BYTES`].
 //!
 //! Metadata and keys are cached for the life of the process and prefetched at start-up; an
@@ -11,6 +12,7 @@
 pub mod attempts;
 pub mod check;
 pub mod discovery;
+pub mod graph;
 pub mod jwks;
 pub mod token;
 
@@ -137,6 +139,9 @@ pub struct Provider {
     redemptions: Semaphore,
     /// Token calls per flow id on this instance.
     attempts: attempts::RedemptionCounter,
+    /// The app-only token for Microsoft Graph, in memory until shortly before it expires; held
+    /// while fetching one (single flight).
+    graph_token: Mutex<Option<graph::CachedToken>>,
 }
 
 impl Provider {
@@ -157,6 +162,7 @@ impl Provider {
             keys_pause: Pause::default(),
             redemptions: Semaphore::new(token::MAX_CONCURRENT_REDEMPTIONS),
             attempts: attempts::RedemptionCounter::default(),
+            graph_token: Mutex::new(None),
         }
     }
 

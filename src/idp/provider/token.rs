@@ -66,6 +66,9 @@ pub(super) struct TokenBody {
     pub(super) id_token: Option<String>,
     #[serde(default)]
     pub(super) access_token: Option<String>,
+    /// Seconds the access token lives; Entra sends a number (a string, from some, is ignored).
+    #[serde(default, deserialize_with = "lenient_seconds")]
+    pub(super) expires_in: Option<u64>,
     #[serde(default)]
     error: Option<String>,
     #[serde(default)]
@@ -74,6 +77,11 @@ pub(super) struct TokenBody {
     trace_id: Option<String>,
     #[serde(default)]
     correlation_id: Option<String>,
+}
+
+/// `expires_in` when it is a whole number of seconds; anything else is as good as absent.
+fn lenient_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(serde_json::Value::deserialize(d)?.as_u64())
 }
 
 impl Provider {

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -64,6 +65,22 @@ pub(crate) enum Fault {
     Redirect,
 }
 
+/// The app-only token the fake issues by client credentials, and its Graph requires.
+pub(crate) const FAKE_GRAPH_TOKEN: &str = "fake-graph-app-token";
+
+/// How the fake's Microsoft Graph answers `checkMemberGroups`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GraphFault {
+    /// `429` with `Retry-After: 37`.
+    Throttled,
+    /// `403 Authorization_RequestDenied`: the permission is missing.
+    Forbidden,
+    /// `503`.
+    Unavailable,
+    /// Answers after this long.
+    Delay(Duration),
+}
+
 /// Makes the ID token of every token call (instead of a one-shot prepared token).
 pub(crate) type TokenFactory = Box<dyn Fn() -> String + Send + Sync>;
 
@@ -79,6 +96,14 @@ pub(crate) struct FakeIdp {
     pub requests: AtomicUsize,
     pub jwks_requests: AtomicUsize,
     pub token_requests: AtomicUsize,
+    /// The groups the fake Graph says any user is in.
+    pub graph_members: Mutex<Vec<String>>,
+    pub graph_fault: Mutex<Option<GraphFault>>,
+    /// `checkMemberGroups` calls, and the group ids each asked about.
+    pub graph_requests: AtomicUsize,
+    pub graph_asked: Mutex<Vec<usize>>,
+    /// Client-credentials token requests (the app-only token for Graph).
+    pub app_token_requests: AtomicUsize,
 }
 
 impl FakeIdp {
@@ -116,6 +141,11 @@ impl FakeIdp {
             requests: AtomicUsize::new(0),
             jwks_requests: AtomicUsize::new(0),
             token_requests: AtomicUsize::new(0),
+            graph_members: Mutex::new(Vec::new()),
+            graph_fault: Mutex::new(None),
+            graph_requests: AtomicUsize::new(0),
+            graph_asked: Mutex::new(Vec::new()),
+            app_token_requests: AtomicUsize::new(0),
         });
         let server = serve_on(listener, Arc::clone(&idp));
         (idp, server)
@@ -140,7 +170,58 @@ impl FakeIdp {
         *self.next_id_token.lock().unwrap() = Some(token);
     }
 
+    /// The fake Graph: `POST /<tenant>/graph/v1.0/users/{oid}/checkMemberGroups` with the
+    /// fake's app-only token.
+    async fn graph(&self, req: &Request<Bytes>) -> Response<Bytes> {
+        self.graph_requests.fetch_add(1, Ordering::SeqCst);
+        let fault = *self.graph_fault.lock().unwrap();
+        let denied = |s: StatusCode, code: &str| {
+            status(
+                json_response(
+                    json!({"error": {"code": code, "message": "Insufficient privileges to complete the operation."}}),
+                ),
+                s,
+            )
+        };
+        match fault {
+            Some(GraphFault::Throttled) => {
+                let mut r = denied(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
+                r.headers_mut().insert("retry-after", "37".parse().unwrap());
+                return r;
+            }
+            Some(GraphFault::Forbidden) => return denied(StatusCode::FORBIDDEN, "Authorization_RequestDenied"),
+            Some(GraphFault::Unavailable) => return denied(StatusCode::SERVICE_UNAVAILABLE, "serviceNotAvailable"),
+            Some(GraphFault::Delay(d)) => tokio::time::sleep(d).await,
+            None => {}
+        }
+        let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if auth != format!("Bearer {FAKE_GRAPH_TOKEN}") {
+            return denied(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken");
+        }
+        let asked: Vec<String> = serde_json::from_slice::<Value>(req.body()).unwrap()["groupIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g.as_str().unwrap().to_owned())
+            .collect();
+        assert!(asked.len() <= 20, "checkMemberGroups takes at most 20 ids");
+        self.graph_asked.lock().unwrap().push(asked.len());
+        let members = self.graph_members.lock().unwrap().clone();
+        let value: Vec<&String> = asked.iter().filter(|g| members.iter().any(|m| m.eq_ignore_ascii_case(g))).collect();
+        json_response(json!({"value": value}))
+    }
+
     async fn answer_async(&self, req: Request<Bytes>) -> Response<Bytes> {
+        if req.uri().path().contains("/graph/v1.0/users/") {
+            return self.graph(&req).await;
+        }
+        let form = String::from_utf8_lossy(req.body()).into_owned();
+        if req.uri().path().ends_with("/oauth2/v2.0/token") && form.contains("grant_type=client_credentials") {
+            self.app_token_requests.fetch_add(1, Ordering::SeqCst);
+            return json_response(
+                json!({"token_type": "Bearer", "expires_in": 3599, "access_token": FAKE_GRAPH_TOKEN}),
+            );
+        }
         if req.uri().path().ends_with("/oauth2/v2.0/token") {
             self.token_requests.fetch_add(1, Ordering::SeqCst);
             let fault = *self.token_fault.lock().unwrap();
