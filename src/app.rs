@@ -12,6 +12,7 @@ use crate::config::{ResponseMode, Settings};
 use crate::idp::access_token::{AccessTokenConfig, AccessTokenVerifier};
 use crate::idp::id_token::IdTokenVerifier;
 use crate::idp::provider::{FetchError, Provider, ProviderConfig};
+use crate::telemetry::Telemetry;
 use crate::tokens::flow::FLOW_COOKIE_LEEWAY_SECS;
 use crate::tokens::jws::{Deployment, Purpose, TokenKeys};
 use crate::tokens::session::Sessions;
@@ -47,6 +48,8 @@ pub struct App {
     authorize_prefix: OnceLock<String>,
     /// What follows `name=value` in every flow cookie (see [`App::flow_cookie_attributes`]).
     flow_cookie_attributes: String,
+    /// Sign-in events and their counters.
+    pub(crate) telemetry: Telemetry,
 }
 
 impl App {
@@ -80,6 +83,7 @@ impl App {
             redirect_uri: settings.redirect_uri.to_string(),
             authorize_prefix: OnceLock::new(),
             flow_cookie_attributes: flow_cookie_attributes(&settings),
+            telemetry: Telemetry::new(settings.events.clone()),
             settings,
         };
         if let Some(endpoints) = app.settings.authority.entra_endpoints() {

@@ -17,6 +17,7 @@ use crate::idp::credential::{federated_source, ClientCredential, CredentialError
 use crate::idp::policy::{KeptGroups, Policy, TenantPolicy, RESTRICT};
 use crate::idp::provider::ProviderConfig;
 use crate::support::text::cap;
+use crate::telemetry::sign_in::EventFormat;
 use crate::tokens::secret::{SecretString, SigningSecret, SigningSecrets};
 use crate::web::cloud_zones;
 use crate::web::url::{is_loopback, is_reserved_for_testing, parse_public_url};
@@ -338,6 +339,8 @@ pub struct Settings {
     pub dev_pages: bool,
     /// `SSO_API_AUDIENCES` and `SSO_API_CLIENTS`: which access tokens are accepted.
     pub api: ApiSettings,
+    /// `SSO_EVENTS`: how sign-in events are written; EMF on AWS Lambda, log lines elsewhere.
+    pub events: EventFormat,
     /// What the reading found that works but deserves a look, in reading order: for start-up
     /// to log and `doctor` to list.
     pub warnings: Vec<ConfigWarning>,
@@ -404,6 +407,8 @@ impl Settings {
         let session_not_before = found.ok(parse_not_before(get("SSO_SESSION_NOT_BEFORE"), crate::support::time::now()));
         let session_audience = found.ok(parse_audience("SSO_SESSION_AUDIENCE", get("SSO_SESSION_AUDIENCE")));
         let api = parse_api(&get, &mut found);
+        let events =
+            found.ok(parse_events(get("SSO_EVENTS"), get("AWS_LAMBDA_FUNCTION_NAME"))).unwrap_or(EventFormat::Log);
         let cookie_domain = match get("SSO_COOKIE_DOMAIN") {
             None => Some(None),
             Some(value) => found.ok(parse_cookie_domain(&value, redirect_uri.as_ref())).map(|(domain, warning)| {
@@ -463,6 +468,7 @@ impl Settings {
         }
         Ok(Settings {
             api: api.with_default_audiences(&client_id),
+            events,
             mount: startup.mount,
             session_audience: session_audience.unwrap_or_else(|| client_id.clone()),
             client_id,
@@ -729,6 +735,19 @@ impl ApiSettings {
 
 /// `SSO_API_AUDIENCES` and `SSO_API_CLIENTS`, each faulty one recorded; the audiences' default
 /// comes once the client id is known.
+/// `SSO_EVENTS`: `log` or `emf`; unset, EMF where `AWS_LAMBDA_FUNCTION_NAME` says the process
+/// runs on Lambda (its stdout is CloudWatch Logs, which extracts the metrics), log lines
+/// elsewhere. The EMF `Function` dimension is that name, else `entra-sso`.
+fn parse_events(value: Option<String>, lambda_function: Option<String>) -> Result<EventFormat, ConfigError> {
+    let emf = || EventFormat::Emf { function: cap(lambda_function.as_deref().unwrap_or("entra-sso"), 140) };
+    match value.as_deref() {
+        None if lambda_function.is_some() => Ok(emf()),
+        None | Some("log") => Ok(EventFormat::Log),
+        Some("emf") => Ok(emf()),
+        Some(_) => Err(ConfigError::new("SSO_EVENTS", "must be `log` or `emf`")),
+    }
+}
+
 fn parse_api(get: &impl Fn(&str) -> Option<String>, found: &mut Findings) -> ApiSettings {
     let list = |v: Option<String>| -> Vec<String> {
         v.map(|v| v.split(',').map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect()).unwrap_or_default()

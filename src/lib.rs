@@ -13,6 +13,9 @@
 //! * [`support`]: rules every layer shares: time ([`support::time`]: the clock, dates,
 //!   HTTP-dates), text ([`support::text`]: the one log-safe cleaner, GUIDs) and
 //!   [`support::ct_eq`].
+//! * [`telemetry`]: what operators see: log lines on the stream of their severity, one event
+//!   per sign-in outcome (a log line, or CloudWatch EMF on Lambda), the counters
+//!   `entra-sso proxy` serves to Prometheus.
 //! * [`tokens`]: this service's own tokens and secrets: signing secrets and HKDF keys
 //!   ([`tokens::secret`], [`tokens::jws`]), the `state` ([`tokens::state`]), the flow secret,
 //!   PKCE and nonce ([`tokens::flow`], [`tokens::random`]), the session ([`tokens::session`]).
@@ -54,6 +57,7 @@ pub mod endpoints;
 pub mod idp;
 pub mod proxy;
 pub mod support;
+pub mod telemetry;
 pub mod tokens;
 pub mod web;
 

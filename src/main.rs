@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use entra_sso::config::{ConfigError, ConfigErrors, Mount, Startup};
 use entra_sso::proxy::settings::ProxySettings;
+use entra_sso::telemetry::Streams;
 use entra_sso::{adapters::server, App, Settings};
 use tokio::net::TcpListener;
 
@@ -92,9 +93,12 @@ fn report(error: &CliError) {
 }
 
 fn main() -> ExitCode {
-    init_logging();
-    entra_sso::install_crypto();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // A command whose stdout is its answer keeps its log lines off it.
+    let answers_on_stdout = matches!(args.first().map(String::as_str), Some("doctor" | "keygen"));
+    let streams = if answers_on_stdout { Streams::Stderr } else { Streams::Split };
+    entra_sso::telemetry::init_logging(streams, std::env::var("SSO_LOG_FORMAT").as_deref() == Ok("json"));
+    entra_sso::install_crypto();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let result = match args.first().map(String::as_str) {
         // The Lambda runtime starts `bootstrap` without arguments.
@@ -127,22 +131,6 @@ fn main() -> ExitCode {
             report(&error);
             ExitCode::from(2)
         }
-    }
-}
-
-/// Text logs to stderr (coloured only on a terminal, so files and log collectors get plain
-/// text), or JSON lines with `SSO_LOG_FORMAT=json`; level from `RUST_LOG`.
-fn init_logging() {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    if std::env::var("SSO_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
     }
 }
 
@@ -251,7 +239,7 @@ async fn dev(args: &[String]) -> Result<(), CliError> {
         println!(
             "\nentra-sso dev: FOR DEVELOPMENT ONLY (embedded dev identity provider, not Microsoft)\n\n  \
 open            {}/\n  dev IdP         {}\n  client id       {}\n  client secret   {}   (generated for this run)\n  \
-SSO_SECRET      {}   (generated for this run)\n  users           alice (member), bob (app role Admin)\n\nCtrl-C stops.\n",
+SSO_SECRET      {}   (generated for this run)\n  users           alice (member), bob (app role Admin), carol (in 251 groups: overage)\n\nCtrl-C stops.\n",
             env.app_url,
             env.authority,
             entra_sso::dev_idp::dev::DEV_CLIENT_ID,

@@ -77,8 +77,14 @@ pub async fn run(
 }
 
 /// The settings `entra-sso dev` takes from the environment; the rest it sets itself.
-const DEV_SETTINGS_FROM_ENV: &[&str] =
-    &["SSO_SESSION_TTL", "SSO_SESSION_MAX_AGE", "SSO_ALLOWED_GROUPS", "SSO_SESSION_GROUPS", "SSO_REQUIRED_ROLES"];
+const DEV_SETTINGS_FROM_ENV: &[&str] = &[
+    "SSO_SESSION_TTL",
+    "SSO_SESSION_MAX_AGE",
+    "SSO_ALLOWED_GROUPS",
+    "SSO_SESSION_GROUPS",
+    "SSO_REQUIRED_ROLES",
+    "SSO_EVENTS",
+];
 
 async fn wait_for(mut rx: tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;

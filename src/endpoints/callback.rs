@@ -2,7 +2,7 @@
 //! redeem the code with the flow's PKCE verifier, validate the ID token, apply policy, and
 //! exchange the flow cookie for a session cookie.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -12,6 +12,7 @@ use crate::idp::authority::issuer_matches;
 use crate::idp::hints;
 use crate::idp::id_token::{self, IdClaims, IdTokenError};
 use crate::support::text::cap;
+use crate::telemetry::sign_in::{SignInEvent, RENEWAL_INTERACTIVE, SUCCESS};
 use crate::tokens::flow;
 use crate::tokens::secret::SecretString;
 use crate::tokens::state::{self, StateClaims};
@@ -23,8 +24,51 @@ use crate::web::params::{ParamError, Params};
 /// Longest authorization code accepted.
 pub const MAX_CODE_LEN: usize = 4096;
 
-/// Finishes a sign-in.
+/// Finishes a sign-in, and reports its outcome as one sign-in event (docs/design.md §11.2).
 pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure> {
+    let started = Instant::now();
+    let mut progress = Progress::default();
+    let result = finish(app, req, &mut progress).await;
+    app.telemetry.sign_in(&progress.event(app, started.elapsed(), &result));
+    result
+}
+
+/// What a callback learnt on its way, for its sign-in event.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Time spent waiting for the provider (token call, Graph).
+    idp: Duration,
+    /// The user's tenant, once the ID token said it.
+    tenant: String,
+    /// A silent renewal's callback.
+    renewal: bool,
+    /// Ended by sending the browser to the interactive sign-in.
+    interactive: bool,
+}
+
+impl Progress {
+    fn event(self, app: &App, duration: Duration, result: &Result<Response<Bytes>, Failure>) -> SignInEvent {
+        let (outcome, failed, status, aadsts) = match result {
+            Ok(r) if self.interactive => (RENEWAL_INTERACTIVE, false, r.status().as_u16(), None),
+            Ok(r) => (SUCCESS, false, r.status().as_u16(), None),
+            Err(f) => (f.code.as_str(), true, f.code.status().as_u16(), hints::aadsts_code(&f.detail)),
+        };
+        SignInEvent {
+            outcome,
+            failed,
+            tenant: self.tenant,
+            duration,
+            idp: self.idp,
+            credential: app.settings.credential.kind().map_or("public", |k| k.as_str()),
+            renewal: self.renewal,
+            aadsts: aadsts.map(|c| format!("AADSTS{c}")).unwrap_or_default(),
+            status,
+        }
+    }
+}
+
+/// The callback's work: its response, or the failure its page shows.
+async fn finish(app: &App, req: &Request<Bytes>, progress: &mut Progress) -> Result<Response<Bytes>, Failure> {
     let raw: &[u8] =
         if req.method() == Method::POST { form_body(req)? } else { req.uri().query().unwrap_or("").as_bytes() };
     let params = Params::parse(raw).map_err(|_| Failure::new(ErrorCode::StateMalformed, "query or form too large"))?;
@@ -45,19 +89,24 @@ pub async fn callback(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>
             let description = params.single("error_description").ok().flatten().unwrap_or_default();
             let aadsts = hints::aadsts_code(description).map(|c| format!("AADSTS{c}")).unwrap_or_default();
             tracing::info!(error, aadsts, "silent renewal needs a page; falling back to the interactive sign-in");
+            progress.renewal = true;
+            progress.interactive = true;
             return Ok(interactive(app, req, claims));
         }
         return Err(idp_error(&params, error, verified, own_flow));
     }
     let claims = verified.ok_or_else(|| Failure::new(ErrorCode::StateMissing, "no state parameter"))??;
+    progress.renewal = claims.pn;
     if let Some(limit) = past_max_age(app, &claims) {
         if flow_secret(req, &claims).is_ok() {
             tracing::info!(limit, "silent renewal past the absolute limit; falling back to the interactive sign-in");
+            progress.interactive = true;
             return Ok(interactive(app, req, &claims));
         }
     }
     // From here on the state is genuine: every failure offers "try again" to its return address.
-    let (session, max_age) = sign_in(app, req, &params, &claims).await.map_err(|f| f.retry(Some(claims.rt.clone())))?;
+    let (session, max_age) =
+        sign_in(app, req, &params, &claims, progress).await.map_err(|f| f.retry(Some(claims.rt.clone())))?;
     let mut set_cookies = app.session_cookie.set(&session, max_age);
     set_cookies.push(cookies::expire(&flow::cookie_name(&claims.jti)));
     // A POST (form_post) must become a GET at the return address.
@@ -100,15 +149,22 @@ async fn sign_in(
     req: &Request<Bytes>,
     params: &Params<'_>,
     claims: &StateClaims,
+    progress: &mut Progress,
 ) -> Result<(String, u64), Failure> {
     let verifier = flow_secret(req, claims)?;
     let code = code_param(params)?;
     // The provider calls share one budget: a Graph lookup gets what the token call left of it.
     let deadline = Instant::now() + app.settings.request_timeout;
     check_issuer_param(app, params).await?;
-    let id_token = app.provider.redeem(&claims.jti, claims.exp, code, &verifier).await?;
-    let mut id = validate_id_token(app, &id_token, verifier.expose()).await?;
-    resolve_overage(app, &mut id, deadline).await?;
+    let asked = Instant::now();
+    let redeemed = app.provider.redeem(&claims.jti, claims.exp, code, &verifier).await;
+    progress.idp += asked.elapsed();
+    let mut id = validate_id_token(app, &redeemed?, verifier.expose()).await?;
+    progress.tenant = id.tid.as_deref().map(|t| cap(t, 64)).unwrap_or_default();
+    let asked = Instant::now();
+    let resolved = resolve_overage(app, &mut id, deadline).await;
+    progress.idp += asked.elapsed();
+    resolved?;
     let (oid, tid) = (id.oid.as_deref().unwrap_or(""), id.tid.as_deref().unwrap_or(""));
     if let Err(refusal) = app.settings.policy.check(&id) {
         tracing::info!(oid, tid, reason = %refusal, "sign-in refused by policy");

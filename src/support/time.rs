@@ -9,6 +9,11 @@ pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// The wall clock in Unix milliseconds (EMF timestamps), 0 before 1970.
+pub fn now_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Where a component reads the time, in Unix seconds.
 #[derive(Debug, Clone, Copy, Default)]
 pub enum Clock {

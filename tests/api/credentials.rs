@@ -327,21 +327,16 @@ where
         .with("SSO_CLIENT_CERTIFICATE", pem.display().to_string())
         .with("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string());
     let child = binary(&["serve"], &vars)
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut child = KillOnDrop(child);
-    let mut stderr = child.0.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
-        s
-    });
+    let output = crate::support::binary::Collected::from(&mut child.0);
     wait_for_port(port).await;
     run(format!("http://127.0.0.1:{port}")).await;
     drop(child);
-    reader.join().unwrap()
+    output.finish()
 }
 
 #[tokio::test]

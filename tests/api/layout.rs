@@ -4,8 +4,20 @@
 use std::path::Path;
 
 /// Bottom to top. `config` and `app` are single files; the rest are folders.
-const LAYERS: &[&str] =
-    &["support", "tokens", "web", "idp", "config", "app", "endpoints", "adapters", "proxy", "doctor", "dev_idp"];
+const LAYERS: &[&str] = &[
+    "support",
+    "telemetry",
+    "tokens",
+    "web",
+    "idp",
+    "config",
+    "app",
+    "endpoints",
+    "adapters",
+    "proxy",
+    "doctor",
+    "dev_idp",
+];
 
 /// The `crate::<layer>` names a source file uses outside its tests and comments.
 fn layers_used(source: &str) -> Vec<String> {

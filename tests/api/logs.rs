@@ -3,12 +3,12 @@
 //! signature, token (ID, access, session) or session value appears in its log or in any response
 //! body — while the log does carry the precise reason of each failure.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::helpers::{client, free_port, location, query_param, without_cloud_markers, Jar, KillOnDrop};
+use crate::support::binary::Collected;
 
 /// Every response body seen, and the values that must never be shown or logged.
 #[derive(Default)]
@@ -46,28 +46,18 @@ async fn no_secret_reaches_logs_or_pages() {
             .spawn()
             .unwrap(),
     );
-    let log = Arc::new(Mutex::new(String::new()));
-    let mut stderr = child.0.stderr.take().unwrap();
-    let sink = Arc::clone(&log);
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        sink.lock().unwrap().push_str(&s);
-    });
-    let mut banner = BufReader::new(child.0.stdout.take().unwrap());
+    let output = Collected::from(&mut child.0);
     let mut seen = Seen::default();
     let started = Instant::now();
-    let mut line = String::new();
-    while started.elapsed() < Duration::from_secs(15) {
-        line.clear();
-        if banner.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
+    // The banner, on stdout among the INFO lines: the two secrets dev generated.
+    while !output.stdout().contains("Ctrl-C") {
+        assert!(started.elapsed() < Duration::from_secs(15), "no banner: {}", output.stdout());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for line in output.stdout().lines().filter(|l| !l.starts_with('{')) {
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
             ["client", "secret", value, ..] => seen.secret("client secret", value),
             ["SSO_SECRET", value, ..] => seen.secret("SSO_SECRET", value),
-            ["Ctrl-C", ..] => break,
             _ => {}
         }
     }
@@ -134,12 +124,27 @@ async fn no_secret_reaches_logs_or_pages() {
     let _ = flow_name;
 
     drop(child);
-    reader.join().unwrap();
-    let log = log.lock().unwrap().clone();
-
-    for l in log.lines().filter(|l| !l.trim().is_empty()) {
-        serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|_| panic!("not a JSON log line: {l}"));
-    }
+    let (stdout, stderr) = (output.stdout(), output.stderr());
+    drop(output.finish());
+    // Every log line is JSON, INFO and DEBUG on stdout, WARN and ERROR on stderr; the only other
+    // lines are dev's banner on stdout.
+    let levels = |text: &str, json_only: bool| -> Vec<String> {
+        let lines = text.lines().filter(|l| !l.trim().is_empty() && (json_only || l.starts_with('{')));
+        lines
+            .map(|l| {
+                let v: serde_json::Value =
+                    serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON log line: {l}"));
+                v["level"].as_str().unwrap_or_default().to_owned()
+            })
+            .collect()
+    };
+    let (out_levels, err_levels) = (levels(&stdout, false), levels(&stderr, true));
+    assert!(out_levels.iter().all(|l| l == "INFO" || l == "DEBUG" || l == "TRACE"), "stdout: {out_levels:?}");
+    assert!(err_levels.iter().all(|l| l == "WARN" || l == "ERROR"), "stderr: {err_levels:?}");
+    assert!(out_levels.contains(&"INFO".to_owned()) && err_levels.contains(&"WARN".to_owned()));
+    let log: String =
+        stdout.lines().filter(|l| l.starts_with('{')).chain(stderr.lines()).collect::<Vec<_>>().join("\n");
+    check_sign_in_events(&log);
     for (what, value) in &seen.secrets {
         assert!(!log.contains(value.as_str()), "the log contains the {what}");
         for body in &seen.bodies {
@@ -165,6 +170,38 @@ async fn no_secret_reaches_logs_or_pages() {
     }
 }
 
+/// The sign-in events of the flows above, as KQL reads them from JSON log lines: one per
+/// callback, each with its outcome and the schema's fields, the IdP's AADSTS code where it gave
+/// one.
+fn check_sign_in_events(log: &str) {
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["event"] == "sign_in")
+        .map(|v| v["fields"].clone())
+        .collect();
+    let outcomes: Vec<&str> = events.iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+    assert_eq!(
+        outcomes,
+        ["success", "flow_cookie_missing", "token_exchange_failed", "state_invalid", "idp_error"],
+        "{events:?}"
+    );
+    for e in &events {
+        for field in ["tenant", "duration_ms", "idp_ms", "credential", "renewal", "aadsts", "status"] {
+            assert!(!e[field].is_null(), "{field} missing: {e}");
+        }
+        assert_eq!((e["credential"].as_str(), e["renewal"].as_bool()), (Some("secret"), Some(false)), "{e}");
+    }
+    let (ok, exchange, idp) = (&events[0], &events[2], &events[4]);
+    assert_eq!(
+        (ok["status"].as_u64(), ok["tenant"].as_str()),
+        (Some(302), Some(entra_sso::dev_idp::DEV_TENANT)),
+        "{ok}"
+    );
+    assert!(ok["idp_ms"].as_u64().is_some() && exchange["status"] == 502, "{ok} {exchange}");
+    assert_eq!((exchange["aadsts"].as_str(), idp["aadsts"].as_str()), (Some("AADSTS54005"), Some("AADSTS65004")));
+}
+
 /// Text logs written to a pipe or a file (a log collector, `func start`'s capture) are plain:
 /// colour codes there only garble what the operator reads.
 #[test]
@@ -175,13 +212,36 @@ fn text_logs_to_a_pipe_carry_no_colour_codes() {
             .args(["dev", "--port", &port.to_string(), "--idp-port", &idp_port.to_string()])
             .env("RUST_LOG", "info")
             .env_remove("SSO_LOG_FORMAT")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     );
-    let mut first = String::new();
-    BufReader::new(child.0.stderr.take().unwrap()).read_line(&mut first).unwrap();
-    assert!(first.contains("INFO"), "a log line: {first:?}");
-    assert!(!first.contains('\u{1b}'), "colour codes in a piped log: {first:?}");
+    let output = Collected::from(&mut child.0);
+    let started = Instant::now();
+    // A 404 is logged at WARN.
+    while !output.stderr().contains("WARN") {
+        assert!(started.elapsed() < Duration::from_secs(15), "no WARN line on stderr: {}", output.stderr());
+        get_no_such_route(port);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(child);
+    let (stdout, stderr) = (output.stdout(), output.stderr());
+    let log_lines = |text: &str| text.lines().filter(|l| l.contains(" INFO ") || l.contains(" WARN ")).count();
+    assert!(stdout.lines().any(|l| l.contains(" INFO ")), "an INFO line on stdout: {stdout}");
+    assert!(!stdout.contains(" WARN "), "a WARN line on stdout: {stdout}");
+    assert!(!stderr.contains(" INFO "), "an INFO line on stderr: {stderr}");
+    assert!(log_lines(&stdout) + log_lines(&stderr) >= 2);
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains('\u{1b}'), "colour codes in a piped log: {text:?}");
+    }
+}
+
+/// `GET /no-such-route` on `port`, answer unread; nothing when nothing listens yet.
+fn get_no_such_route(port: u16) {
+    use std::io::Write;
+    if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+        let _ = stream.write_all(b"GET /no-such-route HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let _ = stream.read_to_end(&mut Vec::new());
+    }
 }

@@ -11,6 +11,7 @@ mod credentials;
 mod dev_idp;
 mod doctor;
 mod entra;
+mod events;
 mod faults;
 mod federated;
 mod flow;

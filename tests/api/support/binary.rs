@@ -64,3 +64,53 @@ pub(crate) fn run_for(args: &[&str], vars: &TestSettings, limit: Duration) -> Ru
     };
     Run { code, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
 }
+
+/// A running child's two output streams, collected line by line as they come: INFO and DEBUG
+/// log lines are on stdout, WARN and ERROR on stderr.
+pub(crate) struct Collected {
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Collected {
+    /// Starts reading `child`'s piped stdout and stderr.
+    pub(crate) fn from(child: &mut std::process::Child) -> Self {
+        use std::io::BufRead;
+        let (stdout, stderr) = (Default::default(), Default::default());
+        let mut readers = Vec::new();
+        let streams: [(Option<Box<dyn Read + Send>>, &std::sync::Arc<std::sync::Mutex<String>>); 2] = [
+            (child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), &stdout),
+            (child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>), &stderr),
+        ];
+        for (stream, into) in streams {
+            let (Some(stream), into) = (stream, std::sync::Arc::clone(into)) else { continue };
+            readers.push(std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut s = into.lock().unwrap();
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }));
+        }
+        Collected { stdout, stderr, readers }
+    }
+
+    /// What stdout carried so far.
+    pub(crate) fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// What stderr carried so far.
+    pub(crate) fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Both streams once the child is gone (its pipes closed): stdout, then stderr.
+    pub(crate) fn finish(self) -> String {
+        for r in self.readers {
+            let _ = r.join();
+        }
+        format!("{}{}", self.stdout.lock().unwrap(), self.stderr.lock().unwrap())
+    }
+}
