@@ -65,11 +65,14 @@ pub(crate) fn run_for(args: &[&str], vars: &TestSettings, limit: Duration) -> Ru
     Run { code, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
 }
 
+type Stream = Box<dyn Read + Send>;
+type Shared = std::sync::Arc<std::sync::Mutex<String>>;
+
 /// A running child's two output streams, collected line by line as they come: INFO and DEBUG
 /// log lines are on stdout, WARN and ERROR on stderr.
 pub(crate) struct Collected {
-    stdout: std::sync::Arc<std::sync::Mutex<String>>,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stdout: Shared,
+    stderr: Shared,
     readers: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -79,9 +82,9 @@ impl Collected {
         use std::io::BufRead;
         let (stdout, stderr) = (Default::default(), Default::default());
         let mut readers = Vec::new();
-        let streams: [(Option<Box<dyn Read + Send>>, &std::sync::Arc<std::sync::Mutex<String>>); 2] = [
-            (child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), &stdout),
-            (child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>), &stderr),
+        let streams: [(Option<Stream>, &Shared); 2] = [
+            (child.stdout.take().map(|s| Box::new(s) as Stream), &stdout),
+            (child.stderr.take().map(|s| Box::new(s) as Stream), &stderr),
         ];
         for (stream, into) in streams {
             let (Some(stream), into) = (stream, std::sync::Arc::clone(into)) else { continue };
