@@ -202,8 +202,16 @@ async fn proxy(args: &[String]) -> Result<(), CliError> {
     let addr = proxy_settings.listen;
     let listener = TcpListener::bind(addr).await.map_err(|source| CliError::Listen { addr, source })?;
     tracing::info!(%addr, upstream = %proxy_settings.upstream, authority = settings.authority.as_str(), "proxying");
+    let metrics = match proxy_settings.metrics_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| CliError::Listen { addr, source })?),
+        None => None,
+    };
     let proxy = entra_sso::proxy::Proxy::new(settings, proxy_settings);
     proxy.app().prefetch();
+    if let Some(listener) = metrics {
+        tracing::info!(addr = %listener.local_addr().map_err(CliError::LocalAddr)?, "serving /metrics");
+        tokio::spawn(server::run(listener, proxy.metrics_endpoint(), server::shutdown_signal()));
+    }
     entra_sso::proxy::run(listener, proxy, server::shutdown_signal()).await;
     Ok(())
 }

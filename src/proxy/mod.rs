@@ -12,6 +12,7 @@
 
 pub mod forward;
 pub mod gate;
+pub mod metrics;
 pub mod settings;
 
 use std::convert::Infallible;
@@ -69,6 +70,11 @@ impl Proxy {
     /// The sign-in core this proxy serves `/.auth` with.
     pub fn app(&self) -> &App {
         &self.app
+    }
+
+    /// The handler of the metrics listener (`SSO_METRICS_LISTEN`), over this proxy's counters.
+    pub fn metrics_endpoint(&self) -> Arc<metrics::MetricsEndpoint> {
+        metrics::MetricsEndpoint::new(Arc::clone(&self.app))
     }
 
     /// The proxy's settings.

@@ -51,6 +51,9 @@ pub struct ProxySettings {
     pub trusted_proxies: Vec<IpNet>,
     /// `SSO_UPSTREAM_TIMEOUT`: how long the app may take to start its answer (default 100 s).
     pub upstream_timeout: Duration,
+    /// `SSO_METRICS_LISTEN`: where `GET /metrics` is served, never the public address; unset,
+    /// nowhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ProxySettings {
@@ -86,6 +89,7 @@ impl ProxySettings {
         }));
         let trusted_proxies = found.ok(parse_trusted(get("SSO_TRUSTED_PROXIES")));
         let upstream_timeout = found.ok(parse_ttl("SSO_UPSTREAM_TIMEOUT", get("SSO_UPSTREAM_TIMEOUT"), 100));
+        let metrics_listen = found.ok(parse_metrics_listen(get("SSO_METRICS_LISTEN"), listen));
         if let Some(errors) = ConfigErrors::new(found.errors) {
             return Err(errors);
         }
@@ -97,11 +101,21 @@ impl ProxySettings {
             Some(rules),
             Some(trusted_proxies),
             Some(upstream_timeout),
-        ) = (upstream, listen, unauthenticated, public_paths, rules, trusted_proxies, upstream_timeout)
+            Some(metrics_listen),
+        ) = (upstream, listen, unauthenticated, public_paths, rules, trusted_proxies, upstream_timeout, metrics_listen)
         else {
             unreachable!("a setting that was not read has its error");
         };
-        Ok(Self { upstream, listen, unauthenticated, public_paths, rules, trusted_proxies, upstream_timeout })
+        Ok(Self {
+            upstream,
+            listen,
+            unauthenticated,
+            public_paths,
+            rules,
+            trusted_proxies,
+            upstream_timeout,
+            metrics_listen,
+        })
     }
 
     /// Whether `peer`'s forwarding headers are believed.
@@ -128,6 +142,23 @@ fn parse_upstream(value: Option<String>) -> Result<String, ConfigError> {
     }
     let host = url.host_str().ok_or_else(|| err("no host"))?;
     Ok(format!("{host}:{}", url.port_or_known_default().unwrap_or(80)))
+}
+
+/// `SSO_METRICS_LISTEN`: an address and port other than the public listener's (same port on
+/// any address would collide, or share the public socket).
+fn parse_metrics_listen(value: Option<String>, public: Option<SocketAddr>) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(value) = value else { return Ok(None) };
+    let addr: SocketAddr = value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::new("SSO_METRICS_LISTEN", "an address and port, e.g. 127.0.0.1:9464"))?;
+    if public.is_some_and(|p| p.port() == addr.port()) {
+        return Err(ConfigError::new(
+            "SSO_METRICS_LISTEN",
+            "must not share the public listener's port: metrics are never served to the public",
+        ));
+    }
+    Ok(Some(addr))
 }
 
 fn parse_listen(flag: Option<&str>, port: Option<String>) -> Result<SocketAddr, ConfigError> {
@@ -340,5 +371,23 @@ mod tests {
         assert!(!s.trusts("192.168.1.1".parse().unwrap()));
         assert!(!read(&[]).unwrap().trusts("127.0.0.1".parse().unwrap()), "no one by default");
         assert_eq!(read(&[("SSO_TRUSTED_PROXIES", "10.0.0.0/33")]).unwrap_err().variable, "SSO_TRUSTED_PROXIES");
+    }
+
+    #[test]
+    fn the_metrics_listener_is_optional_and_never_the_public_port() {
+        let read = |metrics: Option<&str>| {
+            let get = |k: &str| match k {
+                "SSO_UPSTREAM" => Some("http://127.0.0.1:3000".to_owned()),
+                "SSO_METRICS_LISTEN" => metrics.map(str::to_owned),
+                _ => None,
+            };
+            ProxySettings::from_lookup(get, Some("0.0.0.0:8080"), None)
+        };
+        assert_eq!(read(None).unwrap().metrics_listen, None);
+        assert_eq!(read(Some("127.0.0.1:9464")).unwrap().metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        for bad in ["127.0.0.1:8080", "9464", "localhost:9464"] {
+            let errors = read(Some(bad)).unwrap_err().to_string();
+            assert!(errors.contains("SSO_METRICS_LISTEN"), "{bad}: {errors}");
+        }
     }
 }

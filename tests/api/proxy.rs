@@ -159,7 +159,10 @@ fn tokio_stream_from(
 struct TestProxy {
     base: String,
     addr: SocketAddr,
+    /// The metrics listener (`SSO_METRICS_LISTEN`).
+    metrics: String,
     seen: Arc<Seen>,
+    _metrics: Running,
     _idp: TestIdp,
     _stop: oneshot::Sender<()>,
 }
@@ -181,11 +184,13 @@ impl TestProxy {
         let proxy = Proxy::new(settings, proxy_settings);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let metrics = serve(proxy.metrics_endpoint()).await;
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(entra_sso::proxy::run(listener, proxy, async move {
             let _ = stopped.await;
         }));
-        TestProxy { base: format!("http://{addr}"), addr, seen, _idp: idp, _stop: stop }
+        let base = format!("http://{addr}");
+        TestProxy { base, addr, metrics: metrics.base.clone(), seen, _metrics: metrics, _idp: idp, _stop: stop }
     }
 
     /// Signs `user` in through `/.auth/login/aad`, returning to `return_to`.
@@ -732,4 +737,27 @@ async fn a_bearer_caller_is_forwarded_with_identity_and_its_authorization_header
     // Path rules hold for tokens: the daemon has no Admin role.
     let r = client().get(format!("{}/admin/x", p.base)).bearer_auth(&token).send().await.unwrap();
     assert_eq!(error_code(r).await, (403, "access_denied_by_policy".to_owned()));
+}
+
+/// The counters are served on the metrics listener only: they count each sign-in outcome, and
+/// `/metrics` on the public address is the app's own path, forwarded like any other.
+#[tokio::test]
+async fn sign_ins_are_counted_on_the_metrics_listener_only() {
+    let p = TestProxy::start(&[], |_| {}).await;
+    let mut jar = Jar::default();
+    assert!(matches!(p.sign_in(&mut jar, "alice", "/x").await.status().as_u16(), 302 | 303));
+    let failed = get(&format!("{}/.auth/login/aad/callback?code=abc", p.base), &mut Jar::default()).await;
+    assert_eq!(failed.status(), 400);
+    let r = client().get(format!("{}/metrics", p.metrics)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let text = r.text().await.unwrap();
+    assert!(text.contains("entra_sso_sign_ins_total{outcome=\"success\"} 1"), "{text}");
+    assert!(text.contains("entra_sso_sign_ins_total{outcome=\"state_missing\"} 1"), "{text}");
+    assert!(text.contains("entra_sso_idp_round_trip_seconds_count 1"), "{text}");
+    assert_eq!(client().get(format!("{}/other", p.metrics)).send().await.unwrap().status(), 404);
+    let public = client().get(format!("{}/metrics", p.base)).header("cookie", jar.header()).send().await.unwrap();
+    let body = public.text().await.unwrap();
+    assert!(!body.contains("entra_sso_sign_ins_total"), "counters on the public listener: {body}");
+    assert!(body.contains("\"path\":\"/metrics\""), "forwarded to the app: {body}");
 }
