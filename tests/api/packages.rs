@@ -441,6 +441,7 @@ fn packages_in_dist_have_the_platform_layout() {
             assert!(!e.name.ends_with("local.settings.json"), "{}: {} holds secrets", azure.display(), e.name);
         }
     }
+    assert_publishable_with_core_tools(&dist.join("azure"));
 }
 
 // ---- templates ----------------------------------------------------------------------------
