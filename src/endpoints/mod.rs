@@ -104,6 +104,18 @@ pub fn routes(mount: Mount) -> &'static [Route] {
     }
 }
 
+/// The route `path` names under `mount` ([`HOME`] included), matched the way the Azure Functions
+/// host matches function routes, so that every path the host forwards reaches its endpoint:
+/// ASCII case-insensitively (`/api/Login`), and with one trailing slash tolerated
+/// (`/api/login/`). Nothing else is tolerated: `/api/login//` and `/api/loginx` name no route,
+/// and `/` is only `/`. The one place this rule lives; endpoints build their links from the
+/// route table, never from the path as the client spelled it.
+pub fn find_route(mount: Mount, path: &str) -> Option<&'static Route> {
+    // One slash off the end, unless that leaves nothing or another slash: `//` is not `/`.
+    let path = path.strip_suffix('/').filter(|rest| !rest.is_empty() && !rest.ends_with('/')).unwrap_or(path);
+    std::iter::once(&HOME).chain(routes(mount)).find(|r| r.path.eq_ignore_ascii_case(path))
+}
+
 /// Longest path and query accepted.
 pub const MAX_URI_BYTES: usize = 16 * 1024;
 
@@ -198,7 +210,7 @@ fn request_id() -> String {
 async fn dispatch(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Failure> {
     check_limits(req)?;
     let path = req.uri().path();
-    let Some(route) = std::iter::once(&HOME).chain(routes(app.settings.mount)).find(|r| r.path == path) else {
+    let Some(route) = find_route(app.settings.mount, path) else {
         return Err(Failure::new(ErrorCode::NotFound, format!("no route {}", cap(path, 128))));
     };
     if !route.methods.contains(&req.method().as_str()) {
@@ -216,5 +228,54 @@ async fn dispatch(app: &App, req: &Request<Bytes>) -> Result<Response<Bytes>, Fa
         Endpoint::Health => Ok(pages::json(http::StatusCode::OK, &serde_json::json!({"status": "ok"}))),
         Endpoint::Home if app.settings.dev_pages => Ok(account::dev_home(app, req)),
         Endpoint::Home => Ok(pages::text(http::StatusCode::OK, "ok")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(mount: Mount, path: &str) -> Option<&'static str> {
+        find_route(mount, path).map(|r| r.path)
+    }
+
+    #[test]
+    fn routes_match_ignoring_ascii_case_and_one_trailing_slash() {
+        for (path, route) in [
+            ("/api/login", "/api/login"),
+            ("/api/Login", "/api/login"),
+            ("/API/HEALTH", "/api/health"),
+            ("/api/login/", "/api/login"),
+            ("/api/Logout/FrontChannel/", "/api/logout/frontchannel"),
+            ("/api/.well-known/OpenID-Configuration", "/api/.well-known/openid-configuration"),
+            ("/", "/"),
+        ] {
+            assert_eq!(found(Mount::Api, path), Some(route), "{path}");
+        }
+        assert_eq!(found(Mount::EasyAuth, "/.AUTH/Login/AAD/Callback/"), Some("/.auth/login/aad/callback"));
+    }
+
+    #[test]
+    fn nothing_else_is_tolerated() {
+        for path in [
+            "/api/login//",
+            "/api/loginx",
+            "/api/logi",
+            "//",
+            "",
+            "/api",
+            "/api/",
+            "/api//login",
+            "/api/login/x",
+            "/api/callback%00",
+            // Not ASCII case folding: the Kelvin sign is not `k`, nor a dotless ı an `i`.
+            "/api/logın",
+            "/api/jw\u{212a}s",
+        ] {
+            assert_eq!(found(Mount::Api, path), None, "{path:?}");
+        }
+        // Each mount serves its own paths only.
+        assert_eq!(found(Mount::Api, "/.auth/me"), None);
+        assert_eq!(found(Mount::EasyAuth, "/api/me"), None);
     }
 }

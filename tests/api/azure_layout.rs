@@ -267,6 +267,13 @@ async fn binary_serves_every_function_route() {
             let status = resp.status().as_u16();
             assert!(status != 404 && status != 405, "{method} {url} ({}): {status}, not served", f.name);
         }
+        // The host matches routes ignoring case and with a trailing slash, and forwards the path
+        // as written: such a spelling reaches the handler's route too.
+        let url = format!("{base}{}/", f.path(&prefix).to_ascii_uppercase());
+        let resp = client.get(&url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = resp.status().as_u16();
+        let expected = if f.methods().contains("GET") { status != 404 && status != 405 } else { status == 405 };
+        assert!(expected, "GET {url} ({}): {status}, not routed as the host routes it", f.name);
     }
 
     let ping = client.get(format!("{base}/")).send().await.expect("GET /");

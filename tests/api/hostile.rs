@@ -653,7 +653,9 @@ fn method_and_body_cases(ctx: &Ctx) -> Vec<Case> {
             cases.push(case(format!("{m} {path}"), m, path, 405, "method_not_allowed"));
         }
     }
-    for path in ["/api", "/api/", "/api/login/", "/api/LOGIN", "/api/callback%00", "/api/me/", "/admin", "/.env"] {
+    // `/api/login/` and `/api/LOGIN` reach the login: the host's routing tolerates them
+    // (`routes_match_as_the_functions_host_matches_them`); one slash more or a letter more does not.
+    for path in ["/api", "/api/", "/api/login//", "/api/loginx", "/api/callback%00", "/api//me", "/admin", "/.env"] {
         cases.push(case(format!("GET {path}"), "GET", path, 404, "not_found"));
     }
     let form = format!("code=abc&state={}", ctx.state);
@@ -776,4 +778,55 @@ async fn each_route_allows_what_it_lists_and_names_it_in_allow() {
     }
     let head = http.head(&app.base).send().await.unwrap();
     assert_eq!(head.status().as_u16(), 200, "HEAD / as its Allow promises");
+}
+
+/// The Functions host matches function routes ignoring case and with a trailing slash, and
+/// forwards the path as the client wrote it: each such spelling reaches its endpoint here too,
+/// whose links stay canonical; one slash or one letter more is still `404`, and the method rules
+/// are those of the route.
+#[tokio::test]
+async fn routes_match_as_the_functions_host_matches_them() {
+    let app = TestApp::with_dev_idp(&[]).await;
+    let http = client();
+    let get = |path: &str| http.get(format!("{}{path}", app.base)).header("accept", "application/json").send();
+
+    for path in ["/api/Login?return_to=/", "/API/LOGIN?return_to=/", "/api/login/?return_to=/"] {
+        let r = get(path).await.unwrap();
+        assert_eq!(r.status(), 302, "{path}");
+        let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert!(location.contains("/oauth2/v2.0/authorize?"), "{path}: a sign-in started: {location}");
+        assert!(r.headers().get("set-cookie").is_some(), "{path}: with its flow cookie");
+    }
+    for path in ["/API/HEALTH", "/api/health/"] {
+        let r = get(path).await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ok"}), "{path}");
+    }
+    for path in ["/api/me/", "/api/ME"] {
+        let r = get(path).await.unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "not_signed_in", "{path}");
+        // Links name the route as the table spells it, not as the request did.
+        assert_eq!(body["login_url"], "/api/login", "{path}");
+    }
+    let jwks = get("/api/JWKS/").await.unwrap();
+    assert_eq!(jwks.status(), 200);
+    assert!(jwks.json::<Value>().await.unwrap()["keys"].is_array());
+
+    for path in ["/api/login//", "/api/loginx", "/api/Login/x", "/api//login", "//"] {
+        assert_eq!(error_code(get(path).await.unwrap()).await, (404, "not_found".to_owned()), "{path}");
+    }
+    for (method, path, allow) in
+        [("POST", "/api/Login", "GET"), ("DELETE", "/API/HEALTH/", "GET"), ("PUT", "/api/Callback/", "GET, POST")]
+    {
+        let r = http
+            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{}{path}", app.base))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers().get("allow").and_then(|v| v.to_str().ok()), Some(allow), "{method} {path}");
+        assert_eq!(error_code(r).await, (405, "method_not_allowed".to_owned()), "{method} {path}");
+    }
 }

@@ -339,6 +339,35 @@ fn azure_package_has_host_json_functions_and_the_executable_at_the_root() {
     // Nothing else: in particular no local.settings.json (secrets) and no .funcignore.
     assert_eq!(actual, expected);
     assert!(out_dir.join("azure/.funcignore").is_file(), "dist/azure/.funcignore for Core Tools");
+    assert_publishable_with_core_tools(&out_dir.join("azure"));
+}
+
+/// `func azure functionapp publish`, run in the package, refuses to start without a worker
+/// runtime, which it reads from `FUNCTIONS_WORKER_RUNTIME` in the environment, else from
+/// `local.settings.json` there: the package carries one with the runtime, so publishing works on
+/// a clean machine. Core Tools never uploads that file, and `.funcignore` says so too.
+fn assert_publishable_with_core_tools(app: &Path) {
+    let path = app.join("local.settings.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let settings: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
+    assert_eq!(settings["Values"]["FUNCTIONS_WORKER_RUNTIME"], "custom", "{}: {text}", path.display());
+    if !root().join("local.settings.json").exists() {
+        // Without the developer's own settings, the runtime and nothing else: no secret, and no
+        // placeholder that `func start` would take for a value.
+        assert_eq!(
+            settings,
+            serde_json::json!({"IsEncrypted": false, "Values": {"FUNCTIONS_WORKER_RUNTIME": "custom"}})
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}: it may hold the developer's secrets", path.display());
+    }
+    let ignore = std::fs::read_to_string(app.join(".funcignore")).unwrap();
+    assert!(ignore.lines().any(|l| l.trim() == "local.settings.json"), ".funcignore: {ignore}");
 }
 
 #[test]
@@ -412,6 +441,7 @@ fn packages_in_dist_have_the_platform_layout() {
             assert!(!e.name.ends_with("local.settings.json"), "{}: {} holds secrets", azure.display(), e.name);
         }
     }
+    assert_publishable_with_core_tools(&dist.join("azure"));
 }
 
 // ---- templates ----------------------------------------------------------------------------

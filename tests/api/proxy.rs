@@ -307,12 +307,19 @@ async fn easy_auth_me_keys_and_health_and_no_token_for_scripts() {
     let jwks = get_json(&format!("{}/.auth/jwks", p.base)).await;
     assert_eq!(jwks["keys"][0]["alg"], "ES256");
     assert_eq!(client().get(format!("{}/.auth/health", p.base)).send().await.unwrap().status(), 200);
-    for path in ["/.auth/unknown", "/.AUTH/me", "/.auth/%6de", "/.auth/auth", "/api/auth"] {
+    for path in ["/.auth/unknown", "/.auth/%6de", "/.auth/auth", "/api/auth"] {
         let r = client().get(format!("{}{path}", p.base)).header("cookie", jar.header()).send().await.unwrap();
         assert!(r.headers().get("x-sso-assertion").is_none(), "{path}");
         if path.starts_with("/.") {
             assert_eq!(r.status(), 404, "{path}: own routes are never forwarded");
         }
+    }
+    // `/.auth` in any case is the proxy's own, and the core's routes match ignoring case and a
+    // trailing slash as the Functions host's do: these are Easy Auth's `/.auth/me`, answered here.
+    for path in ["/.AUTH/me", "/.auth/Me/"] {
+        let r = client().get(format!("{}{path}", p.base)).header("cookie", jar.header()).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.json::<Value>().await.unwrap()[0]["user_id"], "alice@dev.example", "{path}");
     }
     let before = p.seen.requests.load(Ordering::SeqCst);
     assert_eq!(before, 1, "only /api/auth, an app path, reached the app");
