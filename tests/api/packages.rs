@@ -563,7 +563,7 @@ const EMF_METRICS: &[&str] = &["SignIns", "SignInFailures", "SignInDuration", "I
 const EVENT_FIELDS: &[&str] =
     &["event", "outcome", "tenant", "duration_ms", "idp_ms", "credential", "renewal", "aadsts", "status"];
 
-/// One EMF line as the function prints it (docs/aws.md, Dashboard and alarms): the members a
+/// One EMF line as the function prints it (docs/aws.md, Dashboard and alerts): the members a
 /// Logs Insights query over the log group can read.
 fn sample_emf_line() -> serde_json::Value {
     serde_json::json!({
