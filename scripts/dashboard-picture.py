@@ -380,22 +380,13 @@ def table(svg, x, y, w, h, title, headers, rows, widths, style):
     for head, cw in zip(headers, widths):
         svg.text(cx, top, head, size=10, fill="#333", weight="600")
         cx += cw
-    for r, row in enumerate(rows[: int((h - 50) // 18)]):
+    for r, row in enumerate(rows[: max(1, int((h - 40) // 18))]):
         ry = top + 18 * (r + 1)
         svg.line(x + 8, ry - 13, x + w - 8, ry - 13, stroke="#eee")
         cx = x + 14
         for cell, cw in zip(row, widths):
             svg.text(cx, ry, cell, size=10, fill="#444")
             cx += cw
-
-
-def tiles(svg, x, y, w, h, items, style):
-    tw = (w - 10 * (len(items) - 1)) / len(items)
-    for i, (label, value, colour) in enumerate(items):
-        tx = x + i * (tw + 10)
-        svg.rect(tx, y, tw, h, fill="#fff", stroke=style["border"], rx=style["radius"])
-        svg.text(tx + 12, y + 18, label, size=10, fill="#666")
-        svg.text(tx + 12, y + 44, value, size=22, fill=colour, weight="600")
 
 
 def footnote(svg, text):
@@ -428,19 +419,16 @@ def draw_azure(events):
     n, failures, rate = summary(events)
     renewals = sum(1 for e in events if e["outcome"] == "renewal_interactive")
     p95 = percentile([e["duration_ms"] for e in events], 95)
-    tiles(
+    table(
         svg,
         20,
         96,
         1060,
-        58,
-        [
-            ("sign_ins", n, "#0078d4"),
-            ("failures", failures, "#a4262c"),
-            ("renewal_interactive", renewals, "#498205"),
-            ("p95_duration_ms", p95, "#323130"),
-            ("failure_percent", f"{rate:.1f}", "#a4262c"),
-        ],
+        64,
+        "Totals",
+        ["sign_ins", "failures", "renewal_interactive", "p95_duration_ms", "failure_percent"],
+        [(n, failures, renewals, p95, f"{rate:.1f}")],
+        [200, 200, 200, 200, 200],
         style,
     )
     order = outcomes_by_count(events)

@@ -554,10 +554,7 @@ var workbookContent = {
       content: union(queryItemDefaults, {
         query: workbookQueries.summary
         title: 'Totals'
-        visualization: 'tiles'
-        tileSettings: {
-          showBorder: true
-        }
+        visualization: 'table'
       })
       name: 'totals'
     }
