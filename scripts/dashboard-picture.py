@@ -393,6 +393,16 @@ def footnote(svg, text):
     svg.text(svg.width - 12, svg.height - 8, text, size=9, fill="#888", anchor="end")
 
 
+def timing_charts(svg, events, xs, y, w, h, titles, colours, idp_positive_only, style):
+    """The two p50/p95 charts side by side: IdP round trip, then callback duration."""
+    for x, title, (field, positive_only) in zip(
+        xs, titles, (("idp_ms", idp_positive_only), ("duration_ms", False))
+    ):
+        s = timing_series(events, field, positive_only)
+        series = [("p50", colours[0], s["p50"]), ("p95", colours[1], s["p95"])]
+        time_chart(svg, x, y, w, h, title, series, style, unit="ms", clip=True)
+
+
 NOTE = "Sample data (docs/img/sample-sign-ins.jsonl, drawn by scripts/dashboard-picture.py), not a real tenant"
 
 
@@ -459,32 +469,10 @@ def draw_azure(events):
         [110, 160, 80, 70, 70],
         style,
     )
-    idp = timing_series(events, "idp_ms", positive_only=True)
-    time_chart(
-        svg,
-        20,
-        670,
-        520,
-        300,
+    timing_charts(svg, events, (20, 560), 670, 520, 300, titles=(
         "IdP round trip (token call and Graph), ms: p50 and p95",
-        [("p50", "#0078d4", idp["p50"]), ("p95", "#8764b8", idp["p95"])],
-        style,
-        unit="ms",
-        clip=True,
-    )
-    dur = timing_series(events, "duration_ms", positive_only=False)
-    time_chart(
-        svg,
-        560,
-        670,
-        520,
-        300,
         "Callback duration, ms: p50 and p95",
-        [("p50", "#0078d4", dur["p50"]), ("p95", "#8764b8", dur["p95"])],
-        style,
-        unit="ms",
-        clip=True,
-    )
+    ), colours=("#0078d4", "#8764b8"), idp_positive_only=True, style=style)
     footnote(svg, NOTE)
     return svg.render()
 
@@ -552,32 +540,11 @@ def draw_aws(events):
         [160, 110, 80, 70, 70],
         style,
     )
-    idp = timing_series(events, "idp_ms", positive_only=False)
-    time_chart(
-        svg,
-        12,
-        610,
-        533,
-        270,
+    # CloudWatch's IdpRoundTrip statistics include the zeros of sign-ins without an IdP call.
+    timing_charts(svg, events, (12, 555), 610, 533, 270, titles=(
         "IdP round trip (token call and Graph), ms",
-        [("p50", "#1f77b4", idp["p50"]), ("p95", "#ff7f0e", idp["p95"])],
-        style,
-        unit="ms",
-        clip=True,
-    )
-    dur = timing_series(events, "duration_ms", positive_only=False)
-    time_chart(
-        svg,
-        555,
-        610,
-        533,
-        270,
         "Callback duration, ms",
-        [("p50", "#1f77b4", dur["p50"]), ("p95", "#ff7f0e", dur["p95"])],
-        style,
-        unit="ms",
-        clip=True,
-    )
+    ), colours=("#1f77b4", "#ff7f0e"), idp_positive_only=False, style=style)
     footnote(svg, NOTE)
     return svg.render()
 
