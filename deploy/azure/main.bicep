@@ -1,7 +1,8 @@
 // entra-sso on Azure Functions: a Linux Consumption function app running the `entra-sso` custom
 // handler, its storage account, optional Application Insights, and a Key Vault holding
 // SSO_SECRET and SSO_CLIENT_SECRET, which the app reads through Key Vault references with its
-// system-assigned managed identity (role "Key Vault Secrets User" on the vault).
+// system-assigned managed identity (role "Key Vault Secrets User" on the vault). With Application
+// Insights: a sign-in workbook and three alert rules (docs/azure.md, Dashboard and alerts).
 //
 // Deploy the infrastructure, then the code (docs/azure.md has each step):
 //   az deployment group create -g <rg> -f deploy/azure/main.bicep \
@@ -122,6 +123,20 @@ param cookieDomain string = ''
 @description('SSO_LOG_FORMAT: json for one JSON object per log line.')
 @allowed(['', 'json'])
 param logFormat string = 'json'
+
+// ---- Dashboard and alerts (with enableApplicationInsights) ---------------------------------
+
+@description('E-mail address the sign-in alerts go to (an action group). Empty: the alert rules are created without an action and show in Azure Monitor only.')
+param alertEmail string = ''
+
+@description('Failure-rate alert: fires when more than this percentage of sign-ins in 15 minutes failed (an error outcome, not success or renewal_interactive).')
+@minValue(1)
+@maxValue(100)
+param alertFailureRatePercent int = 20
+
+@description('Failure-rate alert: the fewest sign-ins in 15 minutes for the rate to count (a quiet app with two sign-ins, one failed, is not an incident).')
+@minValue(1)
+param alertMinimumSignIns int = 10
 
 // ---- Names ----------------------------------------------------------------------------------
 
@@ -419,6 +434,296 @@ resource appReadsSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
   }
 }
 
+// ---- Dashboard and alerts ------------------------------------------------------------------
+//
+// The handler logs one sign-in event per callback outcome; the Functions host writes the line to
+// Application Insights `traces` (message = the line). With SSO_LOG_FORMAT=json the sign-in fields
+// are under `fields` (docs/azure.md, Dashboard and alerts). Every query below starts here.
+var signInEvents = [
+  'traces'
+  '| where message has \'"event":"sign_in"\''
+  '| extend e = parse_json(message).fields'
+  '| where tostring(e.event) == \'sign_in\''
+  '| extend outcome = tostring(e.outcome), tenant = tostring(e.tenant), aadsts = tostring(e.aadsts)'
+  '| extend credential = tostring(e.credential), renewal = tobool(e.renewal), status = toint(e.status)'
+  '| extend duration_ms = toint(e.duration_ms), idp_ms = toint(e.idp_ms)'
+  '| extend failed = outcome !in (\'success\', \'renewal_interactive\')'
+]
+
+// Each query: the lines above, then its own; one KQL line per array element.
+var workbookQueries = {
+  summary: join(concat(signInEvents, [
+    '| summarize sign_ins = count(), failures = countif(failed), renewal_interactive = countif(outcome == \'renewal_interactive\'), p95_duration_ms = percentile(duration_ms, 95)'
+    '| extend failure_percent = round(100.0 * failures / sign_ins, 1)'
+  ]), '\n')
+  byOutcome: join(concat(signInEvents, [
+    '| summarize sign_ins = count() by bin(timestamp, 1m), outcome'
+    '| render timechart'
+  ]), '\n')
+  failuresByCode: join(concat(signInEvents, [
+    '| where failed'
+    '| summarize failures = count() by outcome'
+    '| order by failures desc'
+  ]), '\n')
+  failuresByAadsts: join(concat(signInEvents, [
+    '| where failed and aadsts != \'\''
+    '| summarize failures = count(), last_seen = max(timestamp) by aadsts, outcome, credential'
+    '| order by failures desc'
+  ]), '\n')
+  idpRoundTrip: join(concat(signInEvents, [
+    '| where idp_ms > 0'
+    '| summarize p50 = percentile(idp_ms, 50), p95 = percentile(idp_ms, 95) by bin(timestamp, 5m)'
+    '| render timechart'
+  ]), '\n')
+  callbackDuration: join(concat(signInEvents, [
+    '| summarize p50 = percentile(duration_ms, 50), p95 = percentile(duration_ms, 95) by bin(timestamp, 5m)'
+    '| render timechart'
+  ]), '\n')
+}
+
+// A workbook item showing one query's result over the workbook's time range.
+var queryItemDefaults = {
+  version: 'KqlItem/1.0'
+  size: 0
+  timeContext: {
+    durationMs: 0
+  }
+  timeContextFromParameter: 'TimeRange'
+  queryType: 0
+  resourceType: 'microsoft.insights/components'
+}
+
+var workbookContent = {
+  version: 'Notebook/1.0'
+  items: [
+    {
+      type: 1
+      content: {
+        json: '## entra-sso sign-ins\n\nOne row per sign-in at `/api/callback`: its outcome (`success`, `renewal_interactive`, or an error code such as `token_exchange_failed`), tenant, duration, IdP round trip (token call and Graph) and AADSTS code. Failures are every outcome other than `success` and `renewal_interactive`. Read from the handler\'s JSON log lines in `traces`; docs/azure.md, Dashboard and alerts, explains each chart and the alert rules.'
+      }
+      name: 'description'
+    }
+    {
+      type: 9
+      content: {
+        version: 'KqlParameterItem/1.0'
+        parameters: [
+          {
+            id: 'b7c4a6f0-4d5e-4f53-9a61-2f6b0c1d9e01'
+            version: 'KqlParameterItem/1.0'
+            name: 'TimeRange'
+            label: 'Time range'
+            type: 4
+            isRequired: true
+            value: {
+              durationMs: 86400000
+            }
+            typeSettings: {
+              selectableValues: [
+                {
+                  durationMs: 3600000
+                }
+                {
+                  durationMs: 14400000
+                }
+                {
+                  durationMs: 43200000
+                }
+                {
+                  durationMs: 86400000
+                }
+                {
+                  durationMs: 259200000
+                }
+                {
+                  durationMs: 604800000
+                }
+              ]
+              allowCustom: true
+            }
+          }
+        ]
+        style: 'pills'
+        queryType: 0
+        resourceType: 'microsoft.insights/components'
+      }
+      name: 'parameters'
+    }
+    {
+      type: 3
+      content: union(queryItemDefaults, {
+        query: workbookQueries.summary
+        title: 'Totals'
+        visualization: 'table'
+      })
+      name: 'totals'
+    }
+    {
+      type: 3
+      content: union(queryItemDefaults, {
+        query: workbookQueries.byOutcome
+        title: 'Sign-ins per minute by outcome'
+        visualization: 'timechart'
+      })
+      name: 'sign-ins-by-outcome'
+    }
+    {
+      type: 3
+      content: union(queryItemDefaults, {
+        query: workbookQueries.failuresByCode
+        title: 'Failures by code'
+        visualization: 'barchart'
+      })
+      customWidth: '50'
+      name: 'failures-by-code'
+    }
+    {
+      type: 3
+      content: union(queryItemDefaults, {
+        query: workbookQueries.failuresByAadsts
+        title: 'Failures by AADSTS code'
+        visualization: 'table'
+      })
+      customWidth: '50'
+      name: 'failures-by-aadsts'
+    }
+    {
+      type: 3
+      content: union(queryItemDefaults, {
+        query: workbookQueries.idpRoundTrip
+        title: 'IdP round trip (token call and Graph), ms: p50 and p95'
+        visualization: 'timechart'
+      })
+      customWidth: '50'
+      name: 'idp-round-trip'
+    }
+    {
+      type: 3
+      content: union(queryItemDefaults, {
+        query: workbookQueries.callbackDuration
+        title: 'Callback duration, ms: p50 and p95'
+        visualization: 'timechart'
+      })
+      customWidth: '50'
+      name: 'callback-duration'
+    }
+  ]
+  fallbackResourceIds: [
+    insights.id
+  ]
+  '$schema': 'https://github.com/Microsoft/Application-Insights-Workbooks/blob/master/schema/workbook.json'
+}
+
+resource signInWorkbook 'Microsoft.Insights/workbooks@2023-06-01' = if (enableApplicationInsights) {
+  // A workbook's resource name is a GUID; the portal shows displayName.
+  name: guid(resourceGroup().id, appName, 'entra-sso sign-ins')
+  location: location
+  kind: 'shared'
+  properties: {
+    displayName: '${appName}: sign-ins'
+    description: 'entra-sso sign-ins by outcome, failures by code and AADSTS, IdP round trip.'
+    category: 'workbook'
+    sourceId: insights.id
+    serializedData: string(workbookContent)
+    version: 'Notebook/1.0'
+  }
+}
+
+// Alerts: log search rules on the Application Insights component, evaluated every 5 minutes.
+// Each query returns a row only when its condition holds; a rule fires on any row.
+var hasAlertEmail = enableApplicationInsights && !empty(alertEmail)
+
+resource alertActionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (hasAlertEmail) {
+  name: '${appName}-sign-in-alerts'
+  location: 'global'
+  properties: {
+    groupShortName: 'entra-sso'
+    enabled: true
+    emailReceivers: [
+      {
+        name: 'operator'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+var alertActions = {
+  actionGroups: hasAlertEmail ? [
+    alertActionGroup.id
+  ] : []
+}
+
+var alertRules = [
+  {
+    name: 'sign-in-failure-rate'
+    displayName: '${appName}: sign-in failure rate above ${alertFailureRatePercent} %'
+    description: 'More than ${alertFailureRatePercent} % of at least ${alertMinimumSignIns} sign-ins in 15 minutes ended in an error outcome. The workbook\'s failure tables name the codes.'
+    severity: 2
+    windowSize: 'PT15M'
+    query: join(concat(signInEvents, [
+      '| summarize sign_ins = count(), failures = countif(failed)'
+      '| extend failure_percent = 100.0 * failures / sign_ins'
+      '| where sign_ins >= ${alertMinimumSignIns} and failure_percent > ${alertFailureRatePercent}'
+    ]), '\n')
+  }
+  {
+    name: 'sign-in-idp-unavailable'
+    displayName: '${appName}: identity provider unavailable'
+    description: 'A sign-in ended in idp_unavailable: the identity provider\'s metadata or signing keys could not be fetched. No one can sign in while it lasts.'
+    severity: 1
+    windowSize: 'PT5M'
+    query: join(concat(signInEvents, [
+      '| where outcome == \'idp_unavailable\''
+    ]), '\n')
+  }
+  {
+    name: 'sign-in-token-exchange-failed'
+    displayName: '${appName}: token exchange refused'
+    description: 'A sign-in ended in token_exchange_failed: the token endpoint refused or failed the code redemption, most often over the client credential (an expired secret is AADSTS7000222, a wrong one AADSTS7000215). The alert\'s rows name the AADSTS code.'
+    severity: 1
+    windowSize: 'PT5M'
+    query: join(concat(signInEvents, [
+      '| where outcome == \'token_exchange_failed\''
+      '| summarize failures = count() by aadsts, credential'
+    ]), '\n')
+  }
+]
+
+resource signInAlerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for rule in (enableApplicationInsights ? alertRules : []): {
+  name: '${appName}-${rule.name}'
+  location: location
+  kind: 'LogAlert'
+  properties: {
+    displayName: rule.displayName
+    description: rule.description
+    severity: rule.severity
+    enabled: true
+    scopes: [
+      insights.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: rule.windowSize
+    criteria: {
+      allOf: [
+        {
+          query: rule.query
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: alertActions
+  }
+}]
+
 // ---- Outputs --------------------------------------------------------------------------------
 
 @description('Register as a Web redirect URI in the app registration.')
@@ -435,6 +740,9 @@ output federatedCredentialIssuer string = usesManagedIdentity ? '${environment()
 
 @description('managed-identity: the subject of the app registration\'s federated credential (the identity\'s object id).')
 output federatedCredentialSubject string = usesManagedIdentity ? signInIdentity.properties.principalId : ''
+
+@description('The sign-in workbook (Azure portal: Monitor, Workbooks; or the Application Insights resource, Workbooks).')
+output workbookId string = enableApplicationInsights ? signInWorkbook.id : ''
 
 output functionAppName string = app.name
 output keyVaultName string = vault.name

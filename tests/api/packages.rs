@@ -583,3 +583,367 @@ fn azure_template_is_a_custom_handler_app_reading_its_secret_from_key_vault() {
     // The secret is a secure parameter, never a default in the file.
     assert!(t.contains("@secure()\n@minLength(32)"), "ssoSecret: @secure() with at least 32 characters");
 }
+
+// ---- dashboards and alerts ----------------------------------------------------------------
+
+/// The sign-in event contract the dashboards read: metric names of the Lambda EMF line, and the
+/// fields of the event (the `fields` object of the JSON log line on Azure).
+const EMF_NAMESPACE: &str = "EntraSso";
+const EMF_METRICS: &[&str] = &["SignIns", "SignInFailures", "SignInDuration", "IdpRoundTrip"];
+const EVENT_FIELDS: &[&str] =
+    &["event", "outcome", "tenant", "duration_ms", "idp_ms", "credential", "renewal", "aadsts", "status"];
+
+/// One EMF line as the function prints it (docs/aws.md, Dashboard and alerts): the members a
+/// Logs Insights query over the log group can read.
+fn sample_emf_line() -> serde_json::Value {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": 1_764_748_800_000_u64,
+            "CloudWatchMetrics": [{
+                "Namespace": EMF_NAMESPACE,
+                "Dimensions": [["Function"], ["Function", "Outcome"]],
+                "Metrics": [
+                    {"Name": "SignIns", "Unit": "Count"},
+                    {"Name": "SignInFailures", "Unit": "Count"},
+                    {"Name": "SignInDuration", "Unit": "Milliseconds"},
+                    {"Name": "IdpRoundTrip", "Unit": "Milliseconds"}
+                ]
+            }]
+        },
+        "Function": "entra-sso-EntraSso-1",
+        "Outcome": "token_exchange_failed",
+        "SignIns": 1, "SignInFailures": 1, "SignInDuration": 180, "IdpRoundTrip": 170,
+        "event": "sign_in", "tenant": "", "credential": "secret", "renewal": false,
+        "aadsts": "AADSTS7000215", "status": 502
+    })
+}
+
+/// The lines of the YAML block under the first line that is `header` (indentation included, trailing
+/// spaces not): every following line indented deeper (blank lines included), up to the first that
+/// is not.
+fn yaml_block<'a>(text: &'a str, header: &str) -> Vec<&'a str> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let start = lines.iter().position(|l| l.trim_end() == header).unwrap_or_else(|| panic!("no `{header}` line"));
+    let base = indent(lines[start]);
+    lines[start + 1..].iter().take_while(|l| l.trim().is_empty() || indent(l) > base).copied().collect()
+}
+
+/// The template's resources, each logical id with its block's text.
+fn cfn_resources(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    for line in yaml_block(text, "Resources:") {
+        let is_id = line.starts_with("  ") && !line.starts_with("   ") && line.trim_end().ends_with(':');
+        if is_id && !line.trim_start().starts_with('#') {
+            if let Some((id, body)) = current.take() {
+                out.insert(id, body);
+            }
+            current = Some((line.trim().trim_end_matches(':').to_owned(), String::new()));
+        } else if let Some((_, body)) = current.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    out.extend(current);
+    out
+}
+
+/// The values of `key: value` lines in a block (trimmed, first occurrence per line).
+fn yaml_values<'a>(block: &'a str, key: &str) -> Vec<&'a str> {
+    let prefix = format!("{key}: ");
+    block.lines().filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix(prefix.as_str())).collect()
+}
+
+#[test]
+fn aws_dashboard_is_valid_json_over_the_emf_metrics_and_the_log_group() {
+    let t = read("deploy/aws/template.yaml");
+    let resources = cfn_resources(&t);
+    let (id, dashboard) = resources
+        .iter()
+        .find(|(_, body)| body.contains("Type: AWS::CloudWatch::Dashboard"))
+        .expect("deploy/aws/template.yaml: no AWS::CloudWatch::Dashboard");
+    let body = yaml_block(dashboard, "      DashboardBody: !Sub |").join("\n");
+
+    // !Sub placeholders: the function, its log group and the region, nothing else; the values
+    // stand in for what CloudFormation substitutes.
+    let (function, log_group, region) = ("entra-sso-EntraSso-AbC123", "entra-sso-EntraSsoLogs-XyZ789", "eu-west-1");
+    let mut json = String::new();
+    let mut rest = body.as_str();
+    let mut seen = BTreeSet::new();
+    while let Some(at) = rest.find("${") {
+        json.push_str(&rest[..at]);
+        let end = rest[at..].find('}').expect("unclosed ${") + at;
+        let name = &rest[at + 2..end];
+        json.push_str(match name {
+            "EntraSso" => function,
+            "EntraSsoLogs" => log_group,
+            "AWS::Region" => region,
+            other => panic!("DashboardBody substitutes unexpected ${{{other}}}"),
+        });
+        seen.insert(name.to_owned());
+        rest = &rest[end + 1..];
+    }
+    json.push_str(rest);
+    assert_eq!(seen, ["AWS::Region", "EntraSso", "EntraSsoLogs"].map(str::to_owned).into(), "placeholders");
+    for logical in ["EntraSso", "EntraSsoLogs"] {
+        assert!(resources.contains_key(logical), "${{{logical}}} is not a resource of the template");
+    }
+    let body: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("DashboardBody is not JSON after !Sub: {e}\n{json}"));
+    let widgets = body["widgets"].as_array().expect("widgets");
+
+    let mut metrics = BTreeMap::<String, BTreeSet<String>>::new(); // name -> stats
+    let mut searches = Vec::new();
+    let mut expressions = Vec::new();
+    let mut queries = Vec::new();
+    for w in widgets {
+        let props = &w["properties"];
+        for key in ["x", "y", "width", "height"] {
+            assert!(w[key].is_u64(), "widget without {key}: {w}");
+        }
+        match w["type"].as_str().unwrap() {
+            "text" => assert!(props["markdown"].is_string()),
+            "metric" => {
+                assert_eq!(props["region"], region, "{w}");
+                for row in props["metrics"].as_array().expect("metrics") {
+                    let row = row.as_array().unwrap();
+                    if let Some(expr) = row[0].get("expression").and_then(|e| e.as_str()) {
+                        if expr.starts_with("SEARCH(") {
+                            searches.push(expr.to_owned());
+                        } else {
+                            expressions.push(expr.to_owned());
+                        }
+                        continue;
+                    }
+                    assert_eq!(row[0], EMF_NAMESPACE, "{w}");
+                    let name = row[1].as_str().unwrap();
+                    assert!(EMF_METRICS.contains(&name), "unknown metric {name}");
+                    assert_eq!(&row[2..4], ["Function", function].map(serde_json::Value::from), "{w}");
+                    let stat = row.get(4).and_then(|o| o["stat"].as_str()).or(props["stat"].as_str()).unwrap();
+                    metrics.entry(name.to_owned()).or_default().insert(stat.to_owned());
+                }
+            }
+            "log" => {
+                assert_eq!(props["region"], region, "{w}");
+                queries.push(props["query"].as_str().expect("query").to_owned());
+            }
+            other => panic!("unexpected widget type {other}"),
+        }
+    }
+
+    // Sign-ins per outcome: a search over the {Function, Outcome} dimension set.
+    let by_outcome = format!("{{{EMF_NAMESPACE},Function,Outcome}} MetricName=\"SignIns\" Function=\"{function}\"");
+    assert!(searches.iter().any(|s| s.contains(&by_outcome)), "no sign-ins by outcome: {searches:?}");
+    assert!(searches.iter().any(|s| s.contains("MetricName=\"SignInFailures\"")), "no failures by outcome");
+    for s in &searches {
+        let name = s.split("MetricName=\"").nth(1).and_then(|r| r.split('"').next()).unwrap();
+        assert!(EMF_METRICS.contains(&name), "search for unknown metric {name}: {s}");
+    }
+    // Failures, the rate from them, and p50/p95 of both timings.
+    assert!(metrics["SignInFailures"].contains("Sum") && metrics["SignIns"].contains("Sum"), "{metrics:?}");
+    assert!(expressions.iter().any(|e| e.contains("100 * failures / signins")), "{expressions:?}");
+    for timing in ["SignInDuration", "IdpRoundTrip"] {
+        let stats = metrics.get(timing).unwrap_or_else(|| panic!("no {timing} widget"));
+        assert!(stats.contains("p50") && stats.contains("p95"), "{timing}: {stats:?}");
+    }
+
+    // Logs Insights over the function's log group, reading members the EMF line has.
+    let query = queries.iter().find(|q| q.contains("aadsts")).expect("a Logs Insights widget by AADSTS code");
+    assert!(query.starts_with(&format!("SOURCE '{log_group}' |")), "{query}");
+    assert!(query.contains("filter event = 'sign_in'"), "{query}");
+    let line = sample_emf_line();
+    let by = query.split(" by ").nth(1).and_then(|r| r.split('|').next()).expect("stats … by");
+    let mut grouped: Vec<&str> = by.split(',').map(str::trim).collect();
+    grouped.push("SignInFailures");
+    assert!(grouped.contains(&"Outcome") && grouped.contains(&"aadsts"), "{query}");
+    for member in grouped {
+        assert!(line.get(member).is_some(), "the query reads `{member}`, which the EMF line does not have");
+    }
+
+    // The dashboard's address is an output.
+    let outputs = yaml_block(&t, "Outputs:").join("\n");
+    assert!(outputs.contains(&format!("#dashboards/dashboard/${{{id}}}")), "no DashboardUrl output");
+}
+
+#[test]
+fn aws_alarms_watch_the_failure_rate_and_two_outcomes() {
+    let t = read("deploy/aws/template.yaml");
+    let alarms: BTreeMap<String, String> =
+        cfn_resources(&t).into_iter().filter(|(_, body)| body.contains("Type: AWS::CloudWatch::Alarm")).collect();
+    assert_eq!(alarms.len(), 3, "alarms: {:?}", alarms.keys());
+    for (id, body) in &alarms {
+        assert_eq!(yaml_values(body, "TreatMissingData"), ["notBreaching"], "{id}");
+        for namespace in yaml_values(body, "Namespace") {
+            assert_eq!(namespace, EMF_NAMESPACE, "{id}");
+        }
+        for name in yaml_values(body, "MetricName") {
+            assert!(EMF_METRICS.contains(&name), "{id}: unknown metric {name}");
+        }
+        // Every metric is the function's.
+        let functions = body.matches("- Name: Function\n").count();
+        assert!(functions >= 1 && functions == body.matches("Value: !Ref EntraSso\n").count(), "{id}");
+        assert_eq!(
+            yaml_values(body, "AlarmActions"),
+            ["!If [HasAlarmTopic, [!Ref AlarmTopicArn], !Ref AWS::NoValue]"],
+            "{id}: notifies the optional topic"
+        );
+    }
+
+    // The failure rate: metric math over the two counters, 15 minutes, parameterised.
+    let (id, rate) = alarms.iter().find(|(_, b)| b.contains("Expression:")).expect("a metric-math alarm");
+    let ids: BTreeMap<&str, &str> = yaml_values(rate, "Id").into_iter().zip(yaml_values(rate, "MetricName")).collect();
+    assert_eq!(ids.get("failures"), Some(&"SignInFailures"), "{id}: {ids:?}");
+    assert_eq!(ids.get("signins"), Some(&"SignIns"), "{id}: {ids:?}");
+    let expression = yaml_values(rate, "Expression")[0];
+    assert!(expression.contains("100 * failures / signins"), "{id}: {expression}");
+    assert!(expression.contains("signins >= ${AlarmMinimumSignIns}"), "{id}: {expression}");
+    assert_eq!(yaml_values(rate, "Threshold"), ["!Ref AlarmFailureRatePercent"], "{id}");
+    assert_eq!(yaml_values(rate, "Period"), ["900", "900"], "{id}");
+    assert_eq!(yaml_values(rate, "ComparisonOperator"), ["GreaterThanThreshold"], "{id}");
+
+    // Any idp_unavailable, any token_exchange_failed: SignIns with that Outcome, at least one.
+    for outcome in ["idp_unavailable", "token_exchange_failed"] {
+        let (id, body) = alarms
+            .iter()
+            .find(|(_, b)| b.contains(&format!("- Name: Outcome\n          Value: {outcome}\n")))
+            .unwrap_or_else(|| panic!("no alarm on Outcome={outcome}"));
+        assert_eq!(yaml_values(body, "MetricName"), ["SignIns"], "{id}");
+        assert_eq!(yaml_values(body, "Statistic"), ["Sum"], "{id}");
+        assert_eq!(yaml_values(body, "Threshold"), ["1"], "{id}");
+        assert_eq!(yaml_values(body, "ComparisonOperator"), ["GreaterThanOrEqualToThreshold"], "{id}");
+    }
+
+    // The parameters they use, with the documented defaults.
+    let parameters = yaml_block(&t, "Parameters:").join("\n");
+    for (name, default) in [("AlarmTopicArn", "\"\""), ("AlarmFailureRatePercent", "20"), ("AlarmMinimumSignIns", "10")]
+    {
+        let block = yaml_block(&parameters, &format!("  {name}:")).join("\n");
+        assert_eq!(yaml_values(&block, "Default"), [default], "{name}");
+    }
+    assert!(t.contains("HasAlarmTopic: !Not [!Equals [!Ref AlarmTopicArn, \"\"]]"));
+}
+
+/// The strings of a Bicep array literal `var <name> = [ … ]`, one single-quoted string a line,
+/// unescaped.
+fn bicep_string_array(text: &str, name: &str) -> Vec<String> {
+    let decl = format!("var {name} = [");
+    let start = text.find(&decl).unwrap_or_else(|| panic!("deploy/azure/main.bicep: no `{decl}`")) + decl.len();
+    let end = text[start..].find("\n]").expect("array end") + start;
+    text[start..end]
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let inner = l.strip_prefix('\'').and_then(|l| l.strip_suffix('\'')).unwrap_or_else(|| panic!("{l}"));
+            let (mut out, mut chars) = (String::new(), inner.chars());
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    out.push(match chars.next() {
+                        Some('n') => '\n',
+                        Some(e @ ('\\' | '\'' | '$')) => e,
+                        other => panic!("unexpected escape {other:?} in {l}"),
+                    });
+                } else {
+                    assert_ne!(c, '\'', "unescaped quote in {l}");
+                    out.push(c);
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn azure_workbook_reads_the_sign_in_events_from_traces() {
+    let t = read("deploy/azure/main.bicep");
+    let kql = bicep_string_array(&t, "signInEvents").join("\n");
+    assert!(kql.starts_with("traces\n"), "{kql}");
+    assert!(kql.contains("| where message has '\"event\":\"sign_in\"'"), "{kql}");
+    assert!(kql.contains("parse_json(message).fields"), "{kql}");
+    assert!(kql.contains("failed = outcome !in ('success', 'renewal_interactive')"), "{kql}");
+    // Every field of the event is read, and nothing the event does not have.
+    let read_fields: BTreeSet<&str> = kql
+        .split("e.")
+        .skip(1)
+        .map(|r| r.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap())
+        .collect();
+    assert_eq!(read_fields, EVENT_FIELDS.iter().copied().collect(), "fields the KQL reads");
+
+    // The workbook: shared, on the Application Insights component, only with it.
+    for needle in [
+        "resource signInWorkbook 'Microsoft.Insights/workbooks@2023-06-01' = if (enableApplicationInsights) {",
+        "kind: 'shared'",
+        "sourceId: insights.id",
+        "serializedData: string(workbookContent)",
+        "version: 'Notebook/1.0'",
+        "timeContextFromParameter: 'TimeRange'",
+        "name: 'TimeRange'",
+        "resourceType: 'microsoft.insights/components'",
+    ] {
+        assert!(t.contains(needle), "deploy/azure/main.bicep: no `{needle}`");
+    }
+    // Each chart's query builds on the events above, with the chart it is drawn as.
+    let items = &t[t.find("var workbookContent = {").expect("workbookContent")..];
+    let items = &items[..items.find("\n}\n").unwrap()];
+    for (query, title, visualization, needle) in [
+        ("byOutcome", "Sign-ins per minute by outcome", "timechart", "by bin(timestamp, 1m), outcome"),
+        ("failuresByCode", "Failures by code", "barchart", "| where failed"),
+        ("failuresByAadsts", "Failures by AADSTS code", "table", "by aadsts, outcome"),
+        ("idpRoundTrip", "IdP round trip", "timechart", "percentile(idp_ms, 95)"),
+        ("callbackDuration", "Callback duration", "timechart", "percentile(duration_ms, 95)"),
+    ] {
+        let decl = format!("  {query}: join(concat(signInEvents, [");
+        let at = t.find(&decl).unwrap_or_else(|| panic!("no workbook query {query} on signInEvents"));
+        let body = &t[at..at + t[at..].find("]), '\\n')").unwrap()];
+        assert!(body.contains(needle), "{query}: no `{needle}`");
+        let item = items.find(&format!("query: workbookQueries.{query}\n")).unwrap_or_else(|| panic!("{query} unused"));
+        let item = &items[item..(item + 200).min(items.len())];
+        assert!(item.contains(&format!("title: '{title}")), "{query}: title");
+        assert!(item.contains(&format!("visualization: '{visualization}'")), "{query}: {visualization}");
+    }
+    assert!(t.contains("percentile(idp_ms, 50)"), "IdP round trip p50");
+}
+
+#[test]
+fn azure_alert_rules_fire_on_failure_rate_idp_unavailable_and_token_exchange() {
+    let t = read("deploy/azure/main.bicep");
+    let start = t.find("var alertRules = [").expect("alertRules");
+    let rules_text = &t[start..start + t[start..].find("\n]\n").unwrap()];
+    let rules: Vec<&str> = rules_text.split("\n  {\n").skip(1).collect();
+    let names: Vec<&str> = rules.iter().map(|r| yaml_values(r, "name")[0]).collect();
+    assert_eq!(names, ["'sign-in-failure-rate'", "'sign-in-idp-unavailable'", "'sign-in-token-exchange-failed'"]);
+    for (rule, needle) in rules.iter().zip([
+        "'| where sign_ins >= ${alertMinimumSignIns} and failure_percent > ${alertFailureRatePercent}'",
+        "'| where outcome == \\'idp_unavailable\\''",
+        "'| where outcome == \\'token_exchange_failed\\''",
+    ]) {
+        assert!(rule.contains("query: join(concat(signInEvents, ["), "{rule}");
+        assert!(rule.contains(needle), "no `{needle}` in {rule}");
+    }
+    assert!(rules[0].contains("windowSize: 'PT15M'") && rules[0].contains("failures = countif(failed)"));
+
+    // One scheduled query rule per entry, on the component, only with Application Insights.
+    for needle in [
+        "resource signInAlerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for rule in (enableApplicationInsights ? alertRules : []): {",
+        "kind: 'LogAlert'",
+        "scopes: [\n      insights.id\n    ]",
+        "query: rule.query",
+        "timeAggregation: 'Count'",
+        "operator: 'GreaterThan'",
+        "threshold: 0",
+        "actions: alertActions",
+        // Optional e-mail: an action group only when given.
+        "param alertEmail string = ''",
+        "var hasAlertEmail = enableApplicationInsights && !empty(alertEmail)",
+        "resource alertActionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (hasAlertEmail) {",
+        "actionGroups: hasAlertEmail ? [",
+        "param alertFailureRatePercent int = 20",
+        "param alertMinimumSignIns int = 10",
+    ] {
+        assert!(t.contains(needle), "deploy/azure/main.bicep: no `{needle}`");
+    }
+    // Bicep strings: no multi-line strings (the docs' parser), no stray escapes.
+    assert!(!t.contains("'''"), "multi-line strings");
+    assert_eq!(t.matches("resource signInAlerts ").count(), 1);
+}
