@@ -124,6 +124,10 @@ param cookieDomain string = ''
 @allowed(['', 'json'])
 param logFormat string = 'json'
 
+@description('SSO_EVENTS: how each sign-in is reported; log (default here) writes one INFO line the workbook and alerts read.')
+@allowed(['', 'log', 'emf'])
+param events string = ''
+
 // ---- Dashboard and alerts (with enableApplicationInsights) ---------------------------------
 
 @description('E-mail address the sign-in alerts go to (an action group). Empty: the alert rules are created without an action and show in Azure Monitor only.')
@@ -395,6 +399,10 @@ var ssoSettings = [
   {
     name: 'SSO_LOG_FORMAT'
     value: logFormat
+  }
+  {
+    name: 'SSO_EVENTS'
+    value: events
   }
 ]
 
