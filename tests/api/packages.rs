@@ -588,34 +588,26 @@ fn azure_template_is_a_custom_handler_app_reading_its_secret_from_key_vault() {
 
 /// The sign-in event contract the dashboards read: metric names of the Lambda EMF line, and the
 /// fields of the event (the `fields` object of the JSON log line on Azure).
-const EMF_NAMESPACE: &str = "EntraSso";
+const EMF_NAMESPACE: &str = entra_sso::telemetry::sign_in::EMF_NAMESPACE;
 const EMF_METRICS: &[&str] = &["SignIns", "SignInFailures", "SignInDuration", "IdpRoundTrip"];
 const EVENT_FIELDS: &[&str] =
     &["event", "outcome", "tenant", "duration_ms", "idp_ms", "credential", "renewal", "aadsts", "status"];
 
-/// One EMF line as the function prints it (docs/aws.md, Dashboard and alerts): the members a
-/// Logs Insights query over the log group can read.
+/// One EMF line as the function prints it (`SignInEvent::emf_line`, the crate's own): the
+/// members a Logs Insights query over the log group can read.
 fn sample_emf_line() -> serde_json::Value {
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": 1_764_748_800_000_u64,
-            "CloudWatchMetrics": [{
-                "Namespace": EMF_NAMESPACE,
-                "Dimensions": [["Function"], ["Function", "Outcome"]],
-                "Metrics": [
-                    {"Name": "SignIns", "Unit": "Count"},
-                    {"Name": "SignInFailures", "Unit": "Count"},
-                    {"Name": "SignInDuration", "Unit": "Milliseconds"},
-                    {"Name": "IdpRoundTrip", "Unit": "Milliseconds"}
-                ]
-            }]
-        },
-        "Function": "entra-sso-EntraSso-1",
-        "Outcome": "token_exchange_failed",
-        "SignIns": 1, "SignInFailures": 1, "SignInDuration": 180, "IdpRoundTrip": 170,
-        "event": "sign_in", "tenant": "", "credential": "secret", "renewal": false,
-        "aadsts": "AADSTS7000215", "status": 502
-    })
+    let event = entra_sso::telemetry::sign_in::SignInEvent {
+        outcome: "token_exchange_failed",
+        failed: true,
+        tenant: String::new(),
+        duration: std::time::Duration::from_millis(180),
+        idp: std::time::Duration::from_millis(170),
+        credential: "secret",
+        renewal: false,
+        aadsts: "AADSTS7000215".into(),
+        status: 502,
+    };
+    serde_json::from_str(&event.emf_line("entra-sso-EntraSso-1", 1_764_748_800_000)).unwrap()
 }
 
 /// The lines of the YAML block under the first line that is `header` (indentation included, trailing
