@@ -2,15 +2,14 @@
 //! against the specification's required members, for every outcome the callback can have and
 //! from the real binary's stdout; no secret in any of them.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use entra_sso::telemetry::sign_in::{SignInEvent, EMF_NAMESPACE, RENEWAL_INTERACTIVE, SUCCESS};
 use entra_sso::web::errors::ErrorCode;
 use serde_json::Value;
 
-use crate::helpers::{client, free_port, location, query_param, without_cloud_markers, Jar, KillOnDrop};
-use crate::support::binary::Collected;
+use crate::helpers::{client, location, query_param, Jar};
+use crate::support::binary::Dev;
 
 /// The units CloudWatch accepts for a metric (MetricDatum's `Unit`).
 const UNITS: &[&str] = &[
@@ -110,23 +109,8 @@ fn every_outcome_is_a_valid_emf_line_with_its_own_dimension() {
 /// one EMF line to stdout, and neither carries the code, the state or a token.
 #[tokio::test]
 async fn the_binary_writes_one_emf_line_per_sign_in_on_stdout() {
-    let (port, idp_port) = (free_port(), free_port());
-    let mut child = KillOnDrop(
-        without_cloud_markers(&mut Command::new(env!("CARGO_BIN_EXE_entra-sso")))
-            .args(["dev", "--port", &port.to_string(), "--idp-port", &idp_port.to_string()])
-            .env("RUST_LOG", "warn")
-            .env("SSO_EVENTS", "emf")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let output = Collected::from(&mut child.0);
-    let started = Instant::now();
-    while !output.stdout().contains("Ctrl-C") {
-        assert!(started.elapsed() < Duration::from_secs(15), "no banner: {}", output.stdout());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let dev = Dev::start(&[("RUST_LOG", "warn"), ("SSO_EVENTS", "emf")]);
+    let port = dev.port;
     let app = format!("http://localhost:{port}");
     let mut jar = Jar::default();
     let r = client().get(format!("{app}/api/login?return_to=/")).send().await.unwrap();
@@ -144,7 +128,8 @@ async fn the_binary_writes_one_emf_line_per_sign_in_on_stdout() {
 
     let deadline = Instant::now() + Duration::from_secs(5);
     let lines = loop {
-        let lines: Vec<String> = output
+        let lines: Vec<String> = dev
+            .output
             .stdout()
             .lines()
             .filter(|l| l.starts_with('{') && l.contains("\"_aws\""))
@@ -155,8 +140,8 @@ async fn the_binary_writes_one_emf_line_per_sign_in_on_stdout() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    drop(child);
-    let all = output.finish();
+    let (stdout, stderr) = dev.stop();
+    let all = format!("{stdout}{stderr}");
     assert_eq!(lines.len(), 2, "{all}");
     let (ok, failed) = (valid_emf(&lines[0]), valid_emf(&lines[1]));
     assert_eq!(

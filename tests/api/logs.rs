@@ -4,11 +4,10 @@
 //! body — while the log does carry the precise reason of each failure.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{client, free_port, location, query_param, without_cloud_markers, Jar, KillOnDrop};
-use crate::support::binary::Collected;
+use crate::helpers::{client, location, query_param, Jar};
+use crate::support::binary::Dev;
 
 /// Every response body seen, and the values that must never be shown or logged.
 #[derive(Default)]
@@ -35,26 +34,11 @@ async fn send(seen: &mut Seen, jar: &mut Jar, req: reqwest::RequestBuilder) -> (
 
 #[tokio::test]
 async fn no_secret_reaches_logs_or_pages() {
-    let (port, idp_port) = (free_port(), free_port());
-    let mut child = KillOnDrop(
-        without_cloud_markers(&mut Command::new(env!("CARGO_BIN_EXE_entra-sso")))
-            .args(["dev", "--port", &port.to_string(), "--idp-port", &idp_port.to_string()])
-            .env("RUST_LOG", "debug")
-            .env("SSO_LOG_FORMAT", "json")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let output = Collected::from(&mut child.0);
+    let dev = Dev::start(&[("RUST_LOG", "debug"), ("SSO_LOG_FORMAT", "json")]);
+    let (port, idp_port) = (dev.port, dev.idp_port);
     let mut seen = Seen::default();
-    let started = Instant::now();
     // The banner, on stdout among the INFO lines: the two secrets dev generated.
-    while !output.stdout().contains("Ctrl-C") {
-        assert!(started.elapsed() < Duration::from_secs(15), "no banner: {}", output.stdout());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    for line in output.stdout().lines().filter(|l| !l.starts_with('{')) {
+    for line in dev.output.stdout().lines().filter(|l| !l.starts_with('{')) {
         match line.split_whitespace().collect::<Vec<_>>().as_slice() {
             ["client", "secret", value, ..] => seen.secret("client secret", value),
             ["SSO_SECRET", value, ..] => seen.secret("SSO_SECRET", value),
@@ -123,9 +107,7 @@ async fn no_secret_reaches_logs_or_pages() {
     );
     let _ = flow_name;
 
-    drop(child);
-    let (stdout, stderr) = (output.stdout(), output.stderr());
-    drop(output.finish());
+    let (stdout, stderr) = dev.stop();
     // Every log line is JSON, INFO and DEBUG on stdout, WARN and ERROR on stderr; the only other
     // lines are dev's banner on stdout.
     let levels = |text: &str, json_only: bool| -> Vec<String> {
@@ -206,27 +188,15 @@ fn check_sign_in_events(log: &str) {
 /// colour codes there only garble what the operator reads.
 #[test]
 fn text_logs_to_a_pipe_carry_no_colour_codes() {
-    let (port, idp_port) = (free_port(), free_port());
-    let mut child = KillOnDrop(
-        without_cloud_markers(&mut Command::new(env!("CARGO_BIN_EXE_entra-sso")))
-            .args(["dev", "--port", &port.to_string(), "--idp-port", &idp_port.to_string()])
-            .env("RUST_LOG", "info")
-            .env_remove("SSO_LOG_FORMAT")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let output = Collected::from(&mut child.0);
+    let dev = Dev::start(&[("RUST_LOG", "info"), ("SSO_LOG_FORMAT", "")]);
     let started = Instant::now();
     // A 404 is logged at WARN.
-    while !output.stderr().contains("WARN") {
-        assert!(started.elapsed() < Duration::from_secs(15), "no WARN line on stderr: {}", output.stderr());
-        get_no_such_route(port);
+    while !dev.output.stderr().contains("WARN") {
+        assert!(started.elapsed() < Duration::from_secs(15), "no WARN line on stderr: {}", dev.output.stderr());
+        get_no_such_route(dev.port);
         std::thread::sleep(Duration::from_millis(100));
     }
-    drop(child);
-    let (stdout, stderr) = (output.stdout(), output.stderr());
+    let (stdout, stderr) = dev.stop();
     let log_lines = |text: &str| text.lines().filter(|l| l.contains(" INFO ") || l.contains(" WARN ")).count();
     assert!(stdout.lines().any(|l| l.contains(" INFO ")), "an INFO line on stdout: {stdout}");
     assert!(!stdout.contains(" WARN "), "a WARN line on stdout: {stdout}");

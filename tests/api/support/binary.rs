@@ -109,11 +109,58 @@ impl Collected {
         self.stderr.lock().unwrap().clone()
     }
 
-    /// Both streams once the child is gone (its pipes closed): stdout, then stderr.
+    /// Both streams once the child is gone (its pipes closed), stdout then stderr, as one text.
     pub(crate) fn finish(self) -> String {
+        let (stdout, stderr) = self.finish_split();
+        format!("{stdout}{stderr}")
+    }
+
+    /// Both streams once the child is gone (its pipes closed): stdout and stderr.
+    pub(crate) fn finish_split(self) -> (String, String) {
         for r in self.readers {
             let _ = r.join();
         }
-        format!("{}{}", self.stdout.lock().unwrap(), self.stderr.lock().unwrap())
+        let read = |s: &Shared| s.lock().unwrap().clone();
+        (read(&self.stdout), read(&self.stderr))
+    }
+}
+
+/// `entra-sso dev` running on free ports, its output collected.
+pub(crate) struct Dev {
+    /// The app's port (`http://localhost:<port>`).
+    pub port: u16,
+    /// The dev IdP's port.
+    pub idp_port: u16,
+    pub output: Collected,
+    pub child: crate::helpers::KillOnDrop,
+}
+
+impl Dev {
+    /// Starts `entra-sso dev` with `env` on top of a clean cloud-marker-free environment and
+    /// waits for its banner (on stdout), at most 15 s.
+    pub(crate) fn start(env: &[(&str, &str)]) -> Dev {
+        let (port, idp_port) = (crate::helpers::free_port(), crate::helpers::free_port());
+        let mut child = crate::helpers::KillOnDrop(
+            crate::helpers::without_cloud_markers(&mut Command::new(env!("CARGO_BIN_EXE_entra-sso")))
+                .args(["dev", "--port", &port.to_string(), "--idp-port", &idp_port.to_string()])
+                .envs(env.iter().copied())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("the binary runs"),
+        );
+        let output = Collected::from(&mut child.0);
+        let started = Instant::now();
+        while !output.stdout().contains("Ctrl-C") {
+            assert!(started.elapsed() < Duration::from_secs(15), "no banner: {}{}", output.stdout(), output.stderr());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Dev { port, idp_port, output, child }
+    }
+
+    /// Stops it and returns both streams: stdout, then stderr.
+    pub(crate) fn stop(self) -> (String, String) {
+        drop(self.child);
+        self.output.finish_split()
     }
 }
